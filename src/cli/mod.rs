@@ -1,0 +1,192 @@
+//! Command-line helpers that run pipeline stages offline: `try` (a dry run of one event) and
+//! `sign` (the headers a producer would send). Neither touches the network or a store.
+
+use crate::config::{Config, Target};
+use crate::ingress;
+use crate::pipeline;
+use crate::sign::{SignInput, Signer};
+use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
+use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use std::fmt::Write as _;
+
+/// Parses `Name: value` as given to `--header`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not `Name: value`"))?;
+    let (k, v) = (k.trim(), v.trim());
+    HeaderName::try_from(k).map_err(|_| format!("`{k}` is not a header name"))?;
+    HeaderValue::try_from(v).map_err(|_| format!("`{v}` is not a header value"))?;
+    Ok((k.to_ascii_lowercase(), v.to_string()))
+}
+
+/// Runs one event through verification, every route of its source, and signing, and describes
+/// what would be sent. Errs (with the description so far) when ingress would refuse the event.
+pub fn try_event(
+    config: &Config,
+    source: &str,
+    body: Bytes,
+    headers: &[(String, String)],
+) -> Result<String, String> {
+    let mut out = String::new();
+    let src = config
+        .sources
+        .get(source)
+        .ok_or_else(|| format!("unknown source `{source}`"))?;
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            map.append(k, v);
+        }
+    }
+    if body.len() > config.server.max_body_bytes {
+        return Err(format!(
+            "ingress would answer 413: body exceeds {} bytes",
+            config.server.max_body_bytes
+        ));
+    }
+    if let Err(e) = ingress::check(src, &map, &body) {
+        return Err(format!("ingress would refuse the event: {e}"));
+    }
+    let event = StoredEvent {
+        id: pipeline::new_event_id(),
+        source: source.to_string(),
+        received_at: crate::now_ms(),
+        headers: headers.to_vec(),
+        query: Vec::new(),
+        body: body.clone(),
+    };
+    let routing = pipeline::route_event(config, &event);
+    let _ = writeln!(
+        out,
+        "event {} from source `{source}` (event type: {})",
+        event.id,
+        routing.event_type.as_deref().unwrap_or("none")
+    );
+    let routes: Vec<_> = config
+        .routes
+        .iter()
+        .filter(|r| r.source == source)
+        .collect();
+    if routes.is_empty() {
+        let _ = writeln!(out, "no route takes events from `{source}`");
+    }
+    for route in routes {
+        let result = routing.results.iter().find(|r| r.route == route.name);
+        let outcome = result.map_or("unknown", |r| r.outcome);
+        let detail = result
+            .and_then(|r| r.detail.clone())
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "\nroute `{}`: {outcome}{detail}", route.name);
+        for d in routing
+            .deliveries
+            .iter()
+            .filter(|d| d.route == route.name && d.status == DeliveryStatus::Pending)
+        {
+            let Some(target) = config.targets.get(&d.target) else {
+                continue;
+            };
+            describe_request(&mut out, target, d, &event, routing.event_type.as_deref());
+        }
+    }
+    Ok(out)
+}
+
+fn describe_request(
+    out: &mut String,
+    target: &Target,
+    d: &crate::store::NewDelivery,
+    event: &StoredEvent,
+    event_type: Option<&str>,
+) {
+    let due = DueDelivery {
+        id: d.id.clone(),
+        event_id: event.id.clone(),
+        event_type: event_type.map(str::to_string),
+        route: d.route.clone(),
+        target: d.target.clone(),
+        body: d.body.clone().unwrap_or_else(|| event.body.clone()),
+        headers: d.headers.clone(),
+        attempts: 0,
+    };
+    let _ = writeln!(out, "  -> target `{}`: POST {}", target.name, target.url);
+    for (k, v) in crate::deliver::client::request_headers(target, &due, 1, crate::now_ms() / 1000) {
+        let _ = writeln!(out, "     {k}: {v}");
+    }
+    let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&due.body));
+}
+
+/// Options of `hookgate sign`.
+#[derive(Debug, Clone, Default)]
+pub struct SignOptions {
+    pub scheme: String,
+    pub secret: String,
+    pub header: Option<String>,
+    pub prefix: Option<String>,
+    pub encoding: Option<String>,
+    pub id: Option<String>,
+    pub event_type: Option<String>,
+}
+
+/// The headers a producer using `scheme` would send with `body`, one `Name: value` per line.
+pub fn sign(opts: &SignOptions, body: &[u8]) -> Result<String, String> {
+    let secret = Secret::new(opts.secret.clone());
+    let signer = match opts.scheme.as_str() {
+        "github" => Signer::Hmac {
+            header: HmacHeader::github(),
+            secret,
+        },
+        "hcp" => Signer::Hmac {
+            header: HmacHeader::hcp(),
+            secret,
+        },
+        "spacelift" => Signer::Spacelift { secret, sha1: true },
+        "pulumi" => Signer::Pulumi { secret },
+        "standard-webhooks" => Signer::StandardWebhooks {
+            key: crate::signature::standard_webhooks_key(&opts.secret),
+        },
+        s @ ("hmac-sha256" | "hmac-sha512" | "hmac-sha1") => {
+            let algorithm = Algorithm::parse(&s[5..]).ok_or("bad algorithm")?;
+            let encoding = Encoding::parse(opts.encoding.as_deref().unwrap_or("hex"))
+                .ok_or_else(|| "encoding must be hex or base64".to_string())?;
+            let header = opts
+                .header
+                .clone()
+                .unwrap_or_else(|| "X-Hookgate-Signature".into());
+            Signer::Hmac {
+                header: HmacHeader::new(
+                    &header,
+                    algorithm,
+                    opts.prefix.as_deref().unwrap_or(""),
+                    encoding,
+                ),
+                secret,
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown scheme `{other}` (github, spacelift, pulumi, hcp, standard-webhooks, hmac-sha256, hmac-sha512)"
+            ));
+        }
+    };
+    let id = opts
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::new()));
+    let headers = signer.headers(SignInput {
+        delivery_id: &id,
+        event_type: opts.event_type.as_deref(),
+        body,
+        now_s: crate::now_ms() / 1000,
+    });
+    Ok(headers
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect())
+}

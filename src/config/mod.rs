@@ -1,0 +1,695 @@
+//! Configuration in two phases: parse the TOML into raw serde types ([`raw`]), interpolate
+//! `${VAR}` ([`env`]), then validate everything into typed values — durations, compiled jq,
+//! verifiers and signers — before anything starts.
+//!
+//! Validation reports every problem it finds, each with its key, rather than stopping at the
+//! first. Nothing here serves traffic or touches the store.
+
+mod env;
+pub mod raw;
+
+use crate::deliver::retry::RetryPolicy;
+use crate::envelope::{BodyFormat, EventTypeRule};
+use crate::route::Route;
+use crate::sign::Signer;
+use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
+use crate::transform::{JqTransform, Transform, jq::JqProgram};
+use crate::verify::Verifier;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub admin: Option<AdminConfig>,
+    pub store: StoreConfig,
+    pub jq_timeout: Duration,
+    pub sources: BTreeMap<String, Arc<Source>>,
+    pub targets: BTreeMap<String, Arc<Target>>,
+    pub routes: Vec<Arc<Route>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: String,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: String,
+    pub sync: crate::store::sqlite::Sync,
+}
+
+/// A producer that posts to `/hooks/{name}`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub verifier: Option<Verifier>,
+    pub event_type: EventTypeRule,
+    pub format: BodyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Generic,
+    Github,
+    Spacelift,
+    Pulumi,
+    Hcp,
+    Nullstone,
+    StandardWebhooks,
+}
+
+/// Where deliveries go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub signer: Signer,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub concurrency: usize,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub const DEFAULT_STORE: &str = "sqlite://hookgate.db";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONCURRENCY: usize = 64;
+pub const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Every problem found in a config file, each with its key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for (key, why) in &self.problems {
+            if key.is_empty() {
+                write!(f, "\n  {}: {why}", self.file)?;
+            } else {
+                write!(f, "\n  {}: {key}: {why}", self.file)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, interpolates from the process environment, and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![(String::new(), format!("cannot read: {e}"))],
+        })?;
+        let mut config = Self::parse(&text, &file, &|name| std::env::var(name).ok())?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses config text; `lookup` resolves `${VAR}`.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: file.to_string(),
+            problems,
+        };
+        let mut doc: toml::Value =
+            toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
+        let mut problems = Vec::new();
+        env::interpolate(&mut doc, "", lookup, &mut problems);
+        let mut v = Validator { problems };
+        let config = v.config(doc);
+        if let (true, Some(config)) = (v.problems.is_empty(), config) {
+            return Ok(config);
+        }
+        Err(fail(v.problems))
+    }
+}
+
+fn toml_message(e: &toml::de::Error) -> String {
+    e.to_string()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Validator {
+    problems: Vec<(String, String)>,
+}
+
+impl Validator {
+    fn problem(&mut self, key: impl Into<String>, why: impl Into<String>) {
+        self.problems.push((key.into(), why.into()));
+    }
+
+    /// Deserialises one section, recording (not returning) its error.
+    fn section<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: toml::Value,
+    ) -> Option<T> {
+        match value.try_into::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(key, toml_message(&e));
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, doc: toml::Value) -> Option<Config> {
+        let toml::Value::Table(mut top) = doc else {
+            self.problem("", "the config must be a table");
+            return None;
+        };
+        let mut take = |k: &str| top.remove(k);
+        let server: raw::Server = take("server")
+            .and_then(|v| self.section("server", v))
+            .unwrap_or_default();
+        let admin: Option<raw::Admin> = take("admin").and_then(|v| self.section("admin", v));
+        let store: raw::Store = take("store")
+            .and_then(|v| self.section("store", v))
+            .unwrap_or_default();
+        let _plugins: raw::Plugins = take("plugins")
+            .and_then(|v| self.section("plugins", v))
+            .unwrap_or_default();
+        let jq: raw::Jq = take("jq")
+            .and_then(|v| self.section("jq", v))
+            .unwrap_or_default();
+        let sources = self.table_of::<raw::Source>("sources", take("sources"));
+        let targets = self.table_of::<raw::Target>("targets", take("targets"));
+        let routes = self.routes_raw(take("routes"));
+        for key in top.keys() {
+            self.problem(key.clone(), "unknown section");
+        }
+
+        let sources: BTreeMap<String, Arc<Source>> = sources
+            .into_iter()
+            .filter_map(|(name, s)| Some((name.clone(), Arc::new(self.source(&name, s)?))))
+            .collect();
+        let targets: BTreeMap<String, Arc<Target>> = targets
+            .into_iter()
+            .filter_map(|(name, t)| Some((name.clone(), Arc::new(self.target(&name, t)?))))
+            .collect();
+        let routes: Vec<Arc<Route>> = routes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.route(i, r, &sources, &targets).map(Arc::new))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in routes.iter().enumerate() {
+            if !seen.insert(r.name.clone()) {
+                self.problem(
+                    format!("routes[{i}].name"),
+                    format!("duplicate route name `{}`", r.name),
+                );
+            }
+        }
+
+        let sync = match store.sync.as_deref() {
+            None | Some("full") => crate::store::sqlite::Sync::Full,
+            Some("normal") => crate::store::sqlite::Sync::Normal,
+            Some(other) => {
+                self.problem(
+                    "store.sync",
+                    format!("expected `full` or `normal`, found `{other}`"),
+                );
+                crate::store::sqlite::Sync::Full
+            }
+        };
+        let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        self.socket_addr("server.listen", &listen);
+        let admin = admin.map(|a| {
+            let listen = a.listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
+            self.socket_addr("admin.listen", &listen);
+            if a.token.len() < 16 {
+                self.problem("admin.token", "must be at least 16 characters");
+            }
+            AdminConfig {
+                listen,
+                token: Secret::new(a.token),
+            }
+        });
+        let max_body_bytes = server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+        if max_body_bytes == 0 {
+            self.problem("server.max_body_bytes", "must be greater than 0");
+        }
+        Some(Config {
+            path: None,
+            server: ServerConfig {
+                listen,
+                max_body_bytes,
+            },
+            admin,
+            store: StoreConfig {
+                url: store.url.unwrap_or_else(|| DEFAULT_STORE.into()),
+                sync,
+            },
+            jq_timeout: jq
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_JQ_TIMEOUT),
+            sources,
+            targets,
+            routes,
+        })
+    }
+
+    fn socket_addr(&mut self, key: &str, value: &str) {
+        if value.parse::<std::net::SocketAddr>().is_err() {
+            self.problem(
+                key,
+                format!("`{value}` is not an address like 127.0.0.1:8080"),
+            );
+        }
+    }
+
+    fn table_of<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Option<toml::Value>,
+    ) -> Vec<(String, T)> {
+        match value {
+            None => Vec::new(),
+            Some(toml::Value::Table(t)) => t
+                .into_iter()
+                .filter_map(|(name, v)| {
+                    let k = format!("{key}.{name}");
+                    self.section::<T>(&k, v).map(|parsed| (name, parsed))
+                })
+                .collect(),
+            Some(_) => {
+                self.problem(key, "must be a table");
+                Vec::new()
+            }
+        }
+    }
+
+    fn routes_raw(&mut self, value: Option<toml::Value>) -> Vec<Option<raw::Route>> {
+        match value {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| self.section::<raw::Route>(&format!("routes[{i}]"), v))
+                .collect(),
+            Some(_) => {
+                self.problem("routes", "must be an array of tables ([[routes]])");
+                Vec::new()
+            }
+        }
+    }
+
+    fn jq(&mut self, key: &str, code: &str) -> Option<JqProgram> {
+        match JqProgram::compile(code) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.problem(key, format!("jq does not compile: {why}"));
+                None
+            }
+        }
+    }
+
+    fn secrets(&mut self, key: &str, s: Option<raw::OneOrMany>) -> Vec<Secret> {
+        let list = s.map(raw::OneOrMany::into_vec).unwrap_or_default();
+        if list.iter().any(String::is_empty) {
+            self.problem(key, "secret is empty");
+        }
+        list.into_iter()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect()
+    }
+
+    fn source(&mut self, name: &str, s: raw::Source) -> Option<Source> {
+        let key = format!("sources.{name}");
+        let kind = match s.kind.as_str() {
+            "generic" => SourceKind::Generic,
+            "github" => SourceKind::Github,
+            "spacelift" => SourceKind::Spacelift,
+            "pulumi" => SourceKind::Pulumi,
+            "hcp" => SourceKind::Hcp,
+            "nullstone" => SourceKind::Nullstone,
+            "standard-webhooks" => SourceKind::StandardWebhooks,
+            other => {
+                self.problem(format!("{key}.kind"), format!("unknown kind `{other}` (expected spacelift, pulumi, hcp, nullstone, github, standard-webhooks or generic)"));
+                return None;
+            }
+        };
+        let secrets = self.secrets(&format!("{key}.secret"), s.secret);
+        let preset = |h: HmacHeader, secrets: Vec<Secret>| {
+            (!secrets.is_empty()).then_some(Verifier::Hmac { header: h, secrets })
+        };
+        let mut verifier = match kind {
+            SourceKind::Github => preset(HmacHeader::github(), secrets.clone()),
+            SourceKind::Spacelift => preset(HmacHeader::spacelift(), secrets.clone()),
+            SourceKind::Pulumi => preset(HmacHeader::pulumi(), secrets.clone()),
+            SourceKind::Hcp => preset(HmacHeader::hcp(), secrets.clone()),
+            SourceKind::StandardWebhooks => {
+                (!secrets.is_empty()).then(|| Verifier::standard_webhooks(&secrets))
+            }
+            SourceKind::Generic | SourceKind::Nullstone => None,
+        };
+        if matches!(kind, SourceKind::Github | SourceKind::StandardWebhooks) && secrets.is_empty() {
+            self.problem(
+                format!("{key}.secret"),
+                format!("required for kind `{}`", s.kind),
+            );
+        }
+        if kind == SourceKind::Generic && !secrets.is_empty() {
+            self.problem(
+                format!("{key}.secret"),
+                "a generic source takes its secret in `verify`",
+            );
+        }
+        if let Some(v) = s.verify {
+            if kind != SourceKind::Generic {
+                self.problem(
+                    format!("{key}.verify"),
+                    "only generic sources take `verify`; presets verify by their own scheme",
+                );
+            }
+            verifier = self.verify_spec(&format!("{key}.verify"), v);
+        }
+        let event_type = match (s.event_type, kind) {
+            (Some(code), _) => self
+                .jq(&format!("{key}.event_type"), &code)
+                .map(EventTypeRule::Jq)
+                .unwrap_or_default(),
+            (None, SourceKind::Github) => EventTypeRule::Header("x-github-event".into()),
+            (None, SourceKind::Pulumi) => EventTypeRule::Header("pulumi-webhook-kind".into()),
+            (None, SourceKind::Spacelift) => EventTypeRule::BodyField("event_type".into()),
+            (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyField("type".into()),
+            (None, SourceKind::Nullstone) => EventTypeRule::BodyField("eventAction".into()),
+            (None, _) => EventTypeRule::None,
+        };
+        let format = match s.format.as_deref() {
+            None | Some("json") => BodyFormat::Json,
+            Some("raw") => BodyFormat::Raw,
+            Some(other) => {
+                self.problem(
+                    format!("{key}.format"),
+                    format!("expected `json` or `raw`, found `{other}`"),
+                );
+                BodyFormat::Json
+            }
+        };
+        Some(Source {
+            name: name.to_string(),
+            kind,
+            verifier,
+            event_type,
+            format,
+        })
+    }
+
+    fn verify_spec(&mut self, key: &str, v: raw::Verify) -> Option<Verifier> {
+        let algorithm = self.algorithm(
+            &format!("{key}.algorithm"),
+            v.algorithm.as_deref().unwrap_or("sha256"),
+        )?;
+        let encoding = self.encoding(
+            &format!("{key}.encoding"),
+            v.encoding.as_deref().unwrap_or("hex"),
+        )?;
+        let secrets = self.secrets(&format!("{key}.secret"), Some(v.secret));
+        if secrets.is_empty() {
+            self.problem(format!("{key}.secret"), "at least one secret is required");
+        }
+        let header = HmacHeader::new(
+            &v.header,
+            algorithm,
+            v.prefix.as_deref().unwrap_or(""),
+            encoding,
+        );
+        Some(Verifier::Hmac { header, secrets })
+    }
+
+    fn algorithm(&mut self, key: &str, s: &str) -> Option<Algorithm> {
+        let a = Algorithm::parse(s);
+        if a.is_none() {
+            self.problem(key, format!("expected sha1, sha256 or sha512, found `{s}`"));
+        }
+        a
+    }
+
+    fn encoding(&mut self, key: &str, s: &str) -> Option<Encoding> {
+        let e = Encoding::parse(s);
+        if e.is_none() {
+            self.problem(key, format!("expected hex or base64, found `{s}`"));
+        }
+        e
+    }
+
+    fn duration(&mut self, key: &str, s: Option<&str>, default: Duration) -> Duration {
+        match s.map(humantime::parse_duration) {
+            None => default,
+            Some(Ok(d)) if !d.is_zero() => d,
+            Some(Ok(_)) => {
+                self.problem(key, "must be greater than 0");
+                default
+            }
+            Some(Err(e)) => {
+                self.problem(key, format!("not a duration like \"10s\" or \"5m\": {e}"));
+                default
+            }
+        }
+    }
+
+    fn target(&mut self, name: &str, t: raw::Target) -> Option<Target> {
+        let key = format!("targets.{name}");
+        match reqwest::Url::parse(&t.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(_) => self.problem(format!("{key}.url"), "must be an http or https URL"),
+            Err(e) => self.problem(format!("{key}.url"), format!("not a URL: {e}")),
+        }
+        let mut headers = Vec::new();
+        for (k, v) in t.headers {
+            let ok = axum::http::HeaderName::try_from(k.as_str()).is_ok()
+                && axum::http::HeaderValue::try_from(v.as_str()).is_ok();
+            if ok {
+                headers.push((k, v));
+            } else {
+                self.problem(format!("{key}.headers.{k}"), "not a valid HTTP header");
+            }
+        }
+        let signer = match t.sign {
+            None => Signer::None,
+            Some(s) => self.signer(&format!("{key}.sign"), s)?,
+        };
+        let timeout = self.duration(
+            &format!("{key}.timeout"),
+            t.timeout.as_deref(),
+            DEFAULT_TIMEOUT,
+        );
+        let mut retry = RetryPolicy::default();
+        if let Some(r) = t.retry {
+            if let Some(n) = r.max_attempts {
+                if n == 0 {
+                    self.problem(format!("{key}.retry.max_attempts"), "must be at least 1");
+                }
+                retry.max_attempts = n.max(1);
+            }
+            retry.initial = self.duration(
+                &format!("{key}.retry.initial"),
+                r.initial.as_deref(),
+                retry.initial,
+            );
+            retry.max = self.duration(&format!("{key}.retry.max"), r.max.as_deref(), retry.max);
+            if retry.max < retry.initial {
+                self.problem(
+                    format!("{key}.retry.max"),
+                    "must not be less than `initial`",
+                );
+            }
+        }
+        let concurrency = t.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            self.problem(format!("{key}.concurrency"), "must be at least 1");
+        }
+        Some(Target {
+            name: name.to_string(),
+            url: t.url,
+            headers,
+            signer,
+            timeout,
+            retry,
+            concurrency: concurrency.max(1),
+        })
+    }
+
+    fn signer(&mut self, key: &str, s: raw::Sign) -> Option<Signer> {
+        let secret = match (s.scheme.as_str(), s.secret) {
+            ("none", _) => None,
+            (_, Some(secret)) if !secret.is_empty() => Some(Secret::new(secret)),
+            _ => {
+                self.problem(
+                    format!("{key}.secret"),
+                    format!("required for scheme `{}`", s.scheme),
+                );
+                return None;
+            }
+        };
+        let secret = secret.unwrap_or_else(|| Secret::new(""));
+        let signer = match s.scheme.as_str() {
+            "none" => Signer::None,
+            "github" => Signer::Hmac {
+                header: HmacHeader::github(),
+                secret,
+            },
+            "hcp" => Signer::Hmac {
+                header: HmacHeader::hcp(),
+                secret,
+            },
+            "spacelift" => Signer::Spacelift {
+                secret,
+                sha1: s.sha1,
+            },
+            "pulumi" => Signer::Pulumi { secret },
+            "standard-webhooks" => {
+                if !secret.expose().starts_with("whsec_") {
+                    self.problem(
+                        format!("{key}.secret"),
+                        "a standard-webhooks secret starts with `whsec_`",
+                    );
+                }
+                Signer::StandardWebhooks {
+                    key: crate::signature::standard_webhooks_key(secret.expose()),
+                }
+            }
+            "hmac-sha256" | "hmac-sha512" => {
+                let algorithm = if s.scheme == "hmac-sha256" {
+                    Algorithm::Sha256
+                } else {
+                    Algorithm::Sha512
+                };
+                let encoding = self.encoding(
+                    &format!("{key}.encoding"),
+                    s.encoding.as_deref().unwrap_or("hex"),
+                )?;
+                let header = s.header.unwrap_or_else(|| "X-Hookgate-Signature".into());
+                if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+                    self.problem(format!("{key}.header"), "not a valid HTTP header name");
+                }
+                Signer::Hmac {
+                    header: HmacHeader::new(
+                        &header,
+                        algorithm,
+                        s.prefix.as_deref().unwrap_or(""),
+                        encoding,
+                    ),
+                    secret,
+                }
+            }
+            other => {
+                self.problem(format!("{key}.scheme"), format!("unknown scheme `{other}` (expected github, standard-webhooks, spacelift, pulumi, hcp, hmac-sha256, hmac-sha512 or none)"));
+                return None;
+            }
+        };
+        Some(signer)
+    }
+
+    fn route(
+        &mut self,
+        i: usize,
+        r: Option<raw::Route>,
+        sources: &BTreeMap<String, Arc<Source>>,
+        targets: &BTreeMap<String, Arc<Target>>,
+    ) -> Option<Route> {
+        let r = r?;
+        let key = format!("routes[{i}]");
+        if !sources.contains_key(&r.source) {
+            self.problem(
+                format!("{key}.source"),
+                format!("unknown source `{}`", r.source),
+            );
+        }
+        if r.targets.is_empty() {
+            self.problem(
+                format!("{key}.targets"),
+                "a route needs at least one target",
+            );
+        }
+        for t in &r.targets {
+            if !targets.contains_key(t) {
+                self.problem(format!("{key}.targets"), format!("unknown target `{t}`"));
+            }
+        }
+        let filter = r
+            .filter
+            .as_deref()
+            .and_then(|f| self.jq(&format!("{key}.filter"), f));
+        let count = [r.jq.is_some(), r.map.is_some(), r.wasm.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if count > 1 {
+            self.problem(
+                key.clone(),
+                "a route takes at most one of `jq`, `map`, `wasm`",
+            );
+        }
+        let transform: Option<Arc<dyn Transform>> = if let Some(code) = &r.jq {
+            self.jq(&format!("{key}.jq"), code)
+                .map(|p| Arc::new(JqTransform(p)) as Arc<dyn Transform>)
+        } else if let Some(map) = &r.map {
+            match crate::transform::map::to_jq(map) {
+                Ok(code) => self
+                    .jq(&format!("{key}.map"), &code)
+                    .map(|p| Arc::new(JqTransform(p)) as Arc<dyn Transform>),
+                Err(why) => {
+                    self.problem(format!("{key}.map"), why);
+                    None
+                }
+            }
+        } else if r.wasm.is_some() {
+            self.problem(
+                format!("{key}.wasm"),
+                "wasm plugins are not available in this build yet",
+            );
+            None
+        } else {
+            None
+        };
+        Some(Route {
+            name: r.name,
+            source: r.source,
+            filter,
+            transform,
+            targets: r.targets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

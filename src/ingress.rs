@@ -1,0 +1,287 @@
+//! Ingress: the public listener. `POST /hooks/{source}` accepts one event: find the source, read
+//! the body (never more than `server.max_body_bytes`), verify its signature, check it is JSON,
+//! commit it, and only then answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
+//! it from the store, so a client that hangs up after the commit cannot lose it.
+
+use crate::config::{Config, Source};
+use crate::store::{Store, StoredEvent};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Headers that are used for verification but never stored: they are credentials.
+const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// Shared state of the ingress handlers.
+#[derive(Clone)]
+pub struct Ingress {
+    pub store: Arc<dyn Store>,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("unknown source `{0}`")]
+    UnknownSource(String),
+    #[error("{0}")]
+    Unauthorized(#[from] crate::verify::VerifyError),
+    #[error("body exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("could not read body: {0}")]
+    BadBody(String),
+    #[error("store unavailable, retry later")]
+    Unavailable(#[source] crate::store::StoreError),
+}
+
+impl IngressError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownSource(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotJson(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The label `/metrics` counts rejections under.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownSource(_) => "unknown_source",
+            Self::Unauthorized(_) => "signature",
+            Self::TooLarge(_) => "too_large",
+            Self::NotJson(_) | Self::BadBody(_) => "bad_body",
+            Self::Unavailable(_) => "store_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for IngressError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Unavailable(e) = &self {
+            // The cause stays in the log: clients learn only that they should retry.
+            tracing::error!(error = %e, "event not stored");
+            let mut resp = (
+                status,
+                Json(serde_json::json!({ "error": self.to_string() })),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return resp;
+        }
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+pub fn router(state: Ingress) -> Router {
+    Router::new()
+        .route("/hooks/{source}", post(receive))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn receive(
+    State(state): State<Ingress>,
+    Path(source_name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let source_label = source_name.clone();
+    match accept(&state, source_name, query, headers, body).await {
+        Ok(id) => {
+            state.metrics.received(&source_label);
+            (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
+        }
+        Err(e) => {
+            // Unknown names share one label so random paths cannot grow the metric without bound.
+            let label = if matches!(e, IngressError::UnknownSource(_)) {
+                "_unknown"
+            } else {
+                &source_label
+            };
+            state.metrics.rejected(label, e.reason());
+            if !matches!(e, IngressError::Unavailable(_)) {
+                tracing::info!(source = %source_label, error = %e, "event rejected");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn accept(
+    state: &Ingress,
+    source_name: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<String, IngressError> {
+    let config = state.config.borrow().clone();
+    let source = config
+        .sources
+        .get(&source_name)
+        .cloned()
+        .ok_or(IngressError::UnknownSource(source_name))?;
+    let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
+    check(&source, &headers, &body)?;
+    let event = StoredEvent {
+        id: crate::pipeline::new_event_id(),
+        source: source.name.clone(),
+        received_at: crate::now_ms(),
+        headers: stored_headers(&headers),
+        query: query.as_deref().map(parse_query).unwrap_or_default(),
+        body,
+    };
+    let id = event.id.clone();
+    state
+        .store
+        .insert_event(event)
+        .await
+        .map_err(IngressError::Unavailable)?;
+    Ok(id)
+}
+
+/// Verification and format checks: everything about a request that needs no store.
+pub fn check(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<(), IngressError> {
+    if let Some(verifier) = &source.verifier {
+        verifier.verify(headers, body, crate::now_ms() / 1000)?;
+    }
+    if source.format == crate::envelope::BodyFormat::Json {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| IngressError::NotJson(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Reads the body, refusing as soon as it is known to exceed `limit`: a declared Content-Length
+/// is refused before reading, and a streamed body is cut off at the first chunk past the limit.
+async fn read_limited(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, IngressError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(IngressError::TooLarge(limit));
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(IngressError::TooLarge(limit))
+        }
+        Err(e) => Err(IngressError::BadBody(e.to_string())),
+    }
+}
+
+fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| !UNSTORED_HEADERS.contains(&k.as_str()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn ready(State(state): State<Ingress>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Ingress>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Ingress counters, rendered in Prometheus text format.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    received: Mutex<BTreeMap<String, u64>>,
+    rejected: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl Metrics {
+    fn received(&self, source: &str) {
+        if let Ok(mut m) = self.received.lock() {
+            *m.entry(source.to_string()).or_default() += 1;
+        }
+    }
+
+    fn rejected(&self, source: &str, reason: &'static str) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry((source.to_string(), reason)).or_default() += 1;
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::from("# TYPE hookgate_events_received_total counter\n");
+        if let Ok(m) = self.received.lock() {
+            for (source, n) in m.iter() {
+                out.push_str(&format!(
+                    "hookgate_events_received_total{{source=\"{}\"}} {n}\n",
+                    escape(source)
+                ));
+            }
+        }
+        out.push_str("# TYPE hookgate_events_rejected_total counter\n");
+        if let Ok(m) = self.rejected.lock() {
+            for ((source, reason), n) in m.iter() {
+                out.push_str(&format!(
+                    "hookgate_events_rejected_total{{source=\"{}\",reason=\"{reason}\"}} {n}\n",
+                    escape(source)
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,191 @@
+//! The `hookgate` command line: parse arguments, load config, hand over to the library.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hookgate::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "hookgate", version, about = "A self-hosted webhook gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text")]
+        log_format: String,
+    },
+    /// Validate a config file without serving: exit 0, or 1 with every problem listed.
+    Check {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+    },
+    /// Dry-run one event through the pipeline: no network, no store.
+    Try {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        source: String,
+        /// File holding the request body.
+        #[arg(long)]
+        body: PathBuf,
+        /// A request header, `Name: value`; repeatable.
+        #[arg(long = "header", value_parser = hookgate::cli::parse_header)]
+        headers: Vec<(String, String)>,
+    },
+    /// Print the headers a producer using SCHEME would send with the body.
+    Sign {
+        #[arg(long)]
+        scheme: String,
+        #[arg(long, env = "HOOKGATE_SIGN_SECRET")]
+        secret: String,
+        #[arg(long)]
+        body: PathBuf,
+        /// Header name (hmac-* schemes).
+        #[arg(long)]
+        header: Option<String>,
+        /// Value prefix (hmac-* schemes), e.g. `sha256=`.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// `hex` or `base64` (hmac-* schemes).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// Message id (standard-webhooks, pulumi).
+        #[arg(long)]
+        id: Option<String>,
+        /// Event type (pulumi's kind header).
+        #[arg(long)]
+        event_type: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, log_format } => {
+            init_tracing(&log_format)?;
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} sources, {} targets, {} routes)",
+                    config.display(),
+                    c.sources.len(),
+                    c.targets.len(),
+                    c.routes.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Try {
+            config,
+            source,
+            body,
+            headers,
+        } => {
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body =
+                std::fs::read(&body).with_context(|| format!("reading {}", body.display()))?;
+            match hookgate::cli::try_event(&config, &source, body.into(), &headers) {
+                Ok(out) => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Sign {
+            scheme,
+            secret,
+            body,
+            header,
+            prefix,
+            encoding,
+            id,
+            event_type,
+        } => {
+            let body =
+                std::fs::read(&body).with_context(|| format!("reading {}", body.display()))?;
+            let opts = hookgate::cli::SignOptions {
+                scheme,
+                secret,
+                header,
+                prefix,
+                encoding,
+                id,
+                event_type,
+            };
+            print!(
+                "{}",
+                hookgate::cli::sign(&opts, &body).map_err(anyhow::Error::msg)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        hookgate::server::run(config, listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: draining in-flight work");
+}
+
+fn init_tracing(format: &str) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => anyhow::bail!("--log-format must be `text` or `json`, not `{other}`"),
+    }
+    Ok(())
+}

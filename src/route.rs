@@ -1,0 +1,66 @@
+//! Routes: for one event, decide per route whether it passes the filter and what it sends.
+//!
+//! A route is evaluated in isolation: a failing filter or transform fails that route's deliveries
+//! with the engine's message and never affects another route. This module is pure computation;
+//! [`crate::pipeline`] runs it under a deadline and records the outcome.
+
+use crate::envelope::Envelope;
+use crate::transform::{Message, Transform, jq::JqProgram};
+use std::sync::Arc;
+
+/// A validated `[[routes]]` entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub source: String,
+    pub filter: Option<JqProgram>,
+    /// `None` passes the body through byte for byte.
+    pub transform: Option<Arc<dyn Transform>>,
+    pub targets: Vec<String>,
+}
+
+/// What a route made of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The filter did not pass, or the transform yielded nothing: recorded, not failed.
+    Filtered,
+    /// Send the event's own body unchanged.
+    Passthrough,
+    /// Send these messages.
+    Messages(Vec<Message>),
+    /// The filter or transform failed; the message says why.
+    Failed(String),
+}
+
+impl Route {
+    pub fn evaluate(&self, envelope: &Envelope) -> Outcome {
+        if let Some(filter) = &self.filter {
+            match filter.run(envelope.val().clone()) {
+                Ok(out) if crate::transform::jq::passes(&out) => {}
+                Ok(_) => return Outcome::Filtered,
+                Err(e) => return Outcome::Failed(format!("filter: {e}")),
+            }
+        }
+        let Some(transform) = &self.transform else {
+            return Outcome::Passthrough;
+        };
+        match transform.apply(envelope) {
+            Ok(messages) if messages.is_empty() => Outcome::Filtered,
+            Ok(messages) => Outcome::Messages(messages),
+            Err(e) => Outcome::Failed(format!("transform: {e}")),
+        }
+    }
+
+    /// The targets a message goes to: its own target if it names one of the route's, else all.
+    pub fn targets_for<'a>(&'a self, message: &'a Message) -> Vec<&'a str> {
+        match &message.target {
+            Some(t) => self
+                .targets
+                .iter()
+                .filter(|x| *x == t)
+                .map(String::as_str)
+                .collect(),
+            None => self.targets.iter().map(String::as_str).collect(),
+        }
+    }
+}

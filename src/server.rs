@@ -1,0 +1,53 @@
+//! The server: opens the store and runs ingress, the pipeline and the delivery worker together
+//! until shutdown, then drains them in order — stop accepting, finish routing, finish attempts.
+
+use crate::config::Config;
+use crate::{deliver, ingress, pipeline, store};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How long shutdown waits for delivery attempts in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the gateway on a bound `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    install_crypto();
+    let store = store::open(&config.store.url, config.store.sync).await?;
+    let client = deliver::http_client()?;
+    let worker = deliver::Worker::new(store.clone(), client, &config.targets);
+    let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let pipeline_task = tokio::spawn(pipeline::run(
+        store.clone(),
+        config_rx.clone(),
+        stop_rx.clone(),
+    ));
+    let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
+    let app = ingress::router(ingress::Ingress {
+        store: store.clone(),
+        config: config_rx,
+        metrics: Arc::new(ingress::Metrics::default()),
+    });
+    tracing::info!(addr = %listener.local_addr()?, "ingress listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = pipeline_task.await;
+    let _ = worker_task.await;
+    served?;
+    Ok(())
+}
+
+/// rustls needs one process-wide crypto provider; installing it twice is harmless.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

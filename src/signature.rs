@@ -1,0 +1,234 @@
+//! HMAC primitives and the encodings signature headers use, shared by [`crate::verify`] (inbound) and
+//! [`crate::sign`] (outbound) so that both sides of a scheme compute the same bytes.
+//!
+//! This module is pure: no I/O, no clocks. Comparison of a received signature with an expected one
+//! goes through [`constant_time_eq`] and nowhere else.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use subtle::ConstantTimeEq;
+
+/// The digest behind an HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha1" => Some(Self::Sha1),
+            "sha256" => Some(Self::Sha256),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// How a MAC is written into a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Hex,
+    Base64,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "hex" => Some(Self::Hex),
+            "base64" => Some(Self::Base64),
+            _ => None,
+        }
+    }
+
+    pub fn encode(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Hex => hex::encode(bytes),
+            Self::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// Decodes what a producer sent; `None` when it is not valid in this encoding.
+    pub fn decode(self, text: &str) -> Option<Vec<u8>> {
+        match self {
+            Self::Hex => hex::decode(text.trim()).ok(),
+            Self::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok(),
+        }
+    }
+}
+
+/// HMAC of `parts` concatenated, keyed with `key`.
+pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // `new_from_slice` accepts keys of any length for HMAC, so the error branch is unreachable;
+    // an empty MAC would simply never match.
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        match <M as hmac::digest::KeyInit>::new_from_slice(key) {
+            Ok(mut mac) => {
+                for part in parts {
+                    mac.update(part);
+                }
+                mac.finalize().into_bytes().to_vec()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+    match algorithm {
+        Algorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
+        Algorithm::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
+        Algorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+    }
+}
+
+/// Compares two MACs in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// A Standard Webhooks secret: `whsec_` followed by base64 key bytes. Secrets without the prefix
+/// are taken as raw bytes, as the reference libraries do.
+pub fn standard_webhooks_key(secret: &str) -> Vec<u8> {
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|_| secret.as_bytes().to_vec()),
+        None => secret.as_bytes().to_vec(),
+    }
+}
+
+/// The `v1,<base64>` signature of Standard Webhooks over `id.timestamp.body`.
+pub fn standard_webhooks_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    let mac = hmac(
+        Algorithm::Sha256,
+        key,
+        &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+    );
+    format!("v1,{}", Encoding::Base64.encode(&mac))
+}
+
+/// A secret from the config. Its `Debug` never shows the value, so it cannot leak into logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// An HMAC written into one header: `<prefix><encoded mac>`.
+#[derive(Debug, Clone)]
+pub struct HmacHeader {
+    pub header: String,
+    pub algorithm: Algorithm,
+    pub prefix: String,
+    pub encoding: Encoding,
+}
+
+impl HmacHeader {
+    pub fn new(header: &str, algorithm: Algorithm, prefix: &str, encoding: Encoding) -> Self {
+        Self {
+            header: header.to_string(),
+            algorithm,
+            prefix: prefix.to_string(),
+            encoding,
+        }
+    }
+
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>`.
+    pub fn github() -> Self {
+        Self::new(
+            "X-Hub-Signature-256",
+            Algorithm::Sha256,
+            "sha256=",
+            Encoding::Hex,
+        )
+    }
+    /// Spacelift: `X-Signature-256: sha256=<hex>`.
+    pub fn spacelift() -> Self {
+        Self::new(
+            "X-Signature-256",
+            Algorithm::Sha256,
+            "sha256=",
+            Encoding::Hex,
+        )
+    }
+    /// Spacelift's legacy `X-Signature: sha1=<hex>`.
+    pub fn spacelift_sha1() -> Self {
+        Self::new("X-Signature", Algorithm::Sha1, "sha1=", Encoding::Hex)
+    }
+    /// Pulumi Cloud: lower-case hex HMAC-SHA256, no prefix.
+    pub fn pulumi() -> Self {
+        Self::new(
+            "Pulumi-Webhook-Signature",
+            Algorithm::Sha256,
+            "",
+            Encoding::Hex,
+        )
+    }
+    /// HashiCorp Cloud Platform: lower-case hex HMAC-SHA512 keyed with the token, no prefix.
+    pub fn hcp() -> Self {
+        Self::new(
+            "X-HCP-Webhook-Signature",
+            Algorithm::Sha512,
+            "",
+            Encoding::Hex,
+        )
+    }
+
+    /// The header value for `body` signed with `secret`.
+    pub fn value(&self, secret: &Secret, body: &[u8]) -> String {
+        let mac = hmac(self.algorithm, secret.expose().as_bytes(), &[body]);
+        format!("{}{}", self.prefix, self.encoding.encode(&mac))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_published_vector() {
+        let mac = hmac(
+            Algorithm::Sha256,
+            b"It's a Secret to Everybody",
+            &[b"Hello, World!"],
+        );
+        assert_eq!(
+            Encoding::Hex.encode(&mac),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+    }
+
+    #[test]
+    fn standard_webhooks_published_vector() {
+        let key = standard_webhooks_key("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+        let sig = standard_webhooks_signature(
+            &key,
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            br#"{"email":"test@example.com","username":"test_user"}"#,
+        );
+        assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    #[test]
+    fn constant_time_eq_checks_length_and_content() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

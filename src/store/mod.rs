@@ -1,0 +1,213 @@
+//! The store: the durable hand-off between every stage of the pipeline.
+//!
+//! Ingress writes events; the pipeline reads unrouted events and writes their deliveries in the
+//! same transaction that marks them routed; the delivery worker claims due deliveries under a lease
+//! and records each attempt. Because every hand-off goes through a commit, a stage that dies (or a
+//! request handler that is cancelled) can delay work but never lose it.
+//!
+//! [`Store`] is the seam between the gateway and its backends ([`sqlite`] now, PostgreSQL next).
+//! A store never interprets bodies or calls out over the network.
+
+pub mod sqlite;
+
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A store failure. Ingress answers 503 to it, so producers retry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store query failed: {0}")]
+    Query(String),
+    #[error("not found")]
+    NotFound,
+}
+
+/// An event as ingress accepted it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: String,
+    pub source: String,
+    /// Unix milliseconds.
+    pub received_at: i64,
+    /// Lower-cased names, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Status of a delivery, as the delivery log shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    /// Final without retries: a 4xx answer, or the route's transform failed.
+    Failed,
+    /// Every allowed attempt was used.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            "dead" => Some(Self::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery the pipeline creates.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub route: String,
+    pub target: String,
+    /// `None`: the event's body, unchanged.
+    pub body: Option<Bytes>,
+    pub headers: Vec<(String, String)>,
+    pub status: DeliveryStatus,
+    pub error: Option<String>,
+}
+
+/// What one route made of one event.
+#[derive(Debug, Clone)]
+pub struct RouteResult {
+    pub route: String,
+    /// `delivered`, `filtered` or `failed`.
+    pub outcome: &'static str,
+    pub detail: Option<String>,
+}
+
+/// Everything the pipeline learned about one event, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub event_id: String,
+    pub event_type: Option<String>,
+    pub results: Vec<RouteResult>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: Option<String>,
+    pub route: String,
+    pub target: String,
+    pub body: Bytes,
+    pub headers: Vec<(String, String)>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What the worker decided after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Succeeded,
+    RetryAt(i64),
+    Failed,
+    Dead,
+}
+
+/// One attempt, as the delivery log keeps it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub delivery_id: String,
+    pub attempt: u32,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Bytes,
+    pub after: AfterAttempt,
+}
+
+/// A delivery as the log shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub route: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Wake-ups a store gives after commits, so stages need not poll in a tight loop.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// New events are committed and await routing.
+    pub events: Arc<Notify>,
+    /// New or re-scheduled deliveries are committed.
+    pub deliveries: Arc<Notify>,
+}
+
+/// A durable store backend.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits an event. Returns only once it is durable.
+    async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
+    /// The oldest events whose routing is not yet recorded.
+    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Records routing outcomes and deliveries, and marks the events routed, atomically.
+    async fn record_routing(&self, routings: Vec<Routing>) -> Result<(), StoreError>;
+    /// Leases up to `limit` pending deliveries of `target` that are due at `now`.
+    async fn claim_due(
+        &self,
+        target: &str,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// When the earliest pending delivery falls due, if any is pending.
+    async fn next_due_at(&self) -> Result<Option<i64>, StoreError>;
+    /// Records an attempt and the delivery's new state, releasing its lease.
+    async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
+    /// Deliveries, newest first, optionally of one status.
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryView>, StoreError>;
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Wake-ups after commits.
+    fn signals(&self) -> Signals;
+}
+
+/// Opens the store a `store.url` names.
+pub async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(sqlite::SqliteStore::open(path, sync)?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported store url scheme in `{url}` (expected sqlite://PATH)"
+        )))
+    }
+}
+
+/// Encodes header pairs for storage.
+pub(crate) fn pairs_to_json(pairs: &[(String, String)]) -> String {
+    serde_json::to_string(pairs).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn pairs_from_json(text: &str) -> Vec<(String, String)> {
+    serde_json::from_str(text).unwrap_or_default()
+}

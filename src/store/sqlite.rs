@@ -1,0 +1,455 @@
+//! The embedded SQLite store: one file in WAL mode, written by one thread that groups commits.
+//!
+//! Every operation is sent to the writer thread, which takes whatever has queued up (up to
+//! [`MAX_BATCH`] operations), runs it in one transaction, commits once, and only then answers each
+//! caller. Under load this turns hundreds of requests into one fsync without ever answering before
+//! the commit. Each operation runs inside its own savepoint, so one failing statement fails only
+//! its own caller.
+
+use super::*;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Most operations grouped into one transaction.
+pub const MAX_BATCH: usize = 1024;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sync {
+    /// fsync on every commit: survives power loss as well as a killed process.
+    #[default]
+    Full,
+    /// WAL fsync at checkpoints only: survives a killed process, may lose the last commits on power loss.
+    Normal,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Op {
+    InsertEvent(StoredEvent, Reply<()>),
+    Unrouted(usize, Reply<Vec<StoredEvent>>),
+    RecordRouting(Vec<Routing>, Reply<()>),
+    Claim {
+        target: String,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+        reply: Reply<Vec<DueDelivery>>,
+    },
+    NextDue(Reply<Option<i64>>),
+    RecordAttempt(Attempt, Reply<()>),
+    ListDeliveries(Option<DeliveryStatus>, usize, Reply<Vec<DeliveryView>>),
+    Ping(Reply<()>),
+}
+
+/// The SQLite backend. Cheap to share: it holds the writer's queue and the signals.
+pub struct SqliteStore {
+    ops: std::sync::Mutex<mpsc::Sender<Op>>,
+    signals: Signals,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
+    pub fn open(path: &str, sync: Sync) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("open {path}: {e}")))?;
+        configure(&conn, sync)
+            .map_err(|e| StoreError::Unavailable(format!("configure {path}: {e}")))?;
+        migrate(&conn).map_err(|e| StoreError::Unavailable(format!("migrate {path}: {e}")))?;
+        // This process owns the file: leases left by a previous (killed) process are void.
+        conn.execute(
+            "UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0",
+            [],
+        )
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let (tx, rx) = mpsc::channel();
+        let signals = Signals::default();
+        let thread_signals = signals.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, thread_signals))
+            .map_err(|e| StoreError::Unavailable(format!("spawn writer: {e}")))?;
+        Ok(Self {
+            ops: std::sync::Mutex::new(tx),
+            signals,
+        })
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let ops = self
+                .ops
+                .lock()
+                .map_err(|_| StoreError::Unavailable("writer queue poisoned".into()))?;
+            ops.send(make(tx))
+                .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?;
+        }
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?
+    }
+}
+
+fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if sync == Sync::Full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
+        self.call(|r| Op::InsertEvent(event, r)).await
+    }
+    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.call(|r| Op::Unrouted(limit, r)).await
+    }
+    async fn record_routing(&self, routings: Vec<Routing>) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordRouting(routings, r)).await
+    }
+    async fn claim_due(
+        &self,
+        target: &str,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let target = target.to_string();
+        self.call(|reply| Op::Claim {
+            target,
+            now,
+            limit,
+            lease_ms,
+            reply,
+        })
+        .await
+    }
+    async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        self.call(Op::NextDue).await
+    }
+    async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordAttempt(attempt, r)).await
+    }
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        self.call(|r| Op::ListDeliveries(status, limit, r)).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(Op::Ping).await
+    }
+    fn signals(&self) -> Signals {
+        self.signals.clone()
+    }
+}
+
+/// A reply held back until the batch's commit.
+type Deferred = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn defer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Deferred {
+    Box::new(move |commit_error| {
+        let result = match commit_error {
+            Some(e) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
+            None => result,
+        };
+        // The caller may have gone away (a cancelled request); its work is committed regardless.
+        let _ = reply.send(result);
+    })
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals: Signals) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let (mut new_events, mut new_deliveries) = (false, false);
+        let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
+        let commit_error = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => {
+                for op in batch {
+                    match &op {
+                        Op::InsertEvent(..) => new_events = true,
+                        Op::RecordRouting(..) | Op::RecordAttempt(..) => new_deliveries = true,
+                        _ => {}
+                    }
+                    deferred.push(run_op(&tx, op));
+                }
+                tx.commit().err().map(|e| e.to_string())
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for op in batch {
+                    deferred.push(run_op_failed(op));
+                }
+                Some(e)
+            }
+        };
+        if let Some(e) = &commit_error {
+            tracing::error!(error = %e, "sqlite commit failed");
+        }
+        for reply in deferred {
+            reply(commit_error.as_deref());
+        }
+        if commit_error.is_none() {
+            if new_events {
+                signals.events.notify_one();
+            }
+            if new_deliveries {
+                signals.deliveries.notify_one();
+            }
+        }
+    }
+}
+
+fn run_op_failed(op: Op) -> Deferred {
+    fn err<T>() -> Result<T, StoreError> {
+        Err(StoreError::Unavailable(
+            "could not begin transaction".into(),
+        ))
+    }
+    match op {
+        Op::InsertEvent(_, r) | Op::RecordRouting(_, r) | Op::RecordAttempt(_, r) | Op::Ping(r) => {
+            defer(r, err())
+        }
+        Op::Unrouted(_, r) => defer(r, err()),
+        Op::Claim { reply, .. } => defer(reply, err()),
+        Op::NextDue(r) => defer(r, err()),
+        Op::ListDeliveries(_, _, r) => defer(r, err()),
+    }
+}
+
+/// Runs one operation inside a savepoint of the batch's transaction.
+fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
+    match op {
+        Op::InsertEvent(ev, r) => defer(r, savepoint(tx, |c| insert_event(c, &ev))),
+        Op::Unrouted(limit, r) => defer(r, savepoint(tx, |c| unrouted(c, limit))),
+        Op::RecordRouting(rs, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs))),
+        Op::Claim {
+            target,
+            now,
+            limit,
+            lease_ms,
+            reply,
+        } => defer(
+            reply,
+            savepoint(tx, |c| claim(c, &target, now, limit, lease_ms)),
+        ),
+        Op::NextDue(r) => defer(r, savepoint(tx, next_due)),
+        Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
+        Op::ListDeliveries(status, limit, r) => {
+            defer(r, savepoint(tx, |c| list_deliveries(c, status, limit)))
+        }
+        Op::Ping(r) => defer(
+            r,
+            savepoint(tx, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
+        ),
+    }
+}
+
+fn savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    tx.execute_batch("SAVEPOINT op").map_err(q)?;
+    match f(tx) {
+        Ok(v) => {
+            tx.execute_batch("RELEASE op").map_err(q)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = tx.execute_batch("ROLLBACK TO op; RELEASE op");
+            Err(q(e))
+        }
+    }
+}
+
+fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO events (id, source, received_at, headers, query, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        ev.id,
+        ev.source,
+        ev.received_at,
+        pairs_to_json(&ev.headers),
+        pairs_to_json(&ev.query),
+        &ev.body[..]
+    ])?;
+    Ok(())
+}
+
+fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, source, received_at, headers, query, body FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit as i64], |r| {
+        Ok(StoredEvent {
+            id: r.get(0)?,
+            source: r.get(1)?,
+            received_at: r.get(2)?,
+            headers: pairs_from_json(&r.get::<_, String>(3)?),
+            query: pairs_from_json(&r.get::<_, String>(4)?),
+            body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+        })
+    })?;
+    rows.collect()
+}
+
+fn record_routing(c: &Connection, routings: &[Routing]) -> rusqlite::Result<()> {
+    let now = crate::now_ms();
+    for routing in routings {
+        c.prepare_cached("UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1")?
+            .execute(params![routing.event_id, routing.event_type])?;
+        for result in &routing.results {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![routing.event_id, result.route, result.outcome, result.detail])?;
+        }
+        for d in &routing.deliveries {
+            let next = (d.status == DeliveryStatus::Pending).then_some(now);
+            c.prepare_cached(
+                "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
+                 last_error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                d.id,
+                routing.event_id,
+                d.route,
+                d.target,
+                d.status.as_str(),
+                d.body.as_deref(),
+                pairs_to_json(&d.headers),
+                next,
+                d.error,
+                now
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn claim(
+    c: &Connection,
+    target: &str,
+    now: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> rusqlite::Result<Vec<DueDelivery>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT d.seq, d.id, d.event_id, e.event_type, d.route, d.target, COALESCE(d.body, e.body), d.headers, d.attempts \
+         FROM deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
+         ORDER BY d.next_attempt_at LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![target, now, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            DueDelivery {
+                id: r.get(1)?,
+                event_id: r.get(2)?,
+                event_type: r.get(3)?,
+                route: r.get(4)?,
+                target: r.get(5)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                headers: pairs_from_json(&r.get::<_, String>(7)?),
+                attempts: r.get::<_, i64>(8)? as u32,
+            },
+        ))
+    })?;
+    let claimed: Vec<(i64, DueDelivery)> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut lease = c.prepare_cached("UPDATE deliveries SET lease_until = ?2 WHERE seq = ?1")?;
+    for (seq, _) in &claimed {
+        lease.execute(params![seq, now + lease_ms])?;
+    }
+    Ok(claimed.into_iter().map(|(_, d)| d).collect())
+}
+
+fn next_due(c: &Connection) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached(
+        "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND lease_until <= ?1",
+    )?
+    .query_row(params![crate::now_ms()], |r| r.get::<_, Option<i64>>(0))
+    .optional()
+    .map(Option::flatten)
+}
+
+fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_headers, \
+         response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.delivery_id,
+        a.attempt,
+        a.started_at,
+        a.duration_ms,
+        a.status_code,
+        a.error,
+        pairs_to_json(&a.response_headers),
+        &a.response_body[..]
+    ])?;
+    let (status, next) = match a.after {
+        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
+        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
+    };
+    c.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = 0, last_error = ?5, \
+         updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, crate::now_ms()])?;
+    Ok(())
+}
+
+fn list_deliveries(
+    c: &Connection,
+    status: Option<DeliveryStatus>,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeliveryView>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, event_id, route, target, status, attempts, next_attempt_at, last_error FROM deliveries \
+         WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![status.map(|s| s.as_str()), limit as i64], |r| {
+        Ok(DeliveryView {
+            id: r.get(0)?,
+            event_id: r.get(1)?,
+            route: r.get(2)?,
+            target: r.get(3)?,
+            status: r.get(4)?,
+            attempts: r.get::<_, i64>(5)? as u32,
+            next_attempt_at: r.get(6)?,
+            last_error: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}

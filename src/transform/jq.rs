@@ -1,0 +1,217 @@
+//! jq programs, compiled once with jaq and run against envelopes.
+//!
+//! The function set is jaq's core, std and json libraries minus `env` (a mapping must never read
+//! the gateway's environment: secrets live there) and with no `$ENV`; `halt` and `halt_error`
+//! become ordinary errors instead of exiting the process. This module never does I/O.
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Ctx, Vars, data::JustLut};
+use jaq_json::Val;
+use std::sync::Arc;
+
+type Data = JustLut<Val>;
+
+/// The most values one program may yield for one event; past it the run fails instead of
+/// fanning one event out into an unbounded number of deliveries.
+pub const MAX_OUTPUTS: usize = 1000;
+
+/// A compiled jq program. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct JqProgram {
+    code: Arc<str>,
+    filter: Arc<jaq_core::Filter<Data>>,
+}
+
+impl std::fmt::Debug for JqProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JqProgram").field(&self.code).finish()
+    }
+}
+
+/// A runtime failure of a program, with jq's own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JqError {
+    #[error("jq error: {0}")]
+    Runtime(String),
+    #[error("jq program halted with exit code {0}")]
+    Halted(i32),
+    #[error("jq program yielded more than {MAX_OUTPUTS} values")]
+    TooManyOutputs,
+}
+
+impl JqProgram {
+    /// Parses and compiles `code`; the error names what is wrong and where (byte offset).
+    pub fn compile(code: &str) -> Result<Self, String> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs::<Data>()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs())
+            .filter(|(name, _, _)| !FORBIDDEN.contains(name));
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| describe_load_errors(code, &errs))?;
+        let filter = jaq_core::Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                let parts: Vec<String> = errs
+                    .into_iter()
+                    .flat_map(|(_, undefined)| undefined)
+                    .map(|(name, kind)| format!("undefined {} `{name}`", kind.as_str()))
+                    .collect();
+                parts.join("; ")
+            })?;
+        Ok(Self {
+            code: code.into(),
+            filter: Arc::new(filter),
+        })
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Runs the program on `input` and collects every output.
+    pub fn run(&self, input: Val) -> Result<Vec<Val>, JqError> {
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        let mut outputs = Vec::new();
+        for item in self.filter.id.run((ctx, input)) {
+            match item {
+                Ok(v) => outputs.push(v),
+                Err(exn) => return Err(describe_exn(exn)),
+            }
+            if outputs.len() > MAX_OUTPUTS {
+                return Err(JqError::TooManyOutputs);
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+/// Functions a mapping may not call.
+const FORBIDDEN: &[&str] = &["env", "input", "inputs"];
+
+fn describe_exn(exn: jaq_core::Exn<Val>) -> JqError {
+    match exn.get_err() {
+        Ok(err) => JqError::Runtime(err.to_string()),
+        Err(exn) => match exn.get_halt() {
+            Ok(code) => JqError::Halted(code),
+            Err(_) => JqError::Runtime("unexpected control flow (break outside its label)".into()),
+        },
+    }
+}
+
+fn describe_load_errors<P>(code: &str, errs: &jaq_core::load::Errors<&str, P>) -> String {
+    use jaq_core::load::Error;
+    let offset = |s: &str| (s.as_ptr() as usize).saturating_sub(code.as_ptr() as usize);
+    let mut parts = Vec::new();
+    for (_, err) in errs {
+        match err {
+            Error::Io(items) => parts.extend(items.iter().map(|(m, e)| format!("{m}: {e}"))),
+            Error::Lex(items) => parts.extend(items.iter().map(|(expect, at)| {
+                format!("lex error at offset {}: expected {:?}", offset(at), expect)
+            })),
+            Error::Parse(items) => parts.extend(items.iter().map(|(expect, at)| {
+                let found = at.chars().take(20).collect::<String>();
+                let found = if found.is_empty() {
+                    "end of program".to_string()
+                } else {
+                    format!("`{found}`")
+                };
+                format!(
+                    "parse error at offset {}: expected {}, found {found}",
+                    offset(at),
+                    expect.as_str()
+                )
+            })),
+        }
+    }
+    parts.join("; ")
+}
+
+/// Serialises a value as compact JSON.
+pub fn to_json(v: &Val) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+/// Whether a filter's outputs let an event pass: the first value must be `true`.
+pub fn passes(outputs: &[Val]) -> bool {
+    matches!(outputs.first(), Some(Val::Bool(true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(code: &str, input: &str) -> Result<Vec<String>, JqError> {
+        let p = JqProgram::compile(code).expect("compiles");
+        let input = jaq_json::read::parse_single(input.as_bytes()).expect("json");
+        p.run(input)
+            .map(|vs| vs.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[test]
+    fn runs_and_keeps_key_order() {
+        assert_eq!(
+            run("{b: .x, a: 1}", r#"{"x": "y"}"#).unwrap(),
+            vec![r#"{"b":"y","a":1}"#]
+        );
+    }
+
+    #[test]
+    fn several_outputs() {
+        assert_eq!(run(".[]", "[1,2,3]").unwrap(), vec!["1", "2", "3"]);
+    }
+
+    #[test]
+    fn runtime_error_carries_jq_message() {
+        let err = run(".a + 1", r#"{"a": "s"}"#).unwrap_err();
+        assert!(
+            matches!(err, JqError::Runtime(ref m) if m.contains("cannot")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_is_not_available() {
+        let err = JqProgram::compile("env").unwrap_err();
+        assert!(err.contains("undefined filter `env`"), "{err}");
+        assert!(JqProgram::compile("$ENV").is_err());
+    }
+
+    #[test]
+    fn halt_is_an_error_not_an_exit() {
+        assert_eq!(run("halt", "1").unwrap_err(), JqError::Halted(0));
+        assert!(run(r#""boom" | halt_error"#, "1").is_err());
+    }
+
+    #[test]
+    fn syntax_error_is_described() {
+        let err = JqProgram::compile(".a | {").unwrap_err();
+        assert!(err.contains("offset"), "{err}");
+    }
+
+    #[test]
+    fn fan_out_is_bounded() {
+        assert_eq!(
+            run("range(5000)", "null").unwrap_err(),
+            JqError::TooManyOutputs
+        );
+    }
+
+    #[test]
+    fn filter_passes_only_on_true() {
+        let t = |code: &str| {
+            let p = JqProgram::compile(code).unwrap();
+            passes(&p.run(Val::Null).unwrap())
+        };
+        assert!(t("true"));
+        assert!(!t("false"));
+        assert!(!t("1"));
+        assert!(!t("empty"));
+    }
+}

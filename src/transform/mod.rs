@@ -1,0 +1,52 @@
+//! Transforms: turn an envelope into the messages a route sends.
+//!
+//! [`Transform`] is the seam between the route stage and the engines behind it: jq programs and
+//! Port-style maps today ([`jq`], [`map`]), WebAssembly plugins next. A transform does no I/O and
+//! must not block on anything but computation; the pipeline runs it under a deadline.
+
+pub mod jq;
+pub mod map;
+
+use crate::envelope::Envelope;
+use bytes::Bytes;
+
+/// One message a transform asks the gateway to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The bytes to send (JSON unless `headers` says otherwise).
+    pub body: Bytes,
+    /// Headers added to the target's own for this message.
+    pub headers: Vec<(String, String)>,
+    /// Only this target of the route; `None` sends to every target of the route.
+    pub target: Option<String>,
+}
+
+/// Why a transform produced no messages for an event.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(transparent)]
+    Jq(#[from] jq::JqError),
+}
+
+/// An engine that reshapes an envelope into messages. An empty result drops the event for the route.
+pub trait Transform: Send + Sync + std::fmt::Debug {
+    fn apply(&self, envelope: &Envelope) -> Result<Vec<Message>, TransformError>;
+}
+
+/// A jq program (or a compiled map): every output value becomes one JSON message.
+#[derive(Debug, Clone)]
+pub struct JqTransform(pub jq::JqProgram);
+
+impl Transform for JqTransform {
+    fn apply(&self, envelope: &Envelope) -> Result<Vec<Message>, TransformError> {
+        let outputs = self.0.run(envelope.val().clone())?;
+        Ok(outputs
+            .iter()
+            .map(|v| Message {
+                body: Bytes::from(jq::to_json(v)),
+                headers: Vec::new(),
+                target: None,
+            })
+            .collect())
+    }
+}

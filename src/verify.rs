@@ -1,0 +1,203 @@
+//! Inbound signature verification: does this request come from the producer holding the secret?
+//!
+//! Checks run over the raw bytes received, accept any of a source's secrets (rotation), and
+//! compare MACs in constant time through [`crate::signature::constant_time_eq`]. A verifier never
+//! logs or returns a secret or an expected MAC; its errors say only what was wrong with the request.
+
+use crate::signature::{self, Encoding, HmacHeader, Secret};
+use axum::http::HeaderMap;
+
+/// How long a Standard Webhooks timestamp stays acceptable, either side of now.
+pub const STANDARD_WEBHOOKS_TOLERANCE_S: i64 = 5 * 60;
+
+/// Why a request failed verification. Every variant answers 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing signature header `{0}`")]
+    Missing(String),
+    #[error("malformed signature header `{0}`")]
+    Malformed(String),
+    #[error("signature does not match")]
+    Mismatch,
+    #[error("timestamp outside the {0}s tolerance")]
+    Stale(i64),
+}
+
+/// A source's verification rule.
+#[derive(Debug, Clone)]
+pub enum Verifier {
+    /// One header holding `<prefix><mac>` of the body.
+    Hmac {
+        header: HmacHeader,
+        secrets: Vec<Secret>,
+    },
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated `v1,<b64>`).
+    StandardWebhooks { keys: Vec<Vec<u8>> },
+}
+
+impl Verifier {
+    pub fn standard_webhooks(secrets: &[Secret]) -> Self {
+        Self::StandardWebhooks {
+            keys: secrets
+                .iter()
+                .map(|s| signature::standard_webhooks_key(s.expose()))
+                .collect(),
+        }
+    }
+
+    /// Checks `body` against the request's headers; `now_s` is the Unix time in seconds.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<(), VerifyError> {
+        match self {
+            Self::Hmac { header, secrets } => verify_hmac(header, secrets, headers, body),
+            Self::StandardWebhooks { keys } => verify_standard(keys, headers, body, now_s),
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyError> {
+    let value = headers
+        .get(name)
+        .ok_or_else(|| VerifyError::Missing(name.to_string()))?;
+    value
+        .to_str()
+        .map_err(|_| VerifyError::Malformed(name.to_string()))
+}
+
+fn verify_hmac(
+    spec: &HmacHeader,
+    secrets: &[Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), VerifyError> {
+    let raw = header_str(headers, &spec.header)?.trim();
+    let malformed = || VerifyError::Malformed(spec.header.clone());
+    // Prefixes such as `sha256=` are matched without regard to case, as producers differ.
+    let encoded = match raw.get(..spec.prefix.len()) {
+        Some(p) if p.eq_ignore_ascii_case(&spec.prefix) => &raw[spec.prefix.len()..],
+        _ => return Err(malformed()),
+    };
+    let received = spec.encoding.decode(encoded).ok_or_else(malformed)?;
+    let matched = secrets.iter().any(|secret| {
+        let expected = signature::hmac(spec.algorithm, secret.expose().as_bytes(), &[body]);
+        signature::constant_time_eq(&expected, &received)
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+fn verify_standard(
+    keys: &[Vec<u8>],
+    headers: &HeaderMap,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), VerifyError> {
+    let id = header_str(headers, "webhook-id")?;
+    let ts_text = header_str(headers, "webhook-timestamp")?;
+    let sigs = header_str(headers, "webhook-signature")?;
+    let ts: i64 = ts_text
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::Malformed("webhook-timestamp".into()))?;
+    if (now_s - ts).abs() > STANDARD_WEBHOOKS_TOLERANCE_S {
+        return Err(VerifyError::Stale(STANDARD_WEBHOOKS_TOLERANCE_S));
+    }
+    let received: Vec<Vec<u8>> = sigs
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|b64| Encoding::Base64.decode(b64))
+        .collect();
+    if received.is_empty() {
+        return Err(VerifyError::Malformed("webhook-signature".into()));
+    }
+    let ts = ts_text.trim();
+    let matched = keys.iter().any(|key| {
+        let expected = signature::hmac(
+            signature::Algorithm::Sha256,
+            key,
+            &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+        );
+        received
+            .iter()
+            .any(|r| signature::constant_time_eq(&expected, r))
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn github(secrets: &[&str]) -> Verifier {
+        Verifier::Hmac {
+            header: HmacHeader::github(),
+            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+        }
+    }
+
+    #[test]
+    fn github_vector_passes_and_tampering_fails() {
+        let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let v = github(&["It's a Secret to Everybody"]);
+        let h = headers(&[("x-hub-signature-256", sig)]);
+        assert_eq!(v.verify(&h, b"Hello, World!", 0), Ok(()));
+        assert_eq!(
+            v.verify(&h, b"Hello, World?", 0),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            v.verify(&HeaderMap::new(), b"Hello, World!", 0),
+            Err(VerifyError::Missing("X-Hub-Signature-256".into()))
+        );
+    }
+
+    #[test]
+    fn any_rotated_secret_is_accepted() {
+        let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let v = github(&["new-secret", "It's a Secret to Everybody"]);
+        assert_eq!(
+            v.verify(
+                &headers(&[("x-hub-signature-256", sig)]),
+                b"Hello, World!",
+                0
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn standard_webhooks_vector_and_tolerance() {
+        let v =
+            Verifier::standard_webhooks(&[Secret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]);
+        let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+        let h = headers(&[
+            ("webhook-id", "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"),
+            ("webhook-timestamp", "1649367553"),
+            (
+                "webhook-signature",
+                "v1,bogus v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+            ),
+        ]);
+        assert_eq!(v.verify(&h, body, 1649367553 + 60), Ok(()));
+        assert_eq!(
+            v.verify(&h, body, 1649367553 + 301),
+            Err(VerifyError::Stale(300))
+        );
+        assert_eq!(v.verify(&h, b"{}", 1649367553), Err(VerifyError::Mismatch));
+    }
+}
