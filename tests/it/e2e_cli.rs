@@ -1,0 +1,161 @@
+//! The CLI helpers through the real binary: check, try and sign.
+
+use crate::utils::binary::BIN;
+use crate::utils::fixtures_dir;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run hookgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const CONFIG: &str = r#"
+[sources.spacelift]
+kind = "spacelift"
+secret = "spacelift-fixture-secret"
+
+[targets.port]
+url = "http://127.0.0.1:9000/ingest"
+sign = { scheme = "github", secret = "port-secret" }
+
+[[routes]]
+name = "finished"
+source = "spacelift"
+filter = '.body.state == "FINISHED"'
+jq = '{id: .body.stack.id, state: .body.state}'
+targets = ["port"]
+"#;
+
+#[test]
+fn check_accepts_the_examples_and_lists_every_problem() {
+    let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let (code, out, err) = run(&["check", "--config", quickstart]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        CONFIG
+            .replace("jq = '{id", "jq = '{{id")
+            .replace("[\"port\"]", "[\"port\", \"nowhere\"]")
+            + "\n[bogus]\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(&["check", "--config", bad.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    for want in [
+        "routes[0].jq",
+        "unknown target `nowhere`",
+        "bogus: unknown section",
+        "3 problems",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
+
+#[test]
+fn try_shows_the_filter_verdict_headers_and_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, CONFIG).expect("write");
+    let sigs: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures_dir().join("signatures.json")).expect("read"),
+    )
+    .expect("json");
+    let sig = sigs["spacelift_run_finished.json"]["X-Signature-256"]
+        .as_str()
+        .expect("sig");
+    let body = fixtures_dir().join("spacelift_run_finished.json");
+    let header = format!("X-Signature-256: {sig}");
+    let (code, out, err) = run(&[
+        "try",
+        "--config",
+        config.to_str().expect("p"),
+        "--source",
+        "spacelift",
+        "--body",
+        body.to_str().expect("p"),
+        "--header",
+        &header,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let expected_body = r#"{"id":"payments-prod","state":"FINISHED"}"#;
+    let expected_sig = crate::utils::sha256_header("port-secret", expected_body.as_bytes());
+    for want in [
+        "event type: run_state_changed_event",
+        "route `finished`: delivered",
+        "-> target `port`: POST http://127.0.0.1:9000/ingest",
+        &format!("X-Hub-Signature-256: {expected_sig}"),
+        "X-Hookgate-Attempt: 1",
+        expected_body,
+    ] {
+        assert!(out.contains(want), "missing `{want}` in:\n{out}");
+    }
+    // Without the signature, try says what ingress would answer.
+    let (code, _, err) = run(&[
+        "try",
+        "--config",
+        config.to_str().expect("p"),
+        "--source",
+        "spacelift",
+        "--body",
+        body.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing signature header"), "{err}");
+    // An unconfirmed run is filtered.
+    let unconfirmed = fixtures_dir().join("spacelift_run_unconfirmed.json");
+    let sig = sigs["spacelift_run_unconfirmed.json"]["X-Signature-256"]
+        .as_str()
+        .expect("sig");
+    let header = format!("X-Signature-256: {sig}");
+    let (code, out, _) = run(&[
+        "try",
+        "--config",
+        config.to_str().expect("p"),
+        "--source",
+        "spacelift",
+        "--body",
+        unconfirmed.to_str().expect("p"),
+        "--header",
+        &header,
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("route `finished`: filtered"), "{out}");
+}
+
+#[test]
+fn sign_prints_what_a_producer_sends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = dir.path().join("body");
+    std::fs::write(&body, "Hello, World!").expect("write");
+    let (code, out, err) = run(&[
+        "sign",
+        "--scheme",
+        "github",
+        "--secret",
+        "It's a Secret to Everybody",
+        "--body",
+        body.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n"
+    );
+    let (code, _, err) = run(&[
+        "sign",
+        "--scheme",
+        "nope",
+        "--secret",
+        "x",
+        "--body",
+        body.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown scheme"), "{err}");
+}

@@ -1,0 +1,124 @@
+//! Durability: kill -9 the real binary under load, restart it, and count every delivery.
+
+use crate::utils::binary::Process;
+use crate::utils::{Receiver, Reply};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const EVENTS: usize = 600;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_after_kill_9() {
+    let receiver = Receiver::start().await;
+    // A slow receiver keeps deliveries owed at the moment of the kill.
+    receiver.default_reply(Reply::status(200).delay(Duration::from_millis(5)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[store]
+url = "sqlite://{db}"
+
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{url}"
+concurrency = 4
+retry = {{ max_attempts = 50, initial = "50ms", max = "200ms" }}
+
+[[routes]]
+name = "r"
+source = "s"
+jq = '{{n: .body.n}}'
+targets = ["t"]
+"#,
+            db = dir.path().join("hookgate.db").display(),
+            url = receiver.url
+        ),
+    )
+    .expect("write config");
+
+    let first = Process::serve(&config);
+    let client = crate::utils::client();
+    let acked = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (client, url, acked, count) = (
+            client.clone(),
+            format!("{}/hooks/s", first.url),
+            acked.clone(),
+            count.clone(),
+        );
+        senders.spawn(async move {
+            for n in (worker..EVENTS).step_by(16) {
+                let Ok(resp) = client
+                    .post(&url)
+                    .body(format!(r#"{{"n":{n}}}"#))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if resp.status().as_u16() == 202 {
+                    let json: serde_json::Value = resp.json().await.unwrap_or_default();
+                    if let Some(id) = json["id"].as_str() {
+                        acked.lock().expect("lock").insert(id.to_string());
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    // Kill half-way through the load, with requests and deliveries in flight.
+    while count.load(Ordering::SeqCst) < EVENTS / 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.kill9();
+    while senders.join_next().await.is_some() {}
+    let acked: HashSet<String> = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= EVENTS / 2, "acknowledged {}", acked.len());
+    let before_restart = receiver.seen().len();
+
+    let second = Process::serve(&config);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: HashSet<String> = receiver
+            .seen()
+            .iter()
+            .map(|r| r.header("x-hookgate-event").to_string())
+            .collect();
+        let missing = acked.difference(&seen).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} acknowledged events never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut per_delivery: HashMap<String, usize> = HashMap::new();
+    for r in receiver.seen() {
+        *per_delivery
+            .entry(r.header("x-hookgate-delivery").to_string())
+            .or_default() += 1;
+    }
+    let duplicates: usize = per_delivery.values().map(|n| n - 1).sum();
+    eprintln!(
+        "kill -9: {} acknowledged, {} delivered before the kill, {} distinct deliveries, {} duplicates (at least once)",
+        acked.len(),
+        before_restart,
+        per_delivery.len(),
+        duplicates
+    );
+    second.kill9();
+}

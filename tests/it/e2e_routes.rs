@@ -1,0 +1,237 @@
+//! Routes: filter, jq, Port-style map, fan-out, filtered, failing mappings, passthrough.
+
+use crate::utils::{Gateway, Receiver, fixture, post_json, sha256_header};
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn port_spacelift_mapping_produces_the_port_entity() {
+    let receiver = Receiver::start().await;
+    // The mapping of ../shared/fixtures/port_spacelift_webhook_config.json, pasted as a `map`.
+    let port: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_webhook_config.json")).expect("json");
+    let entity = &port["mappings"][0]["entity"];
+    let props = entity["properties"].as_object().expect("properties");
+    let props_toml: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().expect("str"))))
+        .collect();
+    let config = format!(
+        r#"
+[sources.spacelift]
+kind = "spacelift"
+secret = "spacelift-fixture-secret"
+
+[targets.port]
+url = "{url}"
+
+[[routes]]
+name = "stack-to-port"
+source = "spacelift"
+filter = {filter}
+map = {{ blueprint = '"space_lift_stack"', identifier = {id}, title = {title}, properties = {{ {props} }}, relations = {{}} }}
+targets = ["port"]
+"#,
+        url = receiver.url,
+        filter = toml_str(port["mappings"][0]["filter"].as_str().expect("filter")),
+        id = toml_str(entity["identifier"].as_str().expect("id")),
+        title = toml_str(entity["title"].as_str().expect("title")),
+        props = props_toml.join(", "),
+    );
+    let gw = Gateway::start(&config).await;
+    let body = fixture("spacelift_run_finished.json");
+    let sig = sha256_header("spacelift-fixture-secret", &body);
+    let (status, _) = post_json(&gw.hook("spacelift"), body, &[("X-Signature-256", &sig)]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    let want: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_entity_result.json")).expect("json");
+    assert_eq!(seen[0].json(), want);
+    // Key order follows the mapping, as Port shows it.
+    let text = String::from_utf8_lossy(&seen[0].body).to_string();
+    assert!(
+        text.starts_with(r#"{"blueprint":"space_lift_stack","identifier":"payments-prod""#),
+        "{text}"
+    );
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn two_route_config(url: &str, first: &str) -> String {
+    format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.a]
+url = "{url}?t=a"
+
+[targets.b]
+url = "{url}?t=b"
+
+[[routes]]
+name = "first"
+source = "s"
+{first}
+targets = ["a"]
+
+[[routes]]
+name = "second"
+source = "s"
+jq = '{{second: .body.n}}'
+targets = ["b"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn filter_lets_through_only_what_yields_true() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&two_route_config(
+        &receiver.url,
+        r#"filter = '.body.n > 1'
+jq = '{first: .body.n, type: .event_type, h: .headers["x-team"], q: .queryParams.env}'"#,
+    ))
+    .await;
+    for n in [1, 2] {
+        let url = format!("{}?env=prod", gw.hook("s"));
+        let (status, _) = post_json(
+            &url,
+            format!(r#"{{"n":{n}}}"#),
+            &[("X-Team", "platform"), ("Authorization", "Bearer hide-me")],
+        )
+        .await;
+        assert_eq!(status, 202);
+    }
+    let seen = receiver.expect_exactly(3, SETTLE).await;
+    let bodies: Vec<serde_json::Value> = seen.iter().map(|r| r.json()).collect();
+    assert!(
+        bodies
+            .contains(&serde_json::json!({"first": 2, "type": null, "h": "platform", "q": "prod"})),
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies.iter().filter(|b| b.get("second").is_some()).count(),
+        2
+    );
+    let statuses = gw.deliveries();
+    assert_eq!(
+        statuses.len(),
+        3,
+        "filtered events make no delivery: {statuses:?}"
+    );
+    let filtered: i64 = gw
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM route_results WHERE outcome = 'filtered'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(filtered, 1, "the filtered event is recorded as filtered");
+}
+
+#[tokio::test]
+async fn several_outputs_make_several_deliveries_and_none_is_filtered() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&two_route_config(
+        &receiver.url,
+        r#"jq = '.body.items[] | {item: .}'"#,
+    ))
+    .await;
+    post_json(&gw.hook("s"), r#"{"n":0,"items":["x","y","z"]}"#, &[]).await;
+    post_json(&gw.hook("s"), r#"{"n":0,"items":[]}"#, &[]).await;
+    let seen = receiver.expect_exactly(5, SETTLE).await;
+    let items: Vec<serde_json::Value> = seen
+        .iter()
+        .filter_map(|r| r.json().get("item").cloned())
+        .collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    // Each output is its own delivery with its own id.
+    let ids: std::collections::HashSet<&str> = seen
+        .iter()
+        .map(|r| r.header("x-hookgate-delivery"))
+        .collect();
+    assert_eq!(ids.len(), 5);
+}
+
+#[tokio::test]
+async fn a_failing_mapping_fails_its_route_and_others_go_on() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&two_route_config(
+        &receiver.url,
+        r#"jq = '.body.n + "text"'"#,
+    ))
+    .await;
+    let (status, _) = post_json(&gw.hook("s"), r#"{"n":5}"#, &[]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    assert_eq!(seen[0].json(), serde_json::json!({"second": 5}));
+    let d = gw
+        .wait_deliveries(Duration::from_secs(5), |d| {
+            d.iter().any(|x| x.2 == "succeeded")
+        })
+        .await;
+    assert!(
+        d.contains(&("first".into(), "a".into(), "failed".into())),
+        "{d:?}"
+    );
+    let err: String = gw
+        .db()
+        .query_row(
+            "SELECT last_error FROM deliveries WHERE route = 'first'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("error");
+    assert!(err.contains("cannot"), "the jq message is kept: {err}");
+}
+
+#[tokio::test]
+async fn a_runaway_mapping_is_cut_off_and_the_gateway_carries_on() {
+    let receiver = Receiver::start().await;
+    let config = two_route_config(
+        &receiver.url,
+        r#"jq = 'if .body.n == 1 then last(range(3e7)) else {ok: .body.n} end'"#,
+    ) + "\n[jq]\ntimeout_ms = 100\n";
+    let gw = Gateway::start(&config).await;
+    post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
+    post_json(&gw.hook("s"), r#"{"n":2}"#, &[]).await;
+    // Event 1: both routes fail (its evaluation overran); event 2: both deliver.
+    let seen = receiver.expect_exactly(2, SETTLE).await;
+    let bodies: Vec<serde_json::Value> = seen.iter().map(|r| r.json()).collect();
+    assert!(bodies.contains(&serde_json::json!({"ok": 2})), "{bodies:?}");
+    let d = gw.deliveries();
+    assert_eq!(d.iter().filter(|x| x.2 == "failed").count(), 2, "{d:?}");
+}
+
+#[tokio::test]
+async fn without_a_transform_the_body_passes_byte_for_byte() {
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{}"
+headers = {{ "X-Team" = "platform" }}
+
+[[routes]]
+name = "pass"
+source = "s"
+targets = ["t"]
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    let body = "{ \"spaced\" :  [1, 2.50, \"\\u00e9\"] ,\"z\":null }\n";
+    post_json(&gw.hook("s"), body, &[]).await;
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    assert_eq!(&seen[0].body[..], body.as_bytes());
+    assert_eq!(seen[0].header("x-team"), "platform");
+    assert_eq!(seen[0].header("content-type"), "application/json");
+}

@@ -1,0 +1,183 @@
+//! Shared helpers: a real gateway on port 0, a recording receiver, fixtures, signing.
+
+pub mod binary;
+pub mod receiver;
+
+pub use receiver::{Receiver, Reply};
+
+use hookgate::config::Config;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A gateway running in this process, with its own SQLite file.
+pub struct Gateway {
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Gateway {
+    /// Starts a gateway on `config` (TOML without `[server]` or `[store]`; those are added).
+    pub async fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(config, dir).await
+    }
+
+    pub async fn start_in(config: &str, dir: tempfile::TempDir) -> Self {
+        let text = format!(
+            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n",
+            db_path(dir.path()).display()
+        );
+        let config = Config::parse(&text, "test.toml", &|name| std::env::var(name).ok())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(hookgate::server::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let path = dir.path().to_path_buf();
+        let gw = Self {
+            url,
+            dir: Some(dir),
+            path,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        gw.wait_ready().await;
+        gw
+    }
+
+    /// Waits until `/readyz` answers 200: the store is open and migrated.
+    async fn wait_ready(&self) {
+        let client = client();
+        for _ in 0..200 {
+            let resp = client.get(format!("{}/readyz", self.url)).send().await;
+            if resp.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("gateway at {} never became ready", self.url);
+    }
+
+    /// The folder holding the gateway's database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn hook(&self, source: &str) -> String {
+        format!("{}/hooks/{source}", self.url)
+    }
+
+    /// Opens the gateway's database read-only, to check what it recorded.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            db_path(&self.path),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open db")
+    }
+
+    /// Statuses of every delivery, oldest first, as `(route, target, status)`.
+    pub fn deliveries(&self) -> Vec<(String, String, String)> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare("SELECT route, target, status FROM deliveries ORDER BY seq")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Waits until `pred` holds for the delivery statuses, or panics after `timeout`.
+    pub async fn wait_deliveries(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[(String, String, String)]) -> bool,
+    ) -> Vec<(String, String, String)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let d = self.deliveries();
+            if pred(&d) {
+                return d;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("deliveries never reached the expected state: {d:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Shuts down and waits for the drain.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        self.dir.take().expect("dir is taken only here")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("hookgate.db")
+}
+
+/// A fixture from ../shared/fixtures, byte for byte.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+/// `sha256=<hex>` of `body`, as GitHub and Spacelift sign.
+pub fn sha256_header(secret: &str, body: &[u8]) -> String {
+    let mac = hookgate::signature::hmac(
+        hookgate::signature::Algorithm::Sha256,
+        secret.as_bytes(),
+        &[body],
+    );
+    format!("sha256={}", hookgate::signature::Encoding::Hex.encode(&mac))
+}
+
+pub fn client() -> reqwest::Client {
+    hookgate::server::install_crypto();
+    reqwest::Client::new()
+}
+
+pub async fn post_json(
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
