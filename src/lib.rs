@@ -10,6 +10,7 @@
 //! - [`envelope`]: the JSON document filters and transforms see.
 //! - [`transform`]: jq programs and Port-style maps, contained so a runaway mapping cannot hurt the gateway.
 //! - [`route`]: per route, filter then transform an event into delivery bodies.
+//! - [`evaluator`]: runs route evaluation in a contained child process (deadline, memory cap).
 //! - [`pipeline`]: the one place that knows the stage order; it moves stored events to deliveries.
 //! - [`sign`]: outbound signature headers, one scheme per target.
 //! - [`deliver`]: the only code that makes outbound requests: the worker, its HTTP client and the retry policy.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod envelope;
+pub mod evaluator;
 pub mod ingress;
 pub mod pipeline;
 pub mod route;

@@ -41,6 +41,9 @@ enum Command {
         #[arg(long = "header", value_parser = hookgate::cli::parse_header)]
         headers: Vec<(String, String)>,
     },
+    /// Internal: the route-evaluator child process (see ARCHITECTURE.md).
+    #[command(name = "__route-worker", hide = true)]
+    RouteWorker,
     /// Print the headers a producer using SCHEME would send with the body.
     Sign {
         #[arg(long)]
@@ -83,6 +86,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing(&log_format)?;
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
             serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RouteWorker => {
+            hookgate::evaluator::child_main()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => match Config::load(&config) {
@@ -159,7 +166,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
-        hookgate::server::run(config, listener, shutdown_signal()).await
+        let options = hookgate::server::Options {
+            evaluator_exe: Some(
+                std::env::current_exe().context("locating the hookgate executable")?,
+            ),
+        };
+        hookgate::server::run(config, options, listener, shutdown_signal()).await
     })
 }
 

@@ -5,22 +5,23 @@
 //! from it (woken by its commit signal) and writes deliveries back, so a crash between any two
 //! steps repeats the step instead of losing the event.
 //!
-//! Mappings are operator code running on producer data, so evaluation happens on a dedicated
-//! thread with a large stack, under a deadline per event: a mapping that runs away fails that
-//! event's routes with a clear error, and the loop carries on with a fresh evaluator thread.
+//! Mappings are operator code running on producer data, so evaluation is contained by
+//! [`crate::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
+//! away or crashes fails that event's routes with a clear error, and the loop carries on.
 
 use crate::config::Config;
 use crate::envelope::Envelope;
+use crate::evaluator::{EvalError, Evaluator};
 use crate::route::Outcome;
-use crate::store::{DeliveryStatus, NewDelivery, RouteResult, Routing, Store, StoredEvent};
+use crate::store::{
+    DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, Store, StoredEvent,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// Events routed per store round trip.
 const BATCH: usize = 256;
-/// Evaluation thread stack: deep but finite recursion in a mapping must not overflow it.
-const EVAL_STACK: usize = 256 * 1024 * 1024;
 
 /// Routes one event through every route of its source. Pure apart from id generation.
 pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
@@ -46,7 +47,9 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
     routing.event_type = envelope.event_type().map(str::to_string);
     for route in routes {
         match route.evaluate(&envelope) {
-            Outcome::Filtered => routing.results.push(result(route, "filtered", None)),
+            Outcome::Filtered => routing
+                .results
+                .push(result(route, Recorded::Filtered, None)),
             Outcome::Failed(why) => fail(&mut routing, route, why),
             Outcome::Passthrough => {
                 for target in &route.targets {
@@ -54,7 +57,9 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
                         .deliveries
                         .push(pending(route, target, None, Vec::new()));
                 }
-                routing.results.push(result(route, "delivered", None));
+                routing
+                    .results
+                    .push(result(route, Recorded::Delivered, None));
             }
             Outcome::Messages(messages) => {
                 for m in &messages {
@@ -69,7 +74,7 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
                 }
                 routing.results.push(result(
                     route,
-                    "delivered",
+                    Recorded::Delivered,
                     Some(format!("{} message(s)", messages.len())),
                 ));
             }
@@ -78,11 +83,7 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
     routing
 }
 
-fn result(
-    route: &crate::route::Route,
-    outcome: &'static str,
-    detail: Option<String>,
-) -> RouteResult {
+fn result(route: &crate::route::Route, outcome: Recorded, detail: Option<String>) -> RouteResult {
     RouteResult {
         route: route.name.clone(),
         outcome,
@@ -120,7 +121,9 @@ fn fail(routing: &mut Routing, route: &crate::route::Route, why: String) {
             error: Some(why.clone()),
         });
     }
-    routing.results.push(result(route, "failed", Some(why)));
+    routing
+        .results
+        .push(result(route, Recorded::Failed, Some(why)));
 }
 
 pub fn new_event_id() -> String {
@@ -131,57 +134,14 @@ pub fn new_delivery_id() -> String {
     format!("dlv_{}", ulid::Ulid::new())
 }
 
-type Job = (
-    Arc<Config>,
-    StoredEvent,
-    tokio::sync::oneshot::Sender<Routing>,
-);
-
-/// A thread that evaluates routes; replaced when a mapping overruns its deadline.
-struct Evaluator {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Evaluator {
-    fn spawn() -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("route-eval".into())
-            .stack_size(EVAL_STACK)
-            .spawn(move || {
-                while let Ok((config, event, reply)) = rx.recv() {
-                    let _ = reply.send(route_event(&config, &event));
-                }
-            })?;
-        Ok(Self { jobs: tx })
-    }
-
-    async fn route(
-        &self,
-        config: Arc<Config>,
-        event: StoredEvent,
-        deadline: Duration,
-    ) -> Option<Routing> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs.send((config, event, tx)).ok()?;
-        tokio::time::timeout(deadline, rx).await.ok()?.ok()
-    }
-}
-
 /// Runs the routing loop until `shutdown` turns true. `config` carries the current configuration.
 pub async fn run(
     store: Arc<dyn Store>,
     config: watch::Receiver<Arc<Config>>,
+    mut evaluator: Evaluator,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let signals = store.signals();
-    let mut evaluator = match Evaluator::spawn() {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the route evaluator thread");
-            return;
-        }
-    };
     while !*shutdown.borrow() {
         let events = match store.unrouted_events(BATCH).await {
             Ok(events) => events,
@@ -202,30 +162,29 @@ pub async fn run(
         let cfg = config.borrow().clone();
         let mut routings = Vec::with_capacity(events.len());
         for event in events {
-            match evaluator
-                .route(cfg.clone(), event.clone(), cfg.jq_timeout)
-                .await
-            {
-                Some(r) => routings.push(r),
-                None => {
-                    tracing::error!(event = %event.id, timeout = ?cfg.jq_timeout, "route evaluation overran its deadline; abandoning the evaluator thread");
-                    routings.push(overran(&cfg, &event));
-                    match Evaluator::spawn() {
-                        Ok(e) => evaluator = e,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot start a new evaluator thread");
-                            return;
-                        }
-                    }
+            match evaluator.route(&cfg, &event).await {
+                Ok(r) => routings.push(r),
+                Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
+                    tracing::error!(event = %event.id, error = %e, "route evaluation failed; routes of this event fail");
+                    routings.push(failed_everywhere(&cfg, &event, &e.to_string()));
+                }
+                Err(e) => {
+                    // Not the event's fault: leave it (and the rest) unrouted and try again.
+                    tracing::error!(error = %e, "route evaluator unavailable; retrying");
+                    break;
                 }
             }
+        }
+        if routings.is_empty() {
+            pause(&mut shutdown, Duration::from_secs(1)).await;
+            continue;
         }
         record(&*store, routings, &mut shutdown).await;
     }
 }
 
-/// The routing of an event whose evaluation did not finish in time: every route fails.
-fn overran(config: &Config, event: &StoredEvent) -> Routing {
+/// The routing of an event whose evaluation did not complete: every route fails with `why`.
+fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing {
     let mut routing = Routing {
         event_id: event.id.clone(),
         event_type: None,
@@ -233,14 +192,7 @@ fn overran(config: &Config, event: &StoredEvent) -> Routing {
         deliveries: Vec::new(),
     };
     for route in config.routes.iter().filter(|r| r.source == event.source) {
-        fail(
-            &mut routing,
-            route,
-            format!(
-                "evaluation exceeded the {:?} deadline (jq.timeout_ms)",
-                config.jq_timeout
-            ),
-        );
+        fail(&mut routing, route, why.to_string());
     }
     routing
 }

@@ -12,9 +12,18 @@ use tokio::sync::watch;
 /// How long shutdown waits for delivery attempts in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How this process runs the gateway, beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The `hookgate` executable that evaluates routes in a child process (`__route-worker`).
+    /// `None` evaluates on a thread instead, without crash containment.
+    pub evaluator_exe: Option<std::path::PathBuf>,
+}
+
 /// Runs the gateway on a bound `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
+    options: Options,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -28,6 +37,7 @@ pub async fn run(
     let pipeline_task = tokio::spawn(pipeline::run(
         store.clone(),
         config_rx.clone(),
+        crate::evaluator::Evaluator::new(options.evaluator_exe),
         stop_rx.clone(),
     ));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));

@@ -78,7 +78,7 @@ pub fn try_event(
     }
     for route in routes {
         let result = routing.results.iter().find(|r| r.route == route.name);
-        let outcome = result.map_or("unknown", |r| r.outcome);
+        let outcome = result.map_or("unknown", |r| r.outcome.as_str());
         let detail = result
             .and_then(|r| r.detail.clone())
             .map(|d| format!(": {d}"))

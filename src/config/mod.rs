@@ -24,10 +24,14 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: Option<PathBuf>,
+    /// The config as TOML after `${VAR}` interpolation: what the route-evaluator process loads.
+    /// It holds secrets; it never leaves this process except down that private pipe.
+    pub resolved: Secret,
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
     pub store: StoreConfig,
     pub jq_timeout: Duration,
+    pub jq_memory_mb: u64,
     pub sources: BTreeMap<String, Arc<Source>>,
     pub targets: BTreeMap<String, Arc<Target>>,
     pub routes: Vec<Arc<Route>>,
@@ -91,6 +95,7 @@ pub const DEFAULT_STORE: &str = "sqlite://hookgate.db";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_JQ_MEMORY_MB: u64 = 1024;
 
 /// Every problem found in a config file, each with its key.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -132,6 +137,27 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses text that [`Config::resolved`] produced: already interpolated, so `${` is literal.
+    pub fn parse_resolved(text: &str) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: "<resolved>".into(),
+            problems,
+        };
+        let doc: toml::Value =
+            toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
+        let mut v = Validator {
+            problems: Vec::new(),
+        };
+        let config = v.config(doc).map(|c| Config {
+            resolved: Secret::new(text),
+            ..c
+        });
+        match (v.problems.is_empty(), config) {
+            (true, Some(config)) => Ok(config),
+            _ => Err(fail(v.problems)),
+        }
+    }
+
     /// Parses config text; `lookup` resolves `${VAR}`.
     pub fn parse(
         text: &str,
@@ -146,8 +172,9 @@ impl Config {
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
         let mut problems = Vec::new();
         env::interpolate(&mut doc, "", lookup, &mut problems);
+        let resolved = Secret::new(toml::to_string(&doc).unwrap_or_default());
         let mut v = Validator { problems };
-        let config = v.config(doc);
+        let config = v.config(doc).map(|c| Config { resolved, ..c });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
             return Ok(config);
         }
@@ -266,6 +293,7 @@ impl Validator {
         }
         Some(Config {
             path: None,
+            resolved: Secret::new(""),
             server: ServerConfig {
                 listen,
                 max_body_bytes,
@@ -279,6 +307,7 @@ impl Validator {
                 .timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_JQ_TIMEOUT),
+            jq_memory_mb: jq.memory_mb.unwrap_or(DEFAULT_JQ_MEMORY_MB).max(16),
             sources,
             targets,
             routes,

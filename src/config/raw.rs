@@ -39,6 +39,8 @@ pub struct Plugins {
 pub struct Jq {
     /// Deadline for evaluating all routes of one event.
     pub timeout_ms: Option<u64>,
+    /// Memory cap of the route-evaluator process.
+    pub memory_mb: Option<u64>,
 }
 
 /// A string or a list of strings (secret rotation).

@@ -26,7 +26,7 @@ pub enum StoreError {
 }
 
 /// An event as ingress accepted it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub id: String,
     pub source: String,
@@ -35,11 +35,13 @@ pub struct StoredEvent {
     /// Lower-cased names, in the order received.
     pub headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
+    #[serde(with = "b64")]
     pub body: Bytes,
 }
 
 /// Status of a delivery, as the delivery log shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Pending,
     Succeeded,
@@ -70,12 +72,13 @@ impl DeliveryStatus {
 }
 
 /// A delivery the pipeline creates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewDelivery {
     pub id: String,
     pub route: String,
     pub target: String,
     /// `None`: the event's body, unchanged.
+    #[serde(with = "b64_opt")]
     pub body: Option<Bytes>,
     pub headers: Vec<(String, String)>,
     pub status: DeliveryStatus,
@@ -83,16 +86,35 @@ pub struct NewDelivery {
 }
 
 /// What one route made of one event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouteResult {
     pub route: String,
     /// `delivered`, `filtered` or `failed`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub detail: Option<String>,
 }
 
+/// What a route did with an event, as `route_results` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Delivered,
+    Filtered,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Filtered => "filtered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// Everything the pipeline learned about one event, committed in one transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Routing {
     pub event_id: String,
     pub event_type: Option<String>,
@@ -210,4 +232,41 @@ pub(crate) fn pairs_to_json(pairs: &[(String, String)]) -> String {
 
 pub(crate) fn pairs_from_json(text: &str) -> Vec<(String, String)> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Bytes as base64 text, for the evaluator pipe.
+mod b64 {
+    use base64::Engine as _;
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod b64_opt {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => super::b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::b64")] Bytes);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
 }

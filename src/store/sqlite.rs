@@ -331,7 +331,7 @@ fn record_routing(c: &Connection, routings: &[Routing]) -> rusqlite::Result<()> 
             c.prepare_cached(
                 "INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![routing.event_id, result.route, result.outcome, result.detail])?;
+            .execute(params![routing.event_id, result.route, result.outcome.as_str(), result.detail])?;
         }
         for d in &routing.deliveries {
             let next = (d.status == DeliveryStatus::Pending).then_some(now);

@@ -38,9 +38,17 @@ impl Gateway {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(hookgate::server::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let options = hookgate::server::Options {
+            evaluator_exe: Some(binary::BIN.into()),
+        };
+        let task = tokio::spawn(hookgate::server::run(
+            config,
+            options,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let path = dir.path().to_path_buf();
         let gw = Self {
             url,

@@ -1,0 +1,335 @@
+//! Route evaluation, contained. Mappings are operator code run on producer data, and jq has no
+//! resource limits of its own: `def f: 1+f; f` overflows the stack (which aborts a process), and
+//! `last(range(1e18))` never ends. So routes are evaluated in a child process — `hookgate
+//! __route-worker`, this same binary — with its own memory cap (`jq.memory_mb`) and a deadline
+//! per event (`jq.timeout_ms`). An overrun kills the child; a crash ends only the child; either
+//! way that one event's routes fail with the cause and the next event gets a fresh child.
+//!
+//! Protocol over the child's stdin/stdout: frames of a little-endian u32 length and JSON. The
+//! first frame carries the resolved config; each later frame one [`StoredEvent`], answered with
+//! its [`Routing`]. Where no executable is available (library use, unit tests), a thread with a
+//! large stack does the same work without the crash containment.
+
+use crate::config::Config;
+use crate::pipeline::route_event;
+use crate::store::{Routing, StoredEvent};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
+const EVAL_STACK: usize = 256 * 1024 * 1024;
+/// Largest frame either side accepts.
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+/// Address space a child needs besides what mappings allocate.
+const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
+/// How long a new child may take to load the config.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why an event's routes could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("route evaluation exceeded the {0:?} deadline (jq.timeout_ms)")]
+    Overran(Duration),
+    #[error(
+        "route evaluation crashed ({0}); a mapping may recurse without end or exceed jq.memory_mb"
+    )]
+    Crashed(String),
+    #[error("route evaluator unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Evaluates routes for one event at a time.
+pub enum Evaluator {
+    Process(Box<ProcessEvaluator>),
+    Thread(ThreadEvaluator),
+}
+
+impl Evaluator {
+    /// A child-process evaluator running `exe __route-worker`, or a thread when `exe` is `None`.
+    pub fn new(exe: Option<PathBuf>) -> Self {
+        match exe {
+            Some(exe) => Self::Process(Box::new(ProcessEvaluator { exe, child: None })),
+            None => Self::Thread(ThreadEvaluator { jobs: None }),
+        }
+    }
+
+    pub async fn route(
+        &mut self,
+        config: &Arc<Config>,
+        event: &StoredEvent,
+    ) -> Result<Routing, EvalError> {
+        match self {
+            Self::Process(p) => p.route(config, event).await,
+            Self::Thread(t) => t.route(config, event).await,
+        }
+    }
+}
+
+/// Evaluates in a child process; see the module docs.
+pub struct ProcessEvaluator {
+    exe: PathBuf,
+    child: Option<Child>,
+}
+
+struct Child {
+    process: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
+    config: Arc<Config>,
+}
+
+impl ProcessEvaluator {
+    async fn route(
+        &mut self,
+        config: &Arc<Config>,
+        event: &StoredEvent,
+    ) -> Result<Routing, EvalError> {
+        let stale = self
+            .child
+            .as_ref()
+            .is_some_and(|c| !Arc::ptr_eq(&c.config, config));
+        if stale {
+            self.child = None;
+        }
+        if self.child.is_none() {
+            self.child = Some(self.spawn(config).await?);
+        }
+        let Some(child) = self.child.as_mut() else {
+            return Err(EvalError::Unavailable("no child".into()));
+        };
+        let request =
+            serde_json::to_vec(event).map_err(|e| EvalError::Unavailable(e.to_string()))?;
+        let exchange = async {
+            write_frame_async(&mut child.stdin, &request).await?;
+            read_frame_async(&mut child.stdout).await
+        };
+        let answer = tokio::time::timeout(config.jq_timeout, exchange).await;
+        let failure = match answer {
+            Ok(Ok(frame)) => match serde_json::from_slice::<Routing>(&frame) {
+                Ok(routing) => return Ok(routing),
+                Err(e) => EvalError::Crashed(format!("unreadable answer: {e}")),
+            },
+            Ok(Err(_)) => EvalError::Crashed(self.reap().await),
+            Err(_) => EvalError::Overran(config.jq_timeout),
+        };
+        // Whatever state the child is in, it is not trusted with another event.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.process.kill().await;
+        }
+        Err(failure)
+    }
+
+    /// How the child ended, once its pipe closed.
+    async fn reap(&mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return "gone".into();
+        };
+        match tokio::time::timeout(Duration::from_secs(2), child.process.wait()).await {
+            Ok(Ok(status)) => describe_exit(status),
+            _ => {
+                let _ = child.process.kill().await;
+                "stopped answering".into()
+            }
+        }
+    }
+
+    async fn spawn(&self, config: &Arc<Config>) -> Result<Child, EvalError> {
+        let unavailable =
+            |e: std::io::Error| EvalError::Unavailable(format!("{}: {e}", self.exe.display()));
+        let mut process = tokio::process::Command::new(&self.exe)
+            .arg("__route-worker")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(unavailable)?;
+        let (Some(mut stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
+            return Err(EvalError::Unavailable("child pipes missing".into()));
+        };
+        let mut stdout = tokio::io::BufReader::new(stdout);
+        let init = serde_json::json!({ "config": config.resolved.expose(), "memory_mb": config.jq_memory_mb });
+        let hello = async {
+            write_frame_async(&mut stdin, init.to_string().as_bytes()).await?;
+            read_frame_async(&mut stdout).await
+        };
+        let answer = tokio::time::timeout(START_TIMEOUT, hello)
+            .await
+            .map_err(|_| EvalError::Unavailable("child did not start in time".into()))?
+            .map_err(unavailable)?;
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        if answer["ok"] != true {
+            return Err(EvalError::Unavailable(format!(
+                "child refused the config: {}",
+                answer["error"]
+            )));
+        }
+        Ok(Child {
+            process,
+            stdin,
+            stdout,
+            config: config.clone(),
+        })
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (_, Some(6)) => "aborted: stack overflow or out of memory".into(),
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), _) => format!("exited with code {code}"),
+        _ => status.to_string(),
+    }
+}
+
+async fn write_frame_async(
+    w: &mut tokio::process::ChildStdin,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    let len = u32::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too large"))?;
+    w.write_all(&len.to_le_bytes()).await?;
+    w.write_all(payload).await?;
+    w.flush().await
+}
+
+async fn read_frame_async(
+    r: &mut tokio::io::BufReader<tokio::process::ChildStdout>,
+) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other("frame too large"));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too large"))?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(payload)?;
+    w.flush()
+}
+
+fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other("frame too large"));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// The child side: `hookgate __route-worker`. Returns when the parent closes the pipe.
+pub fn child_main() -> std::io::Result<()> {
+    let worker = std::thread::Builder::new()
+        .name("route-worker".into())
+        .stack_size(EVAL_STACK)
+        .spawn(serve_child)?;
+    worker
+        .join()
+        .map_err(|_| std::io::Error::other("route worker panicked"))?
+}
+
+fn serve_child() -> std::io::Result<()> {
+    let mut input = std::io::BufReader::new(std::io::stdin().lock());
+    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+    let init: serde_json::Value =
+        serde_json::from_slice(&read_frame(&mut input)?).unwrap_or_default();
+    if let Some(mb) = init["memory_mb"].as_u64() {
+        // The cap is on address space, which also holds this binary, thread stacks and malloc's
+        // per-thread arenas: those get a fixed allowance on top of what mappings may use.
+        let bytes = mb
+            .saturating_mul(1024 * 1024)
+            .saturating_add((EVAL_STACK + ADDRESS_SPACE_OVERHEAD) as u64);
+        // Past this, allocation fails and the child aborts: the parent reports it as a crash.
+        let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
+    }
+    let config = match Config::parse_resolved(init["config"].as_str().unwrap_or_default()) {
+        Ok(c) => c,
+        Err(e) => {
+            // Keys only: the messages may quote the resolved text, and it holds secrets.
+            let keys: Vec<&str> = e.problems.iter().map(|(k, _)| k.as_str()).collect();
+            let answer =
+                serde_json::json!({ "ok": false, "error": format!("config problems at {keys:?}") });
+            return write_frame(&mut output, answer.to_string().as_bytes());
+        }
+    };
+    write_frame(&mut output, br#"{"ok":true}"#)?;
+    loop {
+        let frame = match read_frame(&mut input) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let event: StoredEvent = serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
+        let routing = route_event(&config, &event);
+        write_frame(
+            &mut output,
+            &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
+        )?;
+    }
+}
+
+type Job = (
+    Arc<Config>,
+    StoredEvent,
+    tokio::sync::oneshot::Sender<Routing>,
+);
+
+/// Evaluates on a thread with a large stack. An overrun abandons the thread (it cannot be
+/// stopped) and starts a new one; a stack overflow is not contained.
+pub struct ThreadEvaluator {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+}
+
+impl ThreadEvaluator {
+    async fn route(
+        &mut self,
+        config: &Arc<Config>,
+        event: &StoredEvent,
+    ) -> Result<Routing, EvalError> {
+        if self.jobs.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("route-eval".into())
+                .stack_size(EVAL_STACK)
+                .spawn(move || {
+                    while let Ok((config, event, reply)) = rx.recv() {
+                        let _ = reply.send(route_event(&config, &event));
+                    }
+                })
+                .map_err(|e| EvalError::Unavailable(e.to_string()))?;
+            self.jobs = Some(tx);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|j| j.send((config.clone(), event.clone(), tx)).map_err(drop));
+        if !matches!(sent, Some(Ok(()))) {
+            self.jobs = None;
+            return Err(EvalError::Unavailable("evaluator thread stopped".into()));
+        }
+        match tokio::time::timeout(config.jq_timeout, rx).await {
+            Ok(Ok(routing)) => Ok(routing),
+            Ok(Err(_)) => {
+                self.jobs = None;
+                Err(EvalError::Crashed("evaluator thread panicked".into()))
+            }
+            Err(_) => {
+                self.jobs = None;
+                Err(EvalError::Overran(config.jq_timeout))
+            }
+        }
+    }
+}
