@@ -44,6 +44,34 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The scheduling clock: Unix milliseconds that advance with tokio's clock, so retry schedules
+/// follow `tokio::time::pause()` in tests. Created inside the runtime; in production it is the
+/// wall clock at start plus monotonic time since, so wall-clock jumps do not reorder retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base: tokio::time::Instant,
+    base_ms: i64,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Self {
+            base: tokio::time::Instant::now(),
+            base_ms: now_ms(),
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.base_ms + self.base.elapsed().as_millis() as i64
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 (UTC, second precision), as envelopes show times.
 pub fn rfc3339(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);

@@ -139,6 +139,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     config: watch::Receiver<Arc<Config>>,
     mut evaluator: Evaluator,
+    clock: crate::Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let signals = store.signals();
@@ -179,7 +180,7 @@ pub async fn run(
             pause(&mut shutdown, Duration::from_secs(1)).await;
             continue;
         }
-        record(&*store, routings, &mut shutdown).await;
+        record(&*store, routings, clock, &mut shutdown).await;
     }
 }
 
@@ -198,9 +199,14 @@ fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing
 }
 
 /// Records routings, retrying while the store is unavailable: the events stay unrouted until then.
-async fn record(store: &dyn Store, routings: Vec<Routing>, shutdown: &mut watch::Receiver<bool>) {
+async fn record(
+    store: &dyn Store,
+    routings: Vec<Routing>,
+    clock: crate::Clock,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     loop {
-        match store.record_routing(routings.clone()).await {
+        match store.record_routing(routings.clone(), clock.now_ms()).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record routing; retrying");

@@ -28,9 +28,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     install_crypto();
+    let clock = crate::Clock::new();
     let store = store::open(&config.store.url, config.store.sync).await?;
     let client = deliver::http_client()?;
-    let worker = deliver::Worker::new(store.clone(), client, &config.targets);
+    let worker = deliver::Worker::new(store.clone(), client, &config.targets, clock);
     let (_config_tx, config_rx) = watch::channel(Arc::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -38,6 +39,7 @@ pub async fn run(
         store.clone(),
         config_rx.clone(),
         crate::evaluator::Evaluator::new(options.evaluator_exe),
+        clock,
         stop_rx.clone(),
     ));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod retry;
 
+use crate::Clock;
 use crate::config::Target;
 use crate::store::{AfterAttempt, Attempt, DueDelivery, Store};
 use retry::Verdict;
@@ -33,6 +34,7 @@ pub struct Worker {
     client: reqwest::Client,
     slots: BTreeMap<String, Slot>,
     capacity: Arc<Notify>,
+    clock: Clock,
 }
 
 /// The HTTP client every delivery shares: pooled keep-alive connections per target host.
@@ -51,6 +53,7 @@ impl Worker {
         store: Arc<dyn Store>,
         client: reqwest::Client,
         targets: &BTreeMap<String, Arc<Target>>,
+        clock: Clock,
     ) -> Self {
         let slots = targets
             .iter()
@@ -69,6 +72,7 @@ impl Worker {
             client,
             slots,
             capacity: Arc::new(Notify::new()),
+            clock,
         }
     }
 
@@ -104,8 +108,8 @@ impl Worker {
 
     /// How long to sleep when nothing was claimed: until the next due delivery, within bounds.
     async fn idle_wait(&self) -> Duration {
-        let now = crate::now_ms();
-        match self.store.next_due_at().await {
+        let now = self.clock.now_ms();
+        match self.store.next_due_at(now).await {
             // Due but not claimable (its target is saturated): wait for capacity, briefly.
             Ok(Some(at)) if at <= now => Duration::from_millis(20),
             Ok(Some(at)) => Duration::from_millis((at - now) as u64).min(MAX_IDLE),
@@ -127,7 +131,7 @@ impl Worker {
             let lease_ms = (slot.target.timeout + Duration::from_secs(60)).as_millis() as i64;
             let due = match self
                 .store
-                .claim_due(name, crate::now_ms(), free, lease_ms)
+                .claim_due(name, self.clock.now_ms(), free, lease_ms)
                 .await
             {
                 Ok(d) => d,
@@ -146,6 +150,7 @@ impl Worker {
                     client: self.client.clone(),
                     target: slot.target.clone(),
                     capacity: self.capacity.clone(),
+                    clock: self.clock,
                 };
                 in_flight.spawn(async move {
                     task.run(d).await;
@@ -162,6 +167,7 @@ struct AttemptTask {
     client: reqwest::Client,
     target: Arc<Target>,
     capacity: Arc<Notify>,
+    clock: Clock,
 }
 
 impl AttemptTask {
@@ -180,7 +186,7 @@ impl AttemptTask {
         let after = match verdict {
             Verdict::Success => AfterAttempt::Succeeded,
             Verdict::RetryAfter(wait) => {
-                AfterAttempt::RetryAt(crate::now_ms() + wait.as_millis() as i64)
+                AfterAttempt::RetryAt(self.clock.now_ms() + wait.as_millis() as i64)
             }
             Verdict::GiveUp => AfterAttempt::Failed,
             Verdict::Exhausted => AfterAttempt::Dead,
@@ -199,6 +205,7 @@ impl AttemptTask {
             response_headers: sent.response_headers,
             response_body: sent.response_body,
             after,
+            finished_at: self.clock.now_ms(),
         };
         if let Err(e) = self.store.record_attempt(record).await {
             // The lease runs out and the delivery is attempted again: at least once, never lost.

@@ -157,6 +157,8 @@ pub struct Attempt {
     pub response_headers: Vec<(String, String)>,
     pub response_body: Bytes,
     pub after: AfterAttempt,
+    /// The scheduling clock when the attempt ended.
+    pub finished_at: i64,
 }
 
 /// A delivery as the log shows it.
@@ -189,7 +191,7 @@ pub trait Store: Send + Sync + 'static {
     /// The oldest events whose routing is not yet recorded.
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// Records routing outcomes and deliveries, and marks the events routed, atomically.
-    async fn record_routing(&self, routings: Vec<Routing>) -> Result<(), StoreError>;
+    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError>;
     /// Leases up to `limit` pending deliveries of `target` that are due at `now`.
     async fn claim_due(
         &self,
@@ -198,8 +200,8 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<DueDelivery>, StoreError>;
-    /// When the earliest pending delivery falls due, if any is pending.
-    async fn next_due_at(&self) -> Result<Option<i64>, StoreError>;
+    /// When the earliest pending, unleased delivery falls due, if any.
+    async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
     /// Deliveries, newest first, optionally of one status.

@@ -31,7 +31,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Op {
     InsertEvent(StoredEvent, Reply<()>),
     Unrouted(usize, Reply<Vec<StoredEvent>>),
-    RecordRouting(Vec<Routing>, Reply<()>),
+    RecordRouting(Vec<Routing>, i64, Reply<()>),
     Claim {
         target: String,
         now: i64,
@@ -39,7 +39,7 @@ enum Op {
         lease_ms: i64,
         reply: Reply<Vec<DueDelivery>>,
     },
-    NextDue(Reply<Option<i64>>),
+    NextDue(i64, Reply<Option<i64>>),
     RecordAttempt(Attempt, Reply<()>),
     ListDeliveries(Option<DeliveryStatus>, usize, Reply<Vec<DeliveryView>>),
     Ping(Reply<()>),
@@ -124,8 +124,8 @@ impl Store for SqliteStore {
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.call(|r| Op::Unrouted(limit, r)).await
     }
-    async fn record_routing(&self, routings: Vec<Routing>) -> Result<(), StoreError> {
-        self.call(|r| Op::RecordRouting(routings, r)).await
+    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordRouting(routings, now, r)).await
     }
     async fn claim_due(
         &self,
@@ -144,8 +144,8 @@ impl Store for SqliteStore {
         })
         .await
     }
-    async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
-        self.call(Op::NextDue).await
+    async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        self.call(|r| Op::NextDue(now, r)).await
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         self.call(|r| Op::RecordAttempt(attempt, r)).await
@@ -234,12 +234,13 @@ fn run_op_failed(op: Op) -> Deferred {
         ))
     }
     match op {
-        Op::InsertEvent(_, r) | Op::RecordRouting(_, r) | Op::RecordAttempt(_, r) | Op::Ping(r) => {
-            defer(r, err())
-        }
+        Op::InsertEvent(_, r)
+        | Op::RecordRouting(_, _, r)
+        | Op::RecordAttempt(_, r)
+        | Op::Ping(r) => defer(r, err()),
         Op::Unrouted(_, r) => defer(r, err()),
         Op::Claim { reply, .. } => defer(reply, err()),
-        Op::NextDue(r) => defer(r, err()),
+        Op::NextDue(_, r) => defer(r, err()),
         Op::ListDeliveries(_, _, r) => defer(r, err()),
     }
 }
@@ -249,7 +250,7 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
         Op::InsertEvent(ev, r) => defer(r, savepoint(tx, |c| insert_event(c, &ev))),
         Op::Unrouted(limit, r) => defer(r, savepoint(tx, |c| unrouted(c, limit))),
-        Op::RecordRouting(rs, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs))),
+        Op::RecordRouting(rs, now, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs, now))),
         Op::Claim {
             target,
             now,
@@ -260,7 +261,7 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
             reply,
             savepoint(tx, |c| claim(c, &target, now, limit, lease_ms)),
         ),
-        Op::NextDue(r) => defer(r, savepoint(tx, next_due)),
+        Op::NextDue(now, r) => defer(r, savepoint(tx, |c| next_due(c, now))),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::ListDeliveries(status, limit, r) => {
             defer(r, savepoint(tx, |c| list_deliveries(c, status, limit)))
@@ -322,8 +323,7 @@ fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> 
     rows.collect()
 }
 
-fn record_routing(c: &Connection, routings: &[Routing]) -> rusqlite::Result<()> {
-    let now = crate::now_ms();
+fn record_routing(c: &Connection, routings: &[Routing], now: i64) -> rusqlite::Result<()> {
     for routing in routings {
         c.prepare_cached("UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1")?
             .execute(params![routing.event_id, routing.event_type])?;
@@ -392,11 +392,11 @@ fn claim(
     Ok(claimed.into_iter().map(|(_, d)| d).collect())
 }
 
-fn next_due(c: &Connection) -> rusqlite::Result<Option<i64>> {
+fn next_due(c: &Connection, now: i64) -> rusqlite::Result<Option<i64>> {
     c.prepare_cached(
         "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND lease_until <= ?1",
     )?
-    .query_row(params![crate::now_ms()], |r| r.get::<_, Option<i64>>(0))
+    .query_row(params![now], |r| r.get::<_, Option<i64>>(0))
     .optional()
     .map(Option::flatten)
 }
@@ -426,7 +426,7 @@ fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
         "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = 0, last_error = ?5, \
          updated_at = ?6 WHERE id = ?1",
     )?
-    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, crate::now_ms()])?;
+    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, a.finished_at])?;
     Ok(())
 }
 

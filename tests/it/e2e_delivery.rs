@@ -311,3 +311,54 @@ async fn deliveries_owed_at_shutdown_go_out_after_restart() {
     })
     .await;
 }
+
+/// The retry schedule in full, on tokio's paused clock: minutes of backoff run in milliseconds.
+#[tokio::test(start_paused = true)]
+async fn retry_schedule_and_retry_after_on_a_paused_clock() {
+    let receiver = Receiver::start().await;
+    receiver.script([
+        Reply::status(500),
+        Reply::status(503),
+        Reply::status(429).header("retry-after", "3600"),
+        Reply::status(200),
+    ]);
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{}"
+timeout = "1h"
+retry = {{ max_attempts = 5, initial = "100s", max = "600s" }}
+
+[[routes]]
+name = "r"
+source = "s"
+targets = ["t"]
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
+    let seen = receiver.wait_for(4, Duration::from_secs(20)).await;
+    let gaps: Vec<Duration> = seen
+        .windows(2)
+        .map(|w| w[1].tokio_at - w[0].tokio_at)
+        .collect();
+    let slack = Duration::from_secs(2);
+    // After attempt 1: exactly `initial`. After attempt 2: within [initial, 2 * initial].
+    // After attempt 3: Retry-After (an hour) clamped to `max`.
+    let bounds = [(100, 100), (100, 200), (600, 600)];
+    for (gap, (lo, hi)) in gaps.iter().zip(bounds) {
+        let (lo, hi) = (Duration::from_secs(lo), Duration::from_secs(hi) + slack);
+        assert!(
+            *gap >= lo && *gap <= hi,
+            "gaps {gaps:?}, expected {lo:?}..{hi:?}"
+        );
+    }
+    gw.wait_deliveries(Duration::from_secs(20), |d| {
+        d.len() == 1 && d[0].2 == "succeeded"
+    })
+    .await;
+}

@@ -38,6 +38,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// Arrival on tokio's clock, which tests may pause and advance.
+    pub tokio_at: tokio::time::Instant,
 }
 
 impl Recorded {
@@ -63,15 +65,18 @@ struct State {
 pub struct Receiver {
     pub url: String,
     state: Arc<Mutex<State>>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
     /// Starts a receiver that answers 200 unless scripted otherwise.
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (shared, notify) = (state.clone(), arrived.clone());
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let state = shared.clone();
+            let notify = notify.clone();
             async move {
                 let reply = {
                     let mut s = state.lock().expect("lock");
@@ -79,7 +84,9 @@ impl Receiver {
                         headers,
                         body,
                         at: Instant::now(),
+                        tokio_at: tokio::time::Instant::now(),
                     });
+                    notify.notify_waiters();
                     s.script
                         .pop_front()
                         .or_else(|| s.default.clone())
@@ -102,7 +109,11 @@ impl Receiver {
             .expect("bind");
         let url = format!("http://{}/in", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, state }
+        Self {
+            url,
+            state,
+            arrived,
+        }
     }
 
     /// Answers these first, in order.
@@ -133,6 +144,27 @@ impl Receiver {
                 seen.len()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits for `n` requests without timers of its own, so that on a paused clock tokio's time
+    /// advances only to the gateway's timers. Gives up after 30 s of real time.
+    pub async fn wait_for_on_paused_clock(&self, n: usize) -> Vec<Recorded> {
+        let real_deadline =
+            tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_secs(30)));
+        tokio::pin!(real_deadline);
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let seen = self.seen();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::select! {
+                _ = arrived => {}
+                _ = &mut real_deadline => panic!("receiver got {} of {n} requests", seen.len()),
+            }
         }
     }
 
