@@ -163,7 +163,12 @@ pub async fn run(
         let cfg = config.borrow().clone();
         let mut routings = Vec::with_capacity(events.len());
         for event in events {
-            match evaluator.route(&cfg, &event).await {
+            let routed = if runs_mappings(&cfg, &event.source) {
+                evaluator.route(&cfg, &event).await
+            } else {
+                Ok(route_event(&cfg, &event))
+            };
+            match routed {
                 Ok(r) => routings.push(r),
                 Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
                     tracing::error!(event = %event.id, error = %e, "route evaluation failed; routes of this event fail");
@@ -182,6 +187,20 @@ pub async fn run(
         }
         record(&*store, routings, clock, &mut shutdown).await;
     }
+}
+
+/// Whether routing an event of `source` runs any jq. Events that only pass through need no
+/// containment, so they are routed in place, without a round trip to the evaluator.
+fn runs_mappings(config: &Config, source: &str) -> bool {
+    let jq_event_type = config
+        .sources
+        .get(source)
+        .is_some_and(|s| matches!(s.event_type, crate::envelope::EventTypeRule::Jq(_)));
+    jq_event_type
+        || config
+            .routes
+            .iter()
+            .any(|r| r.source == source && (r.filter.is_some() || r.transform.is_some()))
 }
 
 /// The routing of an event whose evaluation did not complete: every route fails with `why`.

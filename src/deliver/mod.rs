@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-/// Longest the worker sleeps without looking at the store.
-const MAX_IDLE: Duration = Duration::from_secs(1);
+/// Longest the worker sleeps without looking at the store. Commits wake it sooner; this is the
+/// safety net for work it was not told about.
+const MAX_IDLE: Duration = Duration::from_secs(5);
 /// Most deliveries claimed for one target in one go.
 const MAX_CLAIM: usize = 256;
 
@@ -173,7 +174,7 @@ struct AttemptTask {
 impl AttemptTask {
     async fn run(self, d: DueDelivery) {
         let attempt = d.attempts + 1;
-        let started_at = crate::now_ms();
+        let started_at = self.clock.now_ms();
         let clock = Instant::now();
         let sent = client::send(&self.client, &self.target, &d, attempt).await;
         let duration_ms = clock.elapsed().as_millis() as i64;

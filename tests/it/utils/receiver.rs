@@ -150,8 +150,12 @@ impl Receiver {
     /// Waits for `n` requests without timers of its own, so that on a paused clock tokio's time
     /// advances only to the gateway's timers. Gives up after 30 s of real time.
     pub async fn wait_for_on_paused_clock(&self, n: usize) -> Vec<Recorded> {
-        let real_deadline =
-            tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_secs(30)));
+        // A plain thread, not spawn_blocking: a pending blocking task stops tokio's auto-advance.
+        let (expired, real_deadline) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(30));
+            let _ = expired.send(());
+        });
         tokio::pin!(real_deadline);
         loop {
             let arrived = self.arrived.notified();
