@@ -56,14 +56,20 @@ impl Evaluator {
         }
     }
 
-    pub async fn route(
+    /// Routes `events` in order, each under the deadline. Stops at the first failure: the result
+    /// has one entry per event evaluated, the last of which may be the error; events after it are
+    /// left for the next call.
+    pub async fn route_batch(
         &mut self,
         config: &Arc<Config>,
-        event: &StoredEvent,
-    ) -> Result<Routing, EvalError> {
+        events: &[StoredEvent],
+    ) -> Vec<Result<Routing, EvalError>> {
+        if events.is_empty() {
+            return Vec::new();
+        }
         match self {
-            Self::Process(p) => p.route(config, event).await,
-            Self::Thread(t) => t.route(config, event).await,
+            Self::Process(p) => p.route_batch(config, events).await,
+            Self::Thread(t) => t.route_batch(config, events).await,
         }
     }
 }
@@ -82,44 +88,77 @@ struct Child {
 }
 
 impl ProcessEvaluator {
-    async fn route(
+    async fn route_batch(
         &mut self,
         config: &Arc<Config>,
-        event: &StoredEvent,
-    ) -> Result<Routing, EvalError> {
+        events: &[StoredEvent],
+    ) -> Vec<Result<Routing, EvalError>> {
         let stale = self
             .child
             .as_ref()
             .is_some_and(|c| !Arc::ptr_eq(&c.config, config));
-        if stale {
+        if stale || self.child.is_none() {
             self.child = None;
+            match self.spawn(config).await {
+                Ok(child) => self.child = Some(child),
+                Err(e) => return vec![Err(e)],
+            }
         }
-        if self.child.is_none() {
-            self.child = Some(self.spawn(config).await?);
-        }
-        let Some(child) = self.child.as_mut() else {
-            return Err(EvalError::Unavailable("no child".into()));
+        let request = match serde_json::to_vec(events) {
+            Ok(r) => r,
+            Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
         };
-        let request =
-            serde_json::to_vec(event).map_err(|e| EvalError::Unavailable(e.to_string()))?;
-        let exchange = async {
-            write_frame_async(&mut child.stdin, &request).await?;
-            read_frame_async(&mut child.stdout).await
-        };
-        let answer = tokio::time::timeout(config.jq_timeout, exchange).await;
-        let failure = match answer {
-            Ok(Ok(frame)) => match serde_json::from_slice::<Routing>(&frame) {
-                Ok(routing) => return Ok(routing),
-                Err(e) => EvalError::Crashed(format!("unreadable answer: {e}")),
-            },
-            Ok(Err(_)) => EvalError::Crashed(self.reap().await),
-            Err(_) => EvalError::Overran(config.jq_timeout),
+        let mut results = Vec::with_capacity(events.len());
+        let failure = match self
+            .exchange(config, &request, events.len(), &mut results)
+            .await
+        {
+            Ok(()) => return results,
+            Err(Some(e)) => e,
+            Err(None) => EvalError::Crashed(self.reap().await),
         };
         // Whatever state the child is in, it is not trusted with another event.
         if let Some(mut child) = self.child.take() {
             let _ = child.process.kill().await;
         }
-        Err(failure)
+        results.push(Err(failure));
+        results
+    }
+
+    /// Sends the batch and reads one answer per event, each within the deadline. `Err(None)`:
+    /// the pipe broke (the child died).
+    async fn exchange(
+        &mut self,
+        config: &Config,
+        request: &[u8],
+        count: usize,
+        results: &mut Vec<Result<Routing, EvalError>>,
+    ) -> Result<(), Option<EvalError>> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(Some(EvalError::Unavailable("no child".into())));
+        };
+        let deadline = config.jq_timeout;
+        // The child reads the whole frame before evaluating, so writing is bounded by the pipe.
+        match tokio::time::timeout(START_TIMEOUT, write_frame_async(&mut child.stdin, request))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(None),
+            Err(_) => return Err(Some(EvalError::Crashed("stopped reading".into()))),
+        }
+        for _ in 0..count {
+            let frame =
+                match tokio::time::timeout(deadline, read_frame_async(&mut child.stdout)).await {
+                    Ok(Ok(frame)) => frame,
+                    Ok(Err(_)) => return Err(None),
+                    Err(_) => return Err(Some(EvalError::Overran(deadline))),
+                };
+            match serde_json::from_slice::<Routing>(&frame) {
+                Ok(routing) => results.push(Ok(routing)),
+                Err(e) => return Err(Some(EvalError::Crashed(format!("unreadable answer: {e}")))),
+            }
+        }
+        Ok(())
     }
 
     /// How the child ended, once its pipe closed.
@@ -271,19 +310,23 @@ fn serve_child() -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let event: StoredEvent = serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
-        let routing = route_event(&config, &event);
-        write_frame(
-            &mut output,
-            &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
-        )?;
+        let events: Vec<StoredEvent> =
+            serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
+        for event in &events {
+            let routing = route_event(&config, event);
+            // One frame per event, flushed, so the parent's per-event deadline measures this event.
+            write_frame(
+                &mut output,
+                &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
+            )?;
+        }
     }
 }
 
 type Job = (
     Arc<Config>,
-    StoredEvent,
-    tokio::sync::oneshot::Sender<Routing>,
+    Vec<StoredEvent>,
+    tokio::sync::mpsc::UnboundedSender<Routing>,
 );
 
 /// Evaluates on a thread with a large stack. An overrun abandons the thread (it cannot be
@@ -293,43 +336,61 @@ pub struct ThreadEvaluator {
 }
 
 impl ThreadEvaluator {
-    async fn route(
+    async fn route_batch(
         &mut self,
         config: &Arc<Config>,
-        event: &StoredEvent,
-    ) -> Result<Routing, EvalError> {
+        events: &[StoredEvent],
+    ) -> Vec<Result<Routing, EvalError>> {
         if self.jobs.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<Job>();
-            std::thread::Builder::new()
-                .name("route-eval".into())
-                .stack_size(EVAL_STACK)
-                .spawn(move || {
-                    while let Ok((config, event, reply)) = rx.recv() {
-                        let _ = reply.send(route_event(&config, &event));
-                    }
-                })
-                .map_err(|e| EvalError::Unavailable(e.to_string()))?;
-            self.jobs = Some(tx);
+            match spawn_thread() {
+                Ok(jobs) => self.jobs = Some(jobs),
+                Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
+            }
         }
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let sent = self
             .jobs
             .as_ref()
-            .map(|j| j.send((config.clone(), event.clone(), tx)).map_err(drop));
+            .map(|j| j.send((config.clone(), events.to_vec(), tx)).map_err(drop));
         if !matches!(sent, Some(Ok(()))) {
             self.jobs = None;
-            return Err(EvalError::Unavailable("evaluator thread stopped".into()));
+            return vec![Err(EvalError::Unavailable(
+                "evaluator thread stopped".into(),
+            ))];
         }
-        match tokio::time::timeout(config.jq_timeout, rx).await {
-            Ok(Ok(routing)) => Ok(routing),
-            Ok(Err(_)) => {
-                self.jobs = None;
-                Err(EvalError::Crashed("evaluator thread panicked".into()))
-            }
-            Err(_) => {
-                self.jobs = None;
-                Err(EvalError::Overran(config.jq_timeout))
+        let mut results = Vec::with_capacity(events.len());
+        for _ in events {
+            match tokio::time::timeout(config.jq_timeout, rx.recv()).await {
+                Ok(Some(routing)) => results.push(Ok(routing)),
+                Ok(None) => {
+                    self.jobs = None;
+                    results.push(Err(EvalError::Crashed("evaluator thread panicked".into())));
+                    break;
+                }
+                Err(_) => {
+                    self.jobs = None;
+                    results.push(Err(EvalError::Overran(config.jq_timeout)));
+                    break;
+                }
             }
         }
+        results
     }
+}
+
+fn spawn_thread() -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("route-eval".into())
+        .stack_size(EVAL_STACK)
+        .spawn(move || {
+            while let Ok((config, events, reply)) = rx.recv() {
+                for event in &events {
+                    if reply.send(route_event(&config, event)).is_err() {
+                        break;
+                    }
+                }
+            }
+        })?;
+    Ok(tx)
 }

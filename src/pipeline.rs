@@ -161,23 +161,21 @@ pub async fn run(
             continue;
         }
         let cfg = config.borrow().clone();
-        let mut routings = Vec::with_capacity(events.len());
-        for event in events {
-            let routed = if runs_mappings(&cfg, &event.source) {
-                evaluator.route(&cfg, &event).await
-            } else {
-                Ok(route_event(&cfg, &event))
-            };
-            match routed {
+        let (contained, inline): (Vec<StoredEvent>, Vec<StoredEvent>) = events
+            .into_iter()
+            .partition(|e| runs_mappings(&cfg, &e.source));
+        let mut routings: Vec<Routing> = inline.iter().map(|e| route_event(&cfg, e)).collect();
+        let results = evaluator.route_batch(&cfg, &contained).await;
+        for (event, result) in contained.iter().zip(results) {
+            match result {
                 Ok(r) => routings.push(r),
                 Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
                     tracing::error!(event = %event.id, error = %e, "route evaluation failed; routes of this event fail");
-                    routings.push(failed_everywhere(&cfg, &event, &e.to_string()));
+                    routings.push(failed_everywhere(&cfg, event, &e.to_string()));
                 }
                 Err(e) => {
-                    // Not the event's fault: leave it (and the rest) unrouted and try again.
+                    // Not the event's fault: it stays unrouted and is tried again.
                     tracing::error!(error = %e, "route evaluator unavailable; retrying");
-                    break;
                 }
             }
         }
