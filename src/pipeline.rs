@@ -166,6 +166,7 @@ pub async fn run(
             .partition(|e| runs_mappings(&cfg, &e.source));
         let mut routings: Vec<Routing> = inline.iter().map(|e| route_event(&cfg, e)).collect();
         let results = evaluator.route_batch(&cfg, &contained).await;
+        let mut unavailable = false;
         for (event, result) in contained.iter().zip(results) {
             match result {
                 Ok(r) => routings.push(r),
@@ -176,14 +177,16 @@ pub async fn run(
                 Err(e) => {
                     // Not the event's fault: it stays unrouted and is tried again.
                     tracing::error!(error = %e, "route evaluator unavailable; retrying");
+                    unavailable = true;
                 }
             }
         }
-        if routings.is_empty() {
-            pause(&mut shutdown, Duration::from_secs(1)).await;
-            continue;
+        if !routings.is_empty() {
+            record(&*store, routings, clock, &mut shutdown).await;
         }
-        record(&*store, routings, clock, &mut shutdown).await;
+        if unavailable {
+            pause(&mut shutdown, Duration::from_secs(1)).await;
+        }
     }
 }
 
