@@ -28,8 +28,15 @@ pub enum EventTypeRule {
     None,
     /// The value of a request header.
     Header(String),
-    /// A top-level string field of the JSON body.
-    BodyField(String),
+    /// The first of these top-level string fields of the JSON body that is present.
+    BodyFields(Vec<String>),
+    /// Spacelift: the body's `event_type`; error events (which have none) are `internal_error`.
+    Spacelift,
+    /// HCP: `<event_source>.<event_action>`.
+    Hcp,
+    /// Pulumi: the `Pulumi-Webhook-Kind` header, with Pulumi's filter names (`update_failed`,
+    /// `deployment_succeeded`, ...) as aliases that routes' `events` lists may use.
+    Pulumi,
     /// A jq expression over the envelope (with `event_type` null).
     Jq(JqProgram),
 }
@@ -44,6 +51,8 @@ pub struct BodyError(String);
 pub struct Envelope {
     val: Val,
     event_type: Option<String>,
+    /// Other names the event answers to in a route's `events` list.
+    aliases: Vec<String>,
 }
 
 impl Envelope {
@@ -79,8 +88,16 @@ impl Envelope {
             body,
         };
         let event_type = resolve_event_type(rule, event, &parts);
+        let aliases = match (rule, event_type.as_deref()) {
+            (EventTypeRule::Pulumi, Some(kind)) => pulumi_filter_names(kind, &parts.body),
+            _ => Vec::new(),
+        };
         let val = parts.into_val(event_type.as_deref());
-        Ok(Self { val, event_type })
+        Ok(Self {
+            val,
+            event_type,
+            aliases,
+        })
     }
 
     pub fn val(&self) -> &Val {
@@ -89,6 +106,11 @@ impl Envelope {
 
     pub fn event_type(&self) -> Option<&str> {
         self.event_type.as_deref()
+    }
+
+    /// Whether the event's type, or one of its aliases, is `name`.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.event_type.as_deref() == Some(name) || self.aliases.iter().any(|a| a == name)
     }
 
     /// The envelope as JSON text (what wasm plugins receive).
@@ -142,18 +164,16 @@ fn resolve_event_type(
 ) -> Option<String> {
     match rule {
         EventTypeRule::None => None,
-        EventTypeRule::Header(name) => event
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone()),
-        EventTypeRule::BodyField(field) => match &parts.body {
-            Val::Obj(map) => match map.get(&Val::utf8_str(field.clone().into_bytes())) {
-                Some(Val::TStr(s)) => Some(String::from_utf8_lossy(s).into_owned()),
-                _ => None,
-            },
-            _ => None,
-        },
+        EventTypeRule::Header(name) => header(event, name),
+        EventTypeRule::BodyFields(fields) => fields.iter().find_map(|f| body_str(&parts.body, f)),
+        EventTypeRule::Spacelift => body_str(&parts.body, "event_type")
+            .or_else(|| body_str(&parts.body, "error").map(|_| "internal_error".to_string())),
+        EventTypeRule::Hcp => {
+            let source = body_str(&parts.body, "event_source")?;
+            let action = body_str(&parts.body, "event_action")?;
+            Some(format!("{source}.{action}"))
+        }
+        EventTypeRule::Pulumi => header(event, "pulumi-webhook-kind"),
         EventTypeRule::Jq(program) => {
             let probe = Parts {
                 id: parts.id,
@@ -168,6 +188,155 @@ fn resolve_event_type(
                 Val::TStr(s) => Some(String::from_utf8_lossy(&s).into_owned()),
                 Val::Null => None,
                 other => Some(other.to_string()),
+            }
+        }
+    }
+}
+
+fn header(event: &StoredEvent, name: &str) -> Option<String> {
+    event
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// A top-level field of an object body, as text (strings as they are, booleans as `true`/`false`).
+fn body_str(body: &Val, field: &str) -> Option<String> {
+    let Val::Obj(map) = body else { return None };
+    match map.get(&Val::utf8_str(field.as_bytes().to_vec()))? {
+        Val::TStr(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        Val::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Pulumi's webhook filter names for an event of kind `kind`, read from its body.
+fn pulumi_filter_names(kind: &str, body: &Val) -> Vec<String> {
+    let field = |f: &str| body_str(body, f);
+    let mut names = Vec::new();
+    match kind {
+        "stack" => names.extend(field("action").map(|a| format!("stack_{a}"))),
+        "stack_update" => {
+            if let (Some(k), Some(r)) = (field("kind"), field("result")) {
+                names.push(format!("{k}_{r}"));
+            }
+        }
+        "stack_preview" => names.extend(field("result").map(|r| format!("preview_{r}"))),
+        "deployment" => names.extend(field("status").map(|s| {
+            // The payload says `running` where the filter says `started`.
+            let s = if s == "running" {
+                "started".to_string()
+            } else {
+                s
+            };
+            format!("deployment_{s}")
+        })),
+        "drift_detection" => {
+            if field("driftDetected").as_deref() == Some("true") {
+                names.push("drift_detected".into());
+            }
+            names.extend(field("status").map(|s| format!("drift_detection_{s}")));
+        }
+        "drift_remediation" => {
+            names.extend(field("status").map(|s| format!("drift_remediation_{s}")))
+        }
+        _ => {}
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(headers: &[(&str, &str)], body: &str) -> StoredEvent {
+        StoredEvent {
+            id: "evt_1".into(),
+            source: "s".into(),
+            received_at: 0,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            query: Vec::new(),
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn preset_event_types_and_pulumi_filter_names() {
+        let cases: Vec<(EventTypeRule, StoredEvent, Option<&str>, Vec<&str>)> = vec![
+            (
+                EventTypeRule::Spacelift,
+                event(&[], r#"{"event_type":"run_state_changed_event"}"#),
+                Some("run_state_changed_event"),
+                vec![],
+            ),
+            (
+                EventTypeRule::Spacelift,
+                event(&[], r#"{"title":"x","error":"boom"}"#),
+                Some("internal_error"),
+                vec![],
+            ),
+            (
+                EventTypeRule::Hcp,
+                event(
+                    &[],
+                    r#"{"event_source":"hashicorp.packer.version","event_action":"create"}"#,
+                ),
+                Some("hashicorp.packer.version.create"),
+                vec![],
+            ),
+            (
+                EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()]),
+                event(&[], r#"{"event":"first-deployed"}"#),
+                Some("first-deployed"),
+                vec![],
+            ),
+            (
+                EventTypeRule::Pulumi,
+                event(
+                    &[("pulumi-webhook-kind", "stack_update")],
+                    r#"{"kind":"destroy","result":"failed"}"#,
+                ),
+                Some("stack_update"),
+                vec!["destroy_failed"],
+            ),
+            (
+                EventTypeRule::Pulumi,
+                event(
+                    &[("pulumi-webhook-kind", "stack")],
+                    r#"{"action":"created"}"#,
+                ),
+                Some("stack"),
+                vec!["stack_created"],
+            ),
+            (
+                EventTypeRule::Pulumi,
+                event(
+                    &[("pulumi-webhook-kind", "deployment")],
+                    r#"{"status":"running"}"#,
+                ),
+                Some("deployment"),
+                vec!["deployment_started"],
+            ),
+            (
+                EventTypeRule::Pulumi,
+                event(
+                    &[("pulumi-webhook-kind", "drift_detection")],
+                    r#"{"driftDetected":true,"status":"succeeded"}"#,
+                ),
+                Some("drift_detection"),
+                vec!["drift_detected", "drift_detection_succeeded"],
+            ),
+        ];
+        for (rule, ev, want_type, want_aliases) in cases {
+            let env = Envelope::build(&ev, BodyFormat::Json, &rule).expect("envelope");
+            assert_eq!(env.event_type(), want_type, "{rule:?}");
+            assert_eq!(env.aliases, want_aliases, "{rule:?}");
+            for a in want_aliases {
+                assert!(env.is_named(a));
             }
         }
     }

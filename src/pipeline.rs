@@ -45,7 +45,17 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
         }
     };
     routing.event_type = envelope.event_type().map(str::to_string);
+    let control = source
+        .control_event_type()
+        .filter(|t| envelope.event_type() == Some(*t));
     for route in routes {
+        if let Some(kind) = control.filter(|t| !route.names(t)) {
+            let detail = format!("`{kind}` is a handshake; list it in `events` to route it");
+            routing
+                .results
+                .push(result(route, Recorded::Filtered, Some(detail)));
+            continue;
+        }
         match route.evaluate(&envelope) {
             Outcome::Filtered => routing
                 .results

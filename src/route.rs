@@ -14,6 +14,8 @@ pub struct Route {
     pub name: String,
     pub source: String,
     pub filter: Option<JqProgram>,
+    /// Event types (or aliases such as Pulumi's filter names) the route takes; `None` takes all.
+    pub events: Option<Vec<String>>,
     /// `None` passes the body through byte for byte.
     pub transform: Option<Arc<dyn Transform>>,
     pub targets: Vec<String>,
@@ -34,6 +36,9 @@ pub enum Outcome {
 
 impl Route {
     pub fn evaluate(&self, envelope: &Envelope) -> Outcome {
+        if !self.takes(envelope) {
+            return Outcome::Filtered;
+        }
         if let Some(filter) = &self.filter {
             match filter.run(envelope.val().clone()) {
                 Ok(out) if crate::transform::jq::passes(&out) => {}
@@ -49,6 +54,20 @@ impl Route {
             Ok(messages) => Outcome::Messages(messages),
             Err(e) => Outcome::Failed(format!("transform: {e}")),
         }
+    }
+
+    /// Whether the route's `events` list admits this event.
+    pub fn takes(&self, envelope: &Envelope) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| envelope.is_named(n)))
+    }
+
+    /// Whether the route asks for events of exactly this type by name.
+    pub fn names(&self, event_type: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|n| n == event_type))
     }
 
     /// The targets a message goes to: its own target if it names one of the route's, else all.

@@ -76,6 +76,18 @@ pub enum SourceKind {
     StandardWebhooks,
 }
 
+impl Source {
+    /// The event type of this preset's handshake (ping, verification): answered 2xx and stored,
+    /// but routed only to routes whose `events` name it.
+    pub fn control_event_type(&self) -> Option<&'static str> {
+        match self.kind {
+            SourceKind::Github | SourceKind::Pulumi => Some("ping"),
+            SourceKind::Hcp => Some("hashicorp.webhook.verification.test"),
+            _ => None,
+        }
+    }
+}
+
 /// Where deliveries go.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -436,10 +448,13 @@ impl Validator {
                 .map(EventTypeRule::Jq)
                 .unwrap_or_default(),
             (None, SourceKind::Github) => EventTypeRule::Header("x-github-event".into()),
-            (None, SourceKind::Pulumi) => EventTypeRule::Header("pulumi-webhook-kind".into()),
-            (None, SourceKind::Spacelift) => EventTypeRule::BodyField("event_type".into()),
-            (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyField("type".into()),
-            (None, SourceKind::Nullstone) => EventTypeRule::BodyField("eventAction".into()),
+            (None, SourceKind::Pulumi) => EventTypeRule::Pulumi,
+            (None, SourceKind::Spacelift) => EventTypeRule::Spacelift,
+            (None, SourceKind::Hcp) => EventTypeRule::Hcp,
+            (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyFields(vec!["type".into()]),
+            (None, SourceKind::Nullstone) => {
+                EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
+            }
             (None, _) => EventTypeRule::None,
         };
         let format = match s.format.as_deref() {
@@ -710,10 +725,20 @@ impl Validator {
         } else {
             None
         };
+        if r.events
+            .as_ref()
+            .is_some_and(|e| e.is_empty() || e.iter().any(String::is_empty))
+        {
+            self.problem(
+                format!("{key}.events"),
+                "list event types, none of them empty",
+            );
+        }
         Some(Route {
             name: r.name,
             source: r.source,
             filter,
+            events: r.events,
             transform,
             targets: r.targets,
         })

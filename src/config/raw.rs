@@ -120,6 +120,8 @@ pub struct Route {
     pub name: String,
     pub source: String,
     pub filter: Option<String>,
+    /// Event types (or Pulumi filter names) the route takes; ANDed with `filter`.
+    pub events: Option<Vec<String>>,
     pub jq: Option<String>,
     pub map: Option<toml::Value>,
     pub wasm: Option<toml::Value>,

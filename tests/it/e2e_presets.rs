@@ -1,0 +1,164 @@
+//! Producer presets: each platform's fixtures, signed as the platform signs them, get their event
+//! types; handshakes (pings, HCP's verification) are answered and not routed; `events` filters.
+
+use crate::utils::{Gateway, Receiver, fixture, post_json};
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_millis(400);
+
+fn signed_headers(name: &str) -> Vec<(String, String)> {
+    let sigs: serde_json::Value =
+        serde_json::from_slice(&fixture("signatures.json")).expect("signatures.json");
+    sigs[name]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn post_fixture(gw: &Gateway, source: &str, name: &str) -> u16 {
+    let headers = signed_headers(name);
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_json(&gw.hook(source), fixture(name), &refs).await.0
+}
+
+fn config(receiver: &str) -> String {
+    format!(
+        r#"
+[sources.pulumi]
+kind = "pulumi"
+secret = "pulumi-fixture-secret"
+
+[sources.hcp]
+kind = "hcp"
+secret = "hcp-fixture-token"
+
+[sources.spacelift]
+kind = "spacelift"
+secret = "spacelift-fixture-secret"
+
+[targets.t]
+url = "{receiver}"
+
+[[routes]]
+name = "pulumi-failures"
+source = "pulumi"
+events = ["update_failed", "destroy_failed", "preview_failed"]
+jq = '{{route: "failures", type: .event_type, stack: .body.stackName}}'
+targets = ["t"]
+
+[[routes]]
+name = "pulumi-all"
+source = "pulumi"
+jq = '{{route: "all", type: .event_type}}'
+targets = ["t"]
+
+[[routes]]
+name = "hcp-all"
+source = "hcp"
+jq = '{{route: "hcp", type: .event_type}}'
+targets = ["t"]
+
+[[routes]]
+name = "spacelift-errors"
+source = "spacelift"
+events = ["internal_error"]
+jq = '{{route: "errors", type: .event_type, error: .body.error}}'
+targets = ["t"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn pulumi_kinds_filter_names_and_ping() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&config(&receiver.url)).await;
+    let files = [
+        "pulumi_ping.json",
+        "pulumi_stack_created.json",
+        "pulumi_stack_update.json",
+        "pulumi_stack_update_failed_destroy.json",
+        "pulumi_stack_preview.json",
+        "pulumi_deployment.json",
+    ];
+    for f in files {
+        assert_eq!(post_fixture(&gw, "pulumi", f).await, 202, "{f}");
+    }
+    // Five non-ping events reach `all`; the destroy failure and the failed preview reach `failures`.
+    let seen = receiver.expect_exactly(7, SETTLE).await;
+    let mut got: Vec<(String, String)> = seen
+        .iter()
+        .map(|r| {
+            let j = r.json();
+            (
+                j["route"].as_str().unwrap_or("").to_string(),
+                j["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("all", "deployment"),
+        ("all", "stack"),
+        ("all", "stack_preview"),
+        ("all", "stack_update"),
+        ("all", "stack_update"),
+        ("failures", "stack_preview"),
+        ("failures", "stack_update"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let ping_detail: String = gw
+        .db()
+        .query_row(
+            "SELECT r.detail FROM route_results r JOIN events e ON e.id = r.event_id \
+             WHERE e.event_type = 'ping' AND r.route = 'pulumi-all'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("ping recorded");
+    assert!(ping_detail.contains("handshake"), "{ping_detail}");
+}
+
+#[tokio::test]
+async fn hcp_verification_is_answered_and_not_routed() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&config(&receiver.url)).await;
+    assert_eq!(post_fixture(&gw, "hcp", "hcp_verification.json").await, 202);
+    assert_eq!(
+        post_fixture(&gw, "hcp", "hcp_packer_version_created.json").await,
+        202
+    );
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    assert_eq!(seen[0].json()["type"], "hashicorp.packer.version.create");
+}
+
+#[tokio::test]
+async fn spacelift_error_events_are_internal_error() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&config(&receiver.url)).await;
+    assert_eq!(
+        post_fixture(&gw, "spacelift", "spacelift_run_finished.json").await,
+        202
+    );
+    assert_eq!(
+        post_fixture(&gw, "spacelift", "spacelift_internal_error.json").await,
+        202
+    );
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    assert_eq!(seen[0].json()["type"], "internal_error");
+    assert_eq!(
+        seen[0].json()["error"],
+        "policy triggered for Stack that doesn't exist"
+    );
+}
