@@ -145,13 +145,16 @@ async fn accept(
         .cloned()
         .ok_or(IngressError::UnknownSource(source_name))?;
     let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
-    check(&source, &headers, &body)?;
+    check(&source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
         id: crate::pipeline::new_event_id(),
         source: source.name.clone(),
         received_at: crate::now_ms(),
         headers: stored_headers(&headers),
-        query: query.as_deref().map(parse_query).unwrap_or_default(),
+        query: query
+            .as_deref()
+            .map(|q| parse_query(q, &source))
+            .unwrap_or_default(),
         body,
     };
     let id = event.id.clone();
@@ -164,9 +167,14 @@ async fn accept(
 }
 
 /// Verification and format checks: everything about a request that needs no store.
-pub fn check(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<(), IngressError> {
+pub fn check(
+    source: &Source,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(), IngressError> {
     if let Some(verifier) = &source.verifier {
-        verifier.verify(headers, body, crate::now_ms() / 1000)?;
+        verifier.verify_request(headers, query, body, crate::now_ms() / 1000)?;
     }
     if source.format == crate::envelope::BodyFormat::Json {
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
@@ -215,8 +223,14 @@ fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_query(q: &str) -> Vec<(String, String)> {
+/// Query parameters as stored: a token the source verified is a credential and is dropped.
+fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
+    let token_param = match &source.verifier {
+        Some(crate::verify::Verifier::Token { query, .. }) => Some(query.as_str()),
+        _ => None,
+    };
     url::form_urlencoded::parse(q.as_bytes())
+        .filter(|(k, _)| Some(k.as_ref()) != token_param)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }

@@ -18,6 +18,12 @@ pub enum Signer {
     Pulumi { secret: Secret },
     /// `webhook-id` (the delivery id), `webhook-timestamp`, `webhook-signature`.
     StandardWebhooks { key: Vec<u8> },
+    /// `<header>: <prefix><secret>`: Port's `plain` security, a shared secret rather than a MAC.
+    Plain {
+        header: String,
+        prefix: String,
+        secret: Secret,
+    },
 }
 
 /// What a signature may cover besides the body.
@@ -33,6 +39,11 @@ impl Signer {
     pub fn headers(&self, input: SignInput<'_>) -> Vec<(String, String)> {
         match self {
             Self::None => Vec::new(),
+            Self::Plain {
+                header,
+                prefix,
+                secret,
+            } => vec![(header.clone(), format!("{prefix}{}", secret.expose()))],
             Self::Hmac { header, secret } => {
                 vec![(header.header.clone(), header.value(secret, input.body))]
             }

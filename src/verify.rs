@@ -33,6 +33,13 @@ pub enum Verifier {
     },
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated `v1,<b64>`).
     StandardWebhooks { keys: Vec<Vec<u8>> },
+    /// A shared token (for producers that do not sign, such as Nullstone), sent in `header` or
+    /// in the query parameter `query`.
+    Token {
+        header: String,
+        query: String,
+        secrets: Vec<Secret>,
+    },
 }
 
 impl Verifier {
@@ -45,9 +52,49 @@ impl Verifier {
         }
     }
 
+    /// Checks a request: its headers, its query string and its raw body.
+    pub fn verify_request(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        body: &[u8],
+        now_s: i64,
+    ) -> Result<(), VerifyError> {
+        match self {
+            Self::Token {
+                header,
+                query: param,
+                secrets,
+            } => {
+                let from_header = headers
+                    .get(header.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let from_query = query.and_then(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == param.as_str())
+                        .map(|(_, v)| v.into_owned())
+                });
+                let given = from_header
+                    .or(from_query)
+                    .ok_or_else(|| VerifyError::Missing(header.clone()))?;
+                let ok = secrets
+                    .iter()
+                    .any(|s| signature::constant_time_eq(s.expose().as_bytes(), given.as_bytes()));
+                if ok {
+                    Ok(())
+                } else {
+                    Err(VerifyError::Mismatch)
+                }
+            }
+            _ => self.verify(headers, body, now_s),
+        }
+    }
+
     /// Checks `body` against the request's headers; `now_s` is the Unix time in seconds.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now_s: i64) -> Result<(), VerifyError> {
         match self {
+            Self::Token { .. } => self.verify_request(headers, None, body, now_s),
             Self::Hmac { header, secrets } => verify_hmac(header, secrets, headers, body),
             Self::StandardWebhooks { keys } => verify_standard(keys, headers, body, now_s),
         }

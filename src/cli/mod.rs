@@ -50,7 +50,7 @@ pub fn try_event(
             config.server.max_body_bytes
         ));
     }
-    if let Err(e) = ingress::check(src, &map, &body) {
+    if let Err(e) = ingress::check(src, &map, None, &body) {
         return Err(format!("ingress would refuse the event: {e}"));
     }
     let event = StoredEvent {

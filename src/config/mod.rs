@@ -100,6 +100,10 @@ pub struct Target {
     pub concurrency: usize,
 }
 
+/// Nullstone does not sign: a source with a secret expects it as this header…
+pub const NULLSTONE_TOKEN_HEADER: &str = "X-Hookgate-Token";
+/// …or as this query parameter (for webhook URLs that cannot carry headers).
+pub const NULLSTONE_TOKEN_QUERY: &str = "token";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -419,7 +423,12 @@ impl Validator {
             SourceKind::StandardWebhooks => {
                 (!secrets.is_empty()).then(|| Verifier::standard_webhooks(&secrets))
             }
-            SourceKind::Generic | SourceKind::Nullstone => None,
+            SourceKind::Nullstone => (!secrets.is_empty()).then(|| Verifier::Token {
+                header: NULLSTONE_TOKEN_HEADER.into(),
+                query: NULLSTONE_TOKEN_QUERY.into(),
+                secrets: secrets.clone(),
+            }),
+            SourceKind::Generic => None,
         };
         if matches!(kind, SourceKind::Github | SourceKind::StandardWebhooks) && secrets.is_empty() {
             self.problem(
@@ -655,8 +664,44 @@ impl Validator {
                     secret,
                 }
             }
+            "port" => {
+                // Port's webhook `security` block: signatureHeaderName, signatureAlgorithm, signaturePrefix.
+                let Some(header) = s.header.clone() else {
+                    self.problem(
+                        format!("{key}.header"),
+                        "required for scheme `port` (Port's signatureHeaderName)",
+                    );
+                    return None;
+                };
+                let prefix = s.prefix.clone().unwrap_or_default();
+                match s.algorithm.as_deref().unwrap_or("sha256") {
+                    "plain" => Signer::Plain {
+                        header,
+                        prefix,
+                        secret,
+                    },
+                    a @ ("sha1" | "sha256") => {
+                        let algorithm = if a == "sha1" {
+                            Algorithm::Sha1
+                        } else {
+                            Algorithm::Sha256
+                        };
+                        Signer::Hmac {
+                            header: HmacHeader::new(&header, algorithm, &prefix, Encoding::Hex),
+                            secret,
+                        }
+                    }
+                    other => {
+                        self.problem(
+                            format!("{key}.algorithm"),
+                            format!("expected sha1, sha256 or plain, found `{other}`"),
+                        );
+                        return None;
+                    }
+                }
+            }
             other => {
-                self.problem(format!("{key}.scheme"), format!("unknown scheme `{other}` (expected github, standard-webhooks, spacelift, pulumi, hcp, hmac-sha256, hmac-sha512 or none)"));
+                self.problem(format!("{key}.scheme"), format!("unknown scheme `{other}` (expected github, standard-webhooks, spacelift, pulumi, hcp, port, hmac-sha256, hmac-sha512 or none)"));
                 return None;
             }
         };

@@ -102,6 +102,8 @@ pub struct Sign {
     pub header: Option<String>,
     pub prefix: Option<String>,
     pub encoding: Option<String>,
+    /// `port` scheme: sha1, sha256 or plain (the header carries the secret itself).
+    pub algorithm: Option<String>,
     #[serde(default)]
     pub sha1: bool,
 }

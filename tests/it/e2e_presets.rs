@@ -162,3 +162,99 @@ async fn spacelift_error_events_are_internal_error() {
         "policy triggered for Stack that doesn't exist"
     );
 }
+
+#[tokio::test]
+async fn nullstone_token_in_header_or_query_and_never_stored() {
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"
+[sources.nullstone]
+kind = "nullstone"
+secret = ["ns-token-new", "ns-token-old"]
+
+[targets.t]
+url = "{}"
+
+[[routes]]
+name = "deploys"
+source = "nullstone"
+jq = '{{type: .event_type, q: .queryParams}}'
+targets = ["t"]
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    let body = fixture("nullstone_deployed.json");
+    let (status, _) = post_json(&gw.hook("nullstone"), body.clone(), &[]).await;
+    assert_eq!(
+        status, 401,
+        "a source with a token refuses requests without it"
+    );
+    let (status, _) = post_json(
+        &gw.hook("nullstone"),
+        body.clone(),
+        &[("X-Hookgate-Token", "wrong")],
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = post_json(
+        &gw.hook("nullstone"),
+        body.clone(),
+        &[("X-Hookgate-Token", "ns-token-old")],
+    )
+    .await;
+    assert_eq!(status, 202);
+    let url = format!("{}?env=prod&token=ns-token-new", gw.hook("nullstone"));
+    let (status, _) = post_json(&url, body, &[]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.expect_exactly(2, SETTLE).await;
+    for r in &seen {
+        assert_eq!(r.json()["type"], "app-deployed");
+    }
+    let queries: Vec<serde_json::Value> = seen.iter().map(|r| r.json()["q"].clone()).collect();
+    assert!(
+        queries.contains(&serde_json::json!({"env": "prod"})),
+        "token dropped: {queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn port_security_signing_as_port_checks_it() {
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.port-sha]
+url = "{url}"
+sign = {{ scheme = "port", secret = "port-secret", header = "x-signature-256", algorithm = "sha256", prefix = "sha256=" }}
+
+[targets.port-plain]
+url = "{url}"
+sign = {{ scheme = "port", secret = "port-secret", header = "x-port-secret", algorithm = "plain" }}
+
+[[routes]]
+name = "r"
+source = "s"
+targets = ["port-sha", "port-plain"]
+"#,
+        url = receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    post_json(&gw.hook("s"), r#"{"stack":"payments-prod"}"#, &[]).await;
+    let seen = receiver.expect_exactly(2, SETTLE).await;
+    let sha = seen
+        .iter()
+        .find(|r| !r.header("x-signature-256").is_empty())
+        .expect("sha256 delivery");
+    assert_eq!(
+        sha.header("x-signature-256"),
+        crate::utils::sha256_header("port-secret", &sha.body)
+    );
+    let plain = seen
+        .iter()
+        .find(|r| !r.header("x-port-secret").is_empty())
+        .expect("plain delivery");
+    assert_eq!(plain.header("x-port-secret"), "port-secret");
+}
