@@ -4,6 +4,7 @@
 mod e2e_cli;
 mod e2e_crash;
 mod e2e_delivery;
+mod e2e_examples;
 mod e2e_ingress;
 mod e2e_interop;
 mod e2e_presets;
