@@ -393,6 +393,7 @@ targets = ["receiver"]
                 EvaluatorKind::Process => Some(env!("CARGO_BIN_EXE_hookgate").into()),
                 EvaluatorKind::Thread => None,
             },
+            admin_listener: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

@@ -14,6 +14,7 @@
 //! - [`pipeline`]: the one place that knows the stage order; it moves stored events to deliveries.
 //! - [`sign`]: outbound signature headers, one scheme per target.
 //! - [`deliver`]: the only code that makes outbound requests: the worker, its HTTP client and the retry policy.
+//! - [`admin`]: the admin API (own listener, bearer token): the delivery log, retries.
 //! - [`server`]: wires the stages together and runs them until shutdown.
 //! - [`cli`]: the `try` and `sign` helpers that run pipeline stages without network or store.
 //!
@@ -21,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod deliver;

@@ -166,7 +166,16 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
+        let admin_listener = match &config.admin {
+            Some(admin) => Some(
+                tokio::net::TcpListener::bind(&admin.listen)
+                    .await
+                    .with_context(|| format!("binding {}", admin.listen))?,
+            ),
+            None => None,
+        };
         let options = hookgate::server::Options {
+            admin_listener,
             evaluator_exe: Some(
                 std::env::current_exe().context("locating the hookgate executable")?,
             ),

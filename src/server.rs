@@ -13,8 +13,10 @@ use tokio::sync::watch;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How this process runs the gateway, beyond the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Options {
+    /// The admin API's bound listener; `None` serves no admin API.
+    pub admin_listener: Option<TcpListener>,
     /// The `hookgate` executable that evaluates routes in a child process (`__route-worker`).
     /// `None` evaluates on a thread instead, without crash containment.
     pub evaluator_exe: Option<std::path::PathBuf>,
@@ -32,6 +34,20 @@ pub async fn run(
     let store = store::open(&config.store.url, config.store.sync).await?;
     let client = deliver::http_client()?;
     let worker = deliver::Worker::new(store.clone(), client, &config.targets, clock);
+    let admin_task = match (options.admin_listener, &config.admin) {
+        (Some(listener), Some(admin)) => {
+            let app = crate::admin::router(crate::admin::Admin {
+                store: store.clone(),
+                token: admin.token.clone(),
+                clock,
+            });
+            tracing::info!(addr = %listener.local_addr()?, "admin listening");
+            Some(tokio::spawn(
+                async move { axum::serve(listener, app).await },
+            ))
+        }
+        _ => None,
+    };
     let (_config_tx, config_rx) = watch::channel(Arc::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -53,6 +69,9 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
+    if let Some(task) = admin_task {
+        task.abort();
+    }
     let _ = pipeline_task.await;
     let _ = worker_task.await;
     served?;

@@ -161,9 +161,36 @@ pub struct Attempt {
     pub finished_at: i64,
 }
 
+/// Which deliveries a listing wants, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    pub target: Option<String>,
+    pub route: Option<String>,
+    pub limit: usize,
+    /// Only deliveries older than this cursor (from a previous page).
+    pub before: Option<i64>,
+}
+
+/// One attempt, as the delivery log shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptView {
+    pub attempt: u32,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response_headers: Vec<(String, String)>,
+    /// The first 4 KiB, as text (lossy where it was not UTF-8).
+    pub response_body: String,
+}
+
 /// A delivery as the log shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeliveryView {
+    /// Position in the log: the pagination cursor.
+    #[serde(skip)]
+    pub seq: i64,
     pub id: String,
     pub event_id: String,
     pub route: String,
@@ -204,12 +231,12 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
-    /// Deliveries, newest first, optionally of one status.
-    async fn list_deliveries(
-        &self,
-        status: Option<DeliveryStatus>,
-        limit: usize,
-    ) -> Result<Vec<DeliveryView>, StoreError>;
+    /// Deliveries matching `query`, newest first.
+    async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError>;
+    /// One delivery with every attempt, oldest first.
+    async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError>;
+    /// Makes a delivery due again at `now`. False when it is already pending.
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wake-ups after commits.

@@ -41,7 +41,9 @@ enum Op {
     },
     NextDue(i64, Reply<Option<i64>>),
     RecordAttempt(Attempt, Reply<()>),
-    ListDeliveries(Option<DeliveryStatus>, usize, Reply<Vec<DeliveryView>>),
+    ListDeliveries(DeliveryQuery, Reply<Vec<DeliveryView>>),
+    GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
+    RetryDelivery(String, i64, Reply<bool>),
     Ping(Reply<()>),
 }
 
@@ -150,12 +152,16 @@ impl Store for SqliteStore {
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         self.call(|r| Op::RecordAttempt(attempt, r)).await
     }
-    async fn list_deliveries(
-        &self,
-        status: Option<DeliveryStatus>,
-        limit: usize,
-    ) -> Result<Vec<DeliveryView>, StoreError> {
-        self.call(|r| Op::ListDeliveries(status, limit, r)).await
+    async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
+        self.call(|r| Op::ListDeliveries(query, r)).await
+    }
+    async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError> {
+        let id = id.to_string();
+        self.call(|r| Op::GetDelivery(id, r)).await
+    }
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|r| Op::RetryDelivery(id, now, r)).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.call(Op::Ping).await
@@ -195,7 +201,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals: Signals) {
                 for op in batch {
                     match &op {
                         Op::InsertEvent(..) => new_events = true,
-                        Op::RecordRouting(..) | Op::RecordAttempt(..) => new_deliveries = true,
+                        Op::RecordRouting(..) | Op::RecordAttempt(..) | Op::RetryDelivery(..) => {
+                            new_deliveries = true
+                        }
                         _ => {}
                     }
                     deferred.push(run_op(&tx, op));
@@ -241,7 +249,9 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::Unrouted(_, r) => defer(r, err()),
         Op::Claim { reply, .. } => defer(reply, err()),
         Op::NextDue(_, r) => defer(r, err()),
-        Op::ListDeliveries(_, _, r) => defer(r, err()),
+        Op::ListDeliveries(_, r) => defer(r, err()),
+        Op::GetDelivery(_, r) => defer(r, err()),
+        Op::RetryDelivery(_, _, r) => defer(r, err()),
     }
 }
 
@@ -263,9 +273,9 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         ),
         Op::NextDue(now, r) => defer(r, savepoint(tx, |c| next_due(c, now))),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
-        Op::ListDeliveries(status, limit, r) => {
-            defer(r, savepoint(tx, |c| list_deliveries(c, status, limit)))
-        }
+        Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
+        Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
+        Op::ListDeliveries(query, r) => defer(r, savepoint(tx, |c| list_deliveries(c, &query))),
         Op::Ping(r) => defer(
             r,
             savepoint(tx, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
@@ -430,26 +440,97 @@ fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn list_deliveries(
-    c: &Connection,
-    status: Option<DeliveryStatus>,
-    limit: usize,
-) -> rusqlite::Result<Vec<DeliveryView>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, event_id, route, target, status, attempts, next_attempt_at, last_error FROM deliveries \
-         WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2",
+const DELIVERY_COLUMNS: &str =
+    "seq, id, event_id, route, target, status, attempts, next_attempt_at, last_error";
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryView> {
+    Ok(DeliveryView {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        event_id: r.get(2)?,
+        route: r.get(3)?,
+        target: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get::<_, i64>(6)? as u32,
+        next_attempt_at: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<DeliveryView>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) \
+         AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) AND (?4 IS NULL OR seq < ?4) \
+         ORDER BY seq DESC LIMIT ?5"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            q.status.map(|s| s.as_str()),
+            q.target,
+            q.route,
+            q.before,
+            q.limit as i64
+        ],
+        delivery_row,
     )?;
-    let rows = stmt.query_map(params![status.map(|s| s.as_str()), limit as i64], |r| {
-        Ok(DeliveryView {
-            id: r.get(0)?,
-            event_id: r.get(1)?,
-            route: r.get(2)?,
-            target: r.get(3)?,
-            status: r.get(4)?,
-            attempts: r.get::<_, i64>(5)? as u32,
-            next_attempt_at: r.get(6)?,
-            last_error: r.get(7)?,
-        })
-    })?;
     rows.collect()
+}
+
+fn get_delivery(c: &Connection, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1");
+    let delivery = c
+        .prepare_cached(&sql)
+        .map_err(q)?
+        .query_row(params![id], delivery_row)
+        .optional()
+        .map_err(q)?
+        .ok_or(StoreError::NotFound)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
+             FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, seq",
+        )
+        .map_err(q)?;
+    let attempts = stmt
+        .query_map(params![id], |r| {
+            Ok(AttemptView {
+                attempt: r.get::<_, i64>(0)? as u32,
+                started_at: r.get(1)?,
+                duration_ms: r.get(2)?,
+                status_code: r.get::<_, Option<i64>>(3)?.map(|s| s as u16),
+                error: r.get(4)?,
+                response_headers: pairs_from_json(&r.get::<_, String>(5)?),
+                response_body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+            })
+        })
+        .map_err(q)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(q)?;
+    Ok((delivery, attempts))
+}
+
+fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let status: Option<String> = c
+        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .map_err(q)?
+        .query_row(params![id], |r| r.get(0))
+        .optional()
+        .map_err(q)?;
+    match status.as_deref() {
+        None => Err(StoreError::NotFound),
+        Some("pending") => Ok(false),
+        Some(_) => {
+            c.prepare_cached(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_until = 0, updated_at = ?2 \
+                 WHERE id = ?1",
+            )
+            .map_err(q)?
+            .execute(params![id, now])
+            .map_err(q)?;
+            Ok(true)
+        }
+    }
 }

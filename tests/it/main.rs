@@ -1,6 +1,7 @@
 //! End-to-end tests: the real gateway on an ephemeral port, real HTTP receivers, the real binary
 //! where a process must die.
 
+mod e2e_admin;
 mod e2e_cli;
 mod e2e_crash;
 mod e2e_delivery;

@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 /// A gateway running in this process, with its own SQLite file.
 pub struct Gateway {
     pub url: String,
+    /// The admin API, when the config has an `[admin]` section.
+    pub admin_url: Option<String>,
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -38,7 +40,19 @@ impl Gateway {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
+        let admin_listener = match &config.admin {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind admin"),
+            ),
+            None => None,
+        };
+        let admin_url = admin_listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().expect("admin addr")));
         let options = hookgate::server::Options {
+            admin_listener,
             evaluator_exe: Some(binary::BIN.into()),
         };
         let task = tokio::spawn(hookgate::server::run(
@@ -52,6 +66,7 @@ impl Gateway {
         let path = dir.path().to_path_buf();
         let gw = Self {
             url,
+            admin_url,
             dir: Some(dir),
             path,
             stop: Some(stop),

@@ -1,0 +1,170 @@
+//! The admin API: its own listener, every request authenticated with `Authorization: Bearer
+//! <admin.token>` (compared in constant time). It reads and steers the delivery log through the
+//! store; it never sends deliveries itself (the worker does, woken by the store's commit signal).
+//!
+//! Errors are [`ApiError`]: a status and a one-line JSON `{"error"}`; internal causes go to the
+//! log, never to the client.
+
+use crate::signature::{Secret, constant_time_eq};
+use crate::store::{DeliveryQuery, DeliveryStatus, Store, StoreError};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// Most items one page may hold.
+pub const MAX_PAGE: usize = 500;
+
+#[derive(Clone)]
+pub struct Admin {
+    pub store: Arc<dyn Store>,
+    pub token: Secret,
+    pub clock: crate::Clock,
+}
+
+/// What an admin request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("store unavailable")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Store(e) => {
+                tracing::error!(error = %e, "admin request failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+pub fn router(state: Admin) -> Router {
+    Router::new()
+        .route("/admin/v1/deliveries", get(list_deliveries))
+        .route("/admin/v1/deliveries/{id}", get(get_delivery))
+        .route("/admin/v1/deliveries/{id}/retry", post(retry_delivery))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<Admin>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), state.token.expose().as_bytes()) {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    target: Option<String>,
+    route: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list_deliveries(
+    State(state): State<Admin>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = match p.status.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status must be pending, succeeded, failed or dead, not `{s}`"
+            ))
+        })?),
+    };
+    let before = match p.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("bad cursor `{c}`")))?,
+        ),
+    };
+    let limit = p.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let page = state
+        .store
+        .list_deliveries(DeliveryQuery {
+            status,
+            target: p.target,
+            route: p.route,
+            limit,
+            before,
+        })
+        .await?;
+    let next_cursor = (page.len() == limit)
+        .then(|| page.last().map(|d| d.seq.to_string()))
+        .flatten();
+    Ok(Json(
+        serde_json::json!({ "data": page, "next_cursor": next_cursor }),
+    ))
+}
+
+async fn get_delivery(
+    State(state): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (delivery, attempts) = state.store.get_delivery(&id).await?;
+    let mut body =
+        serde_json::to_value(&delivery).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    body["attempts"] =
+        serde_json::to_value(&attempts).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(body))
+}
+
+async fn retry_delivery(
+    State(state): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !state
+        .store
+        .retry_delivery(&id, state.clock.now_ms())
+        .await?
+    {
+        return Err(ApiError::Conflict("delivery is already pending".into()));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": id, "status": "pending" })),
+    )
+        .into_response())
+}
