@@ -74,6 +74,9 @@ pub fn router(state: Admin) -> Router {
         .route("/admin/v1/deliveries", get(list_deliveries))
         .route("/admin/v1/deliveries/{id}", get(get_delivery))
         .route("/admin/v1/deliveries/{id}/retry", post(retry_delivery))
+        .route("/admin/v1/deliveries/retry", post(retry_deliveries))
+        .route("/admin/v1/events/{id}", get(get_event))
+        .route("/admin/v1/events/{id}/replay", post(replay_event))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -99,38 +102,55 @@ struct ListParams {
     route: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// Only deliveries created within this long before now, e.g. `1h`.
+    since: Option<String>,
+}
+
+impl ListParams {
+    fn query(self, now: i64) -> Result<DeliveryQuery, ApiError> {
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "status must be pending, succeeded, failed or dead, not `{s}`"
+                ))
+            })?),
+        };
+        let before = match self.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest(format!("bad cursor `{c}`")))?,
+            ),
+        };
+        let since = match self.since.as_deref() {
+            None => None,
+            Some(d) => {
+                let d = humantime::parse_duration(d).map_err(|e| {
+                    ApiError::BadRequest(format!("since must be a duration like 1h: {e}"))
+                })?;
+                Some(now - d.as_millis() as i64)
+            }
+        };
+        let limit = self.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        Ok(DeliveryQuery {
+            status,
+            target: self.target,
+            route: self.route,
+            limit,
+            before,
+            since,
+        })
+    }
 }
 
 async fn list_deliveries(
     State(state): State<Admin>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let status = match p.status.as_deref() {
-        None => None,
-        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "status must be pending, succeeded, failed or dead, not `{s}`"
-            ))
-        })?),
-    };
-    let before = match p.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest(format!("bad cursor `{c}`")))?,
-        ),
-    };
-    let limit = p.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-    let page = state
-        .store
-        .list_deliveries(DeliveryQuery {
-            status,
-            target: p.target,
-            route: p.route,
-            limit,
-            before,
-        })
-        .await?;
+    let query = p.query(state.clock.now_ms())?;
+    let limit = query.limit;
+    let page = state.store.list_deliveries(query).await?;
     let next_cursor = (page.len() == limit)
         .then(|| page.last().map(|d| d.seq.to_string()))
         .flatten();
@@ -165,6 +185,38 @@ async fn retry_delivery(
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "id": id, "status": "pending" })),
+    )
+        .into_response())
+}
+
+async fn retry_deliveries(
+    State(state): State<Admin>,
+    Query(p): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now_ms();
+    let queued = state.store.retry_deliveries(p.query(now)?, now).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "queued": queued })),
+    )
+        .into_response())
+}
+
+async fn get_event(
+    State(state): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::EventView>, ApiError> {
+    Ok(Json(state.store.get_event(&id).await?))
+}
+
+async fn replay_event(
+    State(state): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.store.replay_event(&id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": id, "replayed": true })),
     )
         .into_response())
 }

@@ -170,6 +170,22 @@ pub struct DeliveryQuery {
     pub limit: usize,
     /// Only deliveries older than this cursor (from a previous page).
     pub before: Option<i64>,
+    /// Only deliveries created at or after this time (Unix ms).
+    pub since: Option<i64>,
+}
+
+/// An event as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventView {
+    pub id: String,
+    pub source: String,
+    pub event_type: Option<String>,
+    pub received_at: i64,
+    pub routed: bool,
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy where it was not UTF-8).
+    pub body: String,
+    pub deliveries: Vec<String>,
 }
 
 /// One attempt, as the delivery log shows it.
@@ -237,6 +253,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError>;
     /// Makes a delivery due again at `now`. False when it is already pending.
     async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Makes every non-pending delivery matching `query` (limit and cursor ignored) due at `now`;
+    /// returns how many.
+    async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
+    /// One event with the ids of its deliveries.
+    async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;
+    /// Marks an event unrouted, so the pipeline runs it through the current config again.
+    async fn replay_event(&self, id: &str) -> Result<(), StoreError>;
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wake-ups after commits.

@@ -44,6 +44,9 @@ enum Op {
     ListDeliveries(DeliveryQuery, Reply<Vec<DeliveryView>>),
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
     RetryDelivery(String, i64, Reply<bool>),
+    RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
+    GetEvent(String, Reply<EventView>),
+    ReplayEvent(String, Reply<()>),
     Ping(Reply<()>),
 }
 
@@ -159,6 +162,17 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.call(|r| Op::GetDelivery(id, r)).await
     }
+    async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
+        self.call(|r| Op::RetryDeliveries(query, now, r)).await
+    }
+    async fn get_event(&self, id: &str) -> Result<EventView, StoreError> {
+        let id = id.to_string();
+        self.call(|r| Op::GetEvent(id, r)).await
+    }
+    async fn replay_event(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(|r| Op::ReplayEvent(id, r)).await
+    }
     async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.call(|r| Op::RetryDelivery(id, now, r)).await
@@ -200,10 +214,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals: Signals) {
             Ok(tx) => {
                 for op in batch {
                     match &op {
-                        Op::InsertEvent(..) => new_events = true,
-                        Op::RecordRouting(..) | Op::RecordAttempt(..) | Op::RetryDelivery(..) => {
-                            new_deliveries = true
-                        }
+                        Op::InsertEvent(..) | Op::ReplayEvent(..) => new_events = true,
+                        Op::RecordRouting(..)
+                        | Op::RecordAttempt(..)
+                        | Op::RetryDelivery(..)
+                        | Op::RetryDeliveries(..) => new_deliveries = true,
                         _ => {}
                     }
                     deferred.push(run_op(&tx, op));
@@ -252,6 +267,9 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::ListDeliveries(_, r) => defer(r, err()),
         Op::GetDelivery(_, r) => defer(r, err()),
         Op::RetryDelivery(_, _, r) => defer(r, err()),
+        Op::RetryDeliveries(_, _, r) => defer(r, err()),
+        Op::GetEvent(_, r) => defer(r, err()),
+        Op::ReplayEvent(_, r) => defer(r, err()),
     }
 }
 
@@ -275,6 +293,9 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
+        Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
+        Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
+        Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::ListDeliveries(query, r) => defer(r, savepoint(tx, |c| list_deliveries(c, &query))),
         Op::Ping(r) => defer(
             r,
@@ -461,7 +482,7 @@ fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<De
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) \
          AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) AND (?4 IS NULL OR seq < ?4) \
-         ORDER BY seq DESC LIMIT ?5"
+         AND (?6 IS NULL OR created_at >= ?6) ORDER BY seq DESC LIMIT ?5"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -470,7 +491,8 @@ fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<De
             q.target,
             q.route,
             q.before,
-            q.limit as i64
+            q.limit as i64,
+            q.since
         ],
         delivery_row,
     )?;
@@ -532,5 +554,57 @@ fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool, StoreError
             .map_err(q)?;
             Ok(true)
         }
+    }
+}
+
+fn retry_deliveries(c: &Connection, q: &DeliveryQuery, now: i64) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?4, lease_until = 0, updated_at = ?4 \
+         WHERE status != 'pending' AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR target = ?2) \
+         AND (?3 IS NULL OR route = ?3) AND (?5 IS NULL OR created_at >= ?5)",
+    )?
+    .execute(params![q.status.map(|s| s.as_str()), q.target, q.route, now, q.since])
+}
+
+fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let mut event = c
+        .prepare_cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = ?1")
+        .map_err(q)?
+        .query_row(params![id], |r| {
+            Ok(EventView {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                event_type: r.get(2)?,
+                received_at: r.get(3)?,
+                routed: r.get::<_, i64>(4)? != 0,
+                headers: pairs_from_json(&r.get::<_, String>(5)?),
+                body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+                deliveries: Vec::new(),
+            })
+        })
+        .optional()
+        .map_err(q)?
+        .ok_or(StoreError::NotFound)?;
+    let mut stmt = c
+        .prepare_cached("SELECT id FROM deliveries WHERE event_id = ?1 ORDER BY seq")
+        .map_err(q)?;
+    event.deliveries = stmt
+        .query_map(params![id], |r| r.get(0))
+        .map_err(q)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(q)?;
+    Ok(event)
+}
+
+fn replay_event(c: &Connection, id: &str) -> Result<(), StoreError> {
+    let changed = c
+        .prepare_cached("UPDATE events SET routed = 0 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id]))
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
     }
 }

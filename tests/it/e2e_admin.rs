@@ -146,3 +146,108 @@ targets = ["t"]
     })
     .await;
 }
+
+#[tokio::test]
+async fn bulk_retry_by_filter_and_replay_of_an_event() {
+    let receiver = Receiver::start().await;
+    receiver.default_reply(Reply::status(410));
+    let config = format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{}"
+
+[[routes]]
+name = "r"
+source = "s"
+jq = '{{n: .body.n}}'
+targets = ["t"]
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    let mut event_ids = Vec::new();
+    for n in 0..3 {
+        let (_, json) = post_json(&gw.hook("s"), format!(r#"{{"n":{n}}}"#), &[]).await;
+        event_ids.push(json["id"].as_str().expect("id").to_string());
+    }
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.len() == 3 && d.iter().all(|x| x.2 == "failed")
+    })
+    .await;
+
+    // Every failed delivery of target t in the last hour, queued again in one call.
+    receiver.default_reply(Reply::status(200));
+    let path = "/admin/v1/deliveries/retry?status=failed&target=t&since=1h";
+    let (status, body) = admin(&gw, reqwest::Method::POST, path, Some(TOKEN)).await;
+    assert_eq!((status, body["queued"].as_u64()), (202, Some(3)), "{body}");
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.iter().all(|x| x.2 == "succeeded")
+    })
+    .await;
+    let (_, body) = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/admin/v1/deliveries/retry?target=nowhere",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(body["queued"], 0);
+
+    // Replay: the event runs through the routes again, making a new delivery linked to it.
+    let id = &event_ids[1];
+    let (status, _) = admin(
+        &gw,
+        reqwest::Method::POST,
+        &format!("/admin/v1/events/{id}/replay"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 202);
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.len() == 4 && d.iter().all(|x| x.2 == "succeeded")
+    })
+    .await;
+    let (status, event) = admin(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/admin/v1/events/{id}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        event["deliveries"].as_array().map(Vec::len),
+        Some(2),
+        "{event}"
+    );
+    assert_eq!(event["body"], r#"{"n":1}"#);
+    let replayed: Vec<_> = receiver
+        .seen()
+        .into_iter()
+        .filter(|r| r.header("x-hookgate-event") == id)
+        .collect();
+    let deliveries: std::collections::HashSet<&str> = replayed
+        .iter()
+        .map(|r| r.header("x-hookgate-delivery"))
+        .collect();
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "a replay is a new delivery of the same event"
+    );
+    let (status, _) = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/admin/v1/events/evt_nope/replay",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
