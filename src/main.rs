@@ -41,6 +41,20 @@ enum Command {
         #[arg(long = "header", value_parser = hookgate::cli::parse_header)]
         headers: Vec<(String, String)>,
     },
+    /// The delivery log of a running gateway (admin API).
+    Deliveries {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Events of a running gateway (admin API).
+    Events {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Internal: the route-evaluator child process (see ARCHITECTURE.md).
     #[command(name = "__route-worker", hide = true)]
     RouteWorker,
@@ -70,6 +84,57 @@ enum Command {
     },
 }
 
+/// Where the admin API is.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Admin API base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    url: String,
+    /// Admin bearer token.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_ADMIN_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    token: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    Ls {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+        /// Only those created within this long, e.g. `1h`.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// One delivery with every attempt.
+    Show { id: String },
+    /// Queue one delivery for another attempt.
+    Retry { id: String },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Run an event through the current config again.
+    Replay { id: String },
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -86,6 +151,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing(&log_format)?;
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
             serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliveries { admin, command } => {
+            let client = hookgate::cli::client::AdminClient {
+                url: admin.url,
+                token: admin.token,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let out = runtime.block_on(async {
+                match command {
+                    DeliveriesCommand::Ls {
+                        status,
+                        target,
+                        route,
+                        since,
+                    } => {
+                        let filters = [
+                            ("status", status),
+                            ("target", target),
+                            ("route", route),
+                            ("since", since),
+                        ];
+                        client.list(&filters, admin.json).await
+                    }
+                    DeliveriesCommand::Show { id } => client.show(&id, admin.json).await,
+                    DeliveriesCommand::Retry { id } => client.retry(&id).await,
+                }
+            })?;
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events { admin, command } => {
+            let client = hookgate::cli::client::AdminClient {
+                url: admin.url,
+                token: admin.token,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let EventsCommand::Replay { id } = command;
+            print!("{}", runtime.block_on(client.replay(&id))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::RouteWorker => {

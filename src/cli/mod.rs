@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use std::fmt::Write as _;
 
+pub mod client;
+
 /// Parses `Name: value` as given to `--header`.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {
     let (k, v) = s

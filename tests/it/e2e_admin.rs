@@ -251,3 +251,87 @@ targets = ["t"]
     .await;
     assert_eq!(status, 404);
 }
+
+/// Runs `hookgate <args>` against the gateway's admin API; returns (exit code, stdout, stderr).
+async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend([
+        "--url".into(),
+        gw.admin_url.clone().expect("admin"),
+        "--token".into(),
+        token.into(),
+    ]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::utils::binary::BIN)
+            .args(&all)
+            .output()
+            .expect("run hookgate")
+    })
+    .await
+    .expect("join");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_lists_shows_retries_and_replays() {
+    let receiver = Receiver::start().await;
+    receiver.default_reply(Reply::status(422));
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\n[sources.s]\nkind = \"generic\"\n\n[targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    let (_, ev) = post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.len() == 1 && d[0].2 == "failed"
+    })
+    .await;
+
+    let (code, out, err) = cli(&gw, TOKEN, &["deliveries", "ls", "--status", "failed"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("ID") && out.contains("failed") && out.contains("HTTP 422"),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a row")
+        .to_string();
+    let (code, out, _) = cli(&gw, TOKEN, &["deliveries", "ls", "--json"]).await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["data"][0]["id"], id.as_str());
+    let (code, out, _) = cli(&gw, TOKEN, &["deliveries", "show", &id]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("ATTEMPT") && out.contains("422"), "{out}");
+
+    receiver.default_reply(Reply::status(200));
+    let (code, out, _) = cli(&gw, TOKEN, &["deliveries", "retry", &id]).await;
+    assert_eq!(code, 0, "{out}");
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.len() == 1 && d[0].2 == "succeeded"
+    })
+    .await;
+    let (code, _, _) = cli(
+        &gw,
+        TOKEN,
+        &["events", "replay", ev["id"].as_str().expect("id")],
+    )
+    .await;
+    assert_eq!(code, 0);
+    gw.wait_deliveries(Duration::from_secs(5), |d| d.len() == 2)
+        .await;
+
+    let (code, _, err) = cli(&gw, "wrong-token-000000000", &["deliveries", "ls"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("401"), "{err}");
+    let (code, _, err) = cli(&gw, TOKEN, &["deliveries", "show", "dlv_nope"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+}
