@@ -52,6 +52,8 @@ pub struct AdminConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: String,
+    /// Finished events, deliveries and attempts older than this are pruned.
+    pub retention: Duration,
     pub sync: crate::store::sqlite::Sync,
 }
 
@@ -104,6 +106,7 @@ pub struct Target {
 pub const NULLSTONE_TOKEN_HEADER: &str = "X-Hookgate-Token";
 /// …or as this query parameter (for webhook URLs that cannot carry headers).
 pub const NULLSTONE_TOKEN_QUERY: &str = "token";
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -290,6 +293,11 @@ impl Validator {
                 crate::store::sqlite::Sync::Full
             }
         };
+        let retention = self.duration(
+            "store.retention",
+            store.retention.as_deref(),
+            DEFAULT_RETENTION,
+        );
         let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
         self.socket_addr("server.listen", &listen);
         let admin = admin.map(|a| {
@@ -317,6 +325,7 @@ impl Validator {
             admin,
             store: StoreConfig {
                 url: store.url.unwrap_or_else(|| DEFAULT_STORE.into()),
+                retention,
                 sync,
             },
             jq_timeout: jq

@@ -24,6 +24,8 @@ pub struct Store {
     pub url: Option<String>,
     /// `full` (default) or `normal`.
     pub sync: Option<String>,
+    /// How long events, deliveries and attempts are kept once finished, e.g. "7d".
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -8,6 +8,7 @@
 //! [`Store`] is the seam between the gateway and its backends ([`sqlite`] now, PostgreSQL next).
 //! A store never interprets bodies or calls out over the network.
 
+pub mod retention;
 pub mod sqlite;
 
 use bytes::Bytes;
@@ -260,6 +261,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;
     /// Marks an event unrouted, so the pipeline runs it through the current config again.
     async fn replay_event(&self, id: &str) -> Result<(), StoreError>;
+    /// Deletes up to `batch` finished deliveries (with their attempts) and events older than
+    /// `before` (Unix ms); pending work is never pruned. Returns how many rows went.
+    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wake-ups after commits.

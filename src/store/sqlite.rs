@@ -47,6 +47,7 @@ enum Op {
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
     GetEvent(String, Reply<EventView>),
     ReplayEvent(String, Reply<()>),
+    Prune(i64, usize, Reply<usize>),
     Ping(Reply<()>),
 }
 
@@ -169,6 +170,9 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.call(|r| Op::GetEvent(id, r)).await
     }
+    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.call(|r| Op::Prune(before, batch, r)).await
+    }
     async fn replay_event(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
         self.call(|r| Op::ReplayEvent(id, r)).await
@@ -270,6 +274,7 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::RetryDeliveries(_, _, r) => defer(r, err()),
         Op::GetEvent(_, r) => defer(r, err()),
         Op::ReplayEvent(_, r) => defer(r, err()),
+        Op::Prune(_, _, r) => defer(r, err()),
     }
 }
 
@@ -296,6 +301,7 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
+        Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
         Op::ListDeliveries(query, r) => defer(r, savepoint(tx, |c| list_deliveries(c, &query))),
         Op::Ping(r) => defer(
             r,
@@ -607,4 +613,29 @@ fn replay_event(c: &Connection, id: &str) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
+}
+
+fn prune(c: &Connection, before: i64, batch: usize) -> rusqlite::Result<usize> {
+    let limit = batch as i64;
+    let old_deliveries = "SELECT id FROM deliveries WHERE created_at < ?1 AND status != 'pending' ORDER BY seq LIMIT ?2";
+    let mut n = c.execute(
+        &format!("DELETE FROM attempts WHERE delivery_id IN ({old_deliveries})"),
+        params![before, limit],
+    )?;
+    n += c.execute(
+        &format!("DELETE FROM deliveries WHERE id IN ({old_deliveries})"),
+        params![before, limit],
+    )?;
+    // An event goes once it is routed and none of its deliveries remain.
+    let old_events = "SELECT id FROM events e WHERE received_at < ?1 AND routed = 1 \
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT ?2";
+    n += c.execute(
+        &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
+        params![before, limit],
+    )?;
+    n += c.execute(
+        &format!("DELETE FROM events WHERE id IN ({old_events})"),
+        params![before, limit],
+    )?;
+    Ok(n)
 }

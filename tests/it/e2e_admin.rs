@@ -335,3 +335,67 @@ async fn cli_lists_shows_retries_and_replays() {
     assert_eq!(code, 1);
     assert!(err.contains("404"), "{err}");
 }
+
+/// Finished records older than `store.retention` are pruned in the background; owed work is not.
+#[tokio::test]
+async fn retention_prunes_finished_records_and_keeps_pending_ones() {
+    let done = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.default_reply(Reply::status(503));
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.done]
+url = "{}"
+
+[targets.down]
+url = "{}"
+retry = {{ max_attempts = 100, initial = "1h", max = "1h" }}
+
+[[routes]]
+name = "to-done"
+source = "s"
+filter = '.body.to == "done"'
+targets = ["done"]
+
+[[routes]]
+name = "to-down"
+source = "s"
+filter = '.body.to == "down"'
+targets = ["down"]
+"#,
+        done.url, down.url
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start_with_store(&config, dir, "retention = \"1s\"").await;
+    post_json(&gw.hook("s"), r#"{"to":"done"}"#, &[]).await;
+    post_json(&gw.hook("s"), r#"{"to":"down"}"#, &[]).await;
+    done.wait_for(1, Duration::from_secs(5)).await;
+    down.wait_for(1, Duration::from_secs(5)).await;
+    let count = |table: &str| -> i64 {
+        gw.db()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count("events") > 1 {
+        assert!(std::time::Instant::now() < deadline, "nothing pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = gw.deliveries();
+    assert_eq!(
+        d,
+        vec![(
+            "to-down".to_string(),
+            "down".to_string(),
+            "pending".to_string()
+        )]
+    );
+    assert_eq!(
+        count("attempts"),
+        1,
+        "the pending delivery keeps its attempt log"
+    );
+}

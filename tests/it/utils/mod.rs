@@ -29,8 +29,13 @@ impl Gateway {
     }
 
     pub async fn start_in(config: &str, dir: tempfile::TempDir) -> Self {
+        Self::start_with_store(config, dir, "").await
+    }
+
+    /// Starts a gateway whose `[store]` section also holds `store_extra` (e.g. `retention = "1s"`).
+    pub async fn start_with_store(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
         let text = format!(
-            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n",
+            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n{store_extra}\n",
             db_path(dir.path()).display()
         );
         let config = Config::parse(&text, "test.toml", &|name| std::env::var(name).ok())
