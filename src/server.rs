@@ -58,11 +58,9 @@ pub async fn run(
         clock,
         stop_rx.clone(),
     ));
-    let retention_task = tokio::spawn(store::retention::run(
-        store.clone(),
-        config_rx.borrow().store.retention,
-        stop_rx.clone(),
-    ));
+    let retention = config_rx.borrow().store.retention;
+    let retention_task =
+        retention.map(|r| tokio::spawn(store::retention::run(store.clone(), r, stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
     let app = ingress::router(ingress::Ingress {
         store: store.clone(),
@@ -78,7 +76,9 @@ pub async fn run(
         task.abort();
     }
     let _ = pipeline_task.await;
-    let _ = retention_task.await;
+    if let Some(task) = retention_task {
+        let _ = task.await;
+    }
     let _ = worker_task.await;
     served?;
     Ok(())

@@ -52,8 +52,8 @@ pub struct AdminConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: String,
-    /// Finished events, deliveries and attempts older than this are pruned.
-    pub retention: Duration,
+    /// Finished events, deliveries and attempts older than this are pruned; `None` keeps them.
+    pub retention: Option<Duration>,
     pub sync: crate::store::sqlite::Sync,
 }
 
@@ -293,11 +293,10 @@ impl Validator {
                 crate::store::sqlite::Sync::Full
             }
         };
-        let retention = self.duration(
-            "store.retention",
-            store.retention.as_deref(),
-            DEFAULT_RETENTION,
-        );
+        let retention = match store.retention.as_deref() {
+            Some("off") => None,
+            other => Some(self.duration("store.retention", other, DEFAULT_RETENTION)),
+        };
         let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
         self.socket_addr("server.listen", &listen);
         let admin = admin.map(|a| {

@@ -24,7 +24,7 @@ pub struct Store {
     pub url: Option<String>,
     /// `full` (default) or `normal`.
     pub sync: Option<String>,
-    /// How long events, deliveries and attempts are kept once finished, e.g. "7d".
+    /// How long events, deliveries and attempts are kept once finished, e.g. "7d"; "off" keeps all.
     pub retention: Option<String>,
 }
 
