@@ -33,13 +33,23 @@ pub async fn run(
     let clock = crate::Clock::new();
     let store = store::open(&config.store.url, config.store.sync).await?;
     let client = deliver::http_client()?;
-    let worker = deliver::Worker::new(store.clone(), client, &config.targets, clock);
+    let switch = deliver::TargetSwitch::load(&*store).await?;
+    let worker = deliver::Worker::new(
+        store.clone(),
+        client.clone(),
+        &config.targets,
+        clock,
+        switch.clone(),
+    );
     let admin_task = match (options.admin_listener, &config.admin) {
         (Some(listener), Some(admin)) => {
             let app = crate::admin::router(crate::admin::Admin {
                 store: store.clone(),
                 token: admin.token.clone(),
                 clock,
+                switch: switch.clone(),
+                targets: config.targets.clone(),
+                client: client.clone(),
             });
             tracing::info!(addr = %listener.local_addr()?, "admin listening");
             Some(tokio::spawn(

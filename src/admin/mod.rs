@@ -23,6 +23,10 @@ pub struct Admin {
     pub store: Arc<dyn Store>,
     pub token: Secret,
     pub clock: crate::Clock,
+    pub switch: crate::deliver::TargetSwitch,
+    pub targets: std::collections::BTreeMap<String, Arc<crate::config::Target>>,
+    /// For the ping an enable sends.
+    pub client: reqwest::Client,
 }
 
 /// What an admin request can fail with.
@@ -77,6 +81,9 @@ pub fn router(state: Admin) -> Router {
         .route("/admin/v1/deliveries/retry", post(retry_deliveries))
         .route("/admin/v1/events/{id}", get(get_event))
         .route("/admin/v1/events/{id}/replay", post(replay_event))
+        .route("/admin/v1/targets", get(list_targets))
+        .route("/admin/v1/targets/{id}/disable", post(disable_target))
+        .route("/admin/v1/targets/{id}/enable", post(enable_target))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -219,4 +226,73 @@ async fn replay_event(
         Json(serde_json::json!({ "id": id, "replayed": true })),
     )
         .into_response())
+}
+
+/// Scheme and host only: a target URL can carry a secret (Slack's webhook URLs do).
+fn public_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
+        Err(_) => "(invalid)".into(),
+    }
+}
+
+async fn list_targets(State(state): State<Admin>) -> Json<serde_json::Value> {
+    let targets: Vec<serde_json::Value> = state
+        .targets
+        .values()
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "url": public_url(&t.url),
+                "disabled": state.switch.is_disabled(&t.name),
+                "reason": state.switch.reason(&t.name),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "data": targets }))
+}
+
+fn target(state: &Admin, name: &str) -> Result<Arc<crate::config::Target>, ApiError> {
+    state.targets.get(name).cloned().ok_or(ApiError::NotFound)
+}
+
+async fn disable_target(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    target(&state, &name)?;
+    state
+        .switch
+        .disable(&*state.store, &name, "disabled by an operator")
+        .await?;
+    Ok(Json(serde_json::json!({ "name": name, "disabled": true })))
+}
+
+/// Enabling first sends a signed ping, as HCP does: only a 2xx answer enables the target.
+async fn enable_target(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = target(&state, &name)?;
+    let ping = crate::store::DueDelivery {
+        id: format!("ping_{}", ulid::Ulid::new()),
+        event_id: "ping".into(),
+        event_type: Some("hookgate.ping".into()),
+        route: "admin".into(),
+        target: name.clone(),
+        body: bytes::Bytes::from(
+            serde_json::json!({ "type": "hookgate.ping", "target": name }).to_string(),
+        ),
+        headers: Vec::new(),
+        attempts: 0,
+    };
+    let sent = crate::deliver::client::send(&state.client, &t, &ping, 1).await;
+    if !sent.status_code.is_some_and(|s| (200..300).contains(&s)) {
+        let why = sent.error.unwrap_or_else(|| "no answer".into());
+        return Err(ApiError::Conflict(format!(
+            "ping failed ({why}); the target stays disabled"
+        )));
+    }
+    state.switch.enable(&*state.store, &name).await?;
+    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
 }

@@ -7,6 +7,9 @@
 
 pub mod client;
 pub mod retry;
+pub mod switch;
+
+pub use switch::TargetSwitch;
 
 use crate::Clock;
 use crate::config::Target;
@@ -36,6 +39,7 @@ pub struct Worker {
     slots: BTreeMap<String, Slot>,
     capacity: Arc<Notify>,
     clock: Clock,
+    switch: TargetSwitch,
 }
 
 /// The HTTP client every delivery shares: pooled keep-alive connections per target host.
@@ -55,6 +59,7 @@ impl Worker {
         client: reqwest::Client,
         targets: &BTreeMap<String, Arc<Target>>,
         clock: Clock,
+        switch: TargetSwitch,
     ) -> Self {
         let slots = targets
             .iter()
@@ -74,6 +79,7 @@ impl Worker {
             slots,
             capacity: Arc::new(Notify::new()),
             clock,
+            switch,
         }
     }
 
@@ -125,6 +131,10 @@ impl Worker {
     async fn claim_round(&self, in_flight: &mut JoinSet<()>) -> usize {
         let mut claimed = 0;
         for (name, slot) in &self.slots {
+            // A disabled target's deliveries wait, pending, until it is enabled again.
+            if self.switch.is_disabled(name) {
+                continue;
+            }
             let free = slot.permits.available_permits().min(MAX_CLAIM);
             if free == 0 {
                 continue;
@@ -152,6 +162,7 @@ impl Worker {
                     target: slot.target.clone(),
                     capacity: self.capacity.clone(),
                     clock: self.clock,
+                    switch: self.switch.clone(),
                 };
                 in_flight.spawn(async move {
                     task.run(d).await;
@@ -169,6 +180,7 @@ struct AttemptTask {
     target: Arc<Target>,
     capacity: Arc<Notify>,
     clock: Clock,
+    switch: TargetSwitch,
 }
 
 impl AttemptTask {
@@ -184,7 +196,21 @@ impl AttemptTask {
             sent.retry_after,
             rand::random::<f64>(),
         );
+        let gone = sent.status_code == Some(410);
+        if gone {
+            // 410 Gone means "stop sending here" (Standard Webhooks): pause the target, keep the delivery.
+            let reason = "target answered 410 Gone";
+            if let Err(e) = self
+                .switch
+                .disable(&*self.store, &self.target.name, reason)
+                .await
+            {
+                tracing::error!(target = %self.target.name, error = %e, "cannot disable target");
+            }
+            tracing::warn!(target = %self.target.name, "target answered 410 Gone: disabled until enabled again");
+        }
         let after = match verdict {
+            _ if gone => AfterAttempt::RetryAt(self.clock.now_ms()),
             Verdict::Success => AfterAttempt::Succeeded,
             Verdict::RetryAfter(wait) => {
                 AfterAttempt::RetryAt(self.clock.now_ms() + wait.as_millis() as i64)

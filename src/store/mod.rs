@@ -261,6 +261,14 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;
     /// Marks an event unrouted, so the pipeline runs it through the current config again.
     async fn replay_event(&self, id: &str) -> Result<(), StoreError>;
+    /// Targets disabled, with why.
+    async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Disables a target (`Some(reason)`) or enables it (`None`).
+    async fn set_target_disabled(
+        &self,
+        target: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Deletes up to `batch` finished deliveries (with their attempts) and events older than
     /// `before` (Unix ms); pending work is never pruned. Returns how many rows went.
     async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError>;

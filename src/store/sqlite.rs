@@ -14,7 +14,10 @@ use tokio::sync::oneshot;
 /// Most operations grouped into one transaction.
 pub const MAX_BATCH: usize = 1024;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_target_state.sql"),
+];
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +51,8 @@ enum Op {
     GetEvent(String, Reply<EventView>),
     ReplayEvent(String, Reply<()>),
     Prune(i64, usize, Reply<usize>),
+    DisabledTargets(Reply<Vec<(String, String)>>),
+    SetTargetDisabled(String, Option<String>, Reply<()>),
     Ping(Reply<()>),
 }
 
@@ -170,6 +175,18 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.call(|r| Op::GetEvent(id, r)).await
     }
+    async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(Op::DisabledTargets).await
+    }
+    async fn set_target_disabled(
+        &self,
+        target: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (target, reason) = (target.to_string(), reason.map(str::to_string));
+        self.call(|r| Op::SetTargetDisabled(target, reason, r))
+            .await
+    }
     async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
         self.call(|r| Op::Prune(before, batch, r)).await
     }
@@ -222,7 +239,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals: Signals) {
                         Op::RecordRouting(..)
                         | Op::RecordAttempt(..)
                         | Op::RetryDelivery(..)
-                        | Op::RetryDeliveries(..) => new_deliveries = true,
+                        | Op::RetryDeliveries(..)
+                        | Op::SetTargetDisabled(..) => new_deliveries = true,
                         _ => {}
                     }
                     deferred.push(run_op(&tx, op));
@@ -275,6 +293,8 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::GetEvent(_, r) => defer(r, err()),
         Op::ReplayEvent(_, r) => defer(r, err()),
         Op::Prune(_, _, r) => defer(r, err()),
+        Op::DisabledTargets(r) => defer(r, err()),
+        Op::SetTargetDisabled(_, _, r) => defer(r, err()),
     }
 }
 
@@ -302,6 +322,11 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
+        Op::DisabledTargets(r) => defer(r, savepoint(tx, disabled_targets)),
+        Op::SetTargetDisabled(t, reason, r) => defer(
+            r,
+            savepoint(tx, |c| set_target_disabled(c, &t, reason.as_deref())),
+        ),
         Op::ListDeliveries(query, r) => defer(r, savepoint(tx, |c| list_deliveries(c, &query))),
         Op::Ping(r) => defer(
             r,
@@ -638,4 +663,20 @@ fn prune(c: &Connection, before: i64, batch: usize) -> rusqlite::Result<usize> {
         params![before, limit],
     )?;
     Ok(n)
+}
+
+fn disabled_targets(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT name, COALESCE(reason, '') FROM target_state WHERE disabled = 1")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+fn set_target_disabled(c: &Connection, target: &str, reason: Option<&str>) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO target_state (name, disabled, reason, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (name) DO UPDATE SET disabled = ?2, reason = ?3, updated_at = ?4",
+    )?
+    .execute(params![target, reason.is_some(), reason, crate::now_ms()])?;
+    Ok(())
 }

@@ -1,0 +1,61 @@
+//! Which targets are disabled, shared by the worker (which skips them) and the admin API (which
+//! flips them). The store holds the durable copy; this is the in-memory view of one process.
+
+use crate::store::{Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// Disabled targets and why. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSwitch {
+    disabled: Arc<RwLock<BTreeMap<String, String>>>,
+}
+
+impl TargetSwitch {
+    /// Loads the disabled set the store remembers.
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let disabled = store.disabled_targets().await?;
+        let switch = Self::default();
+        if let Ok(mut d) = switch.disabled.write() {
+            d.extend(disabled);
+        }
+        Ok(switch)
+    }
+
+    pub fn is_disabled(&self, target: &str) -> bool {
+        self.disabled
+            .read()
+            .map(|d| d.contains_key(target))
+            .unwrap_or(false)
+    }
+
+    pub fn reason(&self, target: &str) -> Option<String> {
+        self.disabled
+            .read()
+            .ok()
+            .and_then(|d| d.get(target).cloned())
+    }
+
+    /// Disables `target` durably, then in memory.
+    pub async fn disable(
+        &self,
+        store: &dyn Store,
+        target: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        store.set_target_disabled(target, Some(reason)).await?;
+        if let Ok(mut d) = self.disabled.write() {
+            d.insert(target.to_string(), reason.to_string());
+        }
+        Ok(())
+    }
+
+    /// Enables `target` durably, then in memory.
+    pub async fn enable(&self, store: &dyn Store, target: &str) -> Result<(), StoreError> {
+        store.set_target_disabled(target, None).await?;
+        if let Ok(mut d) = self.disabled.write() {
+            d.remove(target);
+        }
+        Ok(())
+    }
+}
