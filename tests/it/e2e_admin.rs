@@ -150,7 +150,7 @@ targets = ["t"]
 #[tokio::test]
 async fn bulk_retry_by_filter_and_replay_of_an_event() {
     let receiver = Receiver::start().await;
-    receiver.default_reply(Reply::status(410));
+    receiver.default_reply(Reply::status(422));
     let config = format!(
         r#"
 [admin]
