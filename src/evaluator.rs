@@ -240,13 +240,18 @@ async fn read_frame_async(
 ) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len) as usize;
+    let mut buf = vec![0u8; frame_len(len)?];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// The length a frame header announces, refused past [`MAX_FRAME`].
+fn frame_len(header: [u8; 4]) -> std::io::Result<usize> {
+    let len = u32::from_le_bytes(header) as usize;
     if len > MAX_FRAME {
         return Err(std::io::Error::other("frame too large"));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
-    Ok(buf)
+    Ok(len)
 }
 
 fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
@@ -259,11 +264,7 @@ fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
 fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::other("frame too large"));
-    }
-    let mut buf = vec![0u8; len];
+    let mut buf = vec![0u8; frame_len(len)?];
     r.read_exact(&mut buf)?;
     Ok(buf)
 }

@@ -154,14 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliveries { admin, command } => {
-            let client = hookgate::cli::client::AdminClient {
-                url: admin.url,
-                token: admin.token,
-            };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let out = runtime.block_on(async {
+            let json = admin.json;
+            let out = admin_call(admin, |client| async move {
                 match command {
                     DeliveriesCommand::Ls {
                         status,
@@ -175,9 +169,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             ("route", route),
                             ("since", since),
                         ];
-                        client.list(&filters, admin.json).await
+                        client.list(&filters, json).await
                     }
-                    DeliveriesCommand::Show { id } => client.show(&id, admin.json).await,
+                    DeliveriesCommand::Show { id } => client.show(&id, json).await,
                     DeliveriesCommand::Retry { id } => client.retry(&id).await,
                 }
             })?;
@@ -185,15 +179,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Events { admin, command } => {
-            let client = hookgate::cli::client::AdminClient {
-                url: admin.url,
-                token: admin.token,
-            };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let EventsCommand::Replay { id } = command;
-            print!("{}", runtime.block_on(client.replay(&id))?);
+            print!(
+                "{}",
+                admin_call(admin, |client| async move { client.replay(&id).await })?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::RouteWorker => {
@@ -264,6 +254,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs one admin API call on a small runtime of its own.
+fn admin_call<F, Fut>(admin: AdminArgs, call: F) -> anyhow::Result<String>
+where
+    F: FnOnce(hookgate::cli::client::AdminClient) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let client = hookgate::cli::client::AdminClient {
+        url: admin.url,
+        token: admin.token,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(call(client))
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -4,6 +4,8 @@ use crate::utils::{Gateway, Receiver, Reply, client, post_json};
 use std::time::Duration;
 
 const TOKEN: &str = "admin-token-0123456789";
+/// The `[admin]` section every config here starts with.
+const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"admin-token-0123456789\"\n";
 
 async fn admin(
     gw: &Gateway,
@@ -27,9 +29,7 @@ async fn delivery_log_pages_shows_attempts_and_retries() {
     receiver.default_reply(Reply::status(400));
     let config = format!(
         r#"
-[admin]
-listen = "127.0.0.1:0"
-token = "{TOKEN}"
+{ADMIN}
 
 [sources.s]
 kind = "generic"
@@ -153,9 +153,7 @@ async fn bulk_retry_by_filter_and_replay_of_an_event() {
     receiver.default_reply(Reply::status(422));
     let config = format!(
         r#"
-[admin]
-listen = "127.0.0.1:0"
-token = "{TOKEN}"
+{ADMIN}
 
 [sources.s]
 kind = "generic"
@@ -281,7 +279,7 @@ async fn cli_lists_shows_retries_and_replays() {
     let receiver = Receiver::start().await;
     receiver.default_reply(Reply::status(422));
     let config = format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\n[sources.s]\nkind = \"generic\"\n\n[targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
+        "{ADMIN}\n[sources.s]\nkind = \"generic\"\n\n[targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
         receiver.url
     );
     let gw = Gateway::start(&config).await;
@@ -408,9 +406,7 @@ async fn gone_target_is_paused_and_resumes_after_a_ping() {
     receiver.default_reply(Reply::status(410));
     let config = format!(
         r#"
-[admin]
-listen = "127.0.0.1:0"
-token = "{TOKEN}"
+{ADMIN}
 
 [sources.s]
 kind = "generic"
