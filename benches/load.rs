@@ -394,6 +394,7 @@ targets = ["receiver"]
                 EvaluatorKind::Thread => None,
             },
             admin_listener: None,
+            reload_on_sighup: false,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

@@ -6,6 +6,7 @@
 //! it from the store, so a client that hangs up after the commit cannot lose it.
 
 use crate::config::{Config, Source};
+use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, StoredEvent};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -15,8 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Headers that are used for verification but never stored: they are credentials.
@@ -28,6 +28,9 @@ pub struct Ingress {
     pub store: Arc<dyn Store>,
     pub config: watch::Receiver<Arc<Config>>,
     pub metrics: Arc<Metrics>,
+    /// For the breaker and disabled-target gauges on `/metrics`.
+    pub gates: crate::deliver::Gates,
+    pub switch: crate::deliver::TargetSwitch,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
@@ -112,7 +115,7 @@ async fn receive(
     let source_label = source_name.clone();
     match accept(&state, source_name, query, headers, body).await {
         Ok(id) => {
-            state.metrics.received(&source_label);
+            state.metrics.event_received(&source_label);
             (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response()
         }
         Err(e) => {
@@ -122,7 +125,7 @@ async fn receive(
             } else {
                 &source_label
             };
-            state.metrics.rejected(label, e.reason());
+            state.metrics.event_rejected(label, e.reason());
             if !matches!(e, IngressError::Unavailable(_)) {
                 tracing::info!(source = %source_label, error = %e, "event rejected");
             }
@@ -243,59 +246,30 @@ async fn ready(State(state): State<Ingress>) -> Response {
 }
 
 async fn metrics(State(state): State<Ingress>) -> Response {
+    let mut gauges = Gauges::default();
+    match state.store.queue_depth().await {
+        Ok(depth) => {
+            gauges.unrouted = depth.unrouted;
+            gauges.pending = depth.pending;
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read queue depth"),
+    }
+    gauges.breaker = state
+        .gates
+        .states()
+        .into_iter()
+        .map(|(t, s)| (t, s.gauge()))
+        .collect();
+    let config = state.config.borrow().clone();
+    gauges.disabled = config
+        .targets
+        .keys()
+        .filter(|t| state.switch.is_disabled(t))
+        .cloned()
+        .collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(&gauges),
     )
         .into_response()
-}
-
-/// Ingress counters, rendered in Prometheus text format.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    received: Mutex<BTreeMap<String, u64>>,
-    rejected: Mutex<BTreeMap<(String, &'static str), u64>>,
-}
-
-impl Metrics {
-    fn received(&self, source: &str) {
-        if let Ok(mut m) = self.received.lock() {
-            *m.entry(source.to_string()).or_default() += 1;
-        }
-    }
-
-    fn rejected(&self, source: &str, reason: &'static str) {
-        if let Ok(mut m) = self.rejected.lock() {
-            *m.entry((source.to_string(), reason)).or_default() += 1;
-        }
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::from("# TYPE hookgate_events_received_total counter\n");
-        if let Ok(m) = self.received.lock() {
-            for (source, n) in m.iter() {
-                out.push_str(&format!(
-                    "hookgate_events_received_total{{source=\"{}\"}} {n}\n",
-                    escape(source)
-                ));
-            }
-        }
-        out.push_str("# TYPE hookgate_events_rejected_total counter\n");
-        if let Ok(m) = self.rejected.lock() {
-            for ((source, reason), n) in m.iter() {
-                out.push_str(&format!(
-                    "hookgate_events_rejected_total{{source=\"{}\",reason=\"{reason}\"}} {n}\n",
-                    escape(source)
-                ));
-            }
-        }
-        out
-    }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

@@ -18,7 +18,8 @@
 //! - [`server`]: wires the stages together and runs them until shutdown.
 //! - [`cli`]: the `try` and `sign` helpers that run pipeline stages without network or store.
 //!
-//! [`signature`] holds the HMAC primitives shared by `verify` and `sign`.
+//! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the counters
+//! every stage writes and `/metrics` renders.
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod deliver;
 pub mod envelope;
 pub mod evaluator;
 pub mod ingress;
+pub mod metrics;
 pub mod pipeline;
 pub mod route;
 pub mod server;

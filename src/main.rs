@@ -293,6 +293,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             evaluator_exe: Some(
                 std::env::current_exe().context("locating the hookgate executable")?,
             ),
+            reload_on_sighup: true,
         };
         hookgate::server::run(config, options, listener, shutdown_signal()).await
     })

@@ -12,6 +12,7 @@
 use crate::config::Config;
 use crate::envelope::Envelope;
 use crate::evaluator::{EvalError, Evaluator};
+use crate::metrics::Metrics;
 use crate::route::Outcome;
 use crate::store::{
     DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, Store, StoredEvent,
@@ -56,7 +57,11 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
                 .push(result(route, Recorded::Filtered, Some(detail)));
             continue;
         }
-        match route.evaluate(&envelope) {
+        let started = std::time::Instant::now();
+        let outcome = route.evaluate(&envelope);
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        let results_before = routing.results.len();
+        match outcome {
             Outcome::Filtered => routing
                 .results
                 .push(result(route, Recorded::Filtered, None)),
@@ -89,6 +94,9 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
                 ));
             }
         }
+        for r in &mut routing.results[results_before..] {
+            r.elapsed_us = elapsed_us;
+        }
     }
     routing
 }
@@ -98,6 +106,7 @@ fn result(route: &crate::route::Route, outcome: Recorded, detail: Option<String>
         route: route.name.clone(),
         outcome,
         detail,
+        elapsed_us: 0,
     }
 }
 
@@ -150,6 +159,7 @@ pub async fn run(
     config: watch::Receiver<Arc<Config>>,
     mut evaluator: Evaluator,
     clock: crate::Clock,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let signals = store.signals();
@@ -192,6 +202,7 @@ pub async fn run(
             }
         }
         if !routings.is_empty() {
+            count(&metrics, &routings);
             record(&*store, routings, clock, &mut shutdown).await;
         }
         if unavailable {
@@ -212,6 +223,20 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
             .routes
             .iter()
             .any(|r| r.source == source && (r.filter.is_some() || r.transform.is_some()))
+}
+
+/// Transform time per route, and deliveries that were born failed (their route's mapping failed).
+fn count(metrics: &Metrics, routings: &[Routing]) {
+    for r in routings {
+        for result in &r.results {
+            metrics.transform_time(&result.route, Duration::from_micros(result.elapsed_us));
+        }
+        for d in &r.deliveries {
+            if d.status == DeliveryStatus::Failed {
+                metrics.delivery_finished(&d.target, "failed");
+            }
+        }
+    }
 }
 
 /// The routing of an event whose evaluation did not complete: every route fails with `why`.

@@ -2,6 +2,8 @@
 //! until shutdown, then drains them in order — stop accepting, finish routing, finish attempts.
 
 use crate::config::Config;
+use crate::config::reload::Reloader;
+use crate::metrics::Metrics;
 use crate::{deliver, ingress, pipeline, store};
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ pub struct Options {
     /// The `hookgate` executable that evaluates routes in a child process (`__route-worker`).
     /// `None` evaluates on a thread instead, without crash containment.
     pub evaluator_exe: Option<std::path::PathBuf>,
+    /// Reload the config file on SIGHUP (the binary does; in-process tests need not).
+    pub reload_on_sighup: bool,
 }
 
 /// Runs the gateway on a bound `listener` until `shutdown` resolves.
@@ -32,33 +36,40 @@ pub async fn run(
     install_crypto();
     let clock = crate::Clock::new();
     let store = store::open(&config.store.url, config.store.sync).await?;
-    let client = deliver::http_client()?;
-    let switch = deliver::TargetSwitch::load(&*store).await?;
-    let worker = deliver::Worker::new(
-        store.clone(),
-        client.clone(),
-        &config.targets,
+    let ctx = deliver::Context {
+        store: store.clone(),
+        client: deliver::http_client()?,
         clock,
-        switch.clone(),
-    );
-    let admin_task = match (options.admin_listener, &config.admin) {
-        (Some(listener), Some(admin)) => {
+        switch: deliver::TargetSwitch::load(&*store).await?,
+        gates: deliver::Gates::default(),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let retention = config.store.retention;
+    let admin = config.admin.is_some();
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let reloader = Arc::new(Reloader::new(config_rx.borrow().path.clone(), config_tx));
+    let worker = deliver::Worker::new(ctx.clone(), config_rx.clone());
+    let admin_task = match options.admin_listener.filter(|_| admin) {
+        Some(listener) => {
             let app = crate::admin::router(crate::admin::Admin {
                 store: store.clone(),
-                token: admin.token.clone(),
+                config: config_rx.clone(),
+                reloader: reloader.clone(),
                 clock,
-                switch: switch.clone(),
-                targets: config.targets.clone(),
-                client: client.clone(),
+                switch: ctx.switch.clone(),
+                gates: ctx.gates.clone(),
+                client: ctx.client.clone(),
             });
             tracing::info!(addr = %listener.local_addr()?, "admin listening");
             Some(tokio::spawn(
                 async move { axum::serve(listener, app).await },
             ))
         }
-        _ => None,
+        None => None,
     };
-    let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+    let sighup_task = options
+        .reload_on_sighup
+        .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let pipeline_task = tokio::spawn(pipeline::run(
@@ -66,23 +77,31 @@ pub async fn run(
         config_rx.clone(),
         crate::evaluator::Evaluator::new(options.evaluator_exe),
         clock,
+        ctx.metrics.clone(),
         stop_rx.clone(),
     ));
-    let retention = config_rx.borrow().store.retention;
     let retention_task =
         retention.map(|r| tokio::spawn(store::retention::run(store.clone(), r, stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
     let app = ingress::router(ingress::Ingress {
         store: store.clone(),
         config: config_rx,
-        metrics: Arc::new(ingress::Metrics::default()),
+        metrics: ctx.metrics.clone(),
+        gates: ctx.gates.clone(),
+        switch: ctx.switch.clone(),
     });
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    if let Some(task) = admin_task {
+    for task in [
+        admin_task.map(|t| t.abort_handle()),
+        sighup_task.map(|t| t.abort_handle()),
+    ]
+    .into_iter()
+    .flatten()
+    {
         task.abort();
     }
     let _ = pipeline_task.await;
@@ -92,6 +111,27 @@ pub async fn run(
     let _ = worker_task.await;
     served?;
     Ok(())
+}
+
+/// SIGHUP reloads the config file, like `POST /admin/v1/reload`.
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin API");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match reloader.reload().await {
+            Ok(done) => tracing::info!(routes = done.routes, targets = done.targets,
+                restart_needed = ?done.restart_needed, "config reloaded on SIGHUP"),
+            Err(e) => {
+                tracing::warn!(error = %e, "config reload on SIGHUP refused; nothing changed")
+            }
+        }
+    }
 }
 
 /// rustls needs one process-wide crypto provider; installing it twice is harmless.

@@ -5,8 +5,11 @@
 //! Errors are [`ApiError`]: a status and a one-line JSON `{"error"}`; internal causes go to the
 //! log, never to the client.
 
+use crate::config::Config;
+use crate::config::reload::Reloader;
+use crate::deliver::breaker::BreakerState;
 use crate::signature::{Secret, constant_time_eq};
-use crate::store::{DeliveryQuery, DeliveryStatus, Store, StoreError};
+use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Store, StoreError};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -14,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// Most items one page may hold.
 pub const MAX_PAGE: usize = 500;
@@ -21,12 +25,20 @@ pub const MAX_PAGE: usize = 500;
 #[derive(Clone)]
 pub struct Admin {
     pub store: Arc<dyn Store>,
-    pub token: Secret,
+    /// The current config: targets, and the admin token itself (a reload may rotate it).
+    pub config: watch::Receiver<Arc<Config>>,
+    pub reloader: Arc<Reloader>,
     pub clock: crate::Clock,
     pub switch: crate::deliver::TargetSwitch,
-    pub targets: std::collections::BTreeMap<String, Arc<crate::config::Target>>,
+    pub gates: crate::deliver::Gates,
     /// For the ping an enable sends.
     pub client: reqwest::Client,
+}
+
+impl Admin {
+    fn token(&self) -> Option<Secret> {
+        self.config.borrow().admin.as_ref().map(|a| a.token.clone())
+    }
 }
 
 /// What an admin request can fail with.
@@ -42,6 +54,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("store unavailable")]
     Store(#[source] StoreError),
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -60,6 +74,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(e) => {
                 tracing::error!(error = %e, "admin request failed");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -79,11 +94,13 @@ pub fn router(state: Admin) -> Router {
         .route("/admin/v1/deliveries/{id}", get(get_delivery))
         .route("/admin/v1/deliveries/{id}/retry", post(retry_delivery))
         .route("/admin/v1/deliveries/retry", post(retry_deliveries))
+        .route("/admin/v1/events", get(list_events))
         .route("/admin/v1/events/{id}", get(get_event))
         .route("/admin/v1/events/{id}/replay", post(replay_event))
         .route("/admin/v1/targets", get(list_targets))
         .route("/admin/v1/targets/{id}/disable", post(disable_target))
         .route("/admin/v1/targets/{id}/enable", post(enable_target))
+        .route("/admin/v1/reload", post(reload))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -95,7 +112,10 @@ async fn authenticate(State(state): State<Admin>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if constant_time_eq(given.as_bytes(), state.token.expose().as_bytes()) {
+    let ok = state
+        .token()
+        .is_some_and(|t| constant_time_eq(given.as_bytes(), t.expose().as_bytes()));
+    if ok {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()
@@ -107,10 +127,31 @@ struct ListParams {
     status: Option<String>,
     target: Option<String>,
     route: Option<String>,
+    source: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
     /// Only deliveries created within this long before now, e.g. `1h`.
     since: Option<String>,
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("bad cursor `{c}`")))
+        })
+        .transpose()
+}
+
+/// `since=1h` → the Unix ms that long before `now`.
+fn parse_since(since: Option<&str>, now: i64) -> Result<Option<i64>, ApiError> {
+    since
+        .map(|d| {
+            humantime::parse_duration(d)
+                .map(|d| now - d.as_millis() as i64)
+                .map_err(|e| ApiError::BadRequest(format!("since must be a duration like 1h: {e}")))
+        })
+        .transpose()
 }
 
 impl ListParams {
@@ -123,22 +164,8 @@ impl ListParams {
                 ))
             })?),
         };
-        let before = match self.cursor.as_deref() {
-            None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .map_err(|_| ApiError::BadRequest(format!("bad cursor `{c}`")))?,
-            ),
-        };
-        let since = match self.since.as_deref() {
-            None => None,
-            Some(d) => {
-                let d = humantime::parse_duration(d).map_err(|e| {
-                    ApiError::BadRequest(format!("since must be a duration like 1h: {e}"))
-                })?;
-                Some(now - d.as_millis() as i64)
-            }
-        };
+        let before = parse_cursor(self.cursor.as_deref())?;
+        let since = parse_since(self.since.as_deref(), now)?;
         let limit = self.limit.unwrap_or(50).clamp(1, MAX_PAGE);
         Ok(DeliveryQuery {
             status,
@@ -147,6 +174,7 @@ impl ListParams {
             limit,
             before,
             since,
+            source: self.source,
         })
     }
 }
@@ -209,6 +237,36 @@ async fn retry_deliveries(
         .into_response())
 }
 
+#[derive(Debug, serde::Deserialize)]
+struct EventParams {
+    source: Option<String>,
+    event_type: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    since: Option<String>,
+}
+
+async fn list_events(
+    State(state): State<Admin>,
+    Query(p): Query<EventParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = p.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let query = EventQuery {
+        source: p.source,
+        event_type: p.event_type,
+        limit,
+        before: parse_cursor(p.cursor.as_deref())?,
+        since: parse_since(p.since.as_deref(), state.clock.now_ms())?,
+    };
+    let page = state.store.list_events(query).await?;
+    let next_cursor = (page.len() == limit)
+        .then(|| page.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(Json(
+        serde_json::json!({ "data": page, "next_cursor": next_cursor }),
+    ))
+}
+
 async fn get_event(
     State(state): State<Admin>,
     Path(id): Path<String>,
@@ -237,7 +295,8 @@ fn public_url(url: &str) -> String {
 }
 
 async fn list_targets(State(state): State<Admin>) -> Json<serde_json::Value> {
-    let targets: Vec<serde_json::Value> = state
+    let config = state.config.borrow().clone();
+    let targets: Vec<serde_json::Value> = config
         .targets
         .values()
         .map(|t| {
@@ -246,14 +305,30 @@ async fn list_targets(State(state): State<Admin>) -> Json<serde_json::Value> {
                 "url": public_url(&t.url),
                 "disabled": state.switch.is_disabled(&t.name),
                 "reason": state.switch.reason(&t.name),
+                "breaker": breaker_view(state.gates.state(&t.name)),
+                "rate_limit_per_second": t.rate_limit.map(|r| r.per_second),
             })
         })
         .collect();
     Json(serde_json::json!({ "data": targets }))
 }
 
+fn breaker_view(state: Option<BreakerState>) -> serde_json::Value {
+    match state {
+        None => serde_json::json!({ "state": "off" }),
+        Some(BreakerState::Closed { failures }) => {
+            serde_json::json!({ "state": "closed", "consecutive_failures": failures })
+        }
+        Some(BreakerState::Open { until }) => {
+            serde_json::json!({ "state": "open", "until": crate::rfc3339(until) })
+        }
+        Some(BreakerState::HalfOpen { .. }) => serde_json::json!({ "state": "half-open" }),
+    }
+}
+
 fn target(state: &Admin, name: &str) -> Result<Arc<crate::config::Target>, ApiError> {
-    state.targets.get(name).cloned().ok_or(ApiError::NotFound)
+    let config = state.config.borrow().clone();
+    config.targets.get(name).cloned().ok_or(ApiError::NotFound)
 }
 
 async fn disable_target(
@@ -285,6 +360,7 @@ async fn enable_target(
         ),
         headers: Vec::new(),
         attempts: 0,
+        created_at: 0,
     };
     let sent = crate::deliver::client::send(&state.client, &t, &ping, 1).await;
     if !sent.status_code.is_some_and(|s| (200..300).contains(&s)) {
@@ -294,5 +370,28 @@ async fn enable_target(
         )));
     }
     state.switch.enable(&*state.store, &name).await?;
+    state.gates.reset(&name, state.clock.now_ms());
     Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+}
+
+/// Re-reads the config file; a file with problems changes nothing and the answer lists them.
+async fn reload(State(state): State<Admin>) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.reloader.reload().await {
+        Ok(done) => {
+            tracing::info!(
+                routes = done.routes,
+                targets = done.targets,
+                "config reloaded"
+            );
+            Ok(Json(
+                serde_json::json!({ "reloaded": true, "summary": done }),
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "config reload refused");
+            Err(ApiError::Unprocessable(format!(
+                "reload refused, nothing changed: {e}"
+            )))
+        }
+    }
 }

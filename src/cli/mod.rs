@@ -116,6 +116,7 @@ fn describe_request(
         body: d.body.clone().unwrap_or_else(|| event.body.clone()),
         headers: d.headers.clone(),
         attempts: 0,
+        created_at: 0,
     };
     let _ = writeln!(out, "  -> target `{}`: POST {}", target.name, target.url);
     for (k, v) in crate::deliver::client::request_headers(target, &due, 1, crate::now_ms() / 1000) {

@@ -7,7 +7,9 @@
 
 mod env;
 pub mod raw;
+pub mod reload;
 
+use crate::deliver::breaker::{BreakerPolicy, Rate};
 use crate::deliver::retry::RetryPolicy;
 use crate::envelope::{BodyFormat, EventTypeRule};
 use crate::route::Route;
@@ -100,6 +102,9 @@ pub struct Target {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub concurrency: usize,
+    /// `None`: the breaker is off.
+    pub breaker: Option<BreakerPolicy>,
+    pub rate_limit: Option<Rate>,
 }
 
 /// Nullstone does not sign: a source with a secret expects it as this header…
@@ -121,6 +126,16 @@ pub const DEFAULT_JQ_MEMORY_MB: u64 = 1024;
 pub struct ConfigError {
     pub file: String,
     pub problems: Vec<(String, String)>,
+}
+
+impl ConfigError {
+    /// An error with one problem.
+    pub fn single(key: &str, why: String) -> Self {
+        Self {
+            file: String::new(),
+            problems: vec![(key.to_string(), why)],
+        }
+    }
 }
 
 impl std::fmt::Display for ConfigError {
@@ -598,6 +613,12 @@ impl Validator {
         if concurrency == 0 {
             self.problem(format!("{key}.concurrency"), "must be at least 1");
         }
+        let breaker = self.breaker(&format!("{key}.breaker"), t.breaker);
+        let rate_limit = t.rate_limit.and_then(|r| {
+            Rate::parse(&r)
+                .map_err(|e| self.problem(format!("{key}.rate_limit"), e))
+                .ok()
+        });
         Some(Target {
             name: name.to_string(),
             url: t.url,
@@ -606,7 +627,40 @@ impl Validator {
             timeout,
             retry,
             concurrency: concurrency.max(1),
+            breaker,
+            rate_limit,
         })
+    }
+
+    /// `breaker` is on by default; `"off"` turns it off.
+    fn breaker(&mut self, key: &str, value: Option<toml::Value>) -> Option<BreakerPolicy> {
+        let mut policy = BreakerPolicy::default();
+        let table = match value {
+            None => return Some(policy),
+            Some(toml::Value::String(s)) if s == "off" => return None,
+            Some(v) => match v.try_into::<raw::Breaker>() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.problem(
+                        key.to_string(),
+                        format!("expected \"off\" or {{ failures, cool_down }}: {e}"),
+                    );
+                    return Some(policy);
+                }
+            },
+        };
+        if let Some(n) = table.failures {
+            if n == 0 {
+                self.problem(format!("{key}.failures"), "must be at least 1");
+            }
+            policy.failures = n.max(1);
+        }
+        policy.cool_down = self.duration(
+            &format!("{key}.cool_down"),
+            table.cool_down.as_deref(),
+            policy.cool_down,
+        );
+        Some(policy)
     }
 
     fn signer(&mut self, key: &str, s: raw::Sign) -> Option<Signer> {

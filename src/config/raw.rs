@@ -94,6 +94,17 @@ pub struct Target {
     pub retry: Option<Retry>,
     /// Most attempts in flight to this target at once.
     pub concurrency: Option<usize>,
+    /// `{ failures, cool_down }`, or `"off"`.
+    pub breaker: Option<toml::Value>,
+    /// `"50/s"`, `"600/m"`, `"100/h"`.
+    pub rate_limit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breaker {
+    pub failures: Option<u32>,
+    pub cool_down: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

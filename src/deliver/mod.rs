@@ -5,14 +5,18 @@
 //! what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
+pub mod breaker;
 pub mod client;
+pub mod gate;
 pub mod retry;
 pub mod switch;
 
+pub use gate::Gates;
 pub use switch::TargetSwitch;
 
 use crate::Clock;
-use crate::config::Target;
+use crate::config::{Config, Target};
+use crate::metrics::{AttemptResult, Metrics};
 use crate::store::{AfterAttempt, Attempt, DueDelivery, Store};
 use retry::Verdict;
 use std::collections::BTreeMap;
@@ -27,6 +31,17 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 /// Most deliveries claimed for one target in one go.
 const MAX_CLAIM: usize = 256;
 
+/// What every attempt needs besides its target: shared handles, cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub switch: TargetSwitch,
+    pub gates: Gates,
+    pub metrics: Arc<Metrics>,
+}
+
 struct Slot {
     target: Arc<Target>,
     permits: Arc<Semaphore>,
@@ -34,12 +49,10 @@ struct Slot {
 
 /// The delivery worker of one gateway process.
 pub struct Worker {
-    store: Arc<dyn Store>,
-    client: reqwest::Client,
+    ctx: Context,
+    config: watch::Receiver<Arc<Config>>,
     slots: BTreeMap<String, Slot>,
     capacity: Arc<Notify>,
-    clock: Clock,
-    switch: TargetSwitch,
 }
 
 /// The HTTP client every delivery shares: pooled keep-alive connections per target host.
@@ -54,40 +67,43 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 }
 
 impl Worker {
-    pub fn new(
-        store: Arc<dyn Store>,
-        client: reqwest::Client,
-        targets: &BTreeMap<String, Arc<Target>>,
-        clock: Clock,
-        switch: TargetSwitch,
-    ) -> Self {
-        let slots = targets
-            .iter()
-            .map(|(name, t)| {
-                (
-                    name.clone(),
-                    Slot {
-                        target: t.clone(),
-                        permits: Arc::new(Semaphore::new(t.concurrency)),
-                    },
-                )
-            })
-            .collect();
-        Self {
-            store,
-            client,
-            slots,
+    pub fn new(ctx: Context, mut config: watch::Receiver<Arc<Config>>) -> Self {
+        let current = config.borrow_and_update().clone();
+        let mut worker = Self {
+            ctx,
+            config,
+            slots: BTreeMap::new(),
             capacity: Arc::new(Notify::new()),
-            clock,
-            switch,
+        };
+        worker.apply(&current.targets);
+        worker
+    }
+
+    /// Rebuilds the target slots from a (re)loaded config. A target whose concurrency is unchanged
+    /// keeps its semaphore, so attempts in flight keep counting against it; a removed target's
+    /// deliveries stay pending in the store until a config names it again.
+    fn apply(&mut self, targets: &BTreeMap<String, Arc<Target>>) {
+        let mut old = std::mem::take(&mut self.slots);
+        for (name, t) in targets {
+            let permits = match old.remove(name) {
+                Some(s) if s.target.concurrency == t.concurrency => s.permits,
+                _ => Arc::new(Semaphore::new(t.concurrency)),
+            };
+            let target = t.clone();
+            self.slots.insert(name.clone(), Slot { target, permits });
         }
+        self.ctx.gates.configure(targets, self.ctx.clock.now_ms());
     }
 
     /// Runs until `shutdown` turns true, then waits for attempts in flight (up to `grace`).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
-        let signals = self.store.signals();
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        let signals = self.ctx.store.signals();
         let mut in_flight = JoinSet::new();
         while !*shutdown.borrow() {
+            if self.config.has_changed().unwrap_or(false) {
+                let current = self.config.borrow_and_update().clone();
+                self.apply(&current.targets);
+            }
             let claimed = self.claim_round(&mut in_flight).await;
             while in_flight.try_join_next().is_some() {}
             if claimed > 0 {
@@ -97,6 +113,7 @@ impl Worker {
             tokio::select! {
                 _ = signals.deliveries.notified() => {}
                 _ = self.capacity.notified() => {}
+                _ = self.config.changed() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -113,18 +130,38 @@ impl Worker {
         }
     }
 
-    /// How long to sleep when nothing was claimed: until the next due delivery, within bounds.
+    /// Targets whose deliveries may be claimed at all: not disabled, and the breaker not open.
+    fn open_targets(&self, now: i64) -> Vec<String> {
+        self.slots
+            .keys()
+            .filter(|name| !self.ctx.switch.is_disabled(name))
+            .filter(|name| self.ctx.gates.admits(name, now) != Some(0))
+            .cloned()
+            .collect()
+    }
+
+    /// How long to sleep when nothing was claimed: until the next due delivery of a target that
+    /// can take it, or until a breaker or rate limit lets one through, within bounds.
     async fn idle_wait(&self) -> Duration {
-        let now = self.clock.now_ms();
-        match self.store.next_due_at(now).await {
-            // Due but not claimable (its target is saturated): wait for capacity, briefly.
-            Ok(Some(at)) if at <= now => Duration::from_millis(20),
-            Ok(Some(at)) => Duration::from_millis((at - now) as u64).min(MAX_IDLE),
-            Ok(None) => MAX_IDLE,
+        let now = self.ctx.clock.now_ms();
+        let due = match self
+            .ctx
+            .store
+            .next_due_at(now, self.open_targets(now))
+            .await
+        {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read next due delivery");
-                MAX_IDLE
+                None
             }
+        };
+        let wake = due.into_iter().chain(self.ctx.gates.wake_at(now)).min();
+        match wake {
+            // Due but not claimable (its target is saturated): wait for capacity, briefly.
+            Some(at) if at <= now => Duration::from_millis(20),
+            Some(at) => Duration::from_millis((at - now) as u64).min(MAX_IDLE),
+            None => MAX_IDLE,
         }
     }
 
@@ -132,37 +169,35 @@ impl Worker {
         let mut claimed = 0;
         for (name, slot) in &self.slots {
             // A disabled target's deliveries wait, pending, until it is enabled again.
-            if self.switch.is_disabled(name) {
+            if self.ctx.switch.is_disabled(name) {
                 continue;
             }
-            let free = slot.permits.available_permits().min(MAX_CLAIM);
+            let now = self.ctx.clock.now_ms();
+            let mut free = slot.permits.available_permits().min(MAX_CLAIM);
+            if let Some(admitted) = self.ctx.gates.admits(name, now) {
+                free = free.min(admitted);
+            }
             if free == 0 {
                 continue;
             }
             let lease_ms = (slot.target.timeout + Duration::from_secs(60)).as_millis() as i64;
-            let due = match self
-                .store
-                .claim_due(name, self.clock.now_ms(), free, lease_ms)
-                .await
-            {
+            let due = match self.ctx.store.claim_due(name, now, free, lease_ms).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(target = %name, error = %e, "cannot claim deliveries");
                     continue;
                 }
             };
+            self.ctx.gates.claimed(name, due.len(), now);
             for d in due {
                 let Ok(permit) = slot.permits.clone().try_acquire_owned() else {
                     break;
                 };
                 claimed += 1;
                 let task = AttemptTask {
-                    store: self.store.clone(),
-                    client: self.client.clone(),
+                    ctx: self.ctx.clone(),
                     target: slot.target.clone(),
                     capacity: self.capacity.clone(),
-                    clock: self.clock,
-                    switch: self.switch.clone(),
                 };
                 in_flight.spawn(async move {
                     task.run(d).await;
@@ -175,21 +210,18 @@ impl Worker {
 }
 
 struct AttemptTask {
-    store: Arc<dyn Store>,
-    client: reqwest::Client,
+    ctx: Context,
     target: Arc<Target>,
     capacity: Arc<Notify>,
-    clock: Clock,
-    switch: TargetSwitch,
 }
 
 impl AttemptTask {
     async fn run(self, d: DueDelivery) {
         let attempt = d.attempts + 1;
-        let started_at = self.clock.now_ms();
-        let clock = Instant::now();
-        let sent = client::send(&self.client, &self.target, &d, attempt).await;
-        let duration_ms = clock.elapsed().as_millis() as i64;
+        let started_at = self.ctx.clock.now_ms();
+        let timer = Instant::now();
+        let sent = client::send(&self.ctx.client, &self.target, &d, attempt).await;
+        let duration = timer.elapsed();
         let verdict = self.target.retry.verdict(
             attempt,
             sent.result,
@@ -198,23 +230,13 @@ impl AttemptTask {
         );
         let gone = sent.status_code == Some(410);
         if gone {
-            // 410 Gone means "stop sending here" (Standard Webhooks): pause the target, keep the delivery.
-            let reason = "target answered 410 Gone";
-            if let Err(e) = self
-                .switch
-                .disable(&*self.store, &self.target.name, reason)
-                .await
-            {
-                tracing::error!(target = %self.target.name, error = %e, "cannot disable target");
-            }
-            tracing::warn!(target = %self.target.name, "target answered 410 Gone: disabled until enabled again");
+            self.pause_gone().await;
         }
+        let now = self.ctx.clock.now_ms();
         let after = match verdict {
-            _ if gone => AfterAttempt::RetryAt(self.clock.now_ms()),
+            _ if gone => AfterAttempt::RetryAt(now),
             Verdict::Success => AfterAttempt::Succeeded,
-            Verdict::RetryAfter(wait) => {
-                AfterAttempt::RetryAt(self.clock.now_ms() + wait.as_millis() as i64)
-            }
+            Verdict::RetryAfter(wait) => AfterAttempt::RetryAt(now + wait.as_millis() as i64),
             Verdict::GiveUp => AfterAttempt::Failed,
             Verdict::Exhausted => AfterAttempt::Dead,
         };
@@ -222,22 +244,72 @@ impl AttemptTask {
             tracing::warn!(delivery = %d.id, target = %self.target.name, attempt, status = ?sent.status_code,
                 error = sent.error.as_deref().unwrap_or(""), outcome = ?after, "delivery attempt failed");
         }
+        // Only answers that say the target is unwell count against its breaker, not a 4xx about
+        // one payload.
+        let healthy = !matches!(verdict, Verdict::RetryAfter(_) | Verdict::Exhausted);
+        if self.ctx.gates.record(&self.target.name, healthy, now) {
+            self.ctx.metrics.breaker_opened(&self.target.name);
+            tracing::warn!(target = %self.target.name, "circuit breaker opened: deliveries wait for the cool-down");
+        }
+        self.count(&d, attempt, after, gone, duration, now);
         let record = Attempt {
             delivery_id: d.id.clone(),
             attempt,
             started_at,
-            duration_ms,
+            duration_ms: duration.as_millis() as i64,
             status_code: sent.status_code,
             error: sent.error,
             response_headers: sent.response_headers,
             response_body: sent.response_body,
             after,
-            finished_at: self.clock.now_ms(),
+            finished_at: now,
         };
-        if let Err(e) = self.store.record_attempt(record).await {
+        if let Err(e) = self.ctx.store.record_attempt(record).await {
             // The lease runs out and the delivery is attempted again: at least once, never lost.
             tracing::error!(delivery = %d.id, error = %e, "cannot record attempt");
         }
         self.capacity.notify_one();
+    }
+
+    /// 410 Gone means "stop sending here" (Standard Webhooks): pause the target, keep the delivery.
+    async fn pause_gone(&self) {
+        let name = &self.target.name;
+        let reason = "target answered 410 Gone";
+        if let Err(e) = self
+            .ctx
+            .switch
+            .disable(&*self.ctx.store, name, reason)
+            .await
+        {
+            tracing::error!(target = %name, error = %e, "cannot disable target");
+        }
+        tracing::warn!(target = %name, "target answered 410 Gone: disabled until enabled again");
+    }
+
+    fn count(
+        &self,
+        d: &DueDelivery,
+        attempt: u32,
+        after: AfterAttempt,
+        gone: bool,
+        duration: Duration,
+        now: i64,
+    ) {
+        let (result, outcome) = match after {
+            _ if gone => (AttemptResult::Paused, None),
+            AfterAttempt::Succeeded => (AttemptResult::Success, Some("succeeded")),
+            AfterAttempt::RetryAt(_) => (AttemptResult::Retry, None),
+            AfterAttempt::Failed => (AttemptResult::Failed, Some("failed")),
+            AfterAttempt::Dead => (AttemptResult::Dead, Some("dead")),
+        };
+        let latency = (result == AttemptResult::Success)
+            .then(|| Duration::from_millis((now - d.created_at).max(0) as u64));
+        let name = &self.target.name;
+        self.ctx
+            .metrics
+            .attempt(name, attempt, result, duration, latency);
+        if let Some(outcome) = outcome {
+            self.ctx.metrics.delivery_finished(name, outcome);
+        }
     }
 }

@@ -93,6 +93,9 @@ pub struct RouteResult {
     /// `delivered`, `filtered` or `failed`.
     pub outcome: Outcome,
     pub detail: Option<String>,
+    /// Time the route's filter and transform took (for `/metrics`; not stored).
+    #[serde(default)]
+    pub elapsed_us: u64,
 }
 
 /// What a route did with an event, as `route_results` records it.
@@ -135,6 +138,15 @@ pub struct DueDelivery {
     pub headers: Vec<(String, String)>,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// Unix ms when the delivery was created (routed).
+    pub created_at: i64,
+}
+
+/// Work waiting in the store.
+#[derive(Debug, Clone, Default)]
+pub struct QueueDepth {
+    pub unrouted: u64,
+    pub pending: Vec<(String, u64)>,
 }
 
 /// What the worker decided after an attempt.
@@ -173,6 +185,32 @@ pub struct DeliveryQuery {
     pub before: Option<i64>,
     /// Only deliveries created at or after this time (Unix ms).
     pub since: Option<i64>,
+    /// Only deliveries of events from this source.
+    pub source: Option<String>,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub limit: usize,
+    /// Only events older than this cursor (from a previous page).
+    pub before: Option<i64>,
+    /// Only events received at or after this time (Unix ms).
+    pub since: Option<i64>,
+}
+
+/// One line of the event list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventSummary {
+    /// The cursor of this item.
+    pub seq: i64,
+    pub id: String,
+    pub source: String,
+    pub event_type: Option<String>,
+    pub received_at: i64,
+    pub routed: bool,
 }
 
 /// An event as the admin API shows it.
@@ -244,8 +282,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<DueDelivery>, StoreError>;
-    /// When the earliest pending, unleased delivery falls due, if any.
-    async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError>;
+    /// When the earliest pending, unleased delivery of one of `targets` falls due, if any.
+    async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError>;
+    /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
     /// Deliveries matching `query`, newest first.
@@ -258,6 +298,8 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
     /// One event with the ids of its deliveries.
+    /// Events matching `query`, newest first.
+    async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError>;
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;
     /// Marks an event unrouted, so the pipeline runs it through the current config again.
     async fn replay_event(&self, id: &str) -> Result<(), StoreError>;

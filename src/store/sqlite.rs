@@ -42,13 +42,15 @@ enum Op {
         lease_ms: i64,
         reply: Reply<Vec<DueDelivery>>,
     },
-    NextDue(i64, Reply<Option<i64>>),
+    NextDue(i64, Vec<String>, Reply<Option<i64>>),
+    QueueDepth(Reply<QueueDepth>),
     RecordAttempt(Attempt, Reply<()>),
     ListDeliveries(DeliveryQuery, Reply<Vec<DeliveryView>>),
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
     RetryDelivery(String, i64, Reply<bool>),
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
     GetEvent(String, Reply<EventView>),
+    ListEvents(EventQuery, Reply<Vec<EventSummary>>),
     ReplayEvent(String, Reply<()>),
     Prune(i64, usize, Reply<usize>),
     DisabledTargets(Reply<Vec<(String, String)>>),
@@ -155,8 +157,11 @@ impl Store for SqliteStore {
         })
         .await
     }
-    async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError> {
-        self.call(|r| Op::NextDue(now, r)).await
+    async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError> {
+        self.call(|r| Op::NextDue(now, targets, r)).await
+    }
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        self.call(Op::QueueDepth).await
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         self.call(|r| Op::RecordAttempt(attempt, r)).await
@@ -170,6 +175,9 @@ impl Store for SqliteStore {
     }
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
         self.call(|r| Op::RetryDeliveries(query, now, r)).await
+    }
+    async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
+        self.call(|r| Op::ListEvents(query, r)).await
     }
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError> {
         let id = id.to_string();
@@ -285,12 +293,14 @@ fn run_op_failed(op: Op) -> Deferred {
         | Op::Ping(r) => defer(r, err()),
         Op::Unrouted(_, r) => defer(r, err()),
         Op::Claim { reply, .. } => defer(reply, err()),
-        Op::NextDue(_, r) => defer(r, err()),
+        Op::NextDue(_, _, r) => defer(r, err()),
+        Op::QueueDepth(r) => defer(r, err()),
         Op::ListDeliveries(_, r) => defer(r, err()),
         Op::GetDelivery(_, r) => defer(r, err()),
         Op::RetryDelivery(_, _, r) => defer(r, err()),
         Op::RetryDeliveries(_, _, r) => defer(r, err()),
         Op::GetEvent(_, r) => defer(r, err()),
+        Op::ListEvents(_, r) => defer(r, err()),
         Op::ReplayEvent(_, r) => defer(r, err()),
         Op::Prune(_, _, r) => defer(r, err()),
         Op::DisabledTargets(r) => defer(r, err()),
@@ -314,12 +324,14 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
             reply,
             savepoint(tx, |c| claim(c, &target, now, limit, lease_ms)),
         ),
-        Op::NextDue(now, r) => defer(r, savepoint(tx, |c| next_due(c, now))),
+        Op::NextDue(now, targets, r) => defer(r, savepoint(tx, |c| next_due(c, now, &targets))),
+        Op::QueueDepth(r) => defer(r, savepoint(tx, queue_depth)),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
+        Op::ListEvents(q, r) => defer(r, savepoint(tx, |c| list_events(c, &q))),
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
         Op::DisabledTargets(r) => defer(r, savepoint(tx, disabled_targets)),
@@ -426,7 +438,7 @@ fn claim(
     lease_ms: i64,
 ) -> rusqlite::Result<Vec<DueDelivery>> {
     let mut stmt = c.prepare_cached(
-        "SELECT d.seq, d.id, d.event_id, e.event_type, d.route, d.target, COALESCE(d.body, e.body), d.headers, d.attempts \
+        "SELECT d.seq, d.id, d.event_id, e.event_type, d.route, d.target, COALESCE(d.body, e.body), d.headers, d.attempts, d.created_at \
          FROM deliveries d JOIN events e ON e.id = d.event_id \
          WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
          ORDER BY d.next_attempt_at LIMIT ?3",
@@ -443,6 +455,7 @@ fn claim(
                 body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
                 headers: pairs_from_json(&r.get::<_, String>(7)?),
                 attempts: r.get::<_, i64>(8)? as u32,
+                created_at: r.get(9)?,
             },
         ))
     })?;
@@ -454,13 +467,36 @@ fn claim(
     Ok(claimed.into_iter().map(|(_, d)| d).collect())
 }
 
-fn next_due(c: &Connection, now: i64) -> rusqlite::Result<Option<i64>> {
-    c.prepare_cached(
-        "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND lease_until <= ?1",
-    )?
-    .query_row(params![now], |r| r.get::<_, Option<i64>>(0))
-    .optional()
-    .map(Option::flatten)
+/// The earliest due time among `targets` (one index seek each).
+fn next_due(c: &Connection, now: i64, targets: &[String]) -> rusqlite::Result<Option<i64>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT MIN(next_attempt_at) FROM deliveries \
+         WHERE target = ?1 AND status = 'pending' AND lease_until <= ?2",
+    )?;
+    let mut earliest = None;
+    for t in targets {
+        let at = stmt
+            .query_row(params![t, now], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten();
+        earliest = earliest.into_iter().chain(at).min();
+    }
+    Ok(earliest)
+}
+
+fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
+    let unrouted = c
+        .prepare_cached("SELECT COUNT(*) FROM events WHERE routed = 0")?
+        .query_row([], |r| r.get::<_, i64>(0))? as u64;
+    let pending = c
+        .prepare_cached(
+            "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+        )?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(QueueDepth { unrouted, pending })
 }
 
 fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
@@ -513,7 +549,9 @@ fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<De
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) \
          AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) AND (?4 IS NULL OR seq < ?4) \
-         AND (?6 IS NULL OR created_at >= ?6) ORDER BY seq DESC LIMIT ?5"
+         AND (?6 IS NULL OR created_at >= ?6) \
+         AND (?7 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?7)) \
+         ORDER BY seq DESC LIMIT ?5"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -523,7 +561,8 @@ fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<De
             q.route,
             q.before,
             q.limit as i64,
-            q.since
+            q.since,
+            q.source
         ],
         delivery_row,
     )?;
@@ -592,9 +631,40 @@ fn retry_deliveries(c: &Connection, q: &DeliveryQuery, now: i64) -> rusqlite::Re
     c.prepare_cached(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?4, lease_until = 0, updated_at = ?4 \
          WHERE status != 'pending' AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR target = ?2) \
-         AND (?3 IS NULL OR route = ?3) AND (?5 IS NULL OR created_at >= ?5)",
+         AND (?3 IS NULL OR route = ?3) AND (?5 IS NULL OR created_at >= ?5) \
+         AND (?6 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?6))",
     )?
-    .execute(params![q.status.map(|s| s.as_str()), q.target, q.route, now, q.since])
+    .execute(params![
+        q.status.map(|s| s.as_str()),
+        q.target,
+        q.route,
+        now,
+        q.since,
+        q.source
+    ])
+}
+
+fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Vec<EventSummary>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, id, source, event_type, received_at, routed FROM events \
+         WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR event_type = ?2) \
+         AND (?3 IS NULL OR seq < ?3) AND (?4 IS NULL OR received_at >= ?4) \
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(
+        params![q.source, q.event_type, q.before, q.since, q.limit as i64],
+        |r| {
+            Ok(EventSummary {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                source: r.get(2)?,
+                event_type: r.get(3)?,
+                received_at: r.get(4)?,
+                routed: r.get::<_, i64>(5)? != 0,
+            })
+        },
+    )?;
+    rows.collect()
 }
 
 fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {

@@ -1,5 +1,6 @@
 //! Shared helpers: a real gateway on port 0, a recording receiver, fixtures, signing.
 
+pub mod admin;
 pub mod binary;
 pub mod receiver;
 
@@ -17,6 +18,8 @@ pub struct Gateway {
     pub admin_url: Option<String>,
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
+    /// The `[server]` and `[store]` sections added to every config this gateway loads.
+    tail: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -34,12 +37,13 @@ impl Gateway {
 
     /// Starts a gateway whose `[store]` section also holds `store_extra` (e.g. `retention = "1s"`).
     pub async fn start_with_store(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
-        let text = format!(
-            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n{store_extra}\n",
+        let tail = format!(
+            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n{store_extra}\n",
             db_path(dir.path()).display()
         );
-        let config = Config::parse(&text, "test.toml", &|name| std::env::var(name).ok())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("hookgate.toml");
+        std::fs::write(&file, format!("{config}{tail}")).expect("write config");
+        let config = Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -59,6 +63,7 @@ impl Gateway {
         let options = hookgate::server::Options {
             admin_listener,
             evaluator_exe: Some(binary::BIN.into()),
+            reload_on_sighup: false,
         };
         let task = tokio::spawn(hookgate::server::run(
             config,
@@ -74,6 +79,7 @@ impl Gateway {
             admin_url,
             dir: Some(dir),
             path,
+            tail,
             stop: Some(stop),
             task: Some(task),
         };
@@ -92,6 +98,27 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("gateway at {} never became ready", self.url);
+    }
+
+    /// Rewrites the config file (with the same `[server]` and `[store]`), for reload tests.
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(self.config_file(), format!("{config}{}", self.tail)).expect("write config");
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.path.join("hookgate.toml")
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// The folder holding the gateway's database.

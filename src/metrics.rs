@@ -1,0 +1,395 @@
+//! Metrics: counters and histograms every stage writes to, rendered as Prometheus text on
+//! `/metrics`.
+//!
+//! One [`Metrics`] per process, shared by ingress, the pipeline and the delivery worker. Writing a
+//! sample is a short mutex section and never blocks on I/O; gauges that live in the store (queue
+//! depth) are read at scrape time by whoever renders. Labels are source, route and target names
+//! from the config, never anything a producer controls (unknown sources share one label).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency buckets: 1 ms to 5 minutes.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0,
+];
+
+/// Upper bounds (seconds) of the transform-time buckets: 10 µs to 2.5 s.
+const FAST_BUCKETS: [f64; 14] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25,
+    1.0, 2.5,
+];
+
+/// A counter family: one value per label set.
+#[derive(Debug, Default)]
+struct Counters<const N: usize>(Mutex<BTreeMap<[String; N], u64>>);
+
+impl<const N: usize> Counters<N> {
+    fn add(&self, labels: [&str; N], n: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(labels.map(str::to_string)).or_default() += n;
+        }
+    }
+
+    fn get(&self, labels: [&str; N]) -> u64 {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&labels.map(str::to_string)).copied())
+            .unwrap_or(0)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, keys: [&str; N]) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        if let Ok(m) = self.0.lock() {
+            for (labels, n) in m.iter() {
+                let _ = writeln!(out, "{name}{{{}}} {n}", label_pairs(&keys, labels));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// A histogram family: one histogram per label value.
+#[derive(Debug)]
+struct Histograms {
+    bounds: &'static [f64],
+    by_label: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Histograms {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            by_label: Mutex::default(),
+        }
+    }
+
+    fn observe(&self, label: &str, value: Duration) {
+        let secs = value.as_secs_f64();
+        let Ok(mut m) = self.by_label.lock() else {
+            return;
+        };
+        let h = m.entry(label.to_string()).or_insert_with(|| Histogram {
+            counts: vec![0; self.bounds.len()],
+            sum: 0.0,
+            count: 0,
+        });
+        // Stored per bucket, made cumulative when rendered.
+        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
+            h.counts[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, key: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let Ok(m) = self.by_label.lock() else {
+            return;
+        };
+        for (label, h) in m.iter() {
+            let label = escape(label);
+            let mut cumulative = 0;
+            for (bound, n) in self.bounds.iter().zip(&h.counts) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{key}=\"{label}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{key}=\"{label}\",le=\"+Inf\"}} {}\n{name}_sum{{{key}=\"{label}\"}} {}\n{name}_count{{{key}=\"{label}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+    }
+}
+
+/// How one delivery attempt ended, as the attempt counter labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Success,
+    /// Failed and will be tried again.
+    Retry,
+    /// Failed for good: a 4xx answer.
+    Failed,
+    /// Failed and out of attempts.
+    Dead,
+    /// The target was paused (410 Gone) with the delivery kept.
+    Paused,
+}
+
+impl AttemptResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+/// Every metric of one gateway process.
+#[derive(Debug)]
+pub struct Metrics {
+    received: Counters<1>,
+    rejected: Counters<2>,
+    deliveries: Counters<2>,
+    attempts: Counters<2>,
+    retries: Counters<1>,
+    attempt_duration: Histograms,
+    delivery_latency: Histograms,
+    transform_time: Histograms,
+    breaker_opened: Counters<1>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            received: Counters::default(),
+            rejected: Counters::default(),
+            deliveries: Counters::default(),
+            attempts: Counters::default(),
+            retries: Counters::default(),
+            attempt_duration: Histograms::new(&BUCKETS),
+            delivery_latency: Histograms::new(&BUCKETS),
+            transform_time: Histograms::new(&FAST_BUCKETS),
+            breaker_opened: Counters::default(),
+        }
+    }
+}
+
+/// Gauges read from the store and the worker at scrape time.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Events committed but not yet routed.
+    pub unrouted: u64,
+    /// Pending deliveries per target.
+    pub pending: Vec<(String, u64)>,
+    /// Per target: 0 closed, 1 open, 2 half-open.
+    pub breaker: Vec<(String, u8)>,
+    /// Targets paused by an operator or a 410.
+    pub disabled: Vec<String>,
+}
+
+impl Metrics {
+    pub fn event_received(&self, source: &str) {
+        self.received.add([source], 1);
+    }
+
+    pub fn event_rejected(&self, source: &str, reason: &str) {
+        self.rejected.add([source, reason], 1);
+    }
+
+    /// A delivery reached a final state (`succeeded`, `failed`, `dead`), or was created failed.
+    pub fn delivery_finished(&self, target: &str, outcome: &str) {
+        self.deliveries.add([target, outcome], 1);
+    }
+
+    /// One attempt ended; `latency` is creation to success when it succeeded.
+    pub fn attempt(
+        &self,
+        target: &str,
+        attempt: u32,
+        result: AttemptResult,
+        duration: Duration,
+        latency: Option<Duration>,
+    ) {
+        self.attempts.add([target, result.as_str()], 1);
+        if attempt > 1 {
+            self.retries.add([target], 1);
+        }
+        self.attempt_duration.observe(target, duration);
+        if let Some(l) = latency {
+            self.delivery_latency.observe(target, l);
+        }
+    }
+
+    pub fn transform_time(&self, route: &str, elapsed: Duration) {
+        self.transform_time.observe(route, elapsed);
+    }
+
+    pub fn breaker_opened(&self, target: &str) {
+        self.breaker_opened.add([target], 1);
+    }
+
+    /// How many attempts against `target` ended with `result` (for tests and the admin API).
+    pub fn attempts_of(&self, target: &str, result: AttemptResult) -> u64 {
+        self.attempts.get([target, result.as_str()])
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        self.received.render(
+            &mut out,
+            "hookgate_events_received_total",
+            "Events accepted (2xx) by source.",
+            ["source"],
+        );
+        self.rejected.render(
+            &mut out,
+            "hookgate_events_rejected_total",
+            "Requests refused by source and reason.",
+            ["source", "reason"],
+        );
+        self.deliveries.render(
+            &mut out,
+            "hookgate_deliveries_total",
+            "Deliveries that reached a final state, by target and outcome.",
+            ["target", "outcome"],
+        );
+        self.attempts.render(
+            &mut out,
+            "hookgate_delivery_attempts_total",
+            "Delivery attempts by target and result.",
+            ["target", "result"],
+        );
+        self.retries.render(
+            &mut out,
+            "hookgate_delivery_retries_total",
+            "Attempts after the first, by target.",
+            ["target"],
+        );
+        self.breaker_opened.render(
+            &mut out,
+            "hookgate_breaker_opened_total",
+            "Times a target's circuit breaker opened.",
+            ["target"],
+        );
+        self.attempt_duration.render(
+            &mut out,
+            "hookgate_attempt_duration_seconds",
+            "Duration of one delivery attempt (request to response), by target.",
+            "target",
+        );
+        self.delivery_latency.render(
+            &mut out,
+            "hookgate_delivery_latency_seconds",
+            "From routing to the successful attempt's end, by target.",
+            "target",
+        );
+        self.transform_time.render(
+            &mut out,
+            "hookgate_transform_seconds",
+            "Time to filter and transform one event, by route.",
+            "route",
+        );
+        render_gauges(&mut out, gauges);
+        out
+    }
+}
+
+fn render_gauges(out: &mut String, g: &Gauges) {
+    let _ = writeln!(
+        out,
+        "# HELP hookgate_unrouted_events Events stored but not yet routed.\n# TYPE hookgate_unrouted_events gauge\nhookgate_unrouted_events {}",
+        g.unrouted
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hookgate_queue_depth Pending deliveries by target.\n# TYPE hookgate_queue_depth gauge"
+    );
+    for (target, n) in &g.pending {
+        let _ = writeln!(
+            out,
+            "hookgate_queue_depth{{target=\"{}\"}} {n}",
+            escape(target)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hookgate_breaker_state Circuit breaker per target: 0 closed, 1 open, 2 half-open.\n# TYPE hookgate_breaker_state gauge"
+    );
+    for (target, s) in &g.breaker {
+        let _ = writeln!(
+            out,
+            "hookgate_breaker_state{{target=\"{}\"}} {s}",
+            escape(target)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hookgate_target_disabled Targets paused by an operator or a 410 answer.\n# TYPE hookgate_target_disabled gauge"
+    );
+    for target in &g.disabled {
+        let _ = writeln!(
+            out,
+            "hookgate_target_disabled{{target=\"{}\"}} 1",
+            escape(target)
+        );
+    }
+}
+
+fn label_pairs<const N: usize>(keys: &[&str; N], values: &[String; N]) -> String {
+    keys.iter()
+        .zip(values)
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.attempt(
+            "t",
+            1,
+            AttemptResult::Success,
+            Duration::from_millis(3),
+            None,
+        );
+        m.attempt("t", 2, AttemptResult::Retry, Duration::from_secs(2), None);
+        let text = m.render(&Gauges::default());
+        assert!(
+            text.contains("hookgate_attempt_duration_seconds_bucket{target=\"t\",le=\"0.0025\"} 0")
+        );
+        assert!(
+            text.contains("hookgate_attempt_duration_seconds_bucket{target=\"t\",le=\"0.005\"} 1")
+        );
+        assert!(
+            text.contains("hookgate_attempt_duration_seconds_bucket{target=\"t\",le=\"2.5\"} 2")
+        );
+        assert!(
+            text.contains("hookgate_attempt_duration_seconds_bucket{target=\"t\",le=\"+Inf\"} 2")
+        );
+        assert!(text.contains("hookgate_attempt_duration_seconds_count{target=\"t\"} 2"));
+        assert!(text.contains("hookgate_delivery_retries_total{target=\"t\"} 1"));
+        assert!(text.contains("hookgate_delivery_attempts_total{target=\"t\",result=\"retry\"} 1"));
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let m = Metrics::default();
+        m.event_rejected("a\"b", "bad_signature");
+        let text = m.render(&Gauges::default());
+        assert!(
+            text.contains(
+                r#"hookgate_events_rejected_total{source="a\"b",reason="bad_signature"} 1"#
+            )
+        );
+    }
+}
