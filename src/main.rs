@@ -119,6 +119,9 @@ enum DeliveriesCommand {
         target: Option<String>,
         #[arg(long)]
         route: Option<String>,
+        /// Only deliveries of events from this source.
+        #[arg(long)]
+        source: Option<String>,
         /// Only those created within this long, e.g. `1h`.
         #[arg(long)]
         since: Option<String>,
@@ -161,12 +164,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         status,
                         target,
                         route,
+                        source,
                         since,
                     } => {
                         let filters = [
                             ("status", status),
                             ("target", target),
                             ("route", route),
+                            ("source", source),
                             ("since", since),
                         ];
                         client.list(&filters, json).await

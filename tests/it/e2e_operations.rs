@@ -469,3 +469,47 @@ targets = ["t"]
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn sigterm_drains_the_attempt_in_flight_then_exits() {
+    let receiver = Receiver::start().await;
+    receiver.default_reply(Reply::status(200).delay(Duration::from_millis(1500)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let file = dir.path().join("hookgate.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"sqlite://{}\"\n\n[sources.s]\nkind = \"generic\"\n\n\
+         [targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
+        db.display(),
+        receiver.url
+    );
+    std::fs::write(&file, text).expect("write config");
+    let mut gw = Process::serve(&file);
+    post_json(&format!("{}/hooks/s", gw.url), "{}", &[]).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = gw.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hookgate did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    // The attempt in flight finished and was recorded: nothing is owed after the restart.
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let (state, attempts): (String, i64) = conn
+        .query_row("SELECT status, attempts FROM deliveries", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("one delivery");
+    assert_eq!((state.as_str(), attempts), ("succeeded", 1));
+}
