@@ -19,7 +19,11 @@ impl Guest for Echo {
     fn transform(event: String, config: String) -> Result<Vec<Message>, String> {
         let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         if config.contains("\"trivial\"") {
-            return Ok(vec![Message { body: event, headers: Vec::new(), target: None }]);
+            return Ok(vec![Message {
+                body: event,
+                headers: Vec::new(),
+                target: None,
+            }]);
         }
         let config: serde_json::Value = serde_json::from_str(&config).map_err(|e| e.to_string())?;
         let event: serde_json::Value = serde_json::from_str(&event).map_err(|e| e.to_string())?;

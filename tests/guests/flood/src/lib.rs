@@ -9,7 +9,11 @@ struct Flood;
 impl Guest for Flood {
     fn transform(_event: String, config: String) -> Result<Vec<Message>, String> {
         let config: serde_json::Value = serde_json::from_str(&config).map_err(|e| e.to_string())?;
-        let message = |body: String| Message { body, headers: Vec::new(), target: None };
+        let message = |body: String| Message {
+            body,
+            headers: Vec::new(),
+            target: None,
+        };
         match config["mode"].as_str() {
             Some("big") => {
                 let mb = config["mb"].as_u64().unwrap_or(50) as usize;
@@ -17,7 +21,9 @@ impl Guest for Flood {
             }
             _ => {
                 let count = config["count"].as_u64().unwrap_or(2000);
-                Ok((0..count).map(|i| message(format!("{{\"n\":{i}}}"))).collect())
+                Ok((0..count)
+                    .map(|i| message(format!("{{\"n\":{i}}}")))
+                    .collect())
             }
         }
     }

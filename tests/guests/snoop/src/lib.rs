@@ -22,13 +22,16 @@ impl Guest for Snoop {
         let report = json!({
             "file": outcome(std::fs::read_to_string("/etc/passwd")),
             "dir": outcome(std::fs::read_dir("/").map(|d| d.count())),
-            "cwd": outcome(std::env::current_dir()),
             "env": std::env::vars().collect::<Vec<_>>(),
             "args": std::env::args().collect::<Vec<_>>(),
             "tcp": outcome(std::net::TcpStream::connect("127.0.0.1:80").map(|_| "connected")),
             "dns": outcome(("localhost", 80).to_socket_addrs().map(|a| a.count())),
         });
-        Ok(vec![Message { body: report.to_string(), headers: Vec::new(), target: None }])
+        Ok(vec![Message {
+            body: report.to_string(),
+            headers: Vec::new(),
+            target: None,
+        }])
     }
 }
 
