@@ -1,11 +1,13 @@
 //! Transforms: turn an envelope into the messages a route sends.
 //!
 //! [`Transform`] is the seam between the route stage and the engines behind it: jq programs and
-//! Port-style maps today ([`jq`], [`map`]), WebAssembly plugins next. A transform does no I/O and
-//! must not block on anything but computation; the pipeline runs it under a deadline.
+//! Port-style maps ([`jq`], [`map`]) and WebAssembly plugins ([`wasm`], not wired into routes yet).
+//! A transform does no I/O and must not block on anything but computation; the pipeline runs it
+//! under a deadline.
 
 pub mod jq;
 pub mod map;
+pub mod wasm;
 
 use crate::envelope::Envelope;
 use bytes::Bytes;

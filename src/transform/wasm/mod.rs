@@ -1,0 +1,483 @@
+//! WebAssembly plugins: the wasmtime host behind the `transformer` world of `wit/hookgate.wit`.
+//!
+//! This module owns everything wasmtime: the [`Engine`] (compiler, pooling allocator, epoch
+//! ticker, the linker of what plugins may import), loading a component into a [`Plugin`] (header
+//! checks, world checks, the compile cache) and calling it under a deadline and a memory cap. No
+//! other module imports wasmtime.
+//!
+//! It must never give a guest ambient authority: a plugin sees `hookgate:plugin/host` (logging)
+//! and WASI 0.2 with an empty context — no environment, arguments, preopened directories,
+//! sockets or stdin; its stdout and stderr become log lines. Clocks and random numbers are the
+//! only host facts it can read. The module does no I/O itself except in the compile-cache
+//! directory. Every call runs in a fresh instance, so nothing a plugin does survives its call.
+
+mod cache;
+mod host;
+#[cfg(test)]
+#[path = "../../../tests/guests/build_guests.rs"]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use super::Message;
+use host::HostState;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+/// Generated from `wit/hookgate.wit`: `Transformer`, `TransformerPre` and the import traits.
+mod bindings {
+    wasmtime::component::bindgen!({ path: "wit", world: "transformer" });
+}
+
+use bindings::{Transformer, TransformerPre};
+
+/// The most messages one call may return.
+pub const MAX_MESSAGES: usize = 1000;
+/// The most bytes (bodies and headers) one call may return.
+pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+/// How often the epoch advances: the resolution of the time limit.
+const TICK: Duration = Duration::from_millis(5);
+
+/// What every call of every plugin of an [`Engine`] may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock time for one call, instantiation included.
+    pub timeout: Duration,
+    /// The plugin's linear memory, in bytes.
+    pub memory_bytes: usize,
+}
+
+/// Why a plugin could not be loaded. The caller names the plugin (and its config key).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly binary")]
+    NotWasm,
+    #[error("a core module, not a component: build with --target wasm32-wasip2")]
+    CoreModule,
+    #[error("not a hookgate plugin: {0}")]
+    WrongWorld(String),
+    #[error("invalid component: {0}")]
+    Compile(String),
+    #[error("wasm engine: {0}")]
+    Engine(String),
+}
+
+/// Why one call of a plugin produced no messages. Each message is one line naming the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {plugin:?} exceeded its {ms} ms time limit")]
+    Timeout { plugin: String, ms: u64 },
+    #[error("plugin {plugin:?} exceeded its {mb} MiB memory limit")]
+    Memory { plugin: String, mb: usize },
+    #[error("plugin {plugin:?} trapped: {detail}")]
+    Trap { plugin: String, detail: String },
+    #[error("plugin {plugin:?} rejected the event: {why}")]
+    Rejected { plugin: String, why: String },
+    #[error("plugin {plugin:?} returned unusable output: {why}")]
+    Output { plugin: String, why: String },
+    /// The host could not start an instance (e.g. every pooled instance slot is busy).
+    #[error("plugin {plugin:?} could not be started: {detail}")]
+    Instantiate { plugin: String, detail: String },
+}
+
+/// The wasm runtime shared by every plugin. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    fingerprint: [u8; 8],
+    /// Components compiled rather than loaded from the cache (for tests and metrics).
+    compiles: AtomicU64,
+    /// Declared last: it stops (and joins) the epoch thread once everything else is gone.
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("limits", &self.inner.limits)
+            .field("cache_dir", &self.inner.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds the engine and its linker, starts the epoch ticker, and creates `cache_dir`.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Engine, LoadError> {
+        let engine = wasmtime::Engine::new(&engine_config()).map_err(engine_error)?;
+        let linker = linker(&engine).map_err(engine_error)?;
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LoadError::Engine(format!(
+                    "cannot create cache directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                fingerprint: cache::engine_fingerprint(&engine),
+                engine,
+                linker,
+                limits,
+                cache_dir,
+                compiles: AtomicU64::new(0),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Validates and compiles a plugin. Compiled code is cached in `cache_dir` as
+    /// `<sha256>.cwasm`, so a restart does not recompile; a bad cache entry is recompiled.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        check_header(wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let component = self.compile(&sha256, wasm)?;
+        let pre = self.instantiate_pre(&component)?;
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                name: name.into(),
+                sha256,
+                size: wasm.len(),
+                pre,
+                engine: self.clone(),
+            }),
+        })
+    }
+
+    /// How many components this engine compiled instead of loading them from the cache.
+    pub fn compilations(&self) -> u64 {
+        self.inner.compiles.load(Ordering::Relaxed)
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+        let inner = &self.inner;
+        let cached = inner.cache_dir.as_ref().map(|dir| cache::path(dir, sha256));
+        if let Some(path) = &cached
+            && let Some(component) = cache::read(&inner.engine, inner.fingerprint, path)
+        {
+            return Ok(component);
+        }
+        inner.compiles.fetch_add(1, Ordering::Relaxed);
+        let component = Component::new(&inner.engine, wasm)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if let Some(path) = &cached {
+            cache::write(&component, inner.fingerprint, path);
+        }
+        Ok(component)
+    }
+
+    /// Checks the component against the `transformer` world: it must export `transform` with
+    /// the right type and import nothing the linker does not offer. Reports every problem.
+    fn instantiate_pre(
+        &self,
+        component: &Component,
+    ) -> Result<TransformerPre<HostState>, LoadError> {
+        let engine = &self.inner.engine;
+        let ty = component.component_type();
+        let mut problems = Vec::new();
+        if ty.get_export(engine, "transform").is_none() {
+            let exports: Vec<_> = ty
+                .exports(engine)
+                .map(|(name, _)| format!("`{name}`"))
+                .collect();
+            let exports = if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            };
+            problems.push(format!(
+                "it does not export `transform` (it exports {exports})"
+            ));
+        }
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| problems.push(unoffered_import(&e)));
+        let pre = match pre {
+            Ok(pre) if problems.is_empty() => pre,
+            _ => {
+                problems.push("build it against wit/hookgate.wit, world `transformer`".into());
+                return Err(LoadError::WrongWorld(problems.join("; ")));
+            }
+        };
+        TransformerPre::new(pre).map_err(|e| {
+            LoadError::WrongWorld(format!("its `transform` export has the wrong type: {e:#}"))
+        })
+    }
+}
+
+/// wasmtime says "component imports instance `NAME`, but a matching implementation was not
+/// found in the linker"; the user needs NAME.
+fn unoffered_import(error: &wasmtime::Error) -> String {
+    let message = error.to_string();
+    match message.split('`').nth(1) {
+        Some(name) => format!("it imports `{name}`, which hookgate does not offer"),
+        None => format!("it imports what hookgate does not offer: {message}"),
+    }
+}
+
+fn engine_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Engine(format!("{e:#}"))
+}
+
+fn engine_config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        // Instance slots are reused across calls, which makes a fresh instance per call cheap.
+        // Default pool sizes: up to 1000 instances at once, each memory slot reserved up front.
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            wasmtime::PoolingAllocationConfig::new(),
+        ));
+    config
+}
+
+/// What a plugin may import: `hookgate:plugin/host` and the WASI 0.2 interfaces (empty context).
+fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    Transformer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// `\0asm` then the version: 1 for a core module, `0d 00 01 00` for a component.
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    match wasm.get(..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0x00, 0x01, 0x00]) => Ok(()),
+        Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => Err(LoadError::CoreModule),
+        Some([0, b'a', b's', b'm', version @ ..]) => Err(LoadError::Compile(format!(
+            "unsupported WebAssembly version {version:02x?}"
+        ))),
+        _ => Err(LoadError::NotWasm),
+    }
+}
+
+/// Advances the engine's epoch every [`TICK`] on its own thread, until dropped.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> std::io::Result<Ticker> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                // Nothing is ever sent: the channel disconnects when the Ticker drops.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(TICK)
+                {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread cannot panic; if it somehow did, there is nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A loaded plugin. Cheap to clone; `Send + Sync`. Keeps its [`Engine`] alive.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    name: Arc<str>,
+    sha256: String,
+    size: usize,
+    pre: TransformerPre<HostState>,
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("sha256", &self.inner.sha256)
+            .field("size", &self.inner.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The SHA-256 of the component's bytes, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// The component's size in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Runs `transform` in a fresh instance under the engine's limits. Blocking: the caller runs
+    /// it on a blocking thread.
+    pub fn call(&self, event_json: &str, config_json: &str) -> Result<Vec<Message>, PluginError> {
+        let limits = self.inner.engine.inner.limits;
+        let mut store = wasmtime::Store::new(
+            &self.inner.engine.inner.engine,
+            HostState::new(&self.inner.name, limits.memory_bytes),
+        );
+        store.limiter(|state| &mut state.memory);
+        // The deadline counts whole ticks from now, and the next tick may come at once: one
+        // extra tick makes sure the plugin gets at least its full time.
+        store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        let result = self
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_transform(&mut store, event_json, config_json));
+        let memory_refused = store.data().memory.refused;
+        let panic = store.data().log.finish();
+        // Give the instance slot back to the pool before converting the output.
+        drop(store);
+        match result {
+            Ok(Ok(messages)) => self.messages(messages),
+            Ok(Err(why)) => Err(PluginError::Rejected {
+                plugin: self.name().into(),
+                why,
+            }),
+            Err(error) => Err(self.failure(&error, memory_refused, panic)),
+        }
+    }
+
+    fn failure(
+        &self,
+        error: &wasmtime::Error,
+        memory_refused: bool,
+        panic: Option<String>,
+    ) -> PluginError {
+        let plugin = self.name().to_string();
+        let limits = self.inner.engine.inner.limits;
+        let trap = error.downcast_ref::<wasmtime::Trap>();
+        if trap == Some(&wasmtime::Trap::Interrupt) {
+            let ms = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
+            return PluginError::Timeout { plugin, ms };
+        }
+        if memory_refused {
+            return PluginError::Memory {
+                plugin,
+                mb: limits.memory_bytes >> 20,
+            };
+        }
+        match trap {
+            Some(trap) => {
+                let detail = match panic {
+                    Some(message) => format!("{trap} (the plugin panicked: {message})"),
+                    None => trap.to_string(),
+                };
+                PluginError::Trap { plugin, detail }
+            }
+            None => PluginError::Instantiate {
+                plugin,
+                detail: one_line(error),
+            },
+        }
+    }
+
+    fn messages(
+        &self,
+        messages: Vec<bindings::hookgate::plugin::types::Message>,
+    ) -> Result<Vec<Message>, PluginError> {
+        let output = |why: String| PluginError::Output {
+            plugin: self.name().into(),
+            why,
+        };
+        if messages.len() > MAX_MESSAGES {
+            return Err(output(format!(
+                "{} messages; the limit is {MAX_MESSAGES}",
+                messages.len()
+            )));
+        }
+        let mut total = 0;
+        for (i, m) in messages.iter().enumerate() {
+            total += m.body.len();
+            for (name, value) in &m.headers {
+                total += name.len() + value.len();
+                if !valid_header(name, value) {
+                    return Err(output(format!(
+                        "message {i} has an invalid header {name:?}"
+                    )));
+                }
+            }
+        }
+        if total > MAX_OUTPUT_BYTES {
+            return Err(output(format!(
+                "{:.1} MiB of messages; the limit is {} MiB",
+                total as f64 / (1 << 20) as f64,
+                MAX_OUTPUT_BYTES >> 20
+            )));
+        }
+        Ok(messages
+            .into_iter()
+            .map(|m| Message {
+                body: m.body.into(),
+                headers: m.headers,
+                target: m.target,
+            })
+            .collect())
+    }
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// An HTTP header the deliver stage can send as is: a token name, a value without control
+/// characters (CR and LF would let a plugin inject headers).
+fn valid_header(name: &str, value: &str) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty()
+        && name.bytes().all(token)
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// wasmtime errors can carry a multi-line backtrace; an error message here is one line.
+fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

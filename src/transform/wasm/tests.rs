@@ -1,0 +1,447 @@
+//! The host against real guest components (tests/guests): limits both ways, isolation, load
+//! checks and the compile cache.
+
+use super::testing::guest_bytes;
+use super::*;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+/// The time limit of the spin test, which measures how promptly it is enforced.
+const TIMEOUT: Duration = Duration::from_millis(100);
+/// The time limit of every other test: generous, so a loaded machine cannot turn a memory or
+/// output failure into a timeout.
+const SLACK_TIMEOUT: Duration = Duration::from_secs(1);
+const MEMORY: usize = 64 << 20;
+
+/// One engine for the tests that use the standard limits, so each guest compiles once.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::new(
+            Limits {
+                timeout: SLACK_TIMEOUT,
+                memory_bytes: MEMORY,
+            },
+            None,
+        )
+        .expect("engine")
+    })
+}
+
+/// Guest `name` loaded on the shared engine, compiled once per test process.
+fn plugin(name: &str) -> Plugin {
+    static PLUGINS: OnceLock<Mutex<HashMap<String, Plugin>>> = OnceLock::new();
+    let mut plugins = PLUGINS.get_or_init(Default::default).lock().unwrap();
+    plugins
+        .entry(name.to_string())
+        .or_insert_with(|| engine().load(name, &guest_bytes(name)).expect("load guest"))
+        .clone()
+}
+
+/// A small envelope like the pipeline's.
+fn event(body: serde_json::Value) -> String {
+    serde_json::json!({
+        "id": "evt_1", "source": "github", "event_type": "push",
+        "received_at": "2026-11-23T12:00:00Z", "headers": {}, "queryParams": {}, "body": body,
+    })
+    .to_string()
+}
+
+/// The expected outcome of a data-driven case.
+type Check<E> = fn(&E) -> bool;
+
+fn header<'a>(m: &'a Message, name: &str) -> Option<&'a str> {
+    m.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn echo_returns_the_body_with_headers_and_target() {
+    let messages = plugin("echo")
+        .call(
+            &event(serde_json::json!({"a": [1, 2]})),
+            r#"{"target": "slack"}"#,
+        )
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(&messages[0].body[..], br#"{"a":[1,2]}"#);
+    assert_eq!(header(&messages[0], "x-echo"), Some("1"));
+    assert_eq!(messages[0].target.as_deref(), Some("slack"));
+}
+
+/// A `Write` that keeps what the test subscriber formats.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn plugin_log_stdout_and_stderr_become_tracing_events() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        plugin("echo")
+            .call(&event(serde_json::json!(1)), "{}")
+            .unwrap();
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "echo called 1 time(s)",
+        "echo stdout line",
+        "echo stderr line",
+    ] {
+        let line = log.lines().find(|l| l.contains(expected));
+        let line = line.unwrap_or_else(|| panic!("no {expected:?} in the log:\n{log}"));
+        assert!(
+            line.contains("hookgate::plugin") && line.contains("plugin=\"echo\""),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn every_call_gets_a_fresh_instance() {
+    let echo = plugin("echo");
+    for _ in 0..3 {
+        let messages = echo
+            .call(&event(serde_json::json!(null)), r#"{"quiet": true}"#)
+            .unwrap();
+        assert_eq!(
+            header(&messages[0], "x-calls"),
+            Some("1"),
+            "state leaked between calls"
+        );
+    }
+}
+
+#[test]
+fn spin_is_stopped_at_the_time_limit() {
+    let limits = Limits {
+        timeout: TIMEOUT,
+        memory_bytes: MEMORY,
+    };
+    let spin = Engine::new(limits, None)
+        .unwrap()
+        .load("spin", &guest_bytes("spin"))
+        .unwrap();
+    let started = Instant::now();
+    let error = spin.call(&event(serde_json::json!({})), "{}").unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(error, PluginError::Timeout { ms: 100, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        r#"plugin "spin" exceeded its 100 ms time limit"#
+    );
+    assert!(elapsed >= TIMEOUT, "stopped early: {elapsed:?}");
+    assert!(
+        elapsed < TIMEOUT + Duration::from_millis(200),
+        "stopped late: {elapsed:?}"
+    );
+}
+
+#[test]
+fn hog_is_stopped_at_the_memory_limit() {
+    let error = plugin("hog")
+        .call(&event(serde_json::json!({})), "{}")
+        .unwrap_err();
+    assert!(
+        matches!(error, PluginError::Memory { mb: 64, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        r#"plugin "hog" exceeded its 64 MiB memory limit"#
+    );
+}
+
+#[test]
+fn traps_are_reported_with_the_panic_message() {
+    let error = plugin("trap")
+        .call(&event(serde_json::json!({})), "{}")
+        .unwrap_err();
+    let PluginError::Trap { detail, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        detail.ends_with("(the plugin panicked: trap guest panics on purpose)"),
+        "{detail}"
+    );
+    assert!(!error.to_string().contains('\n'), "{error}");
+
+    let error = plugin("trap")
+        .call("{}", r#"{"mode": "unreachable"}"#)
+        .unwrap_err();
+    let PluginError::Trap { detail, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(detail, "wasm trap: wasm `unreachable` instruction executed");
+}
+
+#[test]
+fn reject_reports_the_plugins_reason() {
+    let error = plugin("reject")
+        .call(&event(serde_json::json!({})), "{}")
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Rejected { why, .. } if why == "missing field `customer`"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn snoop_finds_no_files_environment_arguments_or_network() {
+    let messages = plugin("snoop")
+        .call(&event(serde_json::json!({})), "{}")
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&messages[0].body).unwrap();
+    for key in ["file", "dir", "tcp", "dns"] {
+        let outcome = report[key].as_str().unwrap_or_default();
+        assert!(
+            outcome.starts_with("err"),
+            "{key}: {outcome} (report: {report})"
+        );
+    }
+    assert_eq!(report["env"], serde_json::json!([]), "{report}");
+    assert_eq!(report["args"], serde_json::json!([]), "{report}");
+}
+
+#[test]
+fn flood_output_is_refused() {
+    let error = plugin("flood")
+        .call("{}", r#"{"mode": "many", "count": 2000}"#)
+        .unwrap_err();
+    let PluginError::Output { why, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(why.contains("2000 messages"), "{why}");
+    // Exactly the limit is fine.
+    let ok = plugin("flood")
+        .call("{}", r#"{"mode": "many", "count": 1000}"#)
+        .unwrap();
+    assert_eq!(ok.len(), MAX_MESSAGES);
+}
+
+#[test]
+fn one_huge_body_is_refused() {
+    // 50 MiB fits only in a bigger memory than the shared engine's.
+    let engine = Engine::new(
+        Limits {
+            timeout: Duration::from_secs(5),
+            memory_bytes: 128 << 20,
+        },
+        None,
+    )
+    .unwrap();
+    let flood = engine.load("flood", &guest_bytes("flood")).unwrap();
+    let error = flood
+        .call("{}", r#"{"mode": "big", "mb": 50}"#)
+        .unwrap_err();
+    let PluginError::Output { why, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(why.contains("50.0 MiB"), "{why}");
+}
+
+/// Each failure, twice on the same plugin, then a clean call: a failed instance leaves nothing.
+#[test]
+fn a_plugin_works_again_after_each_kind_of_failure() {
+    let cases: [(&str, &str, Check<PluginError>); 5] = [
+        ("spin", "{}", |e| matches!(e, PluginError::Timeout { .. })),
+        ("hog", "{}", |e| matches!(e, PluginError::Memory { .. })),
+        ("trap", "{}", |e| matches!(e, PluginError::Trap { .. })),
+        ("reject", "{}", |e| {
+            matches!(e, PluginError::Rejected { .. })
+        }),
+        ("flood", r#"{"count": 1001}"#, |e| {
+            matches!(e, PluginError::Output { .. })
+        }),
+    ];
+    for (guest, config, expected) in cases {
+        let p = plugin(guest);
+        for attempt in 1..=2 {
+            let error = p.call("{}", config).unwrap_err();
+            assert!(expected(&error), "{guest} attempt {attempt}: {error:?}");
+        }
+        let messages = plugin("echo")
+            .call(&event(serde_json::json!(1)), r#"{"quiet":true}"#)
+            .unwrap();
+        assert_eq!(header(&messages[0], "x-calls"), Some("1"), "after {guest}");
+    }
+}
+
+#[test]
+fn load_refuses_what_is_not_a_component() {
+    let cases: [(&[u8], Check<LoadError>); 4] = [
+        (b"", |e| matches!(e, LoadError::NotWasm)),
+        (b"#!/bin/sh\necho hi\n", |e| matches!(e, LoadError::NotWasm)),
+        (b"\0asm\x01\0\0\0", |e| matches!(e, LoadError::CoreModule)),
+        (b"\0asm\x0d\0\x01\0garbage", |e| {
+            matches!(e, LoadError::Compile(_))
+        }),
+    ];
+    for (bytes, expected) in cases {
+        let error = engine().load("bad", bytes).unwrap_err();
+        assert!(expected(&error), "{bytes:?}: {error:?}");
+    }
+    assert_eq!(
+        LoadError::CoreModule.to_string(),
+        "a core module, not a component: build with --target wasm32-wasip2"
+    );
+}
+
+#[test]
+fn load_refuses_another_world_and_says_why() {
+    let error = engine()
+        .load("wrong", &guest_bytes("wrong-world"))
+        .unwrap_err();
+    let LoadError::WrongWorld(why) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        why.contains("does not export `transform` (it exports `run`)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("it imports `test:wrong/vault@0.1.0`, which hookgate does not offer"),
+        "{why}"
+    );
+    assert!(!error.to_string().contains('\n'), "{error}");
+}
+
+#[test]
+fn a_second_engine_loads_from_the_cache_and_a_bad_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        timeout: SLACK_TIMEOUT,
+        memory_bytes: MEMORY,
+    };
+    let wasm = guest_bytes("echo");
+    let first = Engine::new(limits, Some(dir.path().into())).unwrap();
+    let sha256 = first.load("echo", &wasm).unwrap().sha256().to_string();
+    assert_eq!(first.compilations(), 1);
+    let file = dir.path().join(format!("{sha256}.cwasm"));
+    assert!(file.is_file(), "no {}", file.display());
+
+    let second = Engine::new(limits, Some(dir.path().into())).unwrap();
+    let echo = second.load("echo", &wasm).unwrap();
+    assert_eq!(second.compilations(), 0, "recompiled despite the cache");
+    assert_eq!(
+        echo.call(&event(serde_json::json!(7)), r#"{"quiet":true}"#)
+            .unwrap()[0]
+            .body,
+        "7"
+    );
+
+    for damage in [
+        b"junk".to_vec(),
+        std::fs::read(&file).unwrap()[..1000].to_vec(),
+    ] {
+        std::fs::write(&file, damage).unwrap();
+        let third = Engine::new(limits, Some(dir.path().into())).unwrap();
+        third.load("echo", &wasm).unwrap();
+        assert_eq!(
+            third.compilations(),
+            1,
+            "a damaged entry must be recompiled"
+        );
+    }
+    let fourth = Engine::new(limits, Some(dir.path().into())).unwrap();
+    fourth.load("echo", &wasm).unwrap();
+    assert_eq!(
+        fourth.compilations(),
+        0,
+        "the recompiled entry was not rewritten"
+    );
+}
+
+#[test]
+fn the_epoch_thread_stops_with_the_last_engine_clone() {
+    let engine = Engine::new(
+        Limits {
+            timeout: TIMEOUT,
+            memory_bytes: MEMORY,
+        },
+        None,
+    )
+    .unwrap();
+    let weak = engine.inner.engine.weak();
+    let clone = engine.clone();
+    drop(engine);
+    assert!(weak.upgrade().is_some(), "a clone is still alive");
+    // Dropping the last clone joins the ticker thread, which held the last wasmtime handle.
+    drop(clone);
+    assert!(
+        weak.upgrade().is_none(),
+        "the epoch thread still holds the engine"
+    );
+}
+
+#[test]
+fn deadline_has_one_tick_of_slack() {
+    assert_eq!(deadline_ticks(Duration::from_millis(100)), 21);
+    assert_eq!(deadline_ticks(Duration::from_millis(1)), 2);
+    assert_eq!(deadline_ticks(Duration::ZERO), 1);
+}
+
+#[test]
+fn header_names_and_values_are_checked() {
+    assert!(valid_header(
+        "content-type",
+        "application/json; charset=utf-8"
+    ));
+    assert!(!valid_header("", "x"));
+    assert!(!valid_header("bad name", "x"));
+    assert!(!valid_header("x-ok", "a\r\nx-injected: 1"));
+}
+
+/// Per-call cost: `cargo test --release -- --ignored --nocapture per_call_cost`.
+#[test]
+#[ignore = "a measurement, not a check; run in release"]
+fn per_call_cost() {
+    let echo = plugin("echo");
+    let body: Vec<_> = (0..24)
+        .map(|i| serde_json::json!({"id": i, "name": format!("item {i}"), "ok": true}))
+        .collect();
+    let big = event(serde_json::json!({"items": body}));
+    for (what, event, config) in [
+        (
+            "trivial",
+            event(serde_json::json!({})),
+            r#"{"mode": "trivial"}"#,
+        ),
+        ("2 KB serde", big.clone(), r#"{"quiet": true}"#),
+    ] {
+        for _ in 0..200 {
+            echo.call(&event, config).unwrap();
+        }
+        let n = 5000;
+        let started = Instant::now();
+        for _ in 0..n {
+            echo.call(&event, config).unwrap();
+        }
+        let per_call = started.elapsed() / n;
+        println!(
+            "{what}: {} bytes of event, {per_call:?} per call",
+            event.len()
+        );
+    }
+}

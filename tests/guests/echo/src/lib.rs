@@ -1,0 +1,47 @@
+//! echo: the well-behaved guest. Returns one message whose body is the event's `body` as JSON,
+//! with headers saying how many times this instance ran (always 1: the host makes a fresh
+//! instance per call). Logs through `host.log`, stdout and stderr unless the config says
+//! `{"quiet": true}`. `{"mode": "trivial"}` skips JSON parsing (the host's per-call floor).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+wit_bindgen::generate!({ path: "../../../wit", world: "transformer" });
+
+use hookgate::plugin::host::log;
+use hookgate::plugin::types::Level;
+
+/// Counts calls within one instance; a fresh instance per call must always report 1.
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+struct Echo;
+
+impl Guest for Echo {
+    fn transform(event: String, config: String) -> Result<Vec<Message>, String> {
+        let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+        if config.contains("\"trivial\"") {
+            return Ok(vec![Message {
+                body: event,
+                headers: Vec::new(),
+                target: None,
+            }]);
+        }
+        let config: serde_json::Value = serde_json::from_str(&config).map_err(|e| e.to_string())?;
+        let event: serde_json::Value = serde_json::from_str(&event).map_err(|e| e.to_string())?;
+        if config["quiet"] != serde_json::Value::Bool(true) {
+            log(Level::Info, &format!("echo called {calls} time(s)"));
+            println!("echo stdout line");
+            eprintln!("echo stderr line");
+        }
+        let body = serde_json::to_string(&event["body"]).map_err(|e| e.to_string())?;
+        Ok(vec![Message {
+            body,
+            headers: vec![
+                ("x-echo".to_string(), "1".to_string()),
+                ("x-calls".to_string(), calls.to_string()),
+            ],
+            target: config["target"].as_str().map(str::to_string),
+        }])
+    }
+}
+
+export!(Echo);
