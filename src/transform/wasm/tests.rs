@@ -418,7 +418,7 @@ fn header_names_and_values_are_checked() {
 #[ignore = "a measurement, not a check; run in release"]
 fn per_call_cost() {
     let echo = plugin("echo");
-    let body: Vec<_> = (0..24)
+    let body: Vec<_> = (0..50)
         .map(|i| serde_json::json!({"id": i, "name": format!("item {i}"), "ok": true}))
         .collect();
     let big = event(serde_json::json!({"items": body}));
