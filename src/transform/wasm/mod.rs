@@ -117,7 +117,15 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Builds the engine and its linker, starts the epoch ticker, and creates `cache_dir`.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Engine, LoadError> {
-        let engine = wasmtime::Engine::new(&engine_config()).map_err(engine_error)?;
+        let engine = wasmtime::Engine::new(&engine_config()).map_err(|e| {
+            let mut why = format!("{e:#}");
+            // The pool reserves ~4 TiB of address space up front (4 GiB + guard per memory slot,
+            // 1000 slots): free on 64-bit Linux, unless RLIMIT_AS caps it.
+            if why.contains("mmap") {
+                why.push_str(" (is an address-space limit such as `ulimit -v` set?)");
+            }
+            LoadError::Engine(why)
+        })?;
         let linker = linker(&engine).map_err(engine_error)?;
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| {
