@@ -13,6 +13,7 @@
 
 mod cache;
 mod host;
+mod plugin;
 #[cfg(test)]
 #[path = "../../../tests/guests/build_guests.rs"]
 mod testing;
@@ -34,6 +35,8 @@ mod bindings {
 }
 
 use bindings::{Transformer, TransformerPre};
+pub use plugin::Plugin;
+use plugin::PluginInner;
 
 /// The most messages one call may return.
 pub const MAX_MESSAGES: usize = 1000;
@@ -114,7 +117,15 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Builds the engine and its linker, starts the epoch ticker, and creates `cache_dir`.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Engine, LoadError> {
-        let engine = wasmtime::Engine::new(&engine_config()).map_err(engine_error)?;
+        let engine = wasmtime::Engine::new(&engine_config()).map_err(|e| {
+            let mut why = format!("{e:#}");
+            // The pool reserves ~4 TiB of address space up front (4 GiB + guard per memory slot,
+            // 1000 slots): free on 64-bit Linux, unless RLIMIT_AS caps it.
+            if why.contains("mmap") {
+                why.push_str(" (is an address-space limit such as `ulimit -v` set?)");
+            }
+            LoadError::Engine(why)
+        })?;
         let linker = linker(&engine).map_err(engine_error)?;
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -244,13 +255,31 @@ fn engine_config() -> wasmtime::Config {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
-        // Instance slots are reused across calls, which makes a fresh instance per call cheap.
-        // Default pool sizes: up to 1000 instances at once, each memory slot reserved up front.
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-            wasmtime::PoolingAllocationConfig::new(),
-        ));
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config()));
     config
 }
+
+/// Instance slots are reused across calls, which makes a fresh instance per call cheap: up to
+/// 1000 instances at once (the default), each memory slot's address space reserved up front.
+fn pool_config() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool
+        // Reset the low memory a plugin dirtied with memset instead of madvise, and keep it
+        // resident: the next call in the slot takes no page faults there. With PAGEMAP_SCAN
+        // (Linux 6.7+) only the dirtied pages are reset. Measured here: 31 -> 12 µs per trivial
+        // call, 96 -> 52 µs for a 2 KB serde_json call. Older kernels memset the whole region.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        // Bounds what idle slots keep resident to about WARM_SLOTS x KEEP_RESIDENT.
+        .max_unused_warm_slots(WARM_SLOTS);
+    pool
+}
+
+/// Bytes of each memory slot kept resident between calls (see [`pool_config`]).
+const KEEP_RESIDENT: usize = 4 << 20;
+/// Idle instance slots kept ready; more than the calls that run at once on a small host.
+const WARM_SLOTS: u32 = 16;
 
 /// What a plugin may import: `hookgate:plugin/host` and the WASI 0.2 interfaces (empty context).
 fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
@@ -306,178 +335,4 @@ impl Drop for Ticker {
             let _ = thread.join();
         }
     }
-}
-
-/// A loaded plugin. Cheap to clone; `Send + Sync`. Keeps its [`Engine`] alive.
-#[derive(Clone)]
-pub struct Plugin {
-    inner: Arc<PluginInner>,
-}
-
-struct PluginInner {
-    name: Arc<str>,
-    sha256: String,
-    size: usize,
-    pre: TransformerPre<HostState>,
-    engine: Engine,
-}
-
-impl std::fmt::Debug for Plugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("name", &self.inner.name)
-            .field("sha256", &self.inner.sha256)
-            .field("size", &self.inner.size)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Plugin {
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// The SHA-256 of the component's bytes, lower-case hex.
-    pub fn sha256(&self) -> &str {
-        &self.inner.sha256
-    }
-
-    /// The component's size in bytes.
-    pub fn size(&self) -> usize {
-        self.inner.size
-    }
-
-    /// Runs `transform` in a fresh instance under the engine's limits. Blocking: the caller runs
-    /// it on a blocking thread.
-    pub fn call(&self, event_json: &str, config_json: &str) -> Result<Vec<Message>, PluginError> {
-        let limits = self.inner.engine.inner.limits;
-        let mut store = wasmtime::Store::new(
-            &self.inner.engine.inner.engine,
-            HostState::new(&self.inner.name, limits.memory_bytes),
-        );
-        store.limiter(|state| &mut state.memory);
-        // The deadline counts whole ticks from now, and the next tick may come at once: one
-        // extra tick makes sure the plugin gets at least its full time.
-        store.set_epoch_deadline(deadline_ticks(limits.timeout));
-        store.epoch_deadline_trap();
-        let result = self
-            .inner
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_transform(&mut store, event_json, config_json));
-        let memory_refused = store.data().memory.refused;
-        let panic = store.data().log.finish();
-        // Give the instance slot back to the pool before converting the output.
-        drop(store);
-        match result {
-            Ok(Ok(messages)) => self.messages(messages),
-            Ok(Err(why)) => Err(PluginError::Rejected {
-                plugin: self.name().into(),
-                why,
-            }),
-            Err(error) => Err(self.failure(&error, memory_refused, panic)),
-        }
-    }
-
-    fn failure(
-        &self,
-        error: &wasmtime::Error,
-        memory_refused: bool,
-        panic: Option<String>,
-    ) -> PluginError {
-        let plugin = self.name().to_string();
-        let limits = self.inner.engine.inner.limits;
-        let trap = error.downcast_ref::<wasmtime::Trap>();
-        if trap == Some(&wasmtime::Trap::Interrupt) {
-            let ms = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
-            return PluginError::Timeout { plugin, ms };
-        }
-        if memory_refused {
-            return PluginError::Memory {
-                plugin,
-                mb: limits.memory_bytes >> 20,
-            };
-        }
-        match trap {
-            Some(trap) => {
-                let detail = match panic {
-                    Some(message) => format!("{trap} (the plugin panicked: {message})"),
-                    None => trap.to_string(),
-                };
-                PluginError::Trap { plugin, detail }
-            }
-            None => PluginError::Instantiate {
-                plugin,
-                detail: one_line(error),
-            },
-        }
-    }
-
-    fn messages(
-        &self,
-        messages: Vec<bindings::hookgate::plugin::types::Message>,
-    ) -> Result<Vec<Message>, PluginError> {
-        let output = |why: String| PluginError::Output {
-            plugin: self.name().into(),
-            why,
-        };
-        if messages.len() > MAX_MESSAGES {
-            return Err(output(format!(
-                "{} messages; the limit is {MAX_MESSAGES}",
-                messages.len()
-            )));
-        }
-        let mut total = 0;
-        for (i, m) in messages.iter().enumerate() {
-            total += m.body.len();
-            for (name, value) in &m.headers {
-                total += name.len() + value.len();
-                if !valid_header(name, value) {
-                    return Err(output(format!(
-                        "message {i} has an invalid header {name:?}"
-                    )));
-                }
-            }
-        }
-        if total > MAX_OUTPUT_BYTES {
-            return Err(output(format!(
-                "{:.1} MiB of messages; the limit is {} MiB",
-                total as f64 / (1 << 20) as f64,
-                MAX_OUTPUT_BYTES >> 20
-            )));
-        }
-        Ok(messages
-            .into_iter()
-            .map(|m| Message {
-                body: m.body.into(),
-                headers: m.headers,
-                target: m.target,
-            })
-            .collect())
-    }
-}
-
-fn deadline_ticks(timeout: Duration) -> u64 {
-    let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos());
-    u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1
-}
-
-/// An HTTP header the deliver stage can send as is: a token name, a value without control
-/// characters (CR and LF would let a plugin inject headers).
-fn valid_header(name: &str, value: &str) -> bool {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    !name.is_empty()
-        && name.bytes().all(token)
-        && value
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-}
-
-/// wasmtime errors can carry a multi-line backtrace; an error message here is one line.
-fn one_line(error: &wasmtime::Error) -> String {
-    format!("{error:#}")
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

@@ -1,6 +1,7 @@
 //! The host against real guest components (tests/guests): limits both ways, isolation, load
 //! checks and the compile cache.
 
+use super::plugin::{deadline_ticks, valid_header};
 use super::testing::guest_bytes;
 use super::*;
 use std::collections::HashMap;
@@ -96,6 +97,9 @@ fn plugin_log_stdout_and_stderr_become_tracing_events() {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, || {
+        // Other tests hit the same callsites on threads without a subscriber at the same time;
+        // tracing may have cached "nobody listens" for a callsite before this subscriber existed.
+        tracing::callsite::rebuild_interest_cache();
         plugin("echo")
             .call(&event(serde_json::json!(1)), "{}")
             .unwrap();
@@ -396,6 +400,38 @@ fn the_epoch_thread_stops_with_the_last_engine_clone() {
 }
 
 #[test]
+fn engines_and_plugins_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Engine>();
+    send_sync::<Plugin>();
+}
+
+#[test]
+fn concurrent_calls_each_get_their_own_instance() {
+    let echo = plugin("echo");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let echo = echo.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let body = serde_json::json!({"thread": t, "i": i});
+                    let messages = echo
+                        .call(&event(body.clone()), r#"{"quiet":true}"#)
+                        .unwrap();
+                    let echoed: serde_json::Value =
+                        serde_json::from_slice(&messages[0].body).unwrap();
+                    assert_eq!(echoed, body);
+                    assert_eq!(header(&messages[0], "x-calls"), Some("1"));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
 fn deadline_has_one_tick_of_slack() {
     assert_eq!(deadline_ticks(Duration::from_millis(100)), 21);
     assert_eq!(deadline_ticks(Duration::from_millis(1)), 2);
@@ -418,7 +454,7 @@ fn header_names_and_values_are_checked() {
 #[ignore = "a measurement, not a check; run in release"]
 fn per_call_cost() {
     let echo = plugin("echo");
-    let body: Vec<_> = (0..24)
+    let body: Vec<_> = (0..50)
         .map(|i| serde_json::json!({"id": i, "name": format!("item {i}"), "ok": true}))
         .collect();
     let big = event(serde_json::json!({"items": body}));
