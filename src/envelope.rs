@@ -62,31 +62,7 @@ impl Envelope {
         format: BodyFormat,
         rule: &EventTypeRule,
     ) -> Result<Self, BodyError> {
-        let body = match format {
-            BodyFormat::Json => {
-                jaq_json::read::parse_single(&event.body).map_err(|e| BodyError(e.to_string()))?
-            }
-            BodyFormat::Raw => Val::utf8_str(
-                String::from_utf8_lossy(&event.body)
-                    .into_owned()
-                    .into_bytes(),
-            ),
-        };
-        let headers: Map = merge_pairs(
-            event
-                .headers
-                .iter()
-                .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
-        );
-        let query: Map = merge_pairs(event.query.iter());
-        let parts = Parts {
-            id: &event.id,
-            source: &event.source,
-            received_at: crate::rfc3339(event.received_at),
-            headers: Val::obj(headers),
-            query: Val::obj(query),
-            body,
-        };
+        let parts = Parts::of(event, format)?;
         let event_type = resolve_event_type(rule, event, &parts);
         let aliases = match (rule, event_type.as_deref()) {
             (EventTypeRule::Pulumi, Some(kind)) => pulumi_filter_names(kind, &parts.body),
@@ -97,6 +73,20 @@ impl Envelope {
             val,
             event_type,
             aliases,
+        })
+    }
+
+    /// The envelope with an event type resolved earlier (by the contained evaluator): no jq runs.
+    pub fn with_type(
+        event: &StoredEvent,
+        format: BodyFormat,
+        event_type: Option<String>,
+    ) -> Result<Self, BodyError> {
+        let val = Parts::of(event, format)?.into_val(event_type.as_deref());
+        Ok(Self {
+            val,
+            event_type,
+            aliases: Vec::new(),
         })
     }
 
@@ -126,6 +116,36 @@ struct Parts<'a> {
     headers: Val,
     query: Val,
     body: Val,
+}
+
+impl<'a> Parts<'a> {
+    fn of(event: &'a StoredEvent, format: BodyFormat) -> Result<Self, BodyError> {
+        let body = match format {
+            BodyFormat::Json => {
+                jaq_json::read::parse_single(&event.body).map_err(|e| BodyError(e.to_string()))?
+            }
+            BodyFormat::Raw => Val::utf8_str(
+                String::from_utf8_lossy(&event.body)
+                    .into_owned()
+                    .into_bytes(),
+            ),
+        };
+        let headers: Map = merge_pairs(
+            event
+                .headers
+                .iter()
+                .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
+        );
+        let query: Map = merge_pairs(event.query.iter());
+        Ok(Parts {
+            id: &event.id,
+            source: &event.source,
+            received_at: crate::rfc3339(event.received_at),
+            headers: Val::obj(headers),
+            query: Val::obj(query),
+            body,
+        })
+    }
 }
 
 impl Parts<'_> {

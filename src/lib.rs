@@ -8,7 +8,9 @@
 //! - [`verify`]: inbound signature checks (constant-time, several secrets per source).
 //! - [`store`]: the durable hand-off between every stage (SQLite now; the trait is the seam).
 //! - [`envelope`]: the JSON document filters and transforms see.
-//! - [`transform`]: jq programs and Port-style maps, contained so a runaway mapping cannot hurt the gateway.
+//! - [`transform`]: jq programs and Port-style maps, contained so a runaway mapping cannot hurt the
+//!   gateway; wasm plugins in a wasmtime sandbox (`transform::wasm`, the only user of wasmtime).
+//! - [`plugins`]: the registry of uploaded plugins (files in `plugins.dir`, atomic swaps).
 //! - [`route`]: per route, filter then transform an event into delivery bodies.
 //! - [`evaluator`]: runs route evaluation in a contained child process (deadline, memory cap).
 //! - [`pipeline`]: the one place that knows the stage order; it moves stored events to deliveries.
@@ -33,6 +35,7 @@ pub mod evaluator;
 pub mod ingress;
 pub mod metrics;
 pub mod pipeline;
+pub mod plugins;
 pub mod route;
 pub mod server;
 pub mod sign;

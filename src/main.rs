@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hookgate::config::Config;
+use hookgate::plugins::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,13 @@ enum Command {
         admin: AdminArgs,
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// WebAssembly plugins of a running gateway (admin API).
+    Plugin {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: PluginCommand,
     },
     /// Internal: the route-evaluator child process (see ARCHITECTURE.md).
     #[command(name = "__route-worker", hide = true)]
@@ -133,6 +141,14 @@ enum DeliveriesCommand {
 }
 
 #[derive(Subcommand)]
+enum PluginCommand {
+    /// Upload FILE (a wasm32-wasip2 component) as plugin NAME; routes using NAME switch to it.
+    Push { name: String, file: PathBuf },
+    /// List the active plugins.
+    Ls,
+}
+
+#[derive(Subcommand)]
 enum EventsCommand {
     /// Run an event through the current config again.
     Replay { id: String },
@@ -154,6 +170,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing(&log_format)?;
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
             serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { admin, command } => {
+            let json = admin.json;
+            let wasm = match &command {
+                PluginCommand::Push { file, .. } => Some(
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+                ),
+                PluginCommand::Ls => None,
+            };
+            let out = admin_call(admin, |client| async move {
+                match (command, wasm) {
+                    (PluginCommand::Push { name, .. }, Some(wasm)) => {
+                        client.push_plugin(&name, wasm, json).await
+                    }
+                    _ => client.list_plugins(json).await,
+                }
+            })?;
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliveries { admin, command } => {
@@ -197,6 +232,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { config } => match Config::load(&config) {
             Ok(c) => {
+                // Every plugin a route names must load and export the `transformer` world;
+                // one not uploaded yet is fine (its events wait for it) and noted.
+                let (_, broken, missing) = Registry::for_routes(&c)?;
+                for note in &missing {
+                    println!("note: {note}");
+                }
+                if !broken.is_empty() {
+                    for problem in &broken {
+                        eprintln!("{}: {problem}", config.display());
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!(
                     "{}: ok ({} sources, {} targets, {} routes)",
                     config.display(),
@@ -220,7 +267,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
             let body =
                 std::fs::read(&body).with_context(|| format!("reading {}", body.display()))?;
-            match hookgate::cli::try_event(&config, &source, body.into(), &headers) {
+            let (plugins, broken, missing) = Registry::for_routes(&config)?;
+            for note in broken.iter().chain(&missing) {
+                eprintln!("note: {note}");
+            }
+            match hookgate::cli::try_event(&config, &plugins, &source, body.into(), &headers) {
                 Ok(out) => {
                     print!("{out}");
                     Ok(ExitCode::SUCCESS)

@@ -13,12 +13,13 @@ use crate::config::Config;
 use crate::envelope::Envelope;
 use crate::evaluator::{EvalError, Evaluator};
 use crate::metrics::Metrics;
-use crate::route::Outcome;
+use crate::plugins::Registry;
+use crate::route::{Outcome, Route};
 use crate::store::{
     DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, Store, StoredEvent,
 };
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Events routed per store round trip.
@@ -31,6 +32,7 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
         event_type: None,
         results: Vec::new(),
         deliveries: Vec::new(),
+        plugin_calls: Vec::new(),
     };
     let Some(source) = config.sources.get(&event.source) else {
         return routing;
@@ -57,51 +59,115 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
                 .push(result(route, Recorded::Filtered, Some(detail)));
             continue;
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let outcome = route.evaluate(&envelope);
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        let results_before = routing.results.len();
-        match outcome {
-            Outcome::Filtered => routing
-                .results
-                .push(result(route, Recorded::Filtered, None)),
-            Outcome::Failed(why) => fail(&mut routing, route, why),
-            Outcome::Passthrough => {
-                for target in &route.targets {
-                    routing
-                        .deliveries
-                        .push(pending(route, target, None, Vec::new()));
-                }
-                routing
-                    .results
-                    .push(result(route, Recorded::Delivered, None));
-            }
-            Outcome::Messages(messages) => {
-                for m in &messages {
-                    for target in route.targets_for(m) {
-                        routing.deliveries.push(pending(
-                            route,
-                            target,
-                            Some(m.body.clone()),
-                            m.headers.clone(),
-                        ));
-                    }
-                }
-                routing.results.push(result(
-                    route,
-                    Recorded::Delivered,
-                    Some(format!("{} message(s)", messages.len())),
-                ));
-            }
+        if outcome == Outcome::Plugin {
+            routing.plugin_calls.push(route.name.clone());
+            continue;
         }
-        for r in &mut routing.results[results_before..] {
-            r.elapsed_us = elapsed_us;
-        }
+        apply(&mut routing, route, outcome, started.elapsed());
     }
     routing
 }
 
-fn result(route: &crate::route::Route, outcome: Recorded, detail: Option<String>) -> RouteResult {
+/// Records what `route` made of the event: deliveries and the route's result.
+fn apply(routing: &mut Routing, route: &Route, outcome: Outcome, elapsed: Duration) {
+    let results_before = routing.results.len();
+    match outcome {
+        Outcome::Filtered => routing
+            .results
+            .push(result(route, Recorded::Filtered, None)),
+        Outcome::Failed(why) => fail(routing, route, why),
+        Outcome::Passthrough => {
+            for target in &route.targets {
+                routing
+                    .deliveries
+                    .push(pending(route, target, None, Vec::new()));
+            }
+            routing
+                .results
+                .push(result(route, Recorded::Delivered, None));
+        }
+        Outcome::Messages(messages) => {
+            for m in &messages {
+                for target in route.targets_for(m) {
+                    routing.deliveries.push(pending(
+                        route,
+                        target,
+                        Some(m.body.clone()),
+                        m.headers.clone(),
+                    ));
+                }
+            }
+            routing.results.push(result(
+                route,
+                Recorded::Delivered,
+                Some(format!("{} message(s)", messages.len())),
+            ));
+        }
+        Outcome::Plugin => {
+            routing.plugin_calls.push(route.name.clone());
+        }
+    }
+    for r in &mut routing.results[results_before..] {
+        r.elapsed_us = elapsed.as_micros() as u64;
+    }
+}
+
+/// Runs the wasm plugins of the routes in `routing.plugin_calls`, in this process: wasmtime
+/// bounds each call's time and memory. A route whose plugin is not uploaded yet is recorded as
+/// waiting and runs when it arrives. Blocking: call it on a blocking thread.
+pub fn run_plugins(
+    config: &Config,
+    plugins: &Registry,
+    event: &StoredEvent,
+    routing: &mut Routing,
+) {
+    let calls = std::mem::take(&mut routing.plugin_calls);
+    if calls.is_empty() {
+        return;
+    }
+    let envelope = config
+        .sources
+        .get(&event.source)
+        .ok_or_else(|| format!("source `{}` is no longer configured", event.source))
+        .and_then(|s| {
+            Envelope::with_type(event, s.format, routing.event_type.clone())
+                .map_err(|e| e.to_string())
+        })
+        .map(|e| e.to_json());
+    for name in calls {
+        let Some(route) = config.routes.iter().find(|r| r.name == name) else {
+            continue;
+        };
+        let Some(spec) = &route.wasm else {
+            continue;
+        };
+        let envelope = match &envelope {
+            Ok(e) => e,
+            Err(why) => {
+                fail(routing, route, why.clone());
+                continue;
+            }
+        };
+        let Some(plugin) = plugins.get(&spec.plugin) else {
+            let why = format!("waiting for plugin `{}` to be uploaded", spec.plugin);
+            routing
+                .results
+                .push(result(route, Recorded::Waiting, Some(why)));
+            continue;
+        };
+        let started = Instant::now();
+        let outcome = match plugin.call(envelope, &spec.config) {
+            Ok(messages) if messages.is_empty() => Outcome::Filtered,
+            Ok(messages) => Outcome::Messages(messages),
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        apply(routing, route, outcome, started.elapsed());
+    }
+}
+
+fn result(route: &Route, outcome: Recorded, detail: Option<String>) -> RouteResult {
     RouteResult {
         route: route.name.clone(),
         outcome,
@@ -111,7 +177,7 @@ fn result(route: &crate::route::Route, outcome: Recorded, detail: Option<String>
 }
 
 fn pending(
-    route: &crate::route::Route,
+    route: &Route,
     target: &str,
     body: Option<bytes::Bytes>,
     headers: Vec<(String, String)>,
@@ -128,7 +194,7 @@ fn pending(
 }
 
 /// A failed route still leaves one delivery per target in the log, marked failed with the reason.
-fn fail(routing: &mut Routing, route: &crate::route::Route, why: String) {
+fn fail(routing: &mut Routing, route: &Route, why: String) {
     for target in &route.targets {
         routing.deliveries.push(NewDelivery {
             id: new_delivery_id(),
@@ -153,61 +219,165 @@ pub fn new_delivery_id() -> String {
     format!("dlv_{}", ulid::Ulid::new())
 }
 
-/// Runs the routing loop until `shutdown` turns true. `config` carries the current configuration.
-pub async fn run(
-    store: Arc<dyn Store>,
-    config: watch::Receiver<Arc<Config>>,
-    mut evaluator: Evaluator,
-    clock: crate::Clock,
-    metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let signals = store.signals();
-    while !*shutdown.borrow() {
-        let events = match store.unrouted_events(BATCH).await {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read unrouted events");
-                pause(&mut shutdown, Duration::from_millis(500)).await;
+/// What the routing loop works with.
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub evaluator: Evaluator,
+    pub plugins: Arc<Registry>,
+    pub clock: crate::Clock,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Runs the routing loop until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let signals = self.store.signals();
+        let mut plugins_changed = self.plugins.subscribe();
+        // Routes may wait for plugins uploaded before this process started.
+        let mut look_at_waiting = true;
+        while !*shutdown.borrow() {
+            if look_at_waiting {
+                look_at_waiting = self.resolve_waiting(&mut shutdown).await;
+            }
+            let events = match self.store.unrouted_events(BATCH).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read unrouted events");
+                    pause(&mut shutdown, Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                if look_at_waiting {
+                    continue;
+                }
+                tokio::select! {
+                    _ = signals.events.notified() => {}
+                    _ = plugins_changed.changed() => look_at_waiting = true,
+                    _ = self.config.changed() => look_at_waiting = true,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
                 continue;
             }
-        };
-        if events.is_empty() {
-            tokio::select! {
-                _ = signals.events.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => {}
+            let unavailable = self.route_batch(events, &mut shutdown).await;
+            if unavailable {
+                pause(&mut shutdown, Duration::from_secs(1)).await;
             }
-            continue;
         }
-        let cfg = config.borrow().clone();
+    }
+
+    /// Routes a batch of events and records the result; true when the evaluator was unavailable
+    /// (those events stay unrouted and are tried again).
+    async fn route_batch(
+        &mut self,
+        events: Vec<StoredEvent>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let cfg = self.config.borrow().clone();
         let (contained, inline): (Vec<StoredEvent>, Vec<StoredEvent>) = events
             .into_iter()
             .partition(|e| runs_mappings(&cfg, &e.source));
-        let mut routings: Vec<Routing> = inline.iter().map(|e| route_event(&cfg, e)).collect();
-        let results = evaluator.route_batch(&cfg, &contained).await;
+        let mut routed: Vec<(StoredEvent, Routing)> = inline
+            .into_iter()
+            .map(|e| {
+                let r = route_event(&cfg, &e);
+                (e, r)
+            })
+            .collect();
+        let results = self.evaluator.route_batch(&cfg, &contained).await;
         let mut unavailable = false;
-        for (event, result) in contained.iter().zip(results) {
+        for (event, result) in contained.into_iter().zip(results) {
             match result {
-                Ok(r) => routings.push(r),
+                Ok(r) => routed.push((event, r)),
                 Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
                     tracing::error!(event = %event.id, error = %e, "route evaluation failed; routes of this event fail");
-                    routings.push(failed_everywhere(&cfg, event, &e.to_string()));
+                    let r = failed_everywhere(&cfg, &event, &e.to_string());
+                    routed.push((event, r));
                 }
                 Err(e) => {
-                    // Not the event's fault: it stays unrouted and is tried again.
                     tracing::error!(error = %e, "route evaluator unavailable; retrying");
                     unavailable = true;
                 }
             }
         }
+        let routings = self.with_plugins(cfg, routed).await;
         if !routings.is_empty() {
-            count(&metrics, &routings);
-            record(&*store, routings, clock, &mut shutdown).await;
+            count(&self.metrics, &routings);
+            record(&*self.store, routings, self.clock, shutdown).await;
         }
-        if unavailable {
-            pause(&mut shutdown, Duration::from_secs(1)).await;
+        unavailable
+    }
+
+    /// Runs the plugin calls of a batch on a blocking thread (each call is bounded by wasmtime).
+    async fn with_plugins(
+        &self,
+        cfg: Arc<Config>,
+        mut routed: Vec<(StoredEvent, Routing)>,
+    ) -> Vec<Routing> {
+        if routed.iter().all(|(_, r)| r.plugin_calls.is_empty()) {
+            return routed.into_iter().map(|(_, r)| r).collect();
         }
+        let plugins = self.plugins.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            for (event, routing) in &mut routed {
+                run_plugins(&cfg, &plugins, event, routing);
+            }
+            routed.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+        })
+        .await;
+        // A panic in the host is a bug; the batch stays unrouted and is tried again.
+        ran.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "plugin batch panicked");
+            Vec::new()
+        })
+    }
+
+    /// Runs routes that waited for a plugin that is now active. True while more may be left.
+    async fn resolve_waiting(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let cfg = self.config.borrow().clone();
+        let ready: Vec<String> = cfg
+            .routes
+            .iter()
+            .filter(|r| {
+                r.wasm
+                    .as_ref()
+                    .is_some_and(|w| self.plugins.get(&w.plugin).is_some())
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        if ready.is_empty() {
+            return false;
+        }
+        let waiting = match self.store.waiting_routes(ready, BATCH).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read routes waiting for plugins");
+                return false;
+            }
+        };
+        if waiting.is_empty() {
+            return false;
+        }
+        let full = waiting.len() == BATCH;
+        let routed = waiting
+            .into_iter()
+            .map(|w| {
+                let routing = Routing {
+                    event_id: w.event.id.clone(),
+                    event_type: w.event_type,
+                    results: Vec::new(),
+                    deliveries: Vec::new(),
+                    plugin_calls: vec![w.route],
+                };
+                (w.event, routing)
+            })
+            .collect();
+        let routings = self.with_plugins(cfg, routed).await;
+        count(&self.metrics, &routings);
+        record(&*self.store, routings, self.clock, shutdown).await;
+        full
     }
 }
 
@@ -246,6 +416,7 @@ fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing
         event_type: None,
         results: Vec::new(),
         deliveries: Vec::new(),
+        plugin_calls: Vec::new(),
     };
     for route in config.routes.iter().filter(|r| r.source == event.source) {
         fail(&mut routing, route, why.to_string());

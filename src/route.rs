@@ -16,9 +16,19 @@ pub struct Route {
     pub filter: Option<JqProgram>,
     /// Event types (or aliases such as Pulumi's filter names) the route takes; `None` takes all.
     pub events: Option<Vec<String>>,
-    /// `None` passes the body through byte for byte.
+    /// `None` (and no `wasm`) passes the body through byte for byte.
     pub transform: Option<Arc<dyn Transform>>,
+    /// A wasm plugin transforms instead. It runs in the gateway process, not where filters run.
+    pub wasm: Option<WasmSpec>,
     pub targets: Vec<String>,
+}
+
+/// `wasm = { plugin, config }` of a route.
+#[derive(Debug, Clone)]
+pub struct WasmSpec {
+    pub plugin: String,
+    /// The route's `config` table as JSON text, serialised once.
+    pub config: Arc<str>,
 }
 
 /// What a route made of one event.
@@ -30,6 +40,8 @@ pub enum Outcome {
     Passthrough,
     /// Send these messages.
     Messages(Vec<Message>),
+    /// The filter passed; the route's wasm plugin makes the messages (see `pipeline`).
+    Plugin,
     /// The filter or transform failed; the message says why.
     Failed(String),
 }
@@ -45,6 +57,9 @@ impl Route {
                 Ok(_) => return Outcome::Filtered,
                 Err(e) => return Outcome::Failed(format!("filter: {e}")),
             }
+        }
+        if self.wasm.is_some() {
+            return Outcome::Plugin;
         }
         let Some(transform) = &self.transform else {
             return Outcome::Passthrough;

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::config::reload::Reloader;
 use crate::metrics::Metrics;
+use crate::plugins::Registry;
 use crate::{deliver, ingress, pipeline, store};
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub async fn run(
         gates: deliver::Gates::default(),
         metrics: Arc::new(Metrics::default()),
     };
+    let plugins = open_plugins(&config).await?;
     let retention = config.store.retention;
     let admin = config.admin.is_some();
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
@@ -55,6 +57,7 @@ pub async fn run(
                 store: store.clone(),
                 config: config_rx.clone(),
                 reloader: reloader.clone(),
+                plugins: plugins.clone(),
                 clock,
                 switch: ctx.switch.clone(),
                 gates: ctx.gates.clone(),
@@ -72,14 +75,15 @@ pub async fn run(
         .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let pipeline_task = tokio::spawn(pipeline::run(
-        store.clone(),
-        config_rx.clone(),
-        crate::evaluator::Evaluator::new(options.evaluator_exe),
+    let pipeline = pipeline::Pipeline {
+        store: store.clone(),
+        config: config_rx.clone(),
+        evaluator: crate::evaluator::Evaluator::new(options.evaluator_exe),
+        plugins: plugins.clone(),
         clock,
-        ctx.metrics.clone(),
-        stop_rx.clone(),
-    ));
+        metrics: ctx.metrics.clone(),
+    };
+    let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
     let retention_task =
         retention.map(|r| tokio::spawn(store::retention::run(store.clone(), r, stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
@@ -111,6 +115,14 @@ pub async fn run(
     let _ = worker_task.await;
     served?;
     Ok(())
+}
+
+/// Opens `plugins.dir` and loads (or, with a warm cache, just maps) every plugin in it.
+async fn open_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    let dir = config.plugins_dir();
+    let limits = crate::plugins::limits(config);
+    let registry = tokio::task::spawn_blocking(move || Registry::open(&dir, limits)).await??;
+    Ok(Arc::new(registry))
 }
 
 /// SIGHUP reloads the config file, like `POST /admin/v1/reload`.

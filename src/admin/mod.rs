@@ -10,14 +10,17 @@ use crate::config::reload::Reloader;
 use crate::deliver::breaker::BreakerState;
 use crate::signature::{Secret, constant_time_eq};
 use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Store, StoreError};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+mod plugins;
 
 /// Most items one page may hold.
 pub const MAX_PAGE: usize = 500;
@@ -28,6 +31,7 @@ pub struct Admin {
     /// The current config: targets, and the admin token itself (a reload may rotate it).
     pub config: watch::Receiver<Arc<Config>>,
     pub reloader: Arc<Reloader>,
+    pub plugins: Arc<crate::plugins::Registry>,
     pub clock: crate::Clock,
     pub switch: crate::deliver::TargetSwitch,
     pub gates: crate::deliver::Gates,
@@ -56,6 +60,8 @@ pub enum ApiError {
     Store(#[source] StoreError),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -75,6 +81,7 @@ impl IntoResponse for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(e) => {
                 tracing::error!(error = %e, "admin request failed");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -101,6 +108,13 @@ pub fn router(state: Admin) -> Router {
         .route("/admin/v1/targets/{id}/disable", post(disable_target))
         .route("/admin/v1/targets/{id}/enable", post(enable_target))
         .route("/admin/v1/reload", post(reload))
+        .route("/admin/v1/plugins", get(plugins::list))
+        .route(
+            "/admin/v1/plugins/{name}",
+            put(plugins::upload)
+                .delete(plugins::remove)
+                .layer(DefaultBodyLimit::max(crate::plugins::MAX_PLUGIN_BYTES)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }

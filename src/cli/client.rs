@@ -1,4 +1,5 @@
-//! The admin API's command-line client: `deliveries ls|show|retry`, `events replay`.
+//! The admin API's command-line client: `deliveries ls|show|retry`, `events replay`,
+//! `plugin push|ls`.
 //! Human tables by default, the API's JSON with `--json`; errors are one line each.
 
 use anyhow::{Context as _, bail};
@@ -12,11 +13,26 @@ pub struct AdminClient {
 
 impl AdminClient {
     async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.send(method, path, None).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<serde_json::Value> {
         crate::server::install_crypto();
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let resp = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .request(method, &url)
-            .bearer_auth(&self.token)
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/wasm")
+                .body(body);
+        }
+        let resp = request
             .send()
             .await
             .with_context(|| format!("cannot reach the admin API at {}", self.url))?;
@@ -140,6 +156,52 @@ impl AdminClient {
     }
 
     /// `events replay ID`.
+    /// `plugin push NAME FILE`: upload; the gateway validates and compiles before switching.
+    pub async fn push_plugin(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        json: bool,
+    ) -> anyhow::Result<String> {
+        let path = format!("/admin/v1/plugins/{name}");
+        let p = self.send(reqwest::Method::PUT, &path, Some(wasm)).await?;
+        if json {
+            return Ok(format!("{p:#}\n"));
+        }
+        Ok(format!(
+            "{name}: active, sha256 {}, {} bytes, used by {}\n",
+            text(&p["sha256"]),
+            text(&p["size"]),
+            routes_text(&p["routes"])
+        ))
+    }
+
+    /// `plugin ls`.
+    pub async fn list_plugins(&self, json: bool) -> anyhow::Result<String> {
+        let page = self.call(reqwest::Method::GET, "/admin/v1/plugins").await?;
+        if json {
+            return Ok(format!("{page:#}\n"));
+        }
+        let rows: Vec<Vec<String>> = page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                vec![
+                    text(&p["name"]),
+                    text(&p["sha256"]).chars().take(12).collect(),
+                    text(&p["size"]),
+                    text(&p["uploaded_at"]),
+                    routes_text(&p["routes"]),
+                ]
+            })
+            .collect();
+        Ok(table(
+            &["NAME", "SHA256", "SIZE", "UPLOADED", "ROUTES"],
+            &rows,
+        ))
+    }
+
     pub async fn replay(&self, id: &str) -> anyhow::Result<String> {
         self.call(
             reqwest::Method::POST,
@@ -182,4 +244,13 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str("(none)\n");
     }
     out
+}
+
+fn routes_text(routes: &serde_json::Value) -> String {
+    let names: Vec<String> = routes.as_array().into_iter().flatten().map(text).collect();
+    if names.is_empty() {
+        "no route".into()
+    } else {
+        names.join(", ")
+    }
 }

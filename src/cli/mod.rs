@@ -4,6 +4,7 @@
 use crate::config::{Config, Target};
 use crate::ingress;
 use crate::pipeline;
+use crate::plugins::Registry;
 use crate::sign::{SignInput, Signer};
 use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
@@ -28,6 +29,7 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 /// what would be sent. Errs (with the description so far) when ingress would refuse the event.
 pub fn try_event(
     config: &Config,
+    plugins: &Registry,
     source: &str,
     body: Bytes,
     headers: &[(String, String)],
@@ -63,7 +65,8 @@ pub fn try_event(
         query: Vec::new(),
         body: body.clone(),
     };
-    let routing = pipeline::route_event(config, &event);
+    let mut routing = pipeline::route_event(config, &event);
+    pipeline::run_plugins(config, plugins, &event, &mut routing);
     let _ = writeln!(
         out,
         "event {} from source `{source}` (event type: {})",

@@ -12,7 +12,7 @@ pub mod reload;
 use crate::deliver::breaker::{BreakerPolicy, Rate};
 use crate::deliver::retry::RetryPolicy;
 use crate::envelope::{BodyFormat, EventTypeRule};
-use crate::route::Route;
+use crate::route::{Route, WasmSpec};
 use crate::sign::Signer;
 use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use crate::transform::{JqTransform, Transform, jq::JqProgram};
@@ -34,6 +34,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub jq_timeout: Duration,
     pub jq_memory_mb: u64,
+    pub plugins: PluginsConfig,
     pub sources: BTreeMap<String, Arc<Source>>,
     pub targets: BTreeMap<String, Arc<Target>>,
     pub routes: Vec<Arc<Route>>,
@@ -49,6 +50,15 @@ pub struct ServerConfig {
 pub struct AdminConfig {
     pub listen: String,
     pub token: Secret,
+}
+
+/// `[plugins]`: where uploaded wasm plugins live and what each call may use.
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    /// As written; relative paths are relative to the config file (see [`Config::plugins_dir`]).
+    pub dir: PathBuf,
+    pub timeout: Duration,
+    pub memory_mb: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +130,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_JQ_MEMORY_MB: u64 = 1024;
+pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
+pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(100);
+pub const DEFAULT_PLUGIN_MEMORY_MB: u64 = 64;
 
 /// Every problem found in a config file, each with its key.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -169,6 +182,15 @@ impl Config {
         let mut config = Self::parse(&text, &file, &|name| std::env::var(name).ok())?;
         config.path = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// Where plugins live: `plugins.dir`, relative to the config file's folder when relative.
+    pub fn plugins_dir(&self) -> PathBuf {
+        let dir = &self.plugins.dir;
+        match self.path.as_deref().and_then(Path::parent) {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir.clone(),
+        }
     }
 
     /// Parses text that [`Config::resolved`] produced: already interpolated, so `${` is literal.
@@ -261,7 +283,7 @@ impl Validator {
         let store: raw::Store = take("store")
             .and_then(|v| self.section("store", v))
             .unwrap_or_default();
-        let _plugins: raw::Plugins = take("plugins")
+        let plugins: raw::Plugins = take("plugins")
             .and_then(|v| self.section("plugins", v))
             .unwrap_or_default();
         let jq: raw::Jq = take("jq")
@@ -347,9 +369,57 @@ impl Validator {
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_JQ_TIMEOUT),
             jq_memory_mb: jq.memory_mb.unwrap_or(DEFAULT_JQ_MEMORY_MB).max(16),
+            plugins: self.plugins(plugins),
             sources,
             targets,
             routes,
+        })
+    }
+
+    fn plugins(&mut self, p: raw::Plugins) -> PluginsConfig {
+        if p.timeout_ms == Some(0) {
+            self.problem("plugins.timeout_ms", "must be at least 1");
+        }
+        if p.memory_mb.is_some_and(|m| m < 2) {
+            self.problem("plugins.memory_mb", "must be at least 2");
+        }
+        PluginsConfig {
+            dir: PathBuf::from(p.dir.unwrap_or_else(|| DEFAULT_PLUGINS_DIR.into())),
+            timeout: p.timeout_ms.map_or(DEFAULT_PLUGIN_TIMEOUT, |ms| {
+                Duration::from_millis(ms.max(1))
+            }),
+            memory_mb: p.memory_mb.unwrap_or(DEFAULT_PLUGIN_MEMORY_MB).max(2),
+        }
+    }
+
+    /// `wasm = { plugin = "name", config = { ... } }`. The plugin need not exist yet.
+    fn wasm(&mut self, key: &str, value: toml::Value) -> Option<WasmSpec> {
+        let spec: raw::Wasm = match value.try_into() {
+            Ok(w) => w,
+            Err(e) => {
+                self.problem(key, format!("expected {{ plugin, config }}: {e}"));
+                return None;
+            }
+        };
+        if !crate::plugins::valid_name(&spec.plugin) {
+            self.problem(
+                format!("{key}.plugin"),
+                format!(
+                    "`{}` is not a plugin name (letters, digits, `-` and `_`, at most 64)",
+                    spec.plugin
+                ),
+            );
+        }
+        let config = match spec.config.map(|v| serde_json::to_string(&v)).transpose() {
+            Ok(c) => c.unwrap_or_else(|| "{}".into()),
+            Err(e) => {
+                self.problem(format!("{key}.config"), format!("cannot be JSON: {e}"));
+                return None;
+            }
+        };
+        Some(WasmSpec {
+            plugin: spec.plugin,
+            config: config.into(),
         })
     }
 
@@ -823,15 +893,10 @@ impl Validator {
                     None
                 }
             }
-        } else if r.wasm.is_some() {
-            self.problem(
-                format!("{key}.wasm"),
-                "wasm plugins are not available in this build yet",
-            );
-            None
         } else {
             None
         };
+        let wasm = r.wasm.and_then(|w| self.wasm(&format!("{key}.wasm"), w));
         if r.events
             .as_ref()
             .is_some_and(|e| e.is_empty() || e.iter().any(String::is_empty))
@@ -847,6 +912,7 @@ impl Validator {
             filter,
             events: r.events,
             transform,
+            wasm,
             targets: r.targets,
         })
     }

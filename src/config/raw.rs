@@ -36,6 +36,14 @@ pub struct Plugins {
     pub memory_mb: Option<u64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wasm {
+    pub plugin: String,
+    /// Handed to the plugin as JSON text.
+    pub config: Option<toml::Value>,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Jq {

@@ -88,5 +88,11 @@ fn compare(current: &Config, new: &Config) -> Result<Vec<&'static str>, ReloadEr
     if admin_listen(current) != admin_listen(new) {
         later.push("admin.listen");
     }
+    if current.plugins_dir() != new.plugins_dir()
+        || current.plugins.timeout != new.plugins.timeout
+        || current.plugins.memory_mb != new.plugins.memory_mb
+    {
+        later.push("plugins");
+    }
     Ok(later)
 }

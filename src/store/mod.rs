@@ -105,6 +105,8 @@ pub enum Outcome {
     Delivered,
     Filtered,
     Failed,
+    /// The route's wasm plugin is not uploaded yet; the route runs when it is.
+    Waiting,
 }
 
 impl Outcome {
@@ -113,6 +115,7 @@ impl Outcome {
             Self::Delivered => "delivered",
             Self::Filtered => "filtered",
             Self::Failed => "failed",
+            Self::Waiting => "waiting",
         }
     }
 }
@@ -124,6 +127,18 @@ pub struct Routing {
     pub event_type: Option<String>,
     pub results: Vec<RouteResult>,
     pub deliveries: Vec<NewDelivery>,
+    /// Routes whose filter passed and whose wasm plugin is still to run (in the gateway process,
+    /// after contained evaluation). Empty by the time the routing is recorded.
+    #[serde(default)]
+    pub plugin_calls: Vec<String>,
+}
+
+/// A route that waits for its plugin, with its event.
+#[derive(Debug, Clone)]
+pub struct WaitingRoute {
+    pub event: StoredEvent,
+    pub event_type: Option<String>,
+    pub route: String,
 }
 
 /// A delivery claimed for an attempt.
@@ -225,6 +240,15 @@ pub struct EventView {
     /// The body as text (lossy where it was not UTF-8).
     pub body: String,
     pub deliveries: Vec<String>,
+    /// What each route made of the event (`waiting` while its plugin is missing).
+    pub routes: Vec<RouteOutcomeView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RouteOutcomeView {
+    pub route: String,
+    pub outcome: String,
+    pub detail: Option<String>,
 }
 
 /// One attempt, as the delivery log shows it.
@@ -298,6 +322,12 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
     /// One event with the ids of its deliveries.
+    /// Routes waiting for their plugin among `routes`, with their events, oldest first.
+    async fn waiting_routes(
+        &self,
+        routes: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<WaitingRoute>, StoreError>;
     /// Events matching `query`, newest first.
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError>;
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;

@@ -17,6 +17,7 @@ pub const MAX_BATCH: usize = 1024;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_target_state.sql"),
+    include_str!("../../migrations/sqlite/0003_waiting_routes.sql"),
 ];
 
 /// How hard a commit waits for the disk.
@@ -51,6 +52,7 @@ enum Op {
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
     GetEvent(String, Reply<EventView>),
     ListEvents(EventQuery, Reply<Vec<EventSummary>>),
+    WaitingRoutes(Vec<String>, usize, Reply<Vec<WaitingRoute>>),
     ReplayEvent(String, Reply<()>),
     Prune(i64, usize, Reply<usize>),
     DisabledTargets(Reply<Vec<(String, String)>>),
@@ -175,6 +177,13 @@ impl Store for SqliteStore {
     }
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
         self.call(|r| Op::RetryDeliveries(query, now, r)).await
+    }
+    async fn waiting_routes(
+        &self,
+        routes: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<WaitingRoute>, StoreError> {
+        self.call(|r| Op::WaitingRoutes(routes, limit, r)).await
     }
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
         self.call(|r| Op::ListEvents(query, r)).await
@@ -301,6 +310,7 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::RetryDeliveries(_, _, r) => defer(r, err()),
         Op::GetEvent(_, r) => defer(r, err()),
         Op::ListEvents(_, r) => defer(r, err()),
+        Op::WaitingRoutes(_, _, r) => defer(r, err()),
         Op::ReplayEvent(_, r) => defer(r, err()),
         Op::Prune(_, _, r) => defer(r, err()),
         Op::DisabledTargets(r) => defer(r, err()),
@@ -332,6 +342,9 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
         Op::ListEvents(q, r) => defer(r, savepoint(tx, |c| list_events(c, &q))),
+        Op::WaitingRoutes(routes, limit, r) => {
+            defer(r, savepoint(tx, |c| waiting_routes(c, &routes, limit)))
+        }
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
         Op::DisabledTargets(r) => defer(r, savepoint(tx, disabled_targets)),
@@ -644,6 +657,44 @@ fn retry_deliveries(c: &Connection, q: &DeliveryQuery, now: i64) -> rusqlite::Re
     ])
 }
 
+/// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.
+fn waiting_routes(
+    c: &Connection,
+    routes: &[String],
+    limit: usize,
+) -> rusqlite::Result<Vec<WaitingRoute>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+         FROM route_results r JOIN events e ON e.id = r.event_id \
+         WHERE r.outcome = 'waiting' AND r.route = ?1 ORDER BY e.seq LIMIT ?2",
+    )?;
+    let mut out = Vec::new();
+    for route in routes {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let rows = stmt.query_map(params![route, left as i64], |r| {
+            Ok(WaitingRoute {
+                event: StoredEvent {
+                    id: r.get(0)?,
+                    source: r.get(1)?,
+                    received_at: r.get(2)?,
+                    headers: pairs_from_json(&r.get::<_, String>(3)?),
+                    query: pairs_from_json(&r.get::<_, String>(4)?),
+                    body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+                },
+                event_type: r.get(6)?,
+                route: r.get(7)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
 fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Vec<EventSummary>> {
     let mut stmt = c.prepare_cached(
         "SELECT seq, id, source, event_type, received_at, routed FROM events \
@@ -682,6 +733,7 @@ fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {
                 headers: pairs_from_json(&r.get::<_, String>(5)?),
                 body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
                 deliveries: Vec::new(),
+                routes: Vec::new(),
             })
         })
         .optional()
@@ -694,6 +746,22 @@ fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {
         .query_map(params![id], |r| r.get(0))
         .map_err(q)?
         .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(q)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT route, outcome, detail FROM route_results WHERE event_id = ?1 ORDER BY route",
+        )
+        .map_err(q)?;
+    event.routes = stmt
+        .query_map(params![id], |r| {
+            Ok(RouteOutcomeView {
+                route: r.get(0)?,
+                outcome: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })
+        .map_err(q)?
+        .collect::<rusqlite::Result<_>>()
         .map_err(q)?;
     Ok(event)
 }
@@ -723,7 +791,9 @@ fn prune(c: &Connection, before: i64, batch: usize) -> rusqlite::Result<usize> {
     )?;
     // An event goes once it is routed and none of its deliveries remain.
     let old_events = "SELECT id FROM events e WHERE received_at < ?1 AND routed = 1 \
-                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT ?2";
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                      AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
+                      ORDER BY seq LIMIT ?2";
     n += c.execute(
         &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
         params![before, limit],

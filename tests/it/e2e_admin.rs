@@ -1,6 +1,6 @@
 //! The admin API: bearer auth, the delivery log with filters and pagination, attempts, retry.
 
-use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::admin::{ADMIN, TOKEN, admin, cli};
 use crate::utils::{Gateway, Receiver, Reply, post_json};
 use std::time::Duration;
 
@@ -232,28 +232,6 @@ targets = ["t"]
 }
 
 /// Runs `hookgate <args>` against the gateway's admin API; returns (exit code, stdout, stderr).
-async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, String) {
-    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend([
-        "--url".into(),
-        gw.admin_url.clone().expect("admin"),
-        "--token".into(),
-        token.into(),
-    ]);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(crate::utils::binary::BIN)
-            .args(&all)
-            .output()
-            .expect("run hookgate")
-    })
-    .await
-    .expect("join");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn cli_lists_shows_retries_and_replays() {

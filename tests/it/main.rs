@@ -9,6 +9,7 @@ mod e2e_examples;
 mod e2e_ingress;
 mod e2e_interop;
 mod e2e_operations;
+mod e2e_plugins;
 mod e2e_presets;
 mod e2e_routes;
 mod utils;

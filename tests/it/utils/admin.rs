@@ -21,3 +21,28 @@ pub async fn admin(
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Runs the `hookgate` binary's admin client against `gw` (on a blocking thread, so the
+/// gateway in this runtime keeps serving).
+pub async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend([
+        "--url".into(),
+        gw.admin_url.clone().expect("admin"),
+        "--token".into(),
+        token.into(),
+    ]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(super::binary::BIN)
+            .args(&all)
+            .output()
+            .expect("run hookgate")
+    })
+    .await
+    .expect("join");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod binary;
 pub mod receiver;
+pub mod wasm;
 
 pub use receiver::{Receiver, Reply};
 

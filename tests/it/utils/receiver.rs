@@ -126,6 +126,11 @@ impl Receiver {
         self.state.lock().expect("lock").default = Some(reply);
     }
 
+    /// Forgets what arrived so far.
+    pub fn clear(&self) {
+        self.state.lock().expect("lock").seen.clear();
+    }
+
     pub fn seen(&self) -> Vec<Recorded> {
         self.state.lock().expect("lock").seen.clone()
     }

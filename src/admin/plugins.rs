@@ -1,0 +1,90 @@
+//! `/admin/v1/plugins`: upload (validate, compile, then swap), list, delete.
+
+use super::{Admin, ApiError};
+use crate::plugins::{PluginInfo, RegistryError};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Routes of the current config that name `plugin`.
+fn routes_using(state: &Admin, plugin: &str) -> Vec<String> {
+    let config = state.config.borrow().clone();
+    config
+        .routes
+        .iter()
+        .filter(|r| r.wasm.as_ref().is_some_and(|w| w.plugin == plugin))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+fn view(state: &Admin, info: PluginInfo) -> serde_json::Value {
+    let routes = routes_using(state, &info.name);
+    let mut v = serde_json::to_value(info).unwrap_or_default();
+    v["routes"] = routes.into();
+    v
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::NotFound(_) => Self::NotFound,
+            RegistryError::Io { .. } => {
+                tracing::error!(error = %e, "plugin file");
+                Self::Unavailable("cannot store the plugin".into())
+            }
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+pub(super) async fn list(State(state): State<Admin>) -> Json<serde_json::Value> {
+    let data: Vec<_> = state
+        .plugins
+        .list()
+        .into_iter()
+        .map(|p| view(&state, p))
+        .collect();
+    Json(serde_json::json!({ "data": data }))
+}
+
+/// Compiles on a blocking thread; nothing changes unless the whole upload is valid.
+pub(super) async fn upload(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let registry = state.plugins.clone();
+    let plugin = name.clone();
+    let installed = tokio::task::spawn_blocking(move || registry.install(&plugin, &body))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("upload did not complete: {e}")))?;
+    match installed {
+        Ok(info) => {
+            tracing::info!(plugin = %name, sha256 = %info.sha256, size = info.size, "plugin installed");
+            Ok((StatusCode::OK, Json(view(&state, info))).into_response())
+        }
+        Err(e) => {
+            tracing::warn!(plugin = %name, error = %e, "plugin upload refused");
+            Err(e.into())
+        }
+    }
+}
+
+/// Refused while a route of the current config uses the plugin.
+pub(super) async fn remove(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let routes = routes_using(&state, &name);
+    if !routes.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "plugin `{name}` is used by route(s) {}; change them first",
+            routes.join(", ")
+        )));
+    }
+    state.plugins.remove(&name)?;
+    tracing::info!(plugin = %name, "plugin deleted");
+    Ok(Json(serde_json::json!({ "name": name, "deleted": true })))
+}
