@@ -4,14 +4,15 @@
 //! cargo bench --bench load
 //! cargo bench --bench load -- --events 20000 --concurrency 64 [--rate R] [--duration 5]
 //!                             [--evaluator process|thread] [--sync full|normal]
-//!                             [--target-concurrency 64]
+//!                             [--target-concurrency 64] [--transform jq|wasm|slack-jq]
 //! ```
 //!
 //! Scenarios, each against a fresh recording receiver (and, for the gateway, a fresh database):
 //!
 //! 1. baseline closed loop: N events from C concurrent senders straight to the receiver.
 //! 2. gateway closed loop: the same N events, HMAC-signed, to `POST /hooks/bench`; the gateway
-//!    verifies, stores, routes (jq), signs and delivers them to the receiver.
+//!    verifies, stores, routes (jq, or with `--transform wasm` the slack-notify plugin built from
+//!    plugins/), signs and delivers them to the receiver.
 //! 3. open loop at a fixed rate R (default: half the delivered rate of 2) for a fixed duration,
 //!    against the receiver directly and through the gateway.
 //!
@@ -55,6 +56,16 @@ struct Args {
     sync: String,
     /// `concurrency` of the gateway's target.
     target_concurrency: usize,
+    /// The route's transform: a small jq mapping, or the slack-notify wasm plugin.
+    transform: TransformKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransformKind {
+    Jq,
+    Wasm,
+    /// slack-notify's message written in jq (benches/slack.jq): like for like with `Wasm`.
+    SlackJq,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +76,7 @@ enum EvaluatorKind {
 
 const USAGE: &str = "usage: cargo bench --bench load -- [--events N] [--concurrency C] \
 [--rate EVENTS_PER_SEC] [--duration SECS] [--evaluator process|thread] [--sync full|normal] \
-[--target-concurrency N]";
+[--target-concurrency N] [--transform jq|wasm|slack-jq]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -76,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         evaluator: EvaluatorKind::Process,
         sync: "full".into(),
         target_concurrency: 64,
+        transform: TransformKind::Jq,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -114,6 +126,15 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 600.0)
                     .ok_or_else(|| bad(&v))?;
                 args.duration = Duration::from_secs_f64(secs);
+            }
+            "--transform" => {
+                let v = value()?;
+                args.transform = match v.as_str() {
+                    "jq" => TransformKind::Jq,
+                    "wasm" => TransformKind::Wasm,
+                    "slack-jq" => TransformKind::SlackJq,
+                    _ => return Err(bad(&v)),
+                };
             }
             "--evaluator" => {
                 let v = value()?;
@@ -206,7 +227,8 @@ fn event_body(seq: usize) -> Bytes {
                 "authorLogin": "jdoe",
                 "authorName": "Jane Doe",
                 "hash": hash,
-                "message": "Bump module versions and tighten IAM policies for the payment workers",
+                // `seq=N` lets the receiver match a plugin's Slack message, which has no `seq` field.
+                "message": format!("Bump module versions and tighten IAM policies (seq={seq})"),
                 "timestamp": ts - 300,
                 "url": format!("https://github.com/acme-corp/infra/commit/{hash}"),
             },
@@ -247,6 +269,14 @@ struct SeqOnly {
     seq: usize,
 }
 
+/// `seq=N` inside a body that carries no `seq` field (a plugin's output).
+fn seq_marker(body: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("seq=")? + 4;
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 struct Record {
     arrivals: Vec<Option<Instant>>,
     unique: usize,
@@ -276,7 +306,10 @@ impl Receiver {
                 let at = Instant::now();
                 let record = shared.clone();
                 async move {
-                    let seq = serde_json::from_slice::<SeqOnly>(&body).ok().map(|s| s.seq);
+                    let seq = serde_json::from_slice::<SeqOnly>(&body)
+                        .ok()
+                        .map(|s| s.seq)
+                        .or_else(|| seq_marker(&body));
                     let mut guard = record.lock().expect("record lock");
                     let r = &mut *guard;
                     match seq.and_then(|s| r.arrivals.get_mut(s)) {
@@ -376,17 +409,33 @@ url = "{receiver_url}"
 sign = {{ scheme = "github", secret = "{TARGET_SECRET}" }}
 concurrency = {target_concurrency}
 
+[plugins]
+dir = "{plugins}"
+
 [[routes]]
 name = "bench"
 source = "bench"
-jq = '{{seq: .body.seq, stack: .body.stack.id, state: .body.state, delta: .body.run.delta}}'
+{transform}
 targets = ["receiver"]
 "#,
+            plugins = dir.path().join("plugins").display(),
+            transform = match args.transform {
+                TransformKind::Jq => "jq = '{seq: .body.seq, stack: .body.stack.id, state: .body.state, delta: .body.run.delta}'".to_string(),
+                TransformKind::Wasm => "wasm = { plugin = \"slack-notify\", config = { platform = \"spacelift\", channel = \"#deploys\" } }".to_string(),
+                TransformKind::SlackJq => format!("jq = '''{}'''", include_str!("slack.jq")),
+            },
             db = db.display(),
             sync = args.sync,
             target_concurrency = args.target_concurrency,
         );
         std::fs::write(dir.path().join("bench.toml"), &text)?;
+        if args.transform == TransformKind::Wasm {
+            std::fs::create_dir_all(dir.path().join("plugins"))?;
+            std::fs::copy(
+                slack_notify_wasm()?,
+                dir.path().join("plugins/slack-notify.wasm"),
+            )?;
+        }
         let config = hookgate::config::Config::parse(&text, "bench.toml", &|_| None)?;
         let options = hookgate::server::Options {
             evaluator_exe: match args.evaluator {
@@ -913,4 +962,17 @@ evaluator={:?}, sqlite sync={}, target concurrency {}; {} CPUs",
         eprintln!("FAIL: {p}");
     }
     Ok(problems.is_empty())
+}
+
+/// plugins/'s slack-notify component (built by `./scripts/test` or
+/// `cargo build --release --target wasm32-wasip2` in plugins/).
+fn slack_notify_wasm() -> anyhow::Result<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins/target/wasm32-wasip2/release/slack_notify.wasm");
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release --target wasm32-wasip2` in plugins/",
+        path.display()
+    );
+    Ok(path)
 }

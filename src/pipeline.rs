@@ -310,28 +310,45 @@ impl Pipeline {
         unavailable
     }
 
-    /// Runs the plugin calls of a batch on a blocking thread (each call is bounded by wasmtime).
+    /// Runs the plugin calls of a batch on blocking threads, one chunk per core (each call is
+    /// bounded by wasmtime), and gives the routings back in order.
     async fn with_plugins(
         &self,
         cfg: Arc<Config>,
-        mut routed: Vec<(StoredEvent, Routing)>,
+        routed: Vec<(StoredEvent, Routing)>,
     ) -> Vec<Routing> {
         if routed.iter().all(|(_, r)| r.plugin_calls.is_empty()) {
             return routed.into_iter().map(|(_, r)| r).collect();
         }
-        let plugins = self.plugins.clone();
-        let ran = tokio::task::spawn_blocking(move || {
-            for (event, routing) in &mut routed {
-                run_plugins(&cfg, &plugins, event, routing);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = routed.len().div_ceil(cores).max(16);
+        let mut rest = routed;
+        let mut chunks = Vec::new();
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            chunks.push(std::mem::replace(&mut rest, tail));
+        }
+        let tasks: Vec<_> = chunks
+            .into_iter()
+            .map(|mut part| {
+                let (cfg, plugins) = (cfg.clone(), self.plugins.clone());
+                tokio::task::spawn_blocking(move || {
+                    for (event, routing) in &mut part {
+                        run_plugins(&cfg, &plugins, event, routing);
+                    }
+                    part.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut routings = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok(part) => routings.extend(part),
+                // A panic in the host is a bug; those events stay unrouted and are tried again.
+                Err(e) => tracing::error!(error = %e, "plugin batch panicked"),
             }
-            routed.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
-        })
-        .await;
-        // A panic in the host is a bug; the batch stays unrouted and is tried again.
-        ran.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "plugin batch panicked");
-            Vec::new()
-        })
+        }
+        routings
     }
 
     /// Runs routes that waited for a plugin that is now active. True while more may be left.
