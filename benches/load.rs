@@ -273,7 +273,10 @@ struct SeqOnly {
 fn seq_marker(body: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(body).ok()?;
     let at = text.find("seq=")? + 4;
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 

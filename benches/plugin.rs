@@ -96,7 +96,10 @@ fn main() -> anyhow::Result<()> {
     // Both produce a message first, so the comparison is of equal work.
     let from_wasm = plugin.call(&envelope.to_json(), config)?;
     let from_jq = program.run(envelope.val().clone())?;
-    anyhow::ensure!(from_wasm.len() == 1 && from_jq.len() == 1, "one message each");
+    anyhow::ensure!(
+        from_wasm.len() == 1 && from_jq.len() == 1,
+        "one message each"
+    );
 
     let wasm = measure(calls, || {
         let json = envelope.to_json();
@@ -109,7 +112,9 @@ fn main() -> anyhow::Result<()> {
     });
     let serialise = measure(calls, || envelope.to_json().len());
     let echo = std::env::var("HOOKGATE_BENCH_ECHO").ok().map(|p| {
-        let echo = engine.load("echo", &std::fs::read(p).expect("echo")).expect("load echo");
+        let echo = engine
+            .load("echo", &std::fs::read(p).expect("echo"))
+            .expect("load echo");
         measure(calls, || {
             let json = envelope.to_json();
             echo.call(&json, "{}").map_or(0, |m| m.len())
@@ -120,7 +125,10 @@ fn main() -> anyhow::Result<()> {
         body.len(),
         calls / 10
     );
-    println!("{:<34} {:>9} {:>9} {:>9}", "", "mean µs", "p50 µs", "p99 µs");
+    println!(
+        "{:<34} {:>9} {:>9} {:>9}",
+        "", "mean µs", "p50 µs", "p99 µs"
+    );
     let mut rows = vec![
         ("slack-notify (wasm, fresh instance)", &wasm),
         ("same message in jq", &jq),

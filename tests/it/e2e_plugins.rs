@@ -415,3 +415,69 @@ async fn delete_is_refused_while_a_route_uses_the_plugin_and_plugins_survive_res
     let l = wait_log(&gw, 2).await;
     assert!(l.iter().all(|d| d.2 == "succeeded"), "{l:?}");
 }
+
+/// `hookgate check` loads every plugin a route names; `try` runs it.
+#[test]
+fn check_and_try_load_the_plugins_routes_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        "[sources.spacelift]\nkind = \"spacelift\"\n\n[targets.slack]\nurl = \"http://127.0.0.1:9/\"\n\n\
+         [[routes]]\nname = \"to-slack\"\nsource = \"spacelift\"\n\
+         wasm = { plugin = \"slack-notify\", config = { channel = \"#deploys\" } }\ntargets = [\"slack\"]\n",
+    )
+    .expect("write config");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(crate::utils::binary::BIN)
+            .args(args)
+            .output()
+            .expect("run hookgate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cfg = config.to_string_lossy().into_owned();
+    // Not uploaded yet: fine, and said.
+    let (ok, out, err) = run(&["check", "--config", &cfg]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("not in") && out.contains("slack-notify"),
+        "{out}"
+    );
+
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    std::fs::write(plugins.join("slack-notify.wasm"), b"\0asm\x01\0\0\0").expect("write");
+    let (ok, _, err) = run(&["check", "--config", &cfg]);
+    assert!(!ok);
+    assert!(
+        err.contains("slack-notify") && err.contains("core module"),
+        "{err}"
+    );
+
+    std::fs::copy(
+        plugin_path("slack-notify"),
+        plugins.join("slack-notify.wasm"),
+    )
+    .expect("copy");
+    let (ok, _, err) = run(&["check", "--config", &cfg]);
+    assert!(ok, "{err}");
+    let body = crate::utils::fixtures_dir().join("spacelift_run_finished.json");
+    let (ok, out, err) = run(&[
+        "try",
+        "--config",
+        &cfg,
+        "--source",
+        "spacelift",
+        "--body",
+        &body.to_string_lossy(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("route `to-slack`: delivered") && out.contains("\"blocks\""),
+        "{out}"
+    );
+}
