@@ -29,6 +29,11 @@ enum Command {
         #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
         config: PathBuf,
     },
+    /// Create or upgrade the store's schema (as `serve` does at start), then exit.
+    Migrate {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+    },
     /// Dry-run one event through the pipeline: no network, no store.
     Try {
         #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
@@ -226,6 +231,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { config } => {
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            migrate(&config)?;
+            println!("store migrated: {}", redact_url(&config.store.url));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::RouteWorker => {
             hookgate::evaluator::child_main()?;
             Ok(ExitCode::SUCCESS)
@@ -326,6 +337,30 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(call(client))
+}
+
+/// Opens the store, which migrates it, and closes it again.
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        hookgate::store::open(&config.store.url, config.store.sync)
+            .await
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
+
+/// A store URL without its password, for printing.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -330,6 +330,13 @@ impl Validator {
                 crate::store::sqlite::Sync::Full
             }
         };
+        let url = store.url.unwrap_or_else(|| DEFAULT_STORE.into());
+        if crate::store::Backend::of(&url).is_none() {
+            self.problem(
+                "store.url",
+                "expected sqlite://PATH, postgres://... or postgresql://...",
+            );
+        }
         let retention = match store.retention.as_deref() {
             Some("off") => None,
             other => Some(self.duration("store.retention", other, DEFAULT_RETENTION)),
@@ -360,7 +367,7 @@ impl Validator {
             },
             admin,
             store: StoreConfig {
-                url: store.url.unwrap_or_else(|| DEFAULT_STORE.into()),
+                url,
                 retention,
                 sync,
             },

@@ -5,9 +5,11 @@
 //! and records each attempt. Because every hand-off goes through a commit, a stage that dies (or a
 //! request handler that is cancelled) can delay work but never lose it.
 //!
-//! [`Store`] is the seam between the gateway and its backends ([`sqlite`] now, PostgreSQL next).
+//! [`Store`] is the seam between the gateway and its backends: [`sqlite`] (one process owns one
+//! file) and [`postgres`] (several instances share one database, taking work under leases).
 //! A store never interprets bodies or calls out over the network.
 
+pub mod postgres;
 pub mod retention;
 pub mod sqlite;
 
@@ -350,14 +352,35 @@ pub trait Store: Send + Sync + 'static {
     fn signals(&self) -> Signals;
 }
 
-/// Opens the store a `store.url` names.
+/// Opens the store a `store.url` names, migrating it first. `sync` applies to SQLite only.
 pub async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(sqlite::SqliteStore::open(path, sync)?))
-    } else {
-        Err(StoreError::Unavailable(format!(
-            "unsupported store url scheme in `{url}` (expected sqlite://PATH)"
-        )))
+    match Backend::of(url) {
+        Some(Backend::Sqlite(path)) => Ok(Arc::new(sqlite::SqliteStore::open(path, sync)?)),
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::PostgresStore::open(url).await?)),
+        None => Err(StoreError::Unavailable(format!(
+            "unsupported store url scheme in `{url}` (expected sqlite://PATH or postgres://...)"
+        ))),
+    }
+}
+
+/// The backend a `store.url` selects.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Backend<'a> {
+    /// `sqlite://PATH`, with the path.
+    Sqlite(&'a str),
+    /// `postgres://...` or `postgresql://...` (a libpq-style URL).
+    Postgres,
+}
+
+impl<'a> Backend<'a> {
+    pub fn of(url: &'a str) -> Option<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Some(Self::Sqlite(path))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
     }
 }
 

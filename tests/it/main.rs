@@ -12,4 +12,5 @@ mod e2e_operations;
 mod e2e_plugins;
 mod e2e_presets;
 mod e2e_routes;
+mod store_pg;
 mod utils;

@@ -1,0 +1,358 @@
+//! The PostgreSQL store: the same [`Store`] as SQLite, for several gateway instances sharing one
+//! database.
+//!
+//! Owns the connection pool, the migrations (`migrations/postgres/`), transactions, the mapping of
+//! driver errors to [`StoreError`], and the LISTEN connection that turns other instances' commits
+//! into local [`Signals`]. It must never hold a lease past its end: work an instance claimed comes
+//! back to every instance once the lease runs out, which is how a dead instance's work is taken
+//! over. SQL lives in `queries.rs`.
+//!
+//! Unlike SQLite, opening does not clear leases: other live instances may hold them.
+//! No TLS yet: connect over a trusted network or a local socket.
+
+mod queries;
+
+use super::*;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_init.sql"))];
+
+/// Held by whichever instance migrates, so instances starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_6761_7465; // "hookgate"
+
+/// How long an instance routes an event before others may take it. Routing a batch is bounded by
+/// the jq and plugin time limits, far below this; an instance that dies frees its events by then.
+const ROUTE_LEASE_MS: i64 = 60_000;
+
+/// Connections per instance: the stages, the admin API and ingress share them.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL backend. Cheap to share: it holds a pool and the signals.
+pub struct PostgresStore {
+    pool: Pool,
+    signals: Signals,
+    /// Names this instance as the holder of routing leases.
+    instance: String,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`), migrates and starts listening for
+    /// other instances' commits.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad postgres url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("postgres pool: {e}")))?;
+        let mut client = get(&pool).await?;
+        migrate(&mut client).await.map_err(store_err)?;
+        drop(client);
+        let signals = Signals::default();
+        let listener = tokio::spawn(listen(config, signals.clone()));
+        Ok(Self {
+            pool,
+            signals,
+            instance: ulid::Ulid::new().to_string(),
+            listener,
+        })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        get(&self.pool).await
+    }
+}
+
+async fn get(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("postgres: {e}")))
+}
+
+/// Applies missing migrations in one transaction. The advisory lock is taken before anything is
+/// read, so a second instance waits, then sees the versions the first recorded.
+async fn migrate(client: &mut tokio_postgres::Client) -> queries::Pg<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<queries::Pg<_>>()?;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[version, &crate::now_ms()],
+        )
+        .await?;
+        tracing::info!(version, "postgres store migrated");
+    }
+    tx.commit().await
+}
+
+/// Connection trouble (the server, the network, the pool) is `Unavailable`, so callers retry;
+/// anything the server rejected for what was asked is `Query`.
+fn store_err(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        // 08: connection exception, 53: insufficient resources, 57: operator intervention
+        // (shutdown, cannot connect now).
+        Some(db) if ["08", "53", "57"].iter().any(|c| db.code().code().starts_with(c)) => {
+            StoreError::Unavailable(db.to_string())
+        }
+        Some(db) => StoreError::Query(db.to_string()),
+        None => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Wakes local stages on other instances' commits, reconnecting while the database is away.
+async fn listen(config: tokio_postgres::Config, signals: Signals) {
+    loop {
+        if let Err(e) = listen_once(&config, &signals).await {
+            tracing::warn!(error = %e, "postgres LISTEN connection lost; reconnecting");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen_once(config: &tokio_postgres::Config, signals: &Signals) -> queries::Pg<()> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The connection delivers notifications only while polled, and the client's LISTEN only
+    // completes while it is: drive it on its own task.
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    let _ = tx.send(n.channel().to_string());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN hookgate_events; LISTEN hookgate_deliveries")
+        .await?;
+    // Whatever was committed while no one listened: look once.
+    signals.events.notify_one();
+    signals.deliveries.notify_one();
+    while let Some(channel) = rx.recv().await {
+        match channel.as_str() {
+            "hookgate_events" => signals.events.notify_one(),
+            _ => signals.deliveries.notify_one(),
+        }
+    }
+    match driver.await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Runs `$body` (a future using `$tx`) in a transaction and commits it.
+macro_rules! in_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut client = $self.client().await?;
+        let $tx = tokio_postgres::Client::transaction(&mut client)
+            .await
+            .map_err(store_err)?;
+        let out = $body.await.map_err(store_err)?;
+        $tx.commit().await.map_err(store_err)?;
+        out
+    }};
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        queries::insert_event(&c, &event).await.map_err(store_err)?;
+        self.signals.events.notify_one();
+        Ok(())
+    }
+    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let c = self.client().await?;
+        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS)
+            .await
+            .map_err(store_err)
+    }
+    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError> {
+        let wrote = in_tx!(self, |tx| async {
+            let wrote = queries::record_routing(&tx, &routings, now).await?;
+            if wrote {
+                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(wrote)
+        });
+        if wrote {
+            self.signals.deliveries.notify_one();
+        }
+        Ok(())
+    }
+    async fn claim_due(
+        &self,
+        target: &str,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let c = self.client().await?;
+        queries::claim(&c, target, now, limit, lease_ms)
+            .await
+            .map_err(store_err)
+    }
+    async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError> {
+        let c = self.client().await?;
+        queries::next_due(&c, now, &targets)
+            .await
+            .map_err(store_err)
+    }
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        let c = self.client().await?;
+        queries::queue_depth(&c).await.map_err(store_err)
+    }
+    async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
+        let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
+        in_tx!(self, |tx| async {
+            queries::record_attempt(&tx, &attempt).await?;
+            if retry {
+                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        });
+        self.signals.deliveries.notify_one();
+        Ok(())
+    }
+    async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
+        let c = self.client().await?;
+        queries::list_deliveries(&c, &query)
+            .await
+            .map_err(store_err)
+    }
+    async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError> {
+        let c = self.client().await?;
+        queries::get_delivery(&c, id)
+            .await
+            .map_err(store_err)?
+            .ok_or(StoreError::NotFound)
+    }
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let changed = in_tx!(self, |tx| async {
+            let changed = queries::retry_delivery(&tx, id, now).await?;
+            if changed == Some(true) {
+                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(changed)
+        });
+        let changed = changed.ok_or(StoreError::NotFound)?;
+        if changed {
+            self.signals.deliveries.notify_one();
+        }
+        Ok(changed)
+    }
+    async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
+        let n = in_tx!(self, |tx| async {
+            let n = queries::retry_deliveries(&tx, &query, now).await?;
+            if n > 0 {
+                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(n)
+        });
+        self.signals.deliveries.notify_one();
+        Ok(n as usize)
+    }
+    async fn waiting_routes(
+        &self,
+        routes: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<WaitingRoute>, StoreError> {
+        let c = self.client().await?;
+        queries::waiting_routes(&c, &routes, limit)
+            .await
+            .map_err(store_err)
+    }
+    async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
+        let c = self.client().await?;
+        queries::list_events(&c, &query).await.map_err(store_err)
+    }
+    async fn get_event(&self, id: &str) -> Result<EventView, StoreError> {
+        let c = self.client().await?;
+        queries::get_event(&c, id)
+            .await
+            .map_err(store_err)?
+            .ok_or(StoreError::NotFound)
+    }
+    async fn replay_event(&self, id: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        if !queries::replay_event(&c, id).await.map_err(store_err)? {
+            return Err(StoreError::NotFound);
+        }
+        self.signals.events.notify_one();
+        Ok(())
+    }
+    async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let c = self.client().await?;
+        queries::disabled_targets(&c).await.map_err(store_err)
+    }
+    async fn set_target_disabled(
+        &self,
+        target: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        queries::set_target_disabled(&c, target, reason)
+            .await
+            .map_err(store_err)?;
+        self.signals.deliveries.notify_one();
+        Ok(())
+    }
+    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        let n = in_tx!(self, |tx| queries::prune(&tx, before, batch));
+        Ok(n as usize)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute("SELECT 1", &[]).await.map_err(store_err)?;
+        Ok(())
+    }
+    fn signals(&self) -> Signals {
+        self.signals.clone()
+    }
+}

@@ -1,0 +1,545 @@
+//! The SQL of the PostgreSQL store, one function per [`Store`](super::super::Store) operation.
+//!
+//! Each function runs on a connection or a transaction it is handed and never commits, notifies or
+//! retries: `mod.rs` owns transactions, signals and error mapping. The statements mirror
+//! `sqlite.rs`; where they differ, it is for several instances sharing one database (leases taken
+//! with `FOR UPDATE SKIP LOCKED`, routing fenced on the event row).
+
+use super::super::*;
+use std::collections::HashSet;
+use tokio_postgres::{Client, Row, Transaction};
+
+pub(super) type Pg<T> = Result<T, tokio_postgres::Error>;
+
+/// The database's clock in Unix ms: one clock for every instance's routing leases.
+const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+pub(super) async fn insert_event(c: &Client, ev: &StoredEvent) -> Pg<()> {
+    // One statement, so the event and its notification commit together without a transaction.
+    c.execute(
+        "WITH ins AS (INSERT INTO events (id, source, received_at, headers, query, body) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) \
+         SELECT pg_notify('hookgate_events', '') FROM ins",
+        &[
+            &ev.id,
+            &ev.source,
+            &ev.received_at,
+            &pairs_to_json(&ev.headers),
+            &pairs_to_json(&ev.query),
+            &&ev.body[..],
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another instance holds
+/// are skipped; events this instance already holds are handed out again (its pipeline asks again
+/// only after it gave up on them, e.g. while the evaluator was unavailable).
+pub(super) async fn unrouted(
+    c: &Client,
+    owner: &str,
+    limit: usize,
+    lease_ms: i64,
+) -> Pg<Vec<StoredEvent>> {
+    let sql = format!(
+        "WITH clock AS (SELECT {DB_NOW} AS now), \
+         picked AS (SELECT seq FROM events, clock \
+           WHERE NOT routed AND (route_lease_until <= clock.now OR route_owner = $2) \
+           ORDER BY seq LIMIT $1 FOR UPDATE OF events SKIP LOCKED) \
+         UPDATE events e SET route_lease_until = clock.now + $3, route_owner = $2 \
+         FROM picked, clock WHERE e.seq = picked.seq \
+         RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body"
+    );
+    let rows = c.query(&sql, &[&(limit as i64), &owner, &lease_ms]).await?;
+    let mut events = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<_, i64>(0)?, event_row(r, 1)?)))
+        .collect::<Pg<Vec<_>>>()?;
+    // RETURNING has no order.
+    events.sort_by_key(|(seq, _)| *seq);
+    Ok(events.into_iter().map(|(_, e)| e).collect())
+}
+
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body starting at `at`.
+fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.try_get(at)?,
+        source: r.try_get(at + 1)?,
+        received_at: r.try_get(at + 2)?,
+        headers: pairs_from_json(r.try_get(at + 3)?),
+        query: pairs_from_json(r.try_get(at + 4)?),
+        body: Bytes::from(r.try_get::<_, Vec<u8>>(at + 5)?),
+    })
+}
+
+/// Records routings; true when any delivery was written.
+///
+/// Fenced on the event row: a routing is taken whole while the event is unrouted, and once it is
+/// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
+/// out (and whose event another instance routed meanwhile), two instances resolving the same
+/// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
+pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], now: i64) -> Pg<bool> {
+    let lock = tx
+        .prepare("SELECT routed FROM events WHERE id = $1 FOR UPDATE")
+        .await?;
+    let waiting = tx
+        .prepare("SELECT route FROM route_results WHERE event_id = $1 AND outcome = 'waiting'")
+        .await?;
+    let mark = tx
+        .prepare(
+            "UPDATE events SET routed = TRUE, event_type = $2, route_lease_until = 0, \
+             route_owner = NULL WHERE id = $1",
+        )
+        .await?;
+    let mut wrote = false;
+    for routing in routings {
+        let Some(row) = tx.query_opt(&lock, &[&routing.event_id]).await? else {
+            continue; // pruned meanwhile: nothing to attach results to
+        };
+        let open: Option<HashSet<String>> = if row.try_get::<_, bool>(0)? {
+            let rows = tx.query(&waiting, &[&routing.event_id]).await?;
+            Some(rows.iter().map(|r| r.try_get(0)).collect::<Pg<_>>()?)
+        } else {
+            None
+        };
+        let takes = |route: &str| open.as_ref().is_none_or(|w| w.contains(route));
+        tx.execute(&mark, &[&routing.event_id, &routing.event_type])
+            .await?;
+        wrote |= write_routing(tx, routing, now, &takes).await?;
+    }
+    Ok(wrote)
+}
+
+async fn write_routing(
+    tx: &Transaction<'_>,
+    routing: &Routing,
+    now: i64,
+    takes: &(dyn Fn(&str) -> bool + Sync),
+) -> Pg<bool> {
+    let mut wrote = false;
+    for result in routing.results.iter().filter(|r| takes(&r.route)) {
+        tx.execute(
+            "INSERT INTO route_results (event_id, route, outcome, detail) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail",
+            &[&routing.event_id, &result.route, &result.outcome.as_str(), &result.detail],
+        )
+        .await?;
+    }
+    for d in routing.deliveries.iter().filter(|d| takes(&d.route)) {
+        let next = (d.status == DeliveryStatus::Pending).then_some(now);
+        tx.execute(
+            "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
+             last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            &[
+                &d.id,
+                &routing.event_id,
+                &d.route,
+                &d.target,
+                &d.status.as_str(),
+                &d.body.as_deref(),
+                &pairs_to_json(&d.headers),
+                &next,
+                &d.error,
+                &now,
+            ],
+        )
+        .await?;
+        wrote = true;
+    }
+    Ok(wrote)
+}
+
+/// Leases due deliveries. `SKIP LOCKED` passes over rows another instance is leasing right now;
+/// rows it leased and committed no longer match `lease_until <= now`.
+pub(super) async fn claim(
+    c: &Client,
+    target: &str,
+    now: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Pg<Vec<DueDelivery>> {
+    let rows = c
+        .query(
+            "WITH picked AS (SELECT seq FROM deliveries \
+               WHERE target = $1 AND status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
+               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             leased AS (UPDATE deliveries d SET lease_until = $2 + $4 FROM picked WHERE d.seq = picked.seq \
+               RETURNING d.seq, d.id, d.event_id, d.route, d.target, d.body, d.headers, d.attempts, \
+               d.created_at, d.next_attempt_at) \
+             SELECT l.id, l.event_id, e.event_type, l.route, l.target, COALESCE(l.body, e.body), l.headers, \
+               l.attempts, l.created_at \
+             FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq",
+            &[&target, &now, &(limit as i64), &lease_ms],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DueDelivery {
+                id: r.try_get(0)?,
+                event_id: r.try_get(1)?,
+                event_type: r.try_get(2)?,
+                route: r.try_get(3)?,
+                target: r.try_get(4)?,
+                body: Bytes::from(r.try_get::<_, Vec<u8>>(5)?),
+                headers: pairs_from_json(r.try_get(6)?),
+                attempts: r.try_get::<_, i64>(7)? as u32,
+                created_at: r.try_get(8)?,
+            })
+        })
+        .collect()
+}
+
+/// The earliest due time among `targets`: one index probe per target, in one statement.
+pub(super) async fn next_due(c: &Client, now: i64, targets: &[String]) -> Pg<Option<i64>> {
+    let row = c
+        .query_one(
+            "SELECT MIN(x.at) FROM unnest($1::TEXT[]) AS t(name), LATERAL (\
+               SELECT next_attempt_at AS at FROM deliveries \
+               WHERE target = t.name AND status = 'pending' AND lease_until <= $2 \
+               ORDER BY next_attempt_at LIMIT 1) AS x",
+            &[&targets, &now],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
+    let unrouted: i64 = c
+        .query_one("SELECT COUNT(*) FROM events WHERE NOT routed", &[])
+        .await?
+        .try_get(0)?;
+    let pending = c
+        .query(
+            "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+        .collect::<Pg<_>>()?;
+    Ok(QueueDepth {
+        unrouted: unrouted as u64,
+        pending,
+    })
+}
+
+pub(super) async fn record_attempt(tx: &Transaction<'_>, a: &Attempt) -> Pg<()> {
+    tx.execute(
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
+         response_headers, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &a.delivery_id,
+            &i64::from(a.attempt),
+            &a.started_at,
+            &a.duration_ms,
+            &a.status_code.map(i64::from),
+            &a.error,
+            &pairs_to_json(&a.response_headers),
+            &&a.response_body[..],
+        ],
+    )
+    .await?;
+    let (status, next) = match a.after {
+        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
+        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
+    };
+    tx.execute(
+        "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = 0, \
+         last_error = $5, updated_at = $6 WHERE id = $1",
+        &[
+            &a.delivery_id,
+            &status.as_str(),
+            &i64::from(a.attempt),
+            &next,
+            &a.error,
+            &a.finished_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "seq, id, event_id, route, target, status, attempts, next_attempt_at, last_error";
+
+fn delivery_row(r: &Row) -> Pg<DeliveryView> {
+    Ok(DeliveryView {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        event_id: r.try_get(2)?,
+        route: r.try_get(3)?,
+        target: r.try_get(4)?,
+        status: r.try_get(5)?,
+        attempts: r.try_get::<_, i64>(6)? as u32,
+        next_attempt_at: r.try_get(7)?,
+        last_error: r.try_get(8)?,
+    })
+}
+
+pub(super) async fn list_deliveries(c: &Client, q: &DeliveryQuery) -> Pg<Vec<DeliveryView>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1::TEXT IS NULL OR status = $1) \
+         AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
+         AND ($4::BIGINT IS NULL OR seq < $4) AND ($6::BIGINT IS NULL OR created_at >= $6) \
+         AND ($7::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $7)) \
+         ORDER BY seq DESC LIMIT $5"
+    );
+    let rows = c
+        .query(
+            &sql,
+            &[
+                &q.status.map(|s| s.as_str()),
+                &q.target,
+                &q.route,
+                &q.before,
+                &(q.limit as i64),
+                &q.since,
+                &q.source,
+            ],
+        )
+        .await?;
+    rows.iter().map(delivery_row).collect()
+}
+
+pub(super) async fn get_delivery(
+    c: &Client,
+    id: &str,
+) -> Pg<Option<(DeliveryView, Vec<AttemptView>)>> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
+    let Some(row) = c.query_opt(&sql, &[&id]).await? else {
+        return Ok(None);
+    };
+    let delivery = delivery_row(&row)?;
+    let rows = c
+        .query(
+            "SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
+             FROM attempts WHERE delivery_id = $1 ORDER BY attempt, seq",
+            &[&id],
+        )
+        .await?;
+    let attempts = rows
+        .iter()
+        .map(|r| {
+            Ok(AttemptView {
+                attempt: r.try_get::<_, i64>(0)? as u32,
+                started_at: r.try_get(1)?,
+                duration_ms: r.try_get(2)?,
+                status_code: r.try_get::<_, Option<i64>>(3)?.map(|s| s as u16),
+                error: r.try_get(4)?,
+                response_headers: pairs_from_json(r.try_get(5)?),
+                response_body: String::from_utf8_lossy(r.try_get::<_, &[u8]>(6)?).into_owned(),
+            })
+        })
+        .collect::<Pg<_>>()?;
+    Ok(Some((delivery, attempts)))
+}
+
+/// `None` when there is no such delivery; `Some(false)` when it is already pending.
+pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> Pg<Option<bool>> {
+    let Some(row) = tx
+        .query_opt("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.try_get::<_, &str>(0)? == "pending" {
+        return Ok(Some(false));
+    }
+    tx.execute(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, updated_at = $2 \
+         WHERE id = $1",
+        &[&id, &now],
+    )
+    .await?;
+    Ok(Some(true))
+}
+
+pub(super) async fn retry_deliveries(tx: &Transaction<'_>, q: &DeliveryQuery, now: i64) -> Pg<u64> {
+    tx.execute(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, updated_at = $4 \
+         WHERE status != 'pending' AND ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR target = $2) \
+         AND ($3::TEXT IS NULL OR route = $3) AND ($5::BIGINT IS NULL OR created_at >= $5) \
+         AND ($6::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $6))",
+        &[
+            &q.status.map(|s| s.as_str()),
+            &q.target,
+            &q.route,
+            &now,
+            &q.since,
+            &q.source,
+        ],
+    )
+    .await
+}
+
+/// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.
+pub(super) async fn waiting_routes(
+    c: &Client,
+    routes: &[String],
+    limit: usize,
+) -> Pg<Vec<WaitingRoute>> {
+    let stmt = c
+        .prepare(
+            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+             FROM route_results r JOIN events e ON e.id = r.event_id \
+             WHERE r.outcome = 'waiting' AND r.route = $1 ORDER BY e.seq LIMIT $2",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for route in routes {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        for r in c.query(&stmt, &[route, &(left as i64)]).await? {
+            out.push(WaitingRoute {
+                event: event_row(&r, 0)?,
+                event_type: r.try_get(6)?,
+                route: r.try_get(7)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Pg<Vec<EventSummary>> {
+    let rows = c
+        .query(
+            "SELECT seq, id, source, event_type, received_at, routed FROM events \
+             WHERE ($1::TEXT IS NULL OR source = $1) AND ($2::TEXT IS NULL OR event_type = $2) \
+             AND ($3::BIGINT IS NULL OR seq < $3) AND ($4::BIGINT IS NULL OR received_at >= $4) \
+             ORDER BY seq DESC LIMIT $5",
+            &[&q.source, &q.event_type, &q.before, &q.since, &(q.limit as i64)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EventSummary {
+                seq: r.try_get(0)?,
+                id: r.try_get(1)?,
+                source: r.try_get(2)?,
+                event_type: r.try_get(3)?,
+                received_at: r.try_get(4)?,
+                routed: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
+    let Some(r) = c
+        .query_opt(
+            "SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = $1",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut event = EventView {
+        id: r.try_get(0)?,
+        source: r.try_get(1)?,
+        event_type: r.try_get(2)?,
+        received_at: r.try_get(3)?,
+        routed: r.try_get(4)?,
+        headers: pairs_from_json(r.try_get(5)?),
+        body: String::from_utf8_lossy(r.try_get::<_, &[u8]>(6)?).into_owned(),
+        deliveries: Vec::new(),
+        routes: Vec::new(),
+    };
+    event.deliveries = c
+        .query("SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq", &[&id])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Pg<_>>()?;
+    event.routes = c
+        .query(
+            "SELECT route, outcome, detail FROM route_results WHERE event_id = $1 ORDER BY route",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RouteOutcomeView {
+                route: r.try_get(0)?,
+                outcome: r.try_get(1)?,
+                detail: r.try_get(2)?,
+            })
+        })
+        .collect::<Pg<_>>()?;
+    Ok(Some(event))
+}
+
+/// Marks an event unrouted (and its routing lease free); false when there is no such event.
+pub(super) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
+    let n = c
+        .execute(
+            "WITH up AS (UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL \
+             WHERE id = $1 RETURNING 1) SELECT pg_notify('hookgate_events', '') FROM up",
+            &[&id],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+pub(super) async fn prune(tx: &Transaction<'_>, before: i64, batch: usize) -> Pg<u64> {
+    let limit = batch as i64;
+    let old_deliveries = "SELECT id FROM deliveries WHERE created_at < $1 AND status != 'pending' \
+                          ORDER BY seq LIMIT $2";
+    let mut n = tx
+        .execute(
+            &format!("DELETE FROM attempts WHERE delivery_id IN ({old_deliveries})"),
+            &[&before, &limit],
+        )
+        .await?;
+    n += tx
+        .execute(
+            &format!("DELETE FROM deliveries WHERE id IN ({old_deliveries})"),
+            &[&before, &limit],
+        )
+        .await?;
+    // An event goes once it is routed and none of its deliveries (or waiting routes) remain.
+    let old_events = "SELECT id FROM events e WHERE received_at < $1 AND routed \
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                      AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
+                      ORDER BY seq LIMIT $2";
+    n += tx
+        .execute(
+            &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
+            &[&before, &limit],
+        )
+        .await?;
+    n += tx
+        .execute(
+            &format!("DELETE FROM events WHERE id IN ({old_events})"),
+            &[&before, &limit],
+        )
+        .await?;
+    Ok(n)
+}
+
+pub(super) async fn disabled_targets(c: &Client) -> Pg<Vec<(String, String)>> {
+    c.query(
+        "SELECT name, COALESCE(reason, '') FROM target_state WHERE disabled",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+pub(super) async fn set_target_disabled(c: &Client, target: &str, reason: Option<&str>) -> Pg<()> {
+    c.execute(
+        "WITH up AS (INSERT INTO target_state (name, disabled, reason, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET disabled = $2, reason = $3, updated_at = $4 RETURNING 1) \
+         SELECT pg_notify('hookgate_deliveries', '') FROM up",
+        &[&target, &reason.is_some(), &reason, &crate::now_ms()],
+    )
+    .await?;
+    Ok(())
+}
