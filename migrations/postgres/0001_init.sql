@@ -14,7 +14,8 @@ CREATE TABLE events (
     query             TEXT    NOT NULL,
     body              BYTEA   NOT NULL,
     routed            BOOLEAN NOT NULL DEFAULT FALSE, -- true once every route's outcome is recorded
-    -- Unix ms (database clock) until which one instance routes this event; others skip it.
+    -- Unix ms (database clock) until which one instance routes this event; others skip it
+    -- (unless that instance stopped beating, see `instances`).
     route_lease_until BIGINT  NOT NULL DEFAULT 0,
     -- The instance holding the routing lease (it may take the event again before the lease ends).
     route_owner       TEXT
@@ -46,6 +47,7 @@ CREATE TABLE deliveries (
     attempts         BIGINT  NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT,                   -- unix ms, while pending
     lease_until      BIGINT  NOT NULL DEFAULT 0,
+    lease_owner      TEXT,                     -- the instance holding the lease
     last_error       TEXT,
     created_at       BIGINT  NOT NULL,
     updated_at       BIGINT  NOT NULL
@@ -74,4 +76,13 @@ CREATE TABLE target_state (
     disabled    BOOLEAN NOT NULL DEFAULT FALSE,
     reason      TEXT,
     updated_at  BIGINT  NOT NULL
+);
+
+-- Every running gateway instance, beating on the database's clock every couple of seconds. A lease
+-- held by an instance that stopped beating is free at once, whatever its end time: a killed
+-- instance's work is taken over in seconds, not after a lease as long as a delivery's timeout.
+CREATE TABLE instances (
+    id            TEXT   PRIMARY KEY,
+    started_at    BIGINT NOT NULL,
+    heartbeat_at  BIGINT NOT NULL
 );

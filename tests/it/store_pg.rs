@@ -89,8 +89,12 @@ fn attempt(id: &str, n: u32, after: AfterAttempt, at: i64) -> Attempt {
 
 /// `n` events, routed, each with one pending delivery `d{i}` due at NOW.
 async fn seed_deliveries(store: &PostgresStore, n: usize) {
+    seed_deliveries_from(store, 0, n).await
+}
+
+async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
     let mut routings = Vec::new();
-    for i in 0..n {
+    for i in from..from + n {
         store.insert_event(event(&format!("e{i}"))).await.unwrap();
         routings.push(routing(&format!("e{i}"), &format!("d{i}")));
     }
@@ -105,34 +109,80 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
     let unrouted = store.unrouted_events(10).await.unwrap();
     assert_eq!(unrouted.len(), 1);
     assert_eq!(unrouted[0].headers, vec![("x-a".into(), "1".into())]);
-    store.record_routing(vec![routing("e1", "d1")], NOW).await.unwrap();
+    store
+        .record_routing(vec![routing("e1", "d1")], NOW)
+        .await
+        .unwrap();
     assert!(store.unrouted_events(10).await.unwrap().is_empty());
 
     let claimed = store.claim_due("t", NOW, 10, 30_000).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(&claimed[0].body[..], b"{\"id\":\"e1\"}", "the event's body, unchanged");
+    assert_eq!(
+        &claimed[0].body[..],
+        b"{\"id\":\"e1\"}",
+        "the event's body, unchanged"
+    );
     assert_eq!(claimed[0].event_type.as_deref(), Some("push"));
-    assert!(store.claim_due("t", NOW, 10, 30_000).await.unwrap().is_empty(), "leased");
+    assert!(
+        store
+            .claim_due("t", NOW, 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
 
     let retry_at = NOW + 1_000;
-    store.record_attempt(attempt("d1", 1, AfterAttempt::RetryAt(retry_at), NOW)).await.unwrap();
-    assert!(store.claim_due("t", NOW, 10, 30_000).await.unwrap().is_empty(), "not yet due");
-    assert_eq!(store.next_due_at(NOW, vec!["t".into(), "other".into()]).await.unwrap(), Some(retry_at));
+    store
+        .record_attempt(attempt("d1", 1, AfterAttempt::RetryAt(retry_at), NOW))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due("t", NOW, 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet due"
+    );
+    assert_eq!(
+        store
+            .next_due_at(NOW, vec!["t".into(), "other".into()])
+            .await
+            .unwrap(),
+        Some(retry_at)
+    );
     let again = store.claim_due("t", retry_at, 10, 30_000).await.unwrap();
     assert_eq!(again[0].attempts, 1);
-    store.record_attempt(attempt("d1", 2, AfterAttempt::Dead, retry_at)).await.unwrap();
+    store
+        .record_attempt(attempt("d1", 2, AfterAttempt::Dead, retry_at))
+        .await
+        .unwrap();
 
     let (view, attempts) = store.get_delivery("d1").await.unwrap();
     assert_eq!((view.status.as_str(), attempts.len()), ("dead", 2));
     assert_eq!(attempts[0].response_body, "nope");
     assert!(store.retry_delivery("d1", retry_at).await.unwrap());
-    assert!(!store.retry_delivery("d1", retry_at).await.unwrap(), "already pending");
-    assert!(matches!(store.retry_delivery("nope", NOW).await, Err(StoreError::NotFound)));
+    assert!(
+        !store.retry_delivery("d1", retry_at).await.unwrap(),
+        "already pending"
+    );
+    assert!(matches!(
+        store.retry_delivery("nope", NOW).await,
+        Err(StoreError::NotFound)
+    ));
     let depth = store.queue_depth().await.unwrap();
-    assert_eq!((depth.unrouted, depth.pending), (0, vec![("t".to_string(), 1)]));
+    assert_eq!(
+        (depth.unrouted, depth.pending),
+        (0, vec![("t".to_string(), 1)])
+    );
 
     let listed = store
-        .list_deliveries(DeliveryQuery { limit: 10, source: Some("gh".into()), ..Default::default() })
+        .list_deliveries(DeliveryQuery {
+            limit: 10,
+            source: Some("gh".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
@@ -149,18 +199,36 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
 async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     let store = open(&fresh_database("misc").await).await;
     store.set_target_disabled("t", Some("gone")).await.unwrap();
-    assert_eq!(store.disabled_targets().await.unwrap(), vec![("t".into(), "gone".into())]);
+    assert_eq!(
+        store.disabled_targets().await.unwrap(),
+        vec![("t".into(), "gone".into())]
+    );
     store.set_target_disabled("t", None).await.unwrap();
     assert!(store.disabled_targets().await.unwrap().is_empty());
 
     seed_deliveries(&store, 3).await;
     for d in store.claim_due("t", NOW, 10, 1_000).await.unwrap() {
-        store.record_attempt(attempt(&d.id, 1, AfterAttempt::Failed, NOW)).await.unwrap();
+        store
+            .record_attempt(attempt(&d.id, 1, AfterAttempt::Failed, NOW))
+            .await
+            .unwrap();
     }
-    let q = DeliveryQuery { status: Some(DeliveryStatus::Failed), ..Default::default() };
+    let q = DeliveryQuery {
+        status: Some(DeliveryStatus::Failed),
+        ..Default::default()
+    };
     assert_eq!(store.retry_deliveries(q, NOW).await.unwrap(), 3);
-    let events = store.list_events(EventQuery { limit: 2, ..Default::default() }).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2", "e1"]);
+    let events = store
+        .list_events(EventQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e2", "e1"]
+    );
 
     store.insert_event(event("w")).await.unwrap();
     let mut waiting = routing("w", "dw");
@@ -170,16 +238,40 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     let w = store.waiting_routes(vec!["r".into()], 10).await.unwrap();
     assert_eq!((w.len(), w[0].event.id.as_str()), (1, "w"));
     // The plugin arrived: the waiting route is recorded once, even if two instances resolve it.
-    store.record_routing(vec![routing("w", "dw")], NOW).await.unwrap();
-    store.record_routing(vec![routing("w", "dw2")], NOW).await.unwrap();
-    assert_eq!(store.get_event("w").await.unwrap().deliveries, vec!["dw".to_string()]);
+    store
+        .record_routing(vec![routing("w", "dw")], NOW)
+        .await
+        .unwrap();
+    store
+        .record_routing(vec![routing("w", "dw2")], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_event("w").await.unwrap().deliveries,
+        vec!["dw".to_string()]
+    );
 
     for d in store.claim_due("t", NOW, 10, 1_000).await.unwrap() {
-        store.record_attempt(attempt(&d.id, 2, AfterAttempt::Succeeded, NOW)).await.unwrap();
+        store
+            .record_attempt(attempt(&d.id, 2, AfterAttempt::Succeeded, NOW))
+            .await
+            .unwrap();
     }
     let pruned = store.prune(NOW + 1, 500).await.unwrap();
-    assert!(pruned >= 4 * 3, "attempts, deliveries, results and events: {pruned}");
-    assert!(store.list_events(EventQuery { limit: 10, ..Default::default() }).await.unwrap().is_empty());
+    assert!(
+        pruned >= 4 * 3,
+        "attempts, deliveries, results and events: {pruned}"
+    );
+    assert!(
+        store
+            .list_events(EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -200,23 +292,69 @@ async fn pg_two_claimers_never_get_the_same_delivery() {
     }
     let (ga, gb) = tokio::join!(drain(&a), drain(&b));
     let all: HashSet<&String> = ga.iter().chain(&gb).collect();
-    assert_eq!(all.len(), ga.len() + gb.len(), "a delivery was claimed twice");
+    assert_eq!(
+        all.len(),
+        ga.len() + gb.len(),
+        "a delivery was claimed twice"
+    );
     assert_eq!(all.len(), 200);
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run via ./scripts/test"]
-async fn pg_expired_lease_is_reclaimed_by_another_instance() {
+async fn pg_leases_end_with_their_time_or_their_holder() {
     let url = fresh_database("lease").await;
     let (a, b) = (open(&url).await, open(&url).await);
-    seed_deliveries(&a, 1).await;
+    seed_deliveries(&a, 2).await;
+    assert_eq!(a.claim_due("t", NOW, 1, 1_000).await.unwrap().len(), 1);
+    // A live holder keeps its lease until it ends.
+    let taken = b.claim_due("t", NOW + 999, 10, 60_000).await.unwrap();
+    assert_eq!(taken.len(), 1, "only the unleased one");
+    assert_eq!(
+        b.next_due_at(NOW + 999, vec!["t".into()]).await.unwrap(),
+        None
+    );
+    let first = b.claim_due("t", NOW + 1_000, 10, 60_000).await.unwrap();
+    assert_eq!(first.len(), 1, "the lease ran out");
+
+    // b holds both now, for a minute. b's heart stops (as under kill -9: no goodbye), seen here by
+    // moving its last beat back past the dead line; a takes the work at once.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    assert!(
+        a.claim_due("t", NOW + 2_000, 10, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    client
+        .execute(
+            "UPDATE instances SET heartbeat_at = heartbeat_at - 60000 WHERE id = $1",
+            &[&b.instance()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        a.claim_due("t", NOW + 2_000, 10, 1_000)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        a.live_instances().await.unwrap(),
+        vec![a.instance().to_string()]
+    );
+
+    // A graceful stop says goodbye: its leases are free without waiting.
+    let c = open(&url).await;
+    seed_deliveries_from(&c, 2, 1).await;
+    assert_eq!(c.claim_due("t", NOW, 10, 60_000).await.unwrap().len(), 1);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(a.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
-    // Instance a dies holding the lease.
-    drop(a);
-    assert!(b.claim_due("t", NOW + 999, 10, 1_000).await.unwrap().is_empty());
-    assert_eq!(b.next_due_at(NOW + 999, vec!["t".into()]).await.unwrap(), None);
-    let taken = b.claim_due("t", NOW + 1_000, 10, 1_000).await.unwrap();
-    assert_eq!(taken[0].id, "d0");
 }
 
 #[tokio::test]
@@ -230,7 +368,11 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     let (ea, eb) = tokio::join!(a.unrouted_events(60), b.unrouted_events(60));
     let (ea, eb) = (ea.unwrap(), eb.unwrap());
     let ids: HashSet<&String> = ea.iter().chain(&eb).map(|e| &e.id).collect();
-    assert_eq!(ids.len(), ea.len() + eb.len(), "an event went to both routers");
+    assert_eq!(
+        ids.len(),
+        ea.len() + eb.len(),
+        "an event went to both routers"
+    );
     assert_eq!(ids.len(), 100);
     // Each instance gets its own leased events again (its pipeline retries them), never the other's.
     assert_eq!(a.unrouted_events(200).await.unwrap().len(), ea.len());
@@ -238,24 +380,36 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
 
     // Even if both record a routing for one event (a lease ran out mid-routing), it is taken once.
     let e = &ea[0].id;
-    a.record_routing(vec![routing(e, "first")], NOW).await.unwrap();
-    b.record_routing(vec![routing(e, "second")], NOW).await.unwrap();
-    assert_eq!(a.get_event(e).await.unwrap().deliveries, vec!["first".to_string()]);
+    a.record_routing(vec![routing(e, "first")], NOW)
+        .await
+        .unwrap();
+    b.record_routing(vec![routing(e, "second")], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get_event(e).await.unwrap().deliveries,
+        vec!["first".to_string()]
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
     let url = fresh_database("migrate").await;
-    let opened =
-        futures_util::future::join_all((0..4).map(|_| PostgresStore::open(&url))).await;
+    let opened = futures_util::future::join_all((0..4).map(|_| PostgresStore::open(&url))).await;
     for store in &opened {
-        assert!(store.is_ok(), "concurrent open failed: {:?}", store.as_ref().err());
+        assert!(
+            store.is_ok(),
+            "concurrent open failed: {:?}",
+            store.as_ref().err()
+        );
     }
     drop(opened);
     let store = open(&url).await;
     store.ping().await.unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     let n: i64 = client
         .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
@@ -279,7 +433,9 @@ async fn pg_commits_of_one_instance_wake_the_others() {
     tokio::time::timeout(Duration::from_secs(5), signals.events.notified())
         .await
         .expect("b woken for a's event");
-    a.record_routing(vec![routing("e1", "d1")], NOW).await.unwrap();
+    a.record_routing(vec![routing("e1", "d1")], NOW)
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), signals.deliveries.notified())
         .await
         .expect("b woken for a's delivery");

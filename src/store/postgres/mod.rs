@@ -3,9 +3,9 @@
 //!
 //! Owns the connection pool, the migrations (`migrations/postgres/`), transactions, the mapping of
 //! driver errors to [`StoreError`], and the LISTEN connection that turns other instances' commits
-//! into local [`Signals`]. It must never hold a lease past its end: work an instance claimed comes
-//! back to every instance once the lease runs out, which is how a dead instance's work is taken
-//! over. SQL lives in `queries.rs`.
+//! into local [`Signals`]. Each instance beats in the `instances` table every couple of seconds;
+//! a lease is honoured only while its holder is alive and its end has not passed, so the work of
+//! an instance that was killed returns to the others within seconds. SQL lives in `queries.rs`.
 //!
 //! Unlike SQLite, opening does not clear leases: other live instances may hold them.
 //! No TLS yet: connect over a trusted network or a local socket.
@@ -18,7 +18,10 @@ use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+)];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6761_7465; // "hookgate"
@@ -30,18 +33,37 @@ const ROUTE_LEASE_MS: i64 = 60_000;
 /// Connections per instance: the stages, the admin API and ingress share them.
 const POOL_SIZE: usize = 16;
 
+/// How often an instance beats; a holder is dead after `queries::DEAD_AFTER_MS` without one.
+const BEAT_EVERY: Duration = Duration::from_secs(2);
+
+/// Server-side limits for every connection, unless the URL sets its own: a statement waiting on a
+/// lock (or running away) fails, so ingress answers 503 and the stages retry, rather than hanging.
+const SESSION_LIMITS: [(&str, &str); 2] = [("lock_timeout", "5s"), ("statement_timeout", "30s")];
+
 /// The PostgreSQL backend. Cheap to share: it holds a pool and the signals.
 pub struct PostgresStore {
     pool: Pool,
     signals: Signals,
-    /// Names this instance as the holder of routing leases.
+    /// Names this instance as the holder of its leases, in `instances`.
     instance: String,
     listener: tokio::task::JoinHandle<()>,
+    heart: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
+        self.heart.abort();
+        // A graceful stop frees this instance's leases at once; a crash frees them after
+        // DEAD_AFTER_MS. Best effort: there may be no runtime left to run it on.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (pool, id) = (self.pool.clone(), self.instance.clone());
+            runtime.spawn(async move {
+                if let Ok(c) = get(&pool).await {
+                    let _ = queries::leave(&c, &id).await;
+                }
+            });
+        }
     }
 }
 
@@ -54,6 +76,13 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        let mut options = config.get_options().unwrap_or_default().to_string();
+        for (name, value) in SESSION_LIMITS {
+            if !options.contains(name) {
+                options.push_str(&format!(" -c {name}={value}"));
+            }
+        }
+        config.options(options.trim());
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -70,15 +99,31 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("postgres pool: {e}")))?;
         let mut client = get(&pool).await?;
         migrate(&mut client).await.map_err(store_err)?;
+        // Beat before taking any lease, or another instance would see its holder dead.
+        let instance = ulid::Ulid::new().to_string();
+        queries::beat(&client, &instance).await.map_err(store_err)?;
         drop(client);
         let signals = Signals::default();
         let listener = tokio::spawn(listen(config, signals.clone()));
+        let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
         Ok(Self {
             pool,
             signals,
-            instance: ulid::Ulid::new().to_string(),
+            instance,
             listener,
+            heart,
         })
+    }
+
+    /// This instance's id, as it appears in `instances` and as the holder of its leases.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The instances beating now (this one included), oldest first.
+    pub async fn live_instances(&self) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        queries::live_instances(&c).await.map_err(store_err)
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -123,13 +168,37 @@ async fn migrate(client: &mut tokio_postgres::Client) -> queries::Pg<()> {
     tx.commit().await
 }
 
-/// Connection trouble (the server, the network, the pool) is `Unavailable`, so callers retry;
-/// anything the server rejected for what was asked is `Query`.
+/// Beats every `BEAT_EVERY` for as long as the store is open. A missed beat (the database away)
+/// is retried at the next tick; past `DEAD_AFTER_MS` other instances may take this one's work,
+/// which at-least-once delivery allows.
+async fn heartbeat(pool: Pool, id: String) {
+    let mut tick = tokio::time::interval(BEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let beat = async {
+            let c = get(&pool).await?;
+            queries::beat(&c, &id).await.map_err(store_err)
+        };
+        if let Err(e) = beat.await {
+            tracing::warn!(error = %e, "postgres heartbeat failed");
+        }
+    }
+}
+
+/// Trouble that passes (the connection, the server, the pool, a lock or a statement timing out,
+/// a serialisation conflict) is `Unavailable`, so callers retry; anything the server rejected for
+/// what was asked is `Query`.
 fn store_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         // 08: connection exception, 53: insufficient resources, 57: operator intervention
-        // (shutdown, cannot connect now).
-        Some(db) if ["08", "53", "57"].iter().any(|c| db.code().code().starts_with(c)) => {
+        // (shutdown, statement timeout), 40: serialisation failure or deadlock, 55P03: lock
+        // timeout.
+        Some(db)
+            if ["08", "53", "57", "40", "55P03"]
+                .iter()
+                .any(|c| db.code().code().starts_with(c)) =>
+        {
             StoreError::Unavailable(db.to_string())
         }
         Some(db) => StoreError::Query(db.to_string()),
@@ -231,7 +300,7 @@ impl Store for PostgresStore {
         lease_ms: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let c = self.client().await?;
-        queries::claim(&c, target, now, limit, lease_ms)
+        queries::claim(&c, &self.instance, target, now, limit, lease_ms)
             .await
             .map_err(store_err)
     }

@@ -14,6 +14,49 @@ pub(super) type Pg<T> = Result<T, tokio_postgres::Error>;
 /// The database's clock in Unix ms: one clock for every instance's routing leases.
 const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
+/// An instance that has not beaten for this long is dead: its leases are free at once.
+pub(super) const DEAD_AFTER_MS: i64 = 10_000;
+
+/// SQL that is true when the lease holder named by `column` is not a live instance.
+fn holder_gone(column: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = {column} \
+         AND i.heartbeat_at > {DB_NOW} - {DEAD_AFTER_MS})"
+    )
+}
+
+/// Records that instance `id` is alive, on the database's clock.
+pub(super) async fn beat(c: &Client, id: &str) -> Pg<()> {
+    let sql = format!(
+        "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW}) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at"
+    );
+    c.execute(&sql, &[&id]).await?;
+    // Instances gone for a day are only clutter.
+    let sql = format!("DELETE FROM instances WHERE heartbeat_at < {DB_NOW} - 86400000");
+    c.execute(&sql, &[]).await?;
+    Ok(())
+}
+
+/// Forgets instance `id`, freeing its leases at once (a graceful stop).
+pub(super) async fn leave(c: &Client, id: &str) -> Pg<()> {
+    c.execute("DELETE FROM instances WHERE id = $1", &[&id])
+        .await?;
+    Ok(())
+}
+
+/// The ids of the instances beating now, oldest first.
+pub(super) async fn live_instances(c: &Client) -> Pg<Vec<String>> {
+    let sql = format!(
+        "SELECT id FROM instances WHERE heartbeat_at > {DB_NOW} - {DEAD_AFTER_MS} ORDER BY started_at, id"
+    );
+    c.query(&sql, &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect()
+}
+
 pub(super) async fn insert_event(c: &Client, ev: &StoredEvent) -> Pg<()> {
     // One statement, so the event and its notification commit together without a transaction.
     c.execute(
@@ -33,19 +76,20 @@ pub(super) async fn insert_event(c: &Client, ev: &StoredEvent) -> Pg<()> {
     Ok(())
 }
 
-/// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another instance holds
-/// are skipped; events this instance already holds are handed out again (its pipeline asks again
-/// only after it gave up on them, e.g. while the evaluator was unavailable).
+/// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another live instance
+/// holds are skipped; events this instance already holds are handed out again (its pipeline asks
+/// again only after it gave up on them, e.g. while the evaluator was unavailable).
 pub(super) async fn unrouted(
     c: &Client,
     owner: &str,
     limit: usize,
     lease_ms: i64,
 ) -> Pg<Vec<StoredEvent>> {
+    let gone = holder_gone("events.route_owner");
     let sql = format!(
         "WITH clock AS (SELECT {DB_NOW} AS now), \
          picked AS (SELECT seq FROM events, clock \
-           WHERE NOT routed AND (route_lease_until <= clock.now OR route_owner = $2) \
+           WHERE NOT routed AND (route_lease_until <= clock.now OR route_owner = $2 OR {gone}) \
            ORDER BY seq LIMIT $1 FOR UPDATE OF events SKIP LOCKED) \
          UPDATE events e SET route_lease_until = clock.now + $3, route_owner = $2 \
          FROM picked, clock WHERE e.seq = picked.seq \
@@ -79,7 +123,11 @@ fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
 /// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
 /// out (and whose event another instance routed meanwhile), two instances resolving the same
 /// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
-pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], now: i64) -> Pg<bool> {
+pub(super) async fn record_routing(
+    tx: &Transaction<'_>,
+    routings: &[Routing],
+    now: i64,
+) -> Pg<bool> {
     let lock = tx
         .prepare("SELECT routed FROM events WHERE id = $1 FOR UPDATE")
         .await?;
@@ -150,28 +198,32 @@ async fn write_routing(
     Ok(wrote)
 }
 
-/// Leases due deliveries. `SKIP LOCKED` passes over rows another instance is leasing right now;
-/// rows it leased and committed no longer match `lease_until <= now`.
+/// Leases due deliveries to `owner`. `SKIP LOCKED` passes over rows another instance is leasing
+/// right now; rows it leased and committed no longer match until the lease ends or it dies.
 pub(super) async fn claim(
     c: &Client,
+    owner: &str,
     target: &str,
     now: i64,
     limit: usize,
     lease_ms: i64,
 ) -> Pg<Vec<DueDelivery>> {
+    let gone = holder_gone("deliveries.lease_owner");
+    let sql = format!(
+        "WITH picked AS (SELECT seq FROM deliveries \
+           WHERE target = $1 AND status = 'pending' AND next_attempt_at <= $2 \
+           AND (lease_until <= $2 OR {gone}) \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         leased AS (UPDATE deliveries d SET lease_until = $2 + $4, lease_owner = $5 \
+           FROM picked WHERE d.seq = picked.seq \
+           RETURNING d.seq, d.id, d.event_id, d.route, d.target, d.body, d.headers, d.attempts, \
+           d.created_at, d.next_attempt_at) \
+         SELECT l.id, l.event_id, e.event_type, l.route, l.target, COALESCE(l.body, e.body), l.headers, \
+           l.attempts, l.created_at \
+         FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq"
+    );
     let rows = c
-        .query(
-            "WITH picked AS (SELECT seq FROM deliveries \
-               WHERE target = $1 AND status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
-               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             leased AS (UPDATE deliveries d SET lease_until = $2 + $4 FROM picked WHERE d.seq = picked.seq \
-               RETURNING d.seq, d.id, d.event_id, d.route, d.target, d.body, d.headers, d.attempts, \
-               d.created_at, d.next_attempt_at) \
-             SELECT l.id, l.event_id, e.event_type, l.route, l.target, COALESCE(l.body, e.body), l.headers, \
-               l.attempts, l.created_at \
-             FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq",
-            &[&target, &now, &(limit as i64), &lease_ms],
-        )
+        .query(&sql, &[&target, &now, &(limit as i64), &lease_ms, &owner])
         .await?;
     rows.iter()
         .map(|r| {
@@ -192,15 +244,14 @@ pub(super) async fn claim(
 
 /// The earliest due time among `targets`: one index probe per target, in one statement.
 pub(super) async fn next_due(c: &Client, now: i64, targets: &[String]) -> Pg<Option<i64>> {
-    let row = c
-        .query_one(
-            "SELECT MIN(x.at) FROM unnest($1::TEXT[]) AS t(name), LATERAL (\
-               SELECT next_attempt_at AS at FROM deliveries \
-               WHERE target = t.name AND status = 'pending' AND lease_until <= $2 \
-               ORDER BY next_attempt_at LIMIT 1) AS x",
-            &[&targets, &now],
-        )
-        .await?;
+    let gone = holder_gone("deliveries.lease_owner");
+    let sql = format!(
+        "SELECT MIN(x.at) FROM unnest($1::TEXT[]) AS t(name), LATERAL (\
+           SELECT next_attempt_at AS at FROM deliveries \
+           WHERE target = t.name AND status = 'pending' AND (lease_until <= $2 OR {gone}) \
+           ORDER BY next_attempt_at LIMIT 1) AS x"
+    );
+    let row = c.query_one(&sql, &[&targets, &now]).await?;
     row.try_get(0)
 }
 
@@ -248,7 +299,7 @@ pub(super) async fn record_attempt(tx: &Transaction<'_>, a: &Attempt) -> Pg<()> 
     };
     tx.execute(
         "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = 0, \
-         last_error = $5, updated_at = $6 WHERE id = $1",
+         lease_owner = NULL, last_error = $5, updated_at = $6 WHERE id = $1",
         &[
             &a.delivery_id,
             &status.as_str(),
@@ -340,7 +391,10 @@ pub(super) async fn get_delivery(
 /// `None` when there is no such delivery; `Some(false)` when it is already pending.
 pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> Pg<Option<bool>> {
     let Some(row) = tx
-        .query_opt("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt(
+            "SELECT status FROM deliveries WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
         .await?
     else {
         return Ok(None);
@@ -349,7 +403,7 @@ pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> 
         return Ok(Some(false));
     }
     tx.execute(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, updated_at = $2 \
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, lease_owner = NULL, updated_at = $2 \
          WHERE id = $1",
         &[&id, &now],
     )
@@ -359,7 +413,7 @@ pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> 
 
 pub(super) async fn retry_deliveries(tx: &Transaction<'_>, q: &DeliveryQuery, now: i64) -> Pg<u64> {
     tx.execute(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, updated_at = $4 \
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, lease_owner = NULL, updated_at = $4 \
          WHERE status != 'pending' AND ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR target = $2) \
          AND ($3::TEXT IS NULL OR route = $3) AND ($5::BIGINT IS NULL OR created_at >= $5) \
          AND ($6::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $6))",
@@ -412,7 +466,13 @@ pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Pg<Vec<EventSumma
              WHERE ($1::TEXT IS NULL OR source = $1) AND ($2::TEXT IS NULL OR event_type = $2) \
              AND ($3::BIGINT IS NULL OR seq < $3) AND ($4::BIGINT IS NULL OR received_at >= $4) \
              ORDER BY seq DESC LIMIT $5",
-            &[&q.source, &q.event_type, &q.before, &q.since, &(q.limit as i64)],
+            &[
+                &q.source,
+                &q.event_type,
+                &q.before,
+                &q.since,
+                &(q.limit as i64),
+            ],
         )
         .await?;
     rows.iter()
@@ -451,7 +511,10 @@ pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
         routes: Vec::new(),
     };
     event.deliveries = c
-        .query("SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq", &[&id])
+        .query(
+            "SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq",
+            &[&id],
+        )
         .await?
         .iter()
         .map(|r| r.try_get(0))
