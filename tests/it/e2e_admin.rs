@@ -331,17 +331,12 @@ targets = ["down"]
     post_json(&gw.hook("s"), r#"{"to":"down"}"#, &[]).await;
     done.wait_for(1, Duration::from_secs(5)).await;
     down.wait_for(1, Duration::from_secs(5)).await;
-    let count = |table: &str| -> i64 {
-        gw.db()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .expect("count")
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while count("events") > 1 {
+    while gw.db().count("SELECT COUNT(*) FROM events").await > 1 {
         assert!(std::time::Instant::now() < deadline, "nothing pruned");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let d = gw.deliveries();
+    let d = gw.deliveries().await;
     assert_eq!(
         d,
         vec![(
@@ -351,7 +346,7 @@ targets = ["down"]
         )]
     );
     assert_eq!(
-        count("attempts"),
+        gw.db().count("SELECT COUNT(*) FROM attempts").await,
         1,
         "the pending delivery keeps its attempt log"
     );
@@ -410,7 +405,7 @@ targets = ["t"]
         1,
         "nothing is sent to a disabled target"
     );
-    let d = gw.deliveries();
+    let d = gw.deliveries().await;
     assert!(
         d.len() == 3 && d.iter().all(|x| x.2 == "pending"),
         "paused, not dead: {d:?}"

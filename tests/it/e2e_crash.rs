@@ -16,6 +16,7 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
     receiver.default_reply(Reply::status(200).delay(Duration::from_millis(5)));
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("hookgate.toml");
+    let store = crate::utils::store::url_for(dir.path()).await;
     std::fs::write(
         &config,
         format!(
@@ -24,7 +25,7 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
 listen = "127.0.0.1:0"
 
 [store]
-url = "sqlite://{db}"
+url = "{store}"
 
 [sources.s]
 kind = "generic"
@@ -40,7 +41,6 @@ source = "s"
 jq = '{{n: .body.n}}'
 targets = ["t"]
 "#,
-            db = dir.path().join("hookgate.db").display(),
             url = receiver.url
         ),
     )

@@ -99,10 +99,7 @@ async fn retries_keep_the_delivery_id_and_back_off() {
         d.len() == 1 && d[0].2 == "succeeded"
     })
     .await;
-    let attempts: i64 = gw
-        .db()
-        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
-        .expect("count");
+    let attempts = gw.db().count("SELECT COUNT(*) FROM attempts").await;
     assert_eq!(attempts, 3, "every attempt is logged");
 }
 
@@ -136,16 +133,16 @@ async fn dead_after_max_attempts() {
         .wait_deliveries(Duration::from_secs(5), |d| d.iter().all(|x| x.2 == "dead"))
         .await;
     assert_eq!(d.len(), 1);
-    let (status, body): (Option<i64>, Vec<u8>) = gw
+    let last = gw
         .db()
-        .query_row(
-            "SELECT status_code, response_body FROM attempts ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("attempt");
-    assert_eq!(status, Some(503));
-    assert_eq!(body, b"receiver says hi", "the response body is kept");
+        .rows("SELECT status_code, response_body FROM attempts ORDER BY seq DESC LIMIT 1")
+        .await;
+    assert_eq!(last[0][0].opt_int(), Some(503));
+    assert_eq!(
+        last[0][1].text(),
+        "receiver says hi",
+        "the response body is kept"
+    );
 }
 
 #[tokio::test]
@@ -198,16 +195,10 @@ async fn a_target_that_is_down_is_retried_until_it_answers() {
         .expect("delivered")
         .expect("body");
     assert_eq!(&body[..], br#"{"n":7}"#);
-    let attempt_errors: Vec<String> = {
-        let db = gw.db();
-        let mut stmt = db
-            .prepare("SELECT COALESCE(error, '') FROM attempts ORDER BY seq")
-            .expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("q")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
+    let attempt_errors = gw
+        .db()
+        .texts("SELECT COALESCE(error, '') FROM attempts ORDER BY seq")
+        .await;
     assert!(
         attempt_errors[0].contains("connection failed"),
         "{attempt_errors:?}"
@@ -343,7 +334,7 @@ targets = ["t"]
     // Every timer of the gateway is a point paused time can jump to while the runtime waits on the
     // store's writer thread, so the background pruning (a timer of its own) is switched off here.
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start_with_store(&config, dir, "retention = \"off\"").await;
+    let gw = Gateway::start_on_sqlite(&config, dir, "retention = \"off\"").await;
     post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
     let seen = receiver.wait_for_on_paused_clock(4).await;
     let gaps: Vec<Duration> = seen

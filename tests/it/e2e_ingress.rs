@@ -224,15 +224,11 @@ async fn store_unavailable_answers_503_and_the_retry_is_kept() {
     let gw = Gateway::start(&config(&receiver.url)).await;
     // Another process holding the write lock is what a full or failing disk looks like to the
     // writer: it cannot begin a transaction.
-    let mut blocker = rusqlite::Connection::open(crate::utils::db_path(gw_dir(&gw))).expect("open");
-    blocker.busy_timeout(Duration::from_secs(1)).expect("busy");
-    let tx = blocker
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-        .expect("lock");
+    let blocker = crate::utils::store::WriteBlocker::hold(&gw.store_url).await;
     let (status, json) = post_json(&gw.hook("open"), r#"{"n":1}"#, &[]).await;
     assert_eq!(status, 503, "{json}");
     assert_eq!(json["error"], "store unavailable, retry later");
-    tx.rollback().expect("unlock");
+    blocker.release().await;
     let (status, _) = post_json(&gw.hook("open"), r#"{"n":1}"#, &[]).await;
     assert_eq!(status, 202);
     let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
@@ -243,8 +239,4 @@ async fn store_unavailable_answers_503_and_the_retry_is_kept() {
         .await
         .expect("readyz");
     assert_eq!(health.status().as_u16(), 200);
-}
-
-fn gw_dir(gw: &Gateway) -> &std::path::Path {
-    gw.path()
 }

@@ -332,7 +332,7 @@ async fn reload_applies_a_good_file_and_a_bad_one_changes_nothing() {
     gw.rewrite_config(&config(&receiver, "", "{v: 1}"));
     let moved = std::fs::read_to_string(gw.config_file())
         .expect("config")
-        .replace("sqlite://", "sqlite:///tmp/elsewhere-");
+        .replace(&gw.store_url, "sqlite:///tmp/elsewhere.db");
     std::fs::write(gw.config_file(), moved).expect("write");
     let (status, body) = admin(&gw, Method::POST, "/admin/v1/reload", Some(TOKEN)).await;
     assert_eq!(status, 422);
@@ -413,6 +413,7 @@ async fn sighup_reloads_the_config_file() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("hookgate.toml");
+    let store = crate::utils::store::url_for(dir.path()).await;
     let write = |v: u32| {
         let text = format!(
             r#"
@@ -420,7 +421,7 @@ async fn sighup_reloads_the_config_file() {
 listen = "127.0.0.1:0"
 
 [store]
-url = "sqlite://{}"
+url = "{store}"
 
 [sources.s]
 kind = "generic"
@@ -434,7 +435,6 @@ source = "s"
 jq = '{{v: {v}}}'
 targets = ["t"]
 "#,
-            dir.path().join("db.sqlite").display(),
             receiver.url
         );
         std::fs::write(&file, text).expect("write config");
@@ -475,12 +475,11 @@ async fn sigterm_drains_the_attempt_in_flight_then_exits() {
     let receiver = Receiver::start().await;
     receiver.default_reply(Reply::status(200).delay(Duration::from_millis(1500)));
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db.sqlite");
+    let store = crate::utils::store::url_for(dir.path()).await;
     let file = dir.path().join("hookgate.toml");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"sqlite://{}\"\n\n[sources.s]\nkind = \"generic\"\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"{store}\"\n\n[sources.s]\nkind = \"generic\"\n\n\
          [targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
-        db.display(),
         receiver.url
     );
     std::fs::write(&file, text).expect("write config");
@@ -505,11 +504,12 @@ async fn sigterm_drains_the_attempt_in_flight_then_exits() {
     };
     assert!(status.success(), "{status}");
     // The attempt in flight finished and was recorded: nothing is owed after the restart.
-    let conn = rusqlite::Connection::open(&db).expect("db");
-    let (state, attempts): (String, i64) = conn
-        .query_row("SELECT status, attempts FROM deliveries", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .expect("one delivery");
-    assert_eq!((state.as_str(), attempts), ("succeeded", 1));
+    let rows = crate::utils::store::Db::new(store)
+        .rows("SELECT status, attempts FROM deliveries")
+        .await;
+    assert_eq!(rows.len(), 1, "one delivery: {rows:?}");
+    assert_eq!(
+        (rows[0][0].text(), rows[0][1].int()),
+        ("succeeded".into(), 1)
+    );
 }

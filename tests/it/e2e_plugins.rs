@@ -61,21 +61,19 @@ targets = ["plain"]
 }
 
 /// Every (route, target, status, error) of the delivery log.
-fn log(gw: &Gateway) -> Vec<(String, String, String, Option<String>)> {
-    let db = gw.db();
-    let mut stmt = db
-        .prepare("SELECT route, target, status, last_error FROM deliveries ORDER BY seq")
-        .expect("query");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .expect("rows")
-        .map(|r| r.expect("row"))
+async fn log(gw: &Gateway) -> Vec<(String, String, String, Option<String>)> {
+    gw.db()
+        .rows("SELECT route, target, status, last_error FROM deliveries ORDER BY seq")
+        .await
+        .iter()
+        .map(|r| (r[0].text(), r[1].text(), r[2].text(), r[3].opt_text()))
         .collect()
 }
 
 async fn wait_log(gw: &Gateway, n: usize) -> Vec<(String, String, String, Option<String>)> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let l = log(gw);
+        let l = log(gw).await;
         if l.len() >= n && l.iter().all(|d| d.2 != "pending") {
             return l;
         }
@@ -103,7 +101,7 @@ async fn events_wait_for_a_plugin_pushed_later_then_slack_messages_for_every_pla
 
     // Not uploaded yet: the route waits (no delivery, nothing dead), and says why.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(log(&gw).is_empty());
+    assert!(log(&gw).await.is_empty());
     let (_, events) = admin(&gw, Method::GET, "/admin/v1/events", Some(TOKEN)).await;
     let id = events["data"][0]["id"]
         .as_str()

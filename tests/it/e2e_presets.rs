@@ -118,15 +118,14 @@ async fn pulumi_kinds_filter_names_and_ping() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(got, want);
-    let ping_detail: String = gw
+    let ping_detail = gw
         .db()
-        .query_row(
+        .one(
             "SELECT r.detail FROM route_results r JOIN events e ON e.id = r.event_id \
              WHERE e.event_type = 'ping' AND r.route = 'pulumi-all'",
-            [],
-            |r| r.get(0),
         )
-        .expect("ping recorded");
+        .await
+        .text();
     assert!(ping_detail.contains("handshake"), "{ping_detail}");
 }
 

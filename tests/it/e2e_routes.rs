@@ -117,20 +117,16 @@ jq = '{first: .body.n, type: .event_type, h: .headers["x-team"], q: .queryParams
         bodies.iter().filter(|b| b.get("second").is_some()).count(),
         2
     );
-    let statuses = gw.deliveries();
+    let statuses = gw.deliveries().await;
     assert_eq!(
         statuses.len(),
         3,
         "filtered events make no delivery: {statuses:?}"
     );
-    let filtered: i64 = gw
+    let filtered = gw
         .db()
-        .query_row(
-            "SELECT COUNT(*) FROM route_results WHERE outcome = 'filtered'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+        .count("SELECT COUNT(*) FROM route_results WHERE outcome = 'filtered'")
+        .await;
     assert_eq!(filtered, 1, "the filtered event is recorded as filtered");
 }
 
@@ -179,14 +175,11 @@ async fn a_failing_mapping_fails_its_route_and_others_go_on() {
         d.contains(&("first".into(), "a".into(), "failed".into())),
         "{d:?}"
     );
-    let err: String = gw
+    let err = gw
         .db()
-        .query_row(
-            "SELECT last_error FROM deliveries WHERE route = 'first'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("error");
+        .one("SELECT last_error FROM deliveries WHERE route = 'first'")
+        .await
+        .text();
     assert!(err.contains("cannot"), "the jq message is kept: {err}");
 }
 
@@ -215,16 +208,10 @@ async fn runaway_mappings_are_contained() {
             bodies.contains(&serde_json::json!({"ok": 2})),
             "{bad}: {bodies:?}"
         );
-        let errors: Vec<String> = {
-            let db = gw.db();
-            let mut stmt = db
-                .prepare("SELECT last_error FROM deliveries WHERE status = 'failed'")
-                .expect("prepare");
-            stmt.query_map([], |r| r.get(0))
-                .expect("query")
-                .collect::<Result<_, _>>()
-                .expect("rows")
-        };
+        let errors = gw
+            .db()
+            .texts("SELECT last_error FROM deliveries WHERE status = 'failed'")
+            .await;
         assert_eq!(errors.len(), 2, "{bad}: {errors:?}");
         assert!(errors.iter().all(|e| e.contains(why)), "{bad}: {errors:?}");
     }

@@ -11,26 +11,8 @@ use std::time::Duration;
 
 const NOW: i64 = 1_000_000;
 
-/// A fresh, empty database on the test server; returns its URL.
 async fn fresh_database(name: &str) -> String {
-    let base = std::env::var("HOOKGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "HOOKGATE_TEST_POSTGRES_URL is not set. Start a throwaway server with \
-             `scripts/pg start target/pg 55432` and export the URL it prints, or run ./scripts/test"
-        )
-    });
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to HOOKGATE_TEST_POSTGRES_URL");
-    tokio::spawn(connection);
-    let db = format!("t_{name}_{}", ulid::Ulid::new()).to_lowercase();
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .expect("create test database");
-    let mut url = url::Url::parse(&base).expect("test url");
-    url.set_path(&format!("/{db}"));
-    url.to_string()
+    crate::utils::store::fresh_postgres_database(name).await
 }
 
 async fn open(url: &str) -> PostgresStore {
@@ -102,7 +84,6 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_round_trip_insert_route_claim_attempt_retry() {
     let store = open(&fresh_database("round_trip").await).await;
     store.insert_event(event("e1")).await.unwrap();
@@ -195,7 +176,6 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     let store = open(&fresh_database("misc").await).await;
     store.set_target_disabled("t", Some("gone")).await.unwrap();
@@ -275,7 +255,6 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_two_claimers_never_get_the_same_delivery() {
     let url = fresh_database("skip_locked").await;
     let (a, b) = (open(&url).await, open(&url).await);
@@ -301,7 +280,6 @@ async fn pg_two_claimers_never_get_the_same_delivery() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_leases_end_with_their_time_or_their_holder() {
     let url = fresh_database("lease").await;
     let (a, b) = (open(&url).await, open(&url).await);
@@ -358,7 +336,6 @@ async fn pg_leases_end_with_their_time_or_their_holder() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     let url = fresh_database("routing_lease").await;
     let (a, b) = (open(&url).await, open(&url).await);
@@ -393,7 +370,6 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
     let url = fresh_database("migrate").await;
     let opened = futures_util::future::join_all((0..4).map(|_| PostgresStore::open(&url))).await;
@@ -420,7 +396,6 @@ async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL: run via ./scripts/test"]
 async fn pg_commits_of_one_instance_wake_the_others() {
     let url = fresh_database("notify").await;
     let (a, b) = (open(&url).await, open(&url).await);

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod binary;
 pub mod receiver;
+pub mod store;
 pub mod wasm;
 
 pub use receiver::{Receiver, Reply};
@@ -12,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// A gateway running in this process, with its own SQLite file.
+/// A gateway running in this process, with its own store (a SQLite file in its folder, or its
+/// own PostgreSQL database: see [`store`]).
 pub struct Gateway {
     pub url: String,
     /// The admin API, when the config has an `[admin]` section.
     pub admin_url: Option<String>,
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
+    /// Its `store.url`.
+    pub store_url: String,
     /// The `[server]` and `[store]` sections added to every config this gateway loads.
     tail: String,
     stop: Option<oneshot::Sender<()>>,
@@ -38,9 +42,29 @@ impl Gateway {
 
     /// Starts a gateway whose `[store]` section also holds `store_extra` (e.g. `retention = "1s"`).
     pub async fn start_with_store(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
+        let store_url = store::url_for(dir.path()).await;
+        Self::start_on(config, dir, store_extra, store_url).await
+    }
+
+    /// Starts a gateway on SQLite whichever backend the suite runs on, for the one test that must:
+    /// under a paused tokio clock every network timeout (a PostgreSQL connect, a pool wait) fires
+    /// as soon as the runtime idles, so only an in-process store can run there.
+    pub async fn start_on_sqlite(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
+        if store::backend() != store::Backend::Sqlite {
+            eprintln!("note: this test runs on SQLite on every pass (paused clock)");
+        }
+        let store_url = format!("sqlite://{}", db_path(dir.path()).display());
+        Self::start_on(config, dir, store_extra, store_url).await
+    }
+
+    async fn start_on(
+        config: &str,
+        dir: tempfile::TempDir,
+        store_extra: &str,
+        store_url: String,
+    ) -> Self {
         let tail = format!(
-            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"sqlite://{}\"\n{store_extra}\n",
-            db_path(dir.path()).display()
+            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
         );
         let file = dir.path().join("hookgate.toml");
         std::fs::write(&file, format!("{config}{tail}")).expect("write config");
@@ -80,6 +104,7 @@ impl Gateway {
             admin_url,
             dir: Some(dir),
             path,
+            store_url,
             tail,
             stop: Some(stop),
             task: Some(task),
@@ -91,7 +116,9 @@ impl Gateway {
     /// Waits until `/readyz` answers 200: the store is open and migrated.
     async fn wait_ready(&self) {
         let client = client();
-        for _ in 0..200 {
+        // Wall time: under a paused tokio clock the sleeps below take no time at all.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
             let resp = client.get(format!("{}/readyz", self.url)).send().await;
             if resp.is_ok_and(|r| r.status().is_success()) {
                 return;
@@ -131,25 +158,19 @@ impl Gateway {
         format!("{}/hooks/{source}", self.url)
     }
 
-    /// Opens the gateway's database read-only, to check what it recorded.
-    pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            db_path(&self.path),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open db")
+    /// The gateway's store, to check what it recorded.
+    pub fn db(&self) -> store::Db {
+        store::Db::new(&self.store_url)
     }
 
     /// Statuses of every delivery, oldest first, as `(route, target, status)`.
-    pub fn deliveries(&self) -> Vec<(String, String, String)> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare("SELECT route, target, status FROM deliveries ORDER BY seq")
-            .expect("prepare");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+    pub async fn deliveries(&self) -> Vec<(String, String, String)> {
+        self.db()
+            .rows("SELECT route, target, status FROM deliveries ORDER BY seq")
+            .await
+            .iter()
+            .map(|r| (r[0].text(), r[1].text(), r[2].text()))
+            .collect()
     }
 
     /// Waits until `pred` holds for the delivery statuses, or panics after `timeout`.
@@ -160,7 +181,7 @@ impl Gateway {
     ) -> Vec<(String, String, String)> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let d = self.deliveries();
+            let d = self.deliveries().await;
             if pred(&d) {
                 return d;
             }
