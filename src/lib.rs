@@ -28,6 +28,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod deliver;
 pub mod envelope;

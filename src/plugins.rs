@@ -213,6 +213,11 @@ impl Registry {
         }
     }
 
+    /// The stored bytes of `name` (to share them with other instances).
+    pub fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(format!("{name}.wasm")))
+    }
+
     /// Changes whenever a plugin is installed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -51,6 +51,13 @@ pub async fn run(
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let reloader = Arc::new(Reloader::new(config_rx.borrow().path.clone(), config_tx));
     let worker = deliver::Worker::new(ctx.clone(), config_rx.clone());
+    let cluster = crate::cluster::Cluster::join(
+        store.clone(),
+        plugins.clone(),
+        reloader.clone(),
+        ctx.switch.clone(),
+    )
+    .await?;
     let admin_task = match options.admin_listener.filter(|_| admin) {
         Some(listener) => {
             let app = crate::admin::router(crate::admin::Admin {
@@ -86,6 +93,7 @@ pub async fn run(
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
     let retention_task =
         retention.map(|r| tokio::spawn(store::retention::run(store.clone(), r, stop_rx.clone())));
+    let cluster_task = cluster.map(|c| tokio::spawn(c.run(stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
     let app = ingress::router(ingress::Ingress {
         store: store.clone(),
@@ -102,6 +110,7 @@ pub async fn run(
     for task in [
         admin_task.map(|t| t.abort_handle()),
         sighup_task.map(|t| t.abort_handle()),
+        cluster_task.map(|t| t.abort_handle()),
     ]
     .into_iter()
     .flatten()

@@ -86,3 +86,23 @@ CREATE TABLE instances (
     started_at    BIGINT NOT NULL,
     heartbeat_at  BIGINT NOT NULL
 );
+
+-- Plugins every instance runs: an upload to one instance is shared here and each instance
+-- installs it (validating and compiling for itself). A delete leaves the row with deleted = TRUE,
+-- so an instance that was away unloads it too rather than sharing its stale copy again.
+CREATE TABLE plugins (
+    name         TEXT    PRIMARY KEY,
+    sha256       TEXT    NOT NULL,
+    bytes        BYTEA,                         -- NULL once deleted
+    deleted      BOOLEAN NOT NULL DEFAULT FALSE,
+    updated_at   BIGINT  NOT NULL,
+    updated_by   TEXT    NOT NULL               -- the instance that uploaded or deleted it
+);
+
+-- Config reloads asked of one instance; every other instance re-reads its own config file when
+-- the newest generation is one it has not applied.
+CREATE TABLE config_reloads (
+    generation    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    requested_at  BIGINT NOT NULL,
+    requested_by  TEXT   NOT NULL
+);

@@ -397,6 +397,13 @@ async fn reload(State(state): State<Admin>) -> Result<Json<serde_json::Value>, A
                 targets = done.targets,
                 "config reloaded"
             );
+            // Every other instance on the store re-reads its own config file.
+            state.store.share_reload().await.map_err(|e| {
+                ApiError::Unavailable(format!(
+                    "config reloaded on this instance, but the other instances could not be \
+                     told ({e}); repeat the request"
+                ))
+            })?;
             Ok(Json(
                 serde_json::json!({ "reloaded": true, "summary": done }),
             ))

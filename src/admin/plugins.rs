@@ -57,12 +57,14 @@ pub(super) async fn upload(
 ) -> Result<Response, ApiError> {
     let registry = state.plugins.clone();
     let plugin = name.clone();
+    let shared = body.clone(); // a reference count, not a copy
     let installed = tokio::task::spawn_blocking(move || registry.install(&plugin, &body))
         .await
         .map_err(|e| ApiError::Unavailable(format!("upload did not complete: {e}")))?;
     match installed {
         Ok(info) => {
             tracing::info!(plugin = %name, sha256 = %info.sha256, size = info.size, "plugin installed");
+            share(&state, &name, Some((shared, info.sha256.clone()))).await?;
             Ok((StatusCode::OK, Json(view(&state, info))).into_response())
         }
         Err(e) => {
@@ -70,6 +72,18 @@ pub(super) async fn upload(
             Err(e.into())
         }
     }
+}
+
+/// Shares an upload or a delete with the other instances on the store (a no-op on SQLite). It is
+/// applied here already; a failure says so, and repeating the request shares it.
+async fn share(state: &Admin, name: &str, upload: Option<(Bytes, String)>) -> Result<(), ApiError> {
+    state.store.share_plugin(name, upload).await.map_err(|e| {
+        tracing::error!(plugin = %name, error = %e, "plugin change not shared");
+        ApiError::Unavailable(format!(
+            "plugin `{name}` changed on this instance but could not be shared with the others \
+             ({e}); repeat the request"
+        ))
+    })
 }
 
 /// Refused while a route of the current config uses the plugin.
@@ -86,5 +100,6 @@ pub(super) async fn remove(
     }
     state.plugins.remove(&name)?;
     tracing::info!(plugin = %name, "plugin deleted");
+    share(&state, &name, None).await?;
     Ok(Json(serde_json::json!({ "name": name, "deleted": true })))
 }

@@ -51,6 +51,15 @@ impl TargetSwitch {
     }
 
     /// Enables `target` durably, then in memory.
+    /// Replaces the disabled set with the store's (another instance may have changed it).
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let disabled = store.disabled_targets().await?;
+        if let Ok(mut d) = self.disabled.write() {
+            *d = disabled.into_iter().collect();
+        }
+        Ok(())
+    }
+
     pub async fn enable(&self, store: &dyn Store, target: &str) -> Result<(), StoreError> {
         store.set_target_disabled(target, None).await?;
         if let Ok(mut d) = self.disabled.write() {

@@ -289,6 +289,18 @@ pub struct Signals {
     pub events: Arc<Notify>,
     /// New or re-scheduled deliveries are committed.
     pub deliveries: Arc<Notify>,
+    /// Another instance sharing the store changed what instances share: a plugin, a reload, a
+    /// target switched off or on (see [`crate::cluster`]).
+    pub cluster: Arc<Notify>,
+}
+
+/// A plugin as a shared store holds it for every instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedPlugin {
+    pub name: String,
+    pub sha256: String,
+    /// Deleted: instances unload it (kept so an instance that was away learns of the delete).
+    pub deleted: bool,
 }
 
 /// A durable store backend.
@@ -350,6 +362,38 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wake-ups after commits.
     fn signals(&self) -> Signals;
+
+    // What several instances sharing one store keep in step (src/cluster.rs). A store that one
+    // process owns (SQLite) shares nothing: these defaults say so.
+
+    /// Whether other gateway instances may share this store.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// The plugins shared between instances, deleted ones included.
+    async fn shared_plugins(&self) -> Result<Vec<SharedPlugin>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The bytes of a shared plugin (`None`: not shared, or deleted).
+    async fn shared_plugin_bytes(&self, _name: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(None)
+    }
+    /// Shares an installed plugin (`Some((bytes, sha256))`) or its deletion (`None`).
+    async fn share_plugin(
+        &self,
+        _name: &str,
+        _upload: Option<(Bytes, String)>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Records a config reload, so every other instance re-reads its config file too.
+    async fn share_reload(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The newest reload shared by another instance (each compares it with what it applied).
+    async fn reload_generation(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Opens the store a `store.url` names, migrating it first. `sync` applies to SQLite only.

@@ -3,6 +3,7 @@
 
 mod e2e_admin;
 mod e2e_cli;
+mod e2e_cluster;
 mod e2e_crash;
 mod e2e_delivery;
 mod e2e_examples;

@@ -104,7 +104,7 @@ impl PostgresStore {
         queries::beat(&client, &instance).await.map_err(store_err)?;
         drop(client);
         let signals = Signals::default();
-        let listener = tokio::spawn(listen(config, signals.clone()));
+        let listener = tokio::spawn(listen(config, signals.clone(), instance.clone()));
         let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
         Ok(Self {
             pool,
@@ -207,16 +207,20 @@ fn store_err(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// Wakes local stages on other instances' commits, reconnecting while the database is away.
-async fn listen(config: tokio_postgres::Config, signals: Signals) {
+async fn listen(config: tokio_postgres::Config, signals: Signals, instance: String) {
     loop {
-        if let Err(e) = listen_once(&config, &signals).await {
+        if let Err(e) = listen_once(&config, &signals, &instance).await {
             tracing::warn!(error = %e, "postgres LISTEN connection lost; reconnecting");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn listen_once(config: &tokio_postgres::Config, signals: &Signals) -> queries::Pg<()> {
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    signals: &Signals,
+    instance: &str,
+) -> queries::Pg<()> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection delivers notifications only while polled, and the client's LISTEN only
@@ -225,7 +229,7 @@ async fn listen_once(config: &tokio_postgres::Config, signals: &Signals) -> quer
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                    let _ = tx.send(n.channel().to_string());
+                    let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
@@ -234,14 +238,20 @@ async fn listen_once(config: &tokio_postgres::Config, signals: &Signals) -> quer
         }
     });
     client
-        .batch_execute("LISTEN hookgate_events; LISTEN hookgate_deliveries")
+        .batch_execute(
+            "LISTEN hookgate_events; LISTEN hookgate_deliveries; LISTEN hookgate_cluster",
+        )
         .await?;
     // Whatever was committed while no one listened: look once.
     signals.events.notify_one();
     signals.deliveries.notify_one();
-    while let Some(channel) = rx.recv().await {
+    signals.cluster.notify_one();
+    while let Some((channel, payload)) = rx.recv().await {
         match channel.as_str() {
             "hookgate_events" => signals.events.notify_one(),
+            // The payload names the instance that made the change; it has applied it already.
+            "hookgate_cluster" if payload != instance => signals.cluster.notify_one(),
+            "hookgate_cluster" => {}
             _ => signals.deliveries.notify_one(),
         }
     }
@@ -406,7 +416,7 @@ impl Store for PostgresStore {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        queries::set_target_disabled(&c, target, reason)
+        queries::set_target_disabled(&c, &self.instance, target, reason)
             .await
             .map_err(store_err)?;
         self.signals.deliveries.notify_one();
@@ -423,5 +433,41 @@ impl Store for PostgresStore {
     }
     fn signals(&self) -> Signals {
         self.signals.clone()
+    }
+    fn is_shared(&self) -> bool {
+        true
+    }
+    async fn shared_plugins(&self) -> Result<Vec<SharedPlugin>, StoreError> {
+        let c = self.client().await?;
+        queries::shared_plugins(&c).await.map_err(store_err)
+    }
+    async fn shared_plugin_bytes(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        let c = self.client().await?;
+        queries::shared_plugin_bytes(&c, name)
+            .await
+            .map_err(store_err)
+    }
+    async fn share_plugin(
+        &self,
+        name: &str,
+        upload: Option<(Bytes, String)>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let upload = upload.as_ref().map(|(b, sha)| (&b[..], sha.as_str()));
+        queries::share_plugin(&c, &self.instance, name, upload)
+            .await
+            .map_err(store_err)
+    }
+    async fn share_reload(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        queries::share_reload(&c, &self.instance)
+            .await
+            .map_err(store_err)
+    }
+    async fn reload_generation(&self) -> Result<i64, StoreError> {
+        let c = self.client().await?;
+        queries::reload_generation(&c, &self.instance)
+            .await
+            .map_err(store_err)
     }
 }

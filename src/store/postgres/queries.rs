@@ -596,13 +596,93 @@ pub(super) async fn disabled_targets(c: &Client) -> Pg<Vec<(String, String)>> {
     .collect()
 }
 
-pub(super) async fn set_target_disabled(c: &Client, target: &str, reason: Option<&str>) -> Pg<()> {
+pub(super) async fn set_target_disabled(
+    c: &Client,
+    instance: &str,
+    target: &str,
+    reason: Option<&str>,
+) -> Pg<()> {
     c.execute(
         "WITH up AS (INSERT INTO target_state (name, disabled, reason, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET disabled = $2, reason = $3, updated_at = $4 RETURNING 1) \
-         SELECT pg_notify('hookgate_deliveries', '') FROM up",
-        &[&target, &reason.is_some(), &reason, &crate::now_ms()],
+         SELECT pg_notify('hookgate_deliveries', ''), pg_notify('hookgate_cluster', $5) FROM up",
+        &[&target, &reason.is_some(), &reason, &crate::now_ms(), &instance],
     )
     .await?;
     Ok(())
+}
+
+pub(super) async fn shared_plugins(c: &Client) -> Pg<Vec<SharedPlugin>> {
+    c.query(
+        "SELECT name, sha256, deleted FROM plugins ORDER BY name",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SharedPlugin {
+            name: r.try_get(0)?,
+            sha256: r.try_get(1)?,
+            deleted: r.try_get(2)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn shared_plugin_bytes(c: &Client, name: &str) -> Pg<Option<Bytes>> {
+    let row = c
+        .query_opt(
+            "SELECT bytes FROM plugins WHERE name = $1 AND NOT deleted",
+            &[&name],
+        )
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<_, Option<Vec<u8>>>(0))
+        .transpose()?
+        .flatten()
+        .map(Bytes::from))
+}
+
+/// Shares an upload (`Some`) or a delete (`None`) and tells the other instances.
+pub(super) async fn share_plugin(
+    c: &Client,
+    instance: &str,
+    name: &str,
+    upload: Option<(&[u8], &str)>,
+) -> Pg<()> {
+    let (bytes, sha256) = match upload {
+        Some((bytes, sha256)) => (Some(bytes), sha256),
+        None => (None, ""),
+    };
+    c.execute(
+        "WITH up AS (INSERT INTO plugins (name, sha256, bytes, deleted, updated_at, updated_by) \
+           VALUES ($1, $2, $3::BYTEA, $3::BYTEA IS NULL, $4, $5) \
+           ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, \
+           deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by \
+           RETURNING 1) \
+         SELECT pg_notify('hookgate_cluster', $5) FROM up",
+        &[&name, &sha256, &bytes, &crate::now_ms(), &instance],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn share_reload(c: &Client, instance: &str) -> Pg<()> {
+    c.execute(
+        "WITH up AS (INSERT INTO config_reloads (requested_at, requested_by) VALUES ($1, $2) RETURNING 1) \
+         SELECT pg_notify('hookgate_cluster', $2) FROM up",
+        &[&crate::now_ms(), &instance],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The newest reload another instance asked for (an instance has applied its own already).
+pub(super) async fn reload_generation(c: &Client, instance: &str) -> Pg<i64> {
+    c.query_one(
+        "SELECT COALESCE(MAX(generation), 0) FROM config_reloads WHERE requested_by <> $1",
+        &[&instance],
+    )
+    .await?
+    .try_get(0)
 }

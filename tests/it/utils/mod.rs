@@ -46,6 +46,17 @@ impl Gateway {
         Self::start_on(config, dir, store_extra, store_url).await
     }
 
+    /// Starts another instance on the store `store_url` (another gateway's), in its own folder:
+    /// its own config file, plugins folder and listeners, as on another machine.
+    pub async fn start_sharing(config: &str, store_url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_sharing_in(config, dir, store_url).await
+    }
+
+    pub async fn start_sharing_in(config: &str, dir: tempfile::TempDir, store_url: &str) -> Self {
+        Self::start_on(config, dir, "", store_url.to_string()).await
+    }
+
     /// Starts a gateway on SQLite whichever backend the suite runs on, for the one test that must:
     /// under a paused tokio clock every network timeout (a PostgreSQL connect, a pool wait) fires
     /// as soon as the runtime idles, so only an in-process store can run there.
