@@ -5,7 +5,12 @@
 //! cargo bench --bench load -- --events 20000 --concurrency 64 [--rate R] [--duration 5]
 //!                             [--evaluator process|thread] [--sync full|normal]
 //!                             [--target-concurrency 64] [--transform jq|wasm|slack-jq]
+//!                             [--store postgres://USER@HOST:PORT/DB] [--instances N]
 //! ```
+//!
+//! `--store` runs the gateway on PostgreSQL (a fresh database per scenario, created on the server
+//! the URL names) instead of a SQLite file; `--instances N` starts N gateways on that one store
+//! and spreads the senders' events across them round-robin, as a load balancer would.
 //!
 //! Scenarios, each against a fresh recording receiver (and, for the gateway, a fresh database):
 //!
@@ -58,6 +63,10 @@ struct Args {
     target_concurrency: usize,
     /// The route's transform: a small jq mapping, or the slack-notify wasm plugin.
     transform: TransformKind,
+    /// A PostgreSQL server to run on (`None`: SQLite).
+    store: Option<String>,
+    /// Gateways sharing the store.
+    instances: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +85,7 @@ enum EvaluatorKind {
 
 const USAGE: &str = "usage: cargo bench --bench load -- [--events N] [--concurrency C] \
 [--rate EVENTS_PER_SEC] [--duration SECS] [--evaluator process|thread] [--sync full|normal] \
-[--target-concurrency N] [--transform jq|wasm|slack-jq]";
+[--target-concurrency N] [--transform jq|wasm|slack-jq] [--store postgres://...] [--instances N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -88,6 +97,8 @@ fn parse_args() -> Result<Args, String> {
         sync: "full".into(),
         target_concurrency: 64,
         transform: TransformKind::Jq,
+        store: None,
+        instances: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -155,6 +166,17 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 args.target_concurrency =
                     v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
+            }
+            "--store" => {
+                let v = value()?;
+                if !v.starts_with("postgres://") && !v.starts_with("postgresql://") {
+                    return Err(bad(&v));
+                }
+                args.store = Some(v);
+            }
+            "--instances" => {
+                let v = value()?;
+                args.instances = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
             }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -391,16 +413,20 @@ struct Gateway {
 }
 
 impl Gateway {
-    async fn start(receiver_url: &str, args: &Args) -> anyhow::Result<Self> {
+    /// Starts a gateway on `store` (empty: a SQLite file of its own).
+    async fn start(receiver_url: &str, args: &Args, store: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let db = dir.path().join("bench.db");
+        let store = match store {
+            "" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            url => url.to_string(),
+        };
         let text = format!(
             r#"
 [server]
 listen = "127.0.0.1:0"
 
 [store]
-url = "sqlite://{db}"
+url = "{store}"
 sync = "{sync}"
 
 [sources.bench]
@@ -427,7 +453,6 @@ targets = ["receiver"]
                 TransformKind::Wasm => "wasm = { plugin = \"slack-notify\", config = { platform = \"spacelift\", channel = \"#deploys\" } }".to_string(),
                 TransformKind::SlackJq => format!("jq = '''{}'''", include_str!("slack.jq")),
             },
-            db = db.display(),
             sync = args.sync,
             target_concurrency = args.target_concurrency,
         );
@@ -544,7 +569,7 @@ async fn send_one(
 /// C senders each take the next seq until all N are sent.
 async fn closed_loop(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     events: Arc<Vec<Event>>,
     concurrency: usize,
     signed: bool,
@@ -554,20 +579,17 @@ async fn closed_loop(
     let first = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (client, url, events, next) = (
-            client.clone(),
-            url.to_string(),
-            events.clone(),
-            next.clone(),
-        );
+        let (client, urls, events, next) =
+            (client.clone(), urls.to_vec(), events.clone(), next.clone());
         senders.spawn(async move {
             let mut mine = Vec::new();
             let mut errors = Vec::new();
             loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let Some(event) = events.get(seq) else { break };
+                let url = &urls[seq % urls.len()];
                 let start = Instant::now();
-                let result = send_one(&client, &url, event, signed, expect).await;
+                let result = send_one(&client, url, event, signed, expect).await;
                 let done = Instant::now();
                 match result {
                     Ok(()) => mine.push((seq, start, done)),
@@ -606,7 +628,7 @@ async fn closed_loop(
 /// schedule is recorded, so a generator that could not keep the rate shows in the output.
 async fn open_loop(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     events: Arc<Vec<Event>>,
     rate: f64,
     signed: bool,
@@ -620,7 +642,11 @@ async fn open_loop(
         let at = first + Duration::from_secs_f64(seq as f64 / rate);
         tokio::time::sleep_until(at.into()).await;
         let permit = slots.clone().acquire_owned().await.expect("semaphore");
-        let (client, url, events) = (client.clone(), url.to_string(), events.clone());
+        let (client, url, events) = (
+            client.clone(),
+            urls[seq % urls.len()].clone(),
+            events.clone(),
+        );
         tasks.spawn(async move {
             let start = Instant::now();
             let result = send_one(&client, &url, &events[seq], signed, expect).await;
@@ -757,26 +783,34 @@ async fn scenario(
 ) -> anyhow::Result<Outcome> {
     let n = events.len();
     let receiver = Receiver::start(n).await;
-    let gw = match gateway {
-        Some(args) => Some(Gateway::start(&receiver.url, args).await?),
-        None => None,
-    };
-    let (url, signed, expect) = match &gw {
-        Some(gw) => (gw.hook.clone(), true, StatusCode::ACCEPTED),
-        None => (receiver.url.clone(), false, StatusCode::OK),
+    let mut gws = Vec::new();
+    if let Some(args) = gateway {
+        let store = match &args.store {
+            Some(server) => fresh_postgres_database(server).await?,
+            None => String::new(), // each gateway makes its own SQLite file
+        };
+        for _ in 0..args.instances {
+            gws.push(Gateway::start(&receiver.url, args, &store).await?);
+        }
+    }
+    let (urls, signed, expect) = if gws.is_empty() {
+        (vec![receiver.url.clone()], false, StatusCode::OK)
+    } else {
+        let hooks = gws.iter().map(|g| g.hook.clone()).collect();
+        (hooks, true, StatusCode::ACCEPTED)
     };
     eprintln!("running: {name} ({n} events)");
     let sent = match mode {
         Mode::Closed { concurrency } => {
-            closed_loop(client, &url, events, concurrency, signed, expect).await
+            closed_loop(client, &urls, events, concurrency, signed, expect).await
         }
-        Mode::Open { rate } => open_loop(client, &url, events, rate, signed, expect).await,
+        Mode::Open { rate } => open_loop(client, &urls, events, rate, signed, expect).await,
     };
     let arrivals = receiver
         .wait_all(n, Instant::now() + DELIVERY_DEADLINE)
         .await;
     let result = outcome(name, sent, arrivals);
-    if let Some(gw) = gw {
+    for gw in gws {
         gw.stop().await?;
     }
     drop(receiver);
@@ -897,11 +931,15 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     println!();
     println!(
         "hookgate load bench: {} events of ~{avg_body} B, {c} concurrent senders; open loop {rate:.0} ev/s for {:.1} s; \
-evaluator={:?}, sqlite sync={}, target concurrency {}; {} CPUs",
+evaluator={:?}, store={}, {} instance(s), target concurrency {}; {} CPUs",
         args.events,
         args.duration.as_secs_f64(),
         args.evaluator,
-        args.sync,
+        match &args.store {
+            Some(_) => "postgres".to_string(),
+            None => format!("sqlite (sync={})", args.sync),
+        },
+        args.instances,
         args.target_concurrency,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
@@ -965,6 +1003,19 @@ evaluator={:?}, sqlite sync={}, target concurrency {}; {} CPUs",
         eprintln!("FAIL: {p}");
     }
     Ok(problems.is_empty())
+}
+
+/// A fresh, empty database on the PostgreSQL server `server` names; returns its URL.
+async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let db = format!("bench_{}", ulid::Ulid::new()).to_lowercase();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await?;
+    let mut url = url::Url::parse(server)?;
+    url.set_path(&format!("/{db}"));
+    Ok(url.to_string())
 }
 
 /// plugins/'s slack-notify component (built by `./scripts/test` or
