@@ -48,12 +48,70 @@ pub struct PostgresStore {
     instance: String,
     listener: tokio::task::JoinHandle<()>,
     heart: tokio::task::JoinHandle<()>,
+    wakeups: Arc<Wakeups>,
+    notifier: tokio::task::JoinHandle<()>,
+}
+
+/// How long wake-ups for other instances are gathered into one NOTIFY.
+const WAKE_WINDOW: Duration = Duration::from_millis(5);
+
+/// Wake-ups owed to the other instances, sent coalesced and after the commit by [`notify`].
+///
+/// NOTIFY inside a transaction takes a database-wide lock at commit, which would serialise every
+/// ingress commit behind one another; a separate `pg_notify` at most every [`WAKE_WINDOW`] costs
+/// the others up to 5 ms of latency instead. A lost wake-up costs at most a poll interval.
+#[derive(Default)]
+struct Wakeups {
+    events: std::sync::atomic::AtomicBool,
+    deliveries: std::sync::atomic::AtomicBool,
+    owed: tokio::sync::Notify,
+}
+
+impl Wakeups {
+    fn events(&self) {
+        self.events.store(true, std::sync::atomic::Ordering::Release);
+        self.owed.notify_one();
+    }
+    fn deliveries(&self) {
+        self.deliveries
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.owed.notify_one();
+    }
+}
+
+/// Sends the wake-ups [`Wakeups`] gathers, for as long as the store is open.
+async fn notify(pool: Pool, wakeups: Arc<Wakeups>) {
+    use std::sync::atomic::Ordering::AcqRel;
+    loop {
+        wakeups.owed.notified().await;
+        tokio::time::sleep(WAKE_WINDOW).await;
+        let channels: Vec<&str> = [
+            (wakeups.events.swap(false, AcqRel), "hookgate_events"),
+            (wakeups.deliveries.swap(false, AcqRel), "hookgate_deliveries"),
+        ]
+        .into_iter()
+        .filter_map(|(owed, channel)| owed.then_some(channel))
+        .collect();
+        if channels.is_empty() {
+            continue;
+        }
+        let sql = channels
+            .iter()
+            .map(|c| format!("SELECT pg_notify('{c}', '')"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let sent = async { get(&pool).await?.batch_execute(&sql).await.map_err(store_err) };
+        if let Err(e) = sent.await {
+            tracing::debug!(error = %e, "wake-up for other instances not sent; they poll");
+        }
+    }
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
         self.heart.abort();
+        self.notifier.abort();
         // A graceful stop frees this instance's leases at once; a crash frees them after
         // DEAD_AFTER_MS. Best effort: there may be no runtime left to run it on.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -106,12 +164,16 @@ impl PostgresStore {
         let signals = Signals::default();
         let listener = tokio::spawn(listen(config, signals.clone(), instance.clone()));
         let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
+        let wakeups = Arc::new(Wakeups::default());
+        let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
         Ok(Self {
             pool,
             signals,
             instance,
             listener,
             heart,
+            wakeups,
+            notifier,
         })
     }
 
@@ -280,6 +342,7 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         queries::insert_event(&c, &event).await.map_err(store_err)?;
         self.signals.events.notify_one();
+        self.wakeups.events();
         Ok(())
     }
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
@@ -289,16 +352,10 @@ impl Store for PostgresStore {
             .map_err(store_err)
     }
     async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError> {
-        let wrote = in_tx!(self, |tx| async {
-            let wrote = queries::record_routing(&tx, &routings, now).await?;
-            if wrote {
-                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
-                    .await?;
-            }
-            Ok::<_, tokio_postgres::Error>(wrote)
-        });
+        let wrote = in_tx!(self, |tx| queries::record_routing(&tx, &routings, now));
         if wrote {
             self.signals.deliveries.notify_one();
+            self.wakeups.deliveries();
         }
         Ok(())
     }
@@ -325,16 +382,14 @@ impl Store for PostgresStore {
         queries::queue_depth(&c).await.map_err(store_err)
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
-        let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
-        in_tx!(self, |tx| async {
-            queries::record_attempt(&tx, &attempt).await?;
-            if retry {
-                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
-                    .await?;
-            }
-            Ok::<_, tokio_postgres::Error>(())
-        });
+        let c = self.client().await?;
+        queries::record_attempt(&c, &attempt)
+            .await
+            .map_err(store_err)?;
         self.signals.deliveries.notify_one();
+        if matches!(attempt.after, AfterAttempt::RetryAt(_)) {
+            self.wakeups.deliveries();
+        }
         Ok(())
     }
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
@@ -351,30 +406,20 @@ impl Store for PostgresStore {
             .ok_or(StoreError::NotFound)
     }
     async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let changed = in_tx!(self, |tx| async {
-            let changed = queries::retry_delivery(&tx, id, now).await?;
-            if changed == Some(true) {
-                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
-                    .await?;
-            }
-            Ok::<_, tokio_postgres::Error>(changed)
-        });
+        let changed = in_tx!(self, |tx| queries::retry_delivery(&tx, id, now));
         let changed = changed.ok_or(StoreError::NotFound)?;
         if changed {
             self.signals.deliveries.notify_one();
+            self.wakeups.deliveries();
         }
         Ok(changed)
     }
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
-        let n = in_tx!(self, |tx| async {
-            let n = queries::retry_deliveries(&tx, &query, now).await?;
-            if n > 0 {
-                tx.execute("SELECT pg_notify('hookgate_deliveries', '')", &[])
-                    .await?;
-            }
-            Ok::<_, tokio_postgres::Error>(n)
-        });
+        let n = in_tx!(self, |tx| queries::retry_deliveries(&tx, &query, now));
         self.signals.deliveries.notify_one();
+        if n > 0 {
+            self.wakeups.deliveries();
+        }
         Ok(n as usize)
     }
     async fn waiting_routes(
@@ -404,6 +449,7 @@ impl Store for PostgresStore {
             return Err(StoreError::NotFound);
         }
         self.signals.events.notify_one();
+        self.wakeups.events();
         Ok(())
     }
     async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -420,6 +466,7 @@ impl Store for PostgresStore {
             .await
             .map_err(store_err)?;
         self.signals.deliveries.notify_one();
+        self.wakeups.deliveries();
         Ok(())
     }
     async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {

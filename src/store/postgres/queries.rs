@@ -6,7 +6,7 @@
 //! with `FOR UPDATE SKIP LOCKED`, routing fenced on the event row).
 
 use super::super::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tokio_postgres::{Client, Row, Transaction};
 
 pub(super) type Pg<T> = Result<T, tokio_postgres::Error>;
@@ -58,11 +58,9 @@ pub(super) async fn live_instances(c: &Client) -> Pg<Vec<String>> {
 }
 
 pub(super) async fn insert_event(c: &Client, ev: &StoredEvent) -> Pg<()> {
-    // One statement, so the event and its notification commit together without a transaction.
     c.execute(
-        "WITH ins AS (INSERT INTO events (id, source, received_at, headers, query, body) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) \
-         SELECT pg_notify('hookgate_events', '') FROM ins",
+        "INSERT INTO events (id, source, received_at, headers, query, body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             &ev.id,
             &ev.source,
@@ -117,85 +115,167 @@ fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
     })
 }
 
-/// Records routings; true when any delivery was written.
+/// Records routings; true when any delivery was written. A handful of statements per batch,
+/// whatever its size: rows go in as arrays (`unnest`), not one statement per event.
 ///
-/// Fenced on the event row: a routing is taken whole while the event is unrouted, and once it is
+/// Fenced on the event rows: a routing is taken whole while its event is unrouted, and once it is
 /// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
 /// out (and whose event another instance routed meanwhile), two instances resolving the same
 /// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
-pub(super) async fn record_routing(
-    tx: &Transaction<'_>,
-    routings: &[Routing],
-    now: i64,
-) -> Pg<bool> {
-    let lock = tx
-        .prepare("SELECT routed FROM events WHERE id = $1 FOR UPDATE")
-        .await?;
-    let waiting = tx
-        .prepare("SELECT route FROM route_results WHERE event_id = $1 AND outcome = 'waiting'")
-        .await?;
-    let mark = tx
-        .prepare(
-            "UPDATE events SET routed = TRUE, event_type = $2, route_lease_until = 0, \
-             route_owner = NULL WHERE id = $1",
+pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], now: i64) -> Pg<bool> {
+    let ids: Vec<&str> = routings.iter().map(|r| r.event_id.as_str()).collect();
+    // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
+    let rows = tx
+        .query(
+            "SELECT id, routed FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&ids],
         )
         .await?;
-    let mut wrote = false;
+    let mut routed: HashMap<String, bool> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        routed.insert(r.try_get(0)?, r.try_get(1)?);
+    }
+    let already: Vec<&str> = routed
+        .iter()
+        .filter(|(_, routed)| **routed)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut waiting: HashSet<(String, String)> = HashSet::new();
+    if !already.is_empty() {
+        for r in tx
+            .query(
+                "SELECT event_id, route FROM route_results \
+                 WHERE event_id = ANY($1) AND outcome = 'waiting'",
+                &[&already],
+            )
+            .await?
+        {
+            waiting.insert((r.try_get(0)?, r.try_get(1)?));
+        }
+    }
+    // Pruned meanwhile: nothing to attach results to.
+    let takes = |event: &str, route: &str| match routed.get(event) {
+        None => false,
+        Some(false) => true,
+        Some(true) => waiting.contains(&(event.to_string(), route.to_string())),
+    };
+    let mut marks = Rows::default();
+    let mut results = Rows::default();
+    let mut deliveries = DeliveryRows::default();
+    // One row per (event, route) in one statement, or ON CONFLICT refuses it (a batch never
+    // routes an event twice; this only keeps that from becoming an error).
+    let mut seen_results = HashSet::new();
     for routing in routings {
-        let Some(row) = tx.query_opt(&lock, &[&routing.event_id]).await? else {
-            continue; // pruned meanwhile: nothing to attach results to
-        };
-        let open: Option<HashSet<String>> = if row.try_get::<_, bool>(0)? {
-            let rows = tx.query(&waiting, &[&routing.event_id]).await?;
-            Some(rows.iter().map(|r| r.try_get(0)).collect::<Pg<_>>()?)
-        } else {
-            None
-        };
-        let takes = |route: &str| open.as_ref().is_none_or(|w| w.contains(route));
-        tx.execute(&mark, &[&routing.event_id, &routing.event_type])
-            .await?;
-        wrote |= write_routing(tx, routing, now, &takes).await?;
+        let event = routing.event_id.as_str();
+        if !routed.contains_key(event) {
+            continue;
+        }
+        marks.push([Some(event), routing.event_type.as_deref()]);
+        for result in routing.results.iter().filter(|r| takes(event, &r.route)) {
+            if seen_results.insert((event, result.route.as_str())) {
+                results.push([
+                    Some(event),
+                    Some(&result.route),
+                    Some(result.outcome.as_str()),
+                    result.detail.as_deref(),
+                ]);
+            }
+        }
+        for d in routing.deliveries.iter().filter(|d| takes(event, &d.route)) {
+            deliveries.push(event, d, now);
+        }
+    }
+    if !marks.is_empty() {
+        tx.execute(
+            "UPDATE events e SET routed = TRUE, event_type = u.event_type, route_lease_until = 0, \
+             route_owner = NULL FROM unnest($1::TEXT[], $2::TEXT[]) AS u(id, event_type) WHERE e.id = u.id",
+            &[&marks.col(0), &marks.col(1)],
+        )
+        .await?;
+    }
+    if !results.is_empty() {
+        tx.execute(
+            "INSERT INTO route_results (event_id, route, outcome, detail) \
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail",
+            &[&results.col(0), &results.col(1), &results.col(2), &results.col(3)],
+        )
+        .await?;
+    }
+    let wrote = !deliveries.ids.is_empty();
+    if wrote {
+        deliveries.insert(tx, now).await?;
     }
     Ok(wrote)
 }
 
-async fn write_routing(
-    tx: &Transaction<'_>,
-    routing: &Routing,
-    now: i64,
-    takes: &(dyn Fn(&str) -> bool + Sync),
-) -> Pg<bool> {
-    let mut wrote = false;
-    for result in routing.results.iter().filter(|r| takes(&r.route)) {
-        tx.execute(
-            "INSERT INTO route_results (event_id, route, outcome, detail) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail",
-            &[&routing.event_id, &result.route, &result.outcome.as_str(), &result.detail],
-        )
-        .await?;
+/// Text columns of rows bound as arrays.
+#[derive(Default)]
+struct Rows<'a, const N: usize> {
+    rows: Vec<[Option<&'a str>; N]>,
+}
+
+impl<'a, const N: usize> Rows<'a, N> {
+    fn push(&mut self, row: [Option<&'a str>; N]) {
+        self.rows.push(row);
     }
-    for d in routing.deliveries.iter().filter(|d| takes(&d.route)) {
-        let next = (d.status == DeliveryStatus::Pending).then_some(now);
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    fn col(&self, i: usize) -> Vec<Option<&'a str>> {
+        self.rows.iter().map(|r| r[i]).collect()
+    }
+}
+
+/// New deliveries as columns, for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct DeliveryRows<'a> {
+    ids: Vec<&'a str>,
+    events: Vec<&'a str>,
+    routes: Vec<&'a str>,
+    targets: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    bodies: Vec<Option<&'a [u8]>>,
+    headers: Vec<String>,
+    next: Vec<Option<i64>>,
+    errors: Vec<Option<&'a str>>,
+}
+
+impl<'a> DeliveryRows<'a> {
+    fn push(&mut self, event: &'a str, d: &'a NewDelivery, now: i64) {
+        self.ids.push(&d.id);
+        self.events.push(event);
+        self.routes.push(&d.route);
+        self.targets.push(&d.target);
+        self.statuses.push(d.status.as_str());
+        self.bodies.push(d.body.as_deref());
+        self.headers.push(pairs_to_json(&d.headers));
+        self.next
+            .push((d.status == DeliveryStatus::Pending).then_some(now));
+        self.errors.push(d.error.as_deref());
+    }
+
+    async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
         tx.execute(
-            "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
-             last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
+             next_attempt_at, last_error, created_at, updated_at) \
+             SELECT u.*, $10, $10 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+             $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[]) AS u",
             &[
-                &d.id,
-                &routing.event_id,
-                &d.route,
-                &d.target,
-                &d.status.as_str(),
-                &d.body.as_deref(),
-                &pairs_to_json(&d.headers),
-                &next,
-                &d.error,
+                &self.ids,
+                &self.events,
+                &self.routes,
+                &self.targets,
+                &self.statuses,
+                &self.bodies,
+                &self.headers,
+                &self.next,
+                &self.errors,
                 &now,
             ],
         )
-        .await?;
-        wrote = true;
+        .await
     }
-    Ok(wrote)
 }
 
 /// Leases due deliveries to `owner`. `SKIP LOCKED` passes over rows another instance is leasing
@@ -275,10 +355,23 @@ pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
     })
 }
 
-pub(super) async fn record_attempt(tx: &Transaction<'_>, a: &Attempt) -> Pg<()> {
-    tx.execute(
-        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
-         response_headers, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+/// Logs an attempt and moves its delivery on, in one statement (so one commit, no transaction
+/// round trips).
+pub(super) async fn record_attempt(c: &Client, a: &Attempt) -> Pg<()> {
+    let (status, next) = match a.after {
+        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
+        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
+    };
+    c.execute(
+        "WITH logged AS (INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, \
+           status_code, error, response_headers, response_body) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), \
+         moved AS (UPDATE deliveries SET status = $9, attempts = $2, next_attempt_at = $10, \
+           lease_until = 0, lease_owner = NULL, last_error = $6, updated_at = $11 \
+           WHERE id = $1) \
+         SELECT 1",
         &[
             &a.delivery_id,
             &i64::from(a.attempt),
@@ -288,24 +381,8 @@ pub(super) async fn record_attempt(tx: &Transaction<'_>, a: &Attempt) -> Pg<()> 
             &a.error,
             &pairs_to_json(&a.response_headers),
             &&a.response_body[..],
-        ],
-    )
-    .await?;
-    let (status, next) = match a.after {
-        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
-        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
-        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
-    };
-    tx.execute(
-        "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = 0, \
-         lease_owner = NULL, last_error = $5, updated_at = $6 WHERE id = $1",
-        &[
-            &a.delivery_id,
             &status.as_str(),
-            &i64::from(a.attempt),
             &next,
-            &a.error,
             &a.finished_at,
         ],
     )
@@ -541,8 +618,7 @@ pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
 pub(super) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
     let n = c
         .execute(
-            "WITH up AS (UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL \
-             WHERE id = $1 RETURNING 1) SELECT pg_notify('hookgate_events', '') FROM up",
+            "UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL WHERE id = $1",
             &[&id],
         )
         .await?;
@@ -605,7 +681,7 @@ pub(super) async fn set_target_disabled(
     c.execute(
         "WITH up AS (INSERT INTO target_state (name, disabled, reason, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET disabled = $2, reason = $3, updated_at = $4 RETURNING 1) \
-         SELECT pg_notify('hookgate_deliveries', ''), pg_notify('hookgate_cluster', $5) FROM up",
+         SELECT pg_notify('hookgate_cluster', $5) FROM up",
         &[&target, &reason.is_some(), &reason, &crate::now_ms(), &instance],
     )
     .await?;
