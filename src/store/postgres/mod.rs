@@ -10,6 +10,7 @@
 //! Unlike SQLite, opening does not clear leases: other live instances may hold them.
 //! No TLS yet: connect over a trusted network or a local socket.
 
+mod batch;
 mod queries;
 
 use super::*;
@@ -50,6 +51,9 @@ pub struct PostgresStore {
     heart: tokio::task::JoinHandle<()>,
     wakeups: Arc<Wakeups>,
     notifier: tokio::task::JoinHandle<()>,
+    /// Group commit for ingress and for finished attempts.
+    events: batch::Batcher<StoredEvent>,
+    attempts: batch::Batcher<Attempt>,
 }
 
 /// How long wake-ups for other instances are gathered into one NOTIFY.
@@ -69,7 +73,8 @@ struct Wakeups {
 
 impl Wakeups {
     fn events(&self) {
-        self.events.store(true, std::sync::atomic::Ordering::Release);
+        self.events
+            .store(true, std::sync::atomic::Ordering::Release);
         self.owed.notify_one();
     }
     fn deliveries(&self) {
@@ -87,7 +92,10 @@ async fn notify(pool: Pool, wakeups: Arc<Wakeups>) {
         tokio::time::sleep(WAKE_WINDOW).await;
         let channels: Vec<&str> = [
             (wakeups.events.swap(false, AcqRel), "hookgate_events"),
-            (wakeups.deliveries.swap(false, AcqRel), "hookgate_deliveries"),
+            (
+                wakeups.deliveries.swap(false, AcqRel),
+                "hookgate_deliveries",
+            ),
         ]
         .into_iter()
         .filter_map(|(owed, channel)| owed.then_some(channel))
@@ -100,7 +108,13 @@ async fn notify(pool: Pool, wakeups: Arc<Wakeups>) {
             .map(|c| format!("SELECT pg_notify('{c}', '')"))
             .collect::<Vec<_>>()
             .join("; ");
-        let sent = async { get(&pool).await?.batch_execute(&sql).await.map_err(store_err) };
+        let sent = async {
+            get(&pool)
+                .await?
+                .batch_execute(&sql)
+                .await
+                .map_err(store_err)
+        };
         if let Err(e) = sent.await {
             tracing::debug!(error = %e, "wake-up for other instances not sent; they poll");
         }
@@ -166,6 +180,25 @@ impl PostgresStore {
         let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
+        let events = batch::Batcher::spawn(
+            pool.clone(),
+            |pool, events: Arc<[StoredEvent]>| async move {
+                let c = get(&pool).await?;
+                queries::insert_events(&c, &events)
+                    .await
+                    .map_err(store_err)?;
+                Ok(())
+            },
+        );
+        let attempts =
+            batch::Batcher::spawn(pool.clone(), |pool, attempts: Arc<[Attempt]>| async move {
+                let mut c = get(&pool).await?;
+                let tx = c.transaction().await.map_err(store_err)?;
+                queries::record_attempts(&tx, &attempts)
+                    .await
+                    .map_err(store_err)?;
+                tx.commit().await.map_err(store_err)
+            });
         Ok(Self {
             pool,
             signals,
@@ -174,6 +207,8 @@ impl PostgresStore {
             heart,
             wakeups,
             notifier,
+            events,
+            attempts,
         })
     }
 
@@ -327,7 +362,7 @@ async fn listen_once(
 macro_rules! in_tx {
     ($self:ident, |$tx:ident| $body:expr) => {{
         let mut client = $self.client().await?;
-        let $tx = tokio_postgres::Client::transaction(&mut client)
+        let $tx = deadpool_postgres::ClientWrapper::transaction(&mut client)
             .await
             .map_err(store_err)?;
         let out = $body.await.map_err(store_err)?;
@@ -339,8 +374,7 @@ macro_rules! in_tx {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        queries::insert_event(&c, &event).await.map_err(store_err)?;
+        self.events.submit(event).await?;
         self.signals.events.notify_one();
         self.wakeups.events();
         Ok(())
@@ -382,12 +416,10 @@ impl Store for PostgresStore {
         queries::queue_depth(&c).await.map_err(store_err)
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        queries::record_attempt(&c, &attempt)
-            .await
-            .map_err(store_err)?;
+        let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
+        self.attempts.submit(attempt).await?;
         self.signals.deliveries.notify_one();
-        if matches!(attempt.after, AfterAttempt::RetryAt(_)) {
+        if retry {
             self.wakeups.deliveries();
         }
         Ok(())

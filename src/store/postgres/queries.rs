@@ -6,8 +6,27 @@
 //! with `FOR UPDATE SKIP LOCKED`, routing fenced on the event row).
 
 use super::super::*;
+use deadpool_postgres::{ClientWrapper as Client, Transaction};
 use std::collections::{HashMap, HashSet};
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{Row, Statement};
+
+/// Statements each pooled connection prepares once (deadpool caches them by text): a query then
+/// costs one round trip instead of two (parse, then bind and execute).
+pub(super) trait Cached {
+    async fn cached(&self, sql: &str) -> Pg<Statement>;
+}
+
+impl Cached for Client {
+    async fn cached(&self, sql: &str) -> Pg<Statement> {
+        self.prepare_cached(sql).await
+    }
+}
+
+impl Cached for Transaction<'_> {
+    async fn cached(&self, sql: &str) -> Pg<Statement> {
+        self.prepare_cached(sql).await
+    }
+}
 
 pub(super) type Pg<T> = Result<T, tokio_postgres::Error>;
 
@@ -31,17 +50,20 @@ pub(super) async fn beat(c: &Client, id: &str) -> Pg<()> {
         "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW}) \
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at"
     );
-    c.execute(&sql, &[&id]).await?;
+    c.execute(&c.cached(&sql).await?, &[&id]).await?;
     // Instances gone for a day are only clutter.
     let sql = format!("DELETE FROM instances WHERE heartbeat_at < {DB_NOW} - 86400000");
-    c.execute(&sql, &[]).await?;
+    c.execute(&c.cached(&sql).await?, &[]).await?;
     Ok(())
 }
 
 /// Forgets instance `id`, freeing its leases at once (a graceful stop).
 pub(super) async fn leave(c: &Client, id: &str) -> Pg<()> {
-    c.execute("DELETE FROM instances WHERE id = $1", &[&id])
-        .await?;
+    c.execute(
+        &c.cached("DELETE FROM instances WHERE id = $1").await?,
+        &[&id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -50,28 +72,27 @@ pub(super) async fn live_instances(c: &Client) -> Pg<Vec<String>> {
     let sql = format!(
         "SELECT id FROM instances WHERE heartbeat_at > {DB_NOW} - {DEAD_AFTER_MS} ORDER BY started_at, id"
     );
-    c.query(&sql, &[])
+    c.query(&c.cached(&sql).await?, &[])
         .await?
         .iter()
         .map(|r| r.try_get(0))
         .collect()
 }
 
-pub(super) async fn insert_event(c: &Client, ev: &StoredEvent) -> Pg<()> {
+/// Inserts events in one statement (one commit for the lot: group commit for ingress).
+pub(super) async fn insert_events(c: &Client, events: &[StoredEvent]) -> Pg<u64> {
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+    let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
+    let headers: Vec<String> = events.iter().map(|e| pairs_to_json(&e.headers)).collect();
+    let queries: Vec<String> = events.iter().map(|e| pairs_to_json(&e.query)).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
     c.execute(
-        "INSERT INTO events (id, source, received_at, headers, query, body) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &ev.id,
-            &ev.source,
-            &ev.received_at,
-            &pairs_to_json(&ev.headers),
-            &pairs_to_json(&ev.query),
-            &&ev.body[..],
-        ],
+        &c.cached("INSERT INTO events (id, source, received_at, headers, query, body) \
+         SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[])").await?,
+        &[&ids, &sources, &received, &headers, &queries, &bodies],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another live instance
@@ -93,7 +114,12 @@ pub(super) async fn unrouted(
          FROM picked, clock WHERE e.seq = picked.seq \
          RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body"
     );
-    let rows = c.query(&sql, &[&(limit as i64), &owner, &lease_ms]).await?;
+    let rows = c
+        .query(
+            &c.cached(&sql).await?,
+            &[&(limit as i64), &owner, &lease_ms],
+        )
+        .await?;
     let mut events = rows
         .iter()
         .map(|r| Ok((r.try_get::<_, i64>(0)?, event_row(r, 1)?)))
@@ -122,12 +148,17 @@ fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
 /// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
 /// out (and whose event another instance routed meanwhile), two instances resolving the same
 /// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
-pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], now: i64) -> Pg<bool> {
+pub(super) async fn record_routing(
+    tx: &Transaction<'_>,
+    routings: &[Routing],
+    now: i64,
+) -> Pg<bool> {
     let ids: Vec<&str> = routings.iter().map(|r| r.event_id.as_str()).collect();
     // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
     let rows = tx
         .query(
-            "SELECT id, routed FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &tx.cached("SELECT id, routed FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .await?,
             &[&ids],
         )
         .await?;
@@ -144,8 +175,11 @@ pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], n
     if !already.is_empty() {
         for r in tx
             .query(
-                "SELECT event_id, route FROM route_results \
+                &tx.cached(
+                    "SELECT event_id, route FROM route_results \
                  WHERE event_id = ANY($1) AND outcome = 'waiting'",
+                )
+                .await?,
                 &[&already],
             )
             .await?
@@ -187,17 +221,17 @@ pub(super) async fn record_routing(tx: &Transaction<'_>, routings: &[Routing], n
     }
     if !marks.is_empty() {
         tx.execute(
-            "UPDATE events e SET routed = TRUE, event_type = u.event_type, route_lease_until = 0, \
-             route_owner = NULL FROM unnest($1::TEXT[], $2::TEXT[]) AS u(id, event_type) WHERE e.id = u.id",
+            &tx.cached("UPDATE events e SET routed = TRUE, event_type = u.event_type, route_lease_until = 0, \
+             route_owner = NULL FROM unnest($1::TEXT[], $2::TEXT[]) AS u(id, event_type) WHERE e.id = u.id").await?,
             &[&marks.col(0), &marks.col(1)],
         )
         .await?;
     }
     if !results.is_empty() {
         tx.execute(
-            "INSERT INTO route_results (event_id, route, outcome, detail) \
+            &tx.cached("INSERT INTO route_results (event_id, route, outcome, detail) \
              SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
-             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail",
+             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail").await?,
             &[&results.col(0), &results.col(1), &results.col(2), &results.col(3)],
         )
         .await?;
@@ -257,10 +291,13 @@ impl<'a> DeliveryRows<'a> {
 
     async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
         tx.execute(
-            "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
+            &tx.cached(
+                "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
              next_attempt_at, last_error, created_at, updated_at) \
              SELECT u.*, $10, $10 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
              $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[]) AS u",
+            )
+            .await?,
             &[
                 &self.ids,
                 &self.events,
@@ -303,7 +340,10 @@ pub(super) async fn claim(
          FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq"
     );
     let rows = c
-        .query(&sql, &[&target, &now, &(limit as i64), &lease_ms, &owner])
+        .query(
+            &c.cached(&sql).await?,
+            &[&target, &now, &(limit as i64), &lease_ms, &owner],
+        )
         .await?;
     rows.iter()
         .map(|r| {
@@ -331,18 +371,27 @@ pub(super) async fn next_due(c: &Client, now: i64, targets: &[String]) -> Pg<Opt
            WHERE target = t.name AND status = 'pending' AND (lease_until <= $2 OR {gone}) \
            ORDER BY next_attempt_at LIMIT 1) AS x"
     );
-    let row = c.query_one(&sql, &[&targets, &now]).await?;
+    let row = c
+        .query_one(&c.cached(&sql).await?, &[&targets, &now])
+        .await?;
     row.try_get(0)
 }
 
 pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
     let unrouted: i64 = c
-        .query_one("SELECT COUNT(*) FROM events WHERE NOT routed", &[])
+        .query_one(
+            &c.cached("SELECT COUNT(*) FROM events WHERE NOT routed")
+                .await?,
+            &[],
+        )
         .await?
         .try_get(0)?;
     let pending = c
         .query(
-            "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+            &c.cached(
+                "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+            )
+            .await?,
             &[],
         )
         .await?
@@ -355,36 +404,47 @@ pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
     })
 }
 
-/// Logs an attempt and moves its delivery on, in one statement (so one commit, no transaction
-/// round trips).
-pub(super) async fn record_attempt(c: &Client, a: &Attempt) -> Pg<()> {
-    let (status, next) = match a.after {
-        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
-        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
-        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
-    };
-    c.execute(
-        "WITH logged AS (INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, \
-           status_code, error, response_headers, response_body) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), \
-         moved AS (UPDATE deliveries SET status = $9, attempts = $2, next_attempt_at = $10, \
-           lease_until = 0, lease_owner = NULL, last_error = $6, updated_at = $11 \
-           WHERE id = $1) \
-         SELECT 1",
-        &[
-            &a.delivery_id,
-            &i64::from(a.attempt),
-            &a.started_at,
-            &a.duration_ms,
-            &a.status_code.map(i64::from),
-            &a.error,
-            &pairs_to_json(&a.response_headers),
-            &&a.response_body[..],
-            &status.as_str(),
-            &next,
-            &a.finished_at,
-        ],
+/// Logs attempts and moves their deliveries on, in one transaction's two statements.
+pub(super) async fn record_attempts(tx: &Transaction<'_>, attempts: &[Attempt]) -> Pg<()> {
+    let ids: Vec<&str> = attempts.iter().map(|a| a.delivery_id.as_str()).collect();
+    let numbers: Vec<i64> = attempts.iter().map(|a| i64::from(a.attempt)).collect();
+    let started: Vec<i64> = attempts.iter().map(|a| a.started_at).collect();
+    let durations: Vec<i64> = attempts.iter().map(|a| a.duration_ms).collect();
+    let codes: Vec<Option<i64>> = attempts
+        .iter()
+        .map(|a| a.status_code.map(i64::from))
+        .collect();
+    let errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    let headers: Vec<String> = attempts
+        .iter()
+        .map(|a| pairs_to_json(&a.response_headers))
+        .collect();
+    let bodies: Vec<&[u8]> = attempts.iter().map(|a| &a.response_body[..]).collect();
+    let (statuses, next): (Vec<&str>, Vec<Option<i64>>) = attempts
+        .iter()
+        .map(|a| match a.after {
+            AfterAttempt::Succeeded => (DeliveryStatus::Succeeded.as_str(), None),
+            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending.as_str(), Some(at)),
+            AfterAttempt::Failed => (DeliveryStatus::Failed.as_str(), None),
+            AfterAttempt::Dead => (DeliveryStatus::Dead.as_str(), None),
+        })
+        .unzip();
+    let finished: Vec<i64> = attempts.iter().map(|a| a.finished_at).collect();
+    tx.execute(
+        &tx.cached("INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
+         response_headers, response_body) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], \
+         $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[])").await?,
+        &[&ids, &numbers, &started, &durations, &codes, &errors, &headers, &bodies],
+    )
+    .await?;
+    // A delivery appears once per batch: its worker awaits each attempt before the next.
+    tx.execute(
+        &tx.cached("UPDATE deliveries d SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, \
+         lease_until = 0, lease_owner = NULL, last_error = u.error, updated_at = u.finished \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+           AS u(id, status, attempt, next, error, finished) \
+         WHERE d.id = u.id").await?,
+        &[&ids, &statuses, &numbers, &next, &errors, &finished],
     )
     .await?;
     Ok(())
@@ -417,7 +477,7 @@ pub(super) async fn list_deliveries(c: &Client, q: &DeliveryQuery) -> Pg<Vec<Del
     );
     let rows = c
         .query(
-            &sql,
+            &c.cached(&sql).await?,
             &[
                 &q.status.map(|s| s.as_str()),
                 &q.target,
@@ -437,14 +497,14 @@ pub(super) async fn get_delivery(
     id: &str,
 ) -> Pg<Option<(DeliveryView, Vec<AttemptView>)>> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
-    let Some(row) = c.query_opt(&sql, &[&id]).await? else {
+    let Some(row) = c.query_opt(&c.cached(&sql).await?, &[&id]).await? else {
         return Ok(None);
     };
     let delivery = delivery_row(&row)?;
     let rows = c
         .query(
-            "SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
-             FROM attempts WHERE delivery_id = $1 ORDER BY attempt, seq",
+            &c.cached("SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
+             FROM attempts WHERE delivery_id = $1 ORDER BY attempt, seq").await?,
             &[&id],
         )
         .await?;
@@ -469,7 +529,8 @@ pub(super) async fn get_delivery(
 pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> Pg<Option<bool>> {
     let Some(row) = tx
         .query_opt(
-            "SELECT status FROM deliveries WHERE id = $1 FOR UPDATE",
+            &tx.cached("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE")
+                .await?,
             &[&id],
         )
         .await?
@@ -480,8 +541,8 @@ pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> 
         return Ok(Some(false));
     }
     tx.execute(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, lease_owner = NULL, updated_at = $2 \
-         WHERE id = $1",
+        &tx.cached("UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, lease_owner = NULL, updated_at = $2 \
+         WHERE id = $1").await?,
         &[&id, &now],
     )
     .await?;
@@ -490,10 +551,10 @@ pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> 
 
 pub(super) async fn retry_deliveries(tx: &Transaction<'_>, q: &DeliveryQuery, now: i64) -> Pg<u64> {
     tx.execute(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, lease_owner = NULL, updated_at = $4 \
+        &tx.cached("UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, lease_owner = NULL, updated_at = $4 \
          WHERE status != 'pending' AND ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR target = $2) \
          AND ($3::TEXT IS NULL OR route = $3) AND ($5::BIGINT IS NULL OR created_at >= $5) \
-         AND ($6::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $6))",
+         AND ($6::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $6))").await?,
         &[
             &q.status.map(|s| s.as_str()),
             &q.target,
@@ -539,10 +600,13 @@ pub(super) async fn waiting_routes(
 pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Pg<Vec<EventSummary>> {
     let rows = c
         .query(
-            "SELECT seq, id, source, event_type, received_at, routed FROM events \
+            &c.cached(
+                "SELECT seq, id, source, event_type, received_at, routed FROM events \
              WHERE ($1::TEXT IS NULL OR source = $1) AND ($2::TEXT IS NULL OR event_type = $2) \
              AND ($3::BIGINT IS NULL OR seq < $3) AND ($4::BIGINT IS NULL OR received_at >= $4) \
              ORDER BY seq DESC LIMIT $5",
+            )
+            .await?,
             &[
                 &q.source,
                 &q.event_type,
@@ -569,7 +633,7 @@ pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Pg<Vec<EventSumma
 pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
     let Some(r) = c
         .query_opt(
-            "SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = $1",
+            &c.cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = $1").await?,
             &[&id],
         )
         .await?
@@ -589,7 +653,8 @@ pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
     };
     event.deliveries = c
         .query(
-            "SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq",
+            &c.cached("SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq")
+                .await?,
             &[&id],
         )
         .await?
@@ -598,7 +663,7 @@ pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
         .collect::<Pg<_>>()?;
     event.routes = c
         .query(
-            "SELECT route, outcome, detail FROM route_results WHERE event_id = $1 ORDER BY route",
+            &c.cached("SELECT route, outcome, detail FROM route_results WHERE event_id = $1 ORDER BY route").await?,
             &[&id],
         )
         .await?
@@ -618,7 +683,7 @@ pub(super) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
 pub(super) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
     let n = c
         .execute(
-            "UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL WHERE id = $1",
+            &c.cached("UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL WHERE id = $1").await?,
             &[&id],
         )
         .await?;
@@ -663,7 +728,8 @@ pub(super) async fn prune(tx: &Transaction<'_>, before: i64, batch: usize) -> Pg
 
 pub(super) async fn disabled_targets(c: &Client) -> Pg<Vec<(String, String)>> {
     c.query(
-        "SELECT name, COALESCE(reason, '') FROM target_state WHERE disabled",
+        &c.cached("SELECT name, COALESCE(reason, '') FROM target_state WHERE disabled")
+            .await?,
         &[],
     )
     .await?
@@ -679,9 +745,9 @@ pub(super) async fn set_target_disabled(
     reason: Option<&str>,
 ) -> Pg<()> {
     c.execute(
-        "WITH up AS (INSERT INTO target_state (name, disabled, reason, updated_at) VALUES ($1, $2, $3, $4) \
+        &c.cached("WITH up AS (INSERT INTO target_state (name, disabled, reason, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET disabled = $2, reason = $3, updated_at = $4 RETURNING 1) \
-         SELECT pg_notify('hookgate_cluster', $5) FROM up",
+         SELECT pg_notify('hookgate_cluster', $5) FROM up").await?,
         &[&target, &reason.is_some(), &reason, &crate::now_ms(), &instance],
     )
     .await?;
@@ -690,7 +756,8 @@ pub(super) async fn set_target_disabled(
 
 pub(super) async fn shared_plugins(c: &Client) -> Pg<Vec<SharedPlugin>> {
     c.query(
-        "SELECT name, sha256, deleted FROM plugins ORDER BY name",
+        &c.cached("SELECT name, sha256, deleted FROM plugins ORDER BY name")
+            .await?,
         &[],
     )
     .await?
@@ -708,7 +775,8 @@ pub(super) async fn shared_plugins(c: &Client) -> Pg<Vec<SharedPlugin>> {
 pub(super) async fn shared_plugin_bytes(c: &Client, name: &str) -> Pg<Option<Bytes>> {
     let row = c
         .query_opt(
-            "SELECT bytes FROM plugins WHERE name = $1 AND NOT deleted",
+            &c.cached("SELECT bytes FROM plugins WHERE name = $1 AND NOT deleted")
+                .await?,
             &[&name],
         )
         .await?;
@@ -731,12 +799,12 @@ pub(super) async fn share_plugin(
         None => (None, ""),
     };
     c.execute(
-        "WITH up AS (INSERT INTO plugins (name, sha256, bytes, deleted, updated_at, updated_by) \
+        &c.cached("WITH up AS (INSERT INTO plugins (name, sha256, bytes, deleted, updated_at, updated_by) \
            VALUES ($1, $2, $3::BYTEA, $3::BYTEA IS NULL, $4, $5) \
            ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, \
            deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by \
            RETURNING 1) \
-         SELECT pg_notify('hookgate_cluster', $5) FROM up",
+         SELECT pg_notify('hookgate_cluster', $5) FROM up").await?,
         &[&name, &sha256, &bytes, &crate::now_ms(), &instance],
     )
     .await?;
@@ -745,8 +813,8 @@ pub(super) async fn share_plugin(
 
 pub(super) async fn share_reload(c: &Client, instance: &str) -> Pg<()> {
     c.execute(
-        "WITH up AS (INSERT INTO config_reloads (requested_at, requested_by) VALUES ($1, $2) RETURNING 1) \
-         SELECT pg_notify('hookgate_cluster', $2) FROM up",
+        &c.cached("WITH up AS (INSERT INTO config_reloads (requested_at, requested_by) VALUES ($1, $2) RETURNING 1) \
+         SELECT pg_notify('hookgate_cluster', $2) FROM up").await?,
         &[&crate::now_ms(), &instance],
     )
     .await?;
@@ -756,7 +824,10 @@ pub(super) async fn share_reload(c: &Client, instance: &str) -> Pg<()> {
 /// The newest reload another instance asked for (an instance has applied its own already).
 pub(super) async fn reload_generation(c: &Client, instance: &str) -> Pg<i64> {
     c.query_one(
-        "SELECT COALESCE(MAX(generation), 0) FROM config_reloads WHERE requested_by <> $1",
+        &c.cached(
+            "SELECT COALESCE(MAX(generation), 0) FROM config_reloads WHERE requested_by <> $1",
+        )
+        .await?,
         &[&instance],
     )
     .await?

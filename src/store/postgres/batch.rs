@@ -1,0 +1,116 @@
+//! Group commit for the PostgreSQL store: writes that arrive while others are committing go out
+//! together, in one statement or transaction, so a burst of ingress requests (or of finished
+//! attempts) costs a few commits rather than one each.
+//!
+//! Each caller still gets its own answer only after the commit that holds its write. A batch the
+//! server refuses is retried one write at a time, so one bad write fails alone; a batch that fails
+//! because the database is away fails whole (callers retry, ingress answers 503).
+
+use super::StoreError;
+use deadpool_postgres::Pool;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Most writes in one batch.
+const MAX_BATCH: usize = 512;
+/// Batches committing at once: while some commit, the next ones gather.
+const IN_FLIGHT: usize = 4;
+
+type Write<T> = Arc<
+    dyn Fn(Pool, Arc<[T]>) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+struct Job<T> {
+    item: T,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A queue of writes of one kind and the task that commits them in batches.
+pub(super) struct Batcher<T> {
+    queue: mpsc::UnboundedSender<Job<T>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T> Drop for Batcher<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Batcher<T> {
+    /// Starts the task; `write` commits one batch.
+    pub(super) fn spawn<F, Fut>(pool: Pool, write: F) -> Self
+    where
+        F: Fn(Pool, Arc<[T]>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
+        let write: Write<T> = Arc::new(move |pool, items| Box::pin(write(pool, items)));
+        let (queue, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(pool, write, rx));
+        Self { queue, task }
+    }
+
+    /// Queues `item` and waits for the commit that holds it.
+    pub(super) async fn submit(&self, item: T) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Job { item, done })
+            .map_err(|_| StoreError::Unavailable("postgres writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("postgres writer stopped".into()))?
+    }
+}
+
+async fn run<T: Clone + Send + Sync + 'static>(
+    pool: Pool,
+    write: Write<T>,
+    mut rx: mpsc::UnboundedReceiver<Job<T>>,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Whatever queued while we waited for a slot goes in this batch.
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (pool, write) = (pool.clone(), write.clone());
+        tokio::spawn(async move {
+            commit(&pool, &write, jobs).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn commit<T: Clone>(pool: &Pool, write: &Write<T>, jobs: Vec<Job<T>>) {
+    let (items, dones): (Vec<T>, Vec<_>) = jobs.into_iter().map(|j| (j.item, j.done)).unzip();
+    let items: Arc<[T]> = items.into();
+    match write(pool.clone(), items.clone()).await {
+        Ok(()) => {
+            for done in dones {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Err(e @ StoreError::Query(_)) if items.len() > 1 => {
+            tracing::debug!(error = %e, n = items.len(), "batch refused; writing one at a time");
+            for (item, done) in items.iter().zip(dones) {
+                let _ = done.send(write(pool.clone(), Arc::from([item.clone()])).await);
+            }
+        }
+        Err(e) => {
+            for done in dones {
+                let _ = done.send(Err(e.clone()));
+            }
+        }
+    }
+}
