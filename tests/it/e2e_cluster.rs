@@ -383,3 +383,58 @@ targets = ["t"]
     );
     assert_eq!(pending, 0, "every delivery recorded succeeded");
 }
+
+/// `hookgate migrate` creates the schema before any instance starts (and is a no-op after), prints
+/// the store without its password, and names the problem when the database cannot be reached.
+#[tokio::test]
+async fn migrate_creates_the_schema_once_and_explains_failures() {
+    let store = fresh_postgres_database("migrate_cli").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hookgate.toml");
+    let with_password = store.replacen("postgres@", "postgres:s3cret-pw@", 1);
+    let write = |url: &str| {
+        std::fs::write(
+            &file,
+            format!("[store]\nurl = \"{url}\"\n\n[sources.s]\nkind = \"generic\"\n"),
+        )
+        .expect("write config")
+    };
+    let migrate = |file: std::path::PathBuf| async move {
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(crate::utils::binary::BIN)
+                .args(["migrate", "--config"])
+                .arg(file)
+                .output()
+                .expect("run hookgate")
+        })
+        .await
+        .expect("join");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    // The test server trusts every connection, so a password is accepted and ignored.
+    write(&with_password);
+    for _ in 0..2 {
+        let (code, stdout, stderr) = migrate(file.clone()).await;
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("store migrated"), "{stdout}");
+        assert!(
+            !stdout.contains("s3cret-pw") && !stderr.contains("s3cret-pw"),
+            "the password is never printed: {stdout}{stderr}"
+        );
+    }
+    let db = crate::utils::store::Db::new(&store);
+    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations").await, 1);
+    assert_eq!(db.count("SELECT COUNT(*) FROM deliveries").await, 0);
+
+    // Nothing listens on port 1.
+    write("postgres://hookgate:s3cret-pw@127.0.0.1:1/hookgate");
+    let (code, stdout, stderr) = migrate(file.clone()).await;
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("store unavailable") || stderr.contains("connect"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}
