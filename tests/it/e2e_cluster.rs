@@ -2,7 +2,7 @@
 //! delete, a config reload, a target switched off) reaches the others, and an instance killed
 //! with SIGKILL under load loses nothing. These run on PostgreSQL on every pass.
 
-use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::admin::{ADMIN, TOKEN, admin, upload_plugin};
 use crate::utils::binary::Process;
 use crate::utils::store::fresh_postgres_database;
 use crate::utils::wasm::guest_bytes;
@@ -49,22 +49,6 @@ targets = ["mapped"]
     )
 }
 
-async fn put_plugin(gw: &Gateway, name: &str, wasm: Vec<u8>) -> (u16, serde_json::Value) {
-    let url = format!(
-        "{}/admin/v1/plugins/{name}",
-        gw.admin_url.as_deref().expect("admin")
-    );
-    let resp = client()
-        .put(url)
-        .bearer_auth(TOKEN)
-        .body(wasm)
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or_default())
-}
-
 /// The sha256 of each plugin `gw` runs.
 async fn plugins_of(gw: &Gateway) -> HashMap<String, String> {
     let (status, body) = admin(gw, Method::GET, "/admin/v1/plugins", Some(TOKEN)).await;
@@ -105,7 +89,7 @@ async fn plugin_uploads_reloads_and_target_switches_reach_every_instance() {
     receiver.wait_for(1, Duration::from_secs(10)).await;
 
     // Uploaded to a only; b installs the same bytes itself, and the waiting route is delivered.
-    let (status, body) = put_plugin(&a, "p", guest_bytes("echo")).await;
+    let (status, body) = upload_plugin(&a, "p", guest_bytes("echo")).await;
     assert_eq!(status, 200, "{body}");
     let sha = body["sha256"].as_str().expect("sha256").to_string();
     eventually("b runs the plugin uploaded to a", || async {

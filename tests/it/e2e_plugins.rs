@@ -11,21 +11,7 @@ use std::time::{Duration, Instant};
 
 const PLUGINS: &str = "[plugins]\ndir = \"plugins\"\ntimeout_ms = 100\nmemory_mb = 64\n";
 
-async fn upload(gw: &Gateway, name: &str, wasm: Vec<u8>) -> (u16, serde_json::Value) {
-    let url = format!(
-        "{}/admin/v1/plugins/{name}",
-        gw.admin_url.as_deref().expect("admin")
-    );
-    let resp = client()
-        .put(url)
-        .bearer_auth(TOKEN)
-        .body(wasm)
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or_default())
-}
+use crate::utils::admin::upload_plugin as upload;
 
 /// One generic source `s` whose route `r` runs plugin `plugin` with `config` (TOML inline table),
 /// and a passthrough route `plain` beside it, both to the receiver.

@@ -46,3 +46,20 @@ pub async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, Stri
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `PUT /admin/v1/plugins/{name}` with `wasm` as the body.
+pub async fn upload_plugin(gw: &Gateway, name: &str, wasm: Vec<u8>) -> (u16, serde_json::Value) {
+    let url = format!(
+        "{}/admin/v1/plugins/{name}",
+        gw.admin_url.as_deref().expect("admin")
+    );
+    let resp = client()
+        .put(url)
+        .bearer_auth(TOKEN)
+        .body(wasm)
+        .send()
+        .await
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
