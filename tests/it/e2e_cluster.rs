@@ -422,3 +422,16 @@ async fn migrate_creates_the_schema_once_and_explains_failures() {
     assert!(!stderr.contains("s3cret-pw"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
 }
+
+/// The gateway end to end on a PostgreSQL it reaches over verified TLS.
+#[tokio::test]
+async fn a_gateway_runs_on_postgres_over_tls() {
+    let receiver = Receiver::start().await;
+    let store = fresh_postgres_database("tls_gw").await;
+    let ca = crate::utils::store::postgres_ca();
+    let url = format!("{store}?sslmode=verify-full&sslrootcert={ca}");
+    let gw = Gateway::start_sharing(&config(&receiver, 1), &url).await;
+    post_json(&gw.hook("s"), r#"{"n":7}"#, &[]).await;
+    let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(seen[0].json(), serde_json::json!({"v": 1, "n": 7}));
+}

@@ -415,3 +415,55 @@ async fn pg_commits_of_one_instance_wake_the_others() {
         .await
         .expect("b woken for a's delivery");
 }
+
+#[tokio::test]
+async fn pg_tls_verifies_the_server_and_carries_every_connection() {
+    let url = fresh_database("tls").await;
+    let ca = crate::utils::store::postgres_ca();
+    let store = open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await;
+    store.insert_event(event("e1")).await.unwrap();
+    store
+        .record_routing(vec![routing("e1", "d1")], NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
+    // Every connection the store holds (pool and LISTEN) is encrypted.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() \
+             AND a.pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all >= 2, "pool and listener connections: {all}");
+    assert_eq!(encrypted, all, "a connection went unencrypted");
+
+    // A server the CA does not vouch for is refused, with the reason.
+    let err = PostgresStore::open(&format!("{url}?sslmode=require"))
+        .await
+        .err()
+        .expect("an unknown CA is refused")
+        .to_string();
+    assert!(
+        err.contains("certificate") || err.contains("sslrootcert"),
+        "{err}"
+    );
+    let other_ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other_ca.path(), "not a certificate").unwrap();
+    let err = PostgresStore::open(&format!(
+        "{url}?sslmode=require&sslrootcert={}",
+        other_ca.path().display()
+    ))
+    .await
+    .err()
+    .expect("an empty CA file is refused")
+    .to_string();
+    assert!(err.contains("no certificate in sslrootcert"), "{err}");
+}

@@ -8,14 +8,14 @@
 //! an instance that was killed returns to the others within seconds. SQL lives in `queries.rs`.
 //!
 //! Unlike SQLite, opening does not clear leases: other live instances may hold them.
-//! No TLS yet: connect over a trusted network or a local socket.
+//! TLS to the database is `connect.rs`.
 
 mod batch;
+mod connect;
 mod queries;
 
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
@@ -36,10 +36,6 @@ const POOL_SIZE: usize = 16;
 
 /// How often an instance beats; a holder is dead after `queries::DEAD_AFTER_MS` without one.
 const BEAT_EVERY: Duration = Duration::from_secs(2);
-
-/// Server-side limits for every connection, unless the URL sets its own: a statement waiting on a
-/// lock (or running away) fails, so ingress answers 503 and the stages retry, rather than hanging.
-const SESSION_LIMITS: [(&str, &str); 2] = [("lock_timeout", "5s"), ("statement_timeout", "30s")];
 
 /// The PostgreSQL backend. Cheap to share: it holds a pool and the signals.
 pub struct PostgresStore {
@@ -143,25 +139,14 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://` or `postgresql://`), migrates and starts listening for
     /// other instances' commits.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad postgres url: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        let mut options = config.get_options().unwrap_or_default().to_string();
-        for (name, value) in SESSION_LIMITS {
-            if !options.contains(name) {
-                options.push_str(&format!(" -c {name}={value}"));
-            }
-        }
-        config.options(options.trim());
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let connect::Target { config, tls } = connect::target(url)?;
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config()),
+            None => Manager::from_config(config.clone(), NoTls, manager_config()),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -176,7 +161,7 @@ impl PostgresStore {
         queries::beat(&client, &instance).await.map_err(store_err)?;
         drop(client);
         let signals = Signals::default();
-        let listener = tokio::spawn(listen(config, signals.clone(), instance.clone()));
+        let listener = tokio::spawn(listen(config, tls, signals.clone(), instance.clone()));
         let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
@@ -231,7 +216,23 @@ impl PostgresStore {
 async fn get(pool: &Pool) -> Result<Object, StoreError> {
     pool.get()
         .await
-        .map_err(|e| StoreError::Unavailable(format!("postgres: {e}")))
+        .map_err(|e| StoreError::Unavailable(format!("postgres: {}", with_causes(&e))))
+}
+
+/// An error and its causes, one after another: the driver's own message for a failed handshake
+/// or connect ("error performing TLS handshake") names no cause; its source does.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Applies missing migrations in one transaction. The advisory lock is taken before anything is
@@ -299,26 +300,40 @@ fn store_err(e: tokio_postgres::Error) -> StoreError {
             StoreError::Unavailable(db.to_string())
         }
         Some(db) => StoreError::Query(db.to_string()),
-        None => StoreError::Unavailable(e.to_string()),
+        None => StoreError::Unavailable(with_causes(&e)),
     }
 }
 
 /// Wakes local stages on other instances' commits, reconnecting while the database is away.
-async fn listen(config: tokio_postgres::Config, signals: Signals, instance: String) {
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    signals: Signals,
+    instance: String,
+) {
     loop {
-        if let Err(e) = listen_once(&config, &signals, &instance).await {
+        let listened = match &tls {
+            Some(tls) => listen_once(&config, tls.clone(), &signals, &instance).await,
+            None => listen_once(&config, NoTls, &signals, &instance).await,
+        };
+        if let Err(e) = listened {
             tracing::warn!(error = %e, "postgres LISTEN connection lost; reconnecting");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn listen_once(
+async fn listen_once<T>(
     config: &tokio_postgres::Config,
+    tls: T,
     signals: &Signals,
     instance: &str,
-) -> queries::Pg<()> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+) -> queries::Pg<()>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = config.connect(tls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection delivers notifications only while polled, and the client's LISTEN only
     // completes while it is: drive it on its own task.

@@ -33,6 +33,16 @@ pub fn postgres_server() -> String {
     })
 }
 
+/// The CA that signed the test server's TLS certificate (`scripts/pg` makes it).
+pub fn postgres_ca() -> String {
+    std::env::var("HOOKGATE_TEST_POSTGRES_CA").unwrap_or_else(|_| {
+        panic!(
+            "HOOKGATE_TEST_POSTGRES_CA is not set: run ./scripts/test, or point it at ca.crt in \
+             the folder given to `scripts/pg start`"
+        )
+    })
+}
+
 /// A fresh, empty database on the test server; returns its URL.
 pub async fn fresh_postgres_database(name: &str) -> String {
     let base = postgres_server();
