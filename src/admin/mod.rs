@@ -108,6 +108,7 @@ pub fn router(state: Admin) -> Router {
         .route("/admin/v1/targets/{id}/disable", post(disable_target))
         .route("/admin/v1/targets/{id}/enable", post(enable_target))
         .route("/admin/v1/reload", post(reload))
+        .route("/admin/v1/instances", get(list_instances))
         .route("/admin/v1/plugins", get(plugins::list))
         .route(
             "/admin/v1/plugins/{name}",
@@ -386,6 +387,16 @@ async fn enable_target(
     state.switch.enable(&*state.store, &name).await?;
     state.gates.reset(&name, state.clock.now_ms());
     Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+}
+
+/// The gateway instances sharing this store, alive now. A store one process owns (SQLite) is
+/// shared by no one: the list is empty and `shared` false.
+async fn list_instances(State(state): State<Admin>) -> Result<Json<serde_json::Value>, ApiError> {
+    let instances = state.store.instances().await?;
+    Ok(Json(serde_json::json!({
+        "shared": state.store.is_shared(),
+        "data": instances,
+    })))
 }
 
 /// Re-reads the config file; a file with problems changes nothing and the answer lists them.

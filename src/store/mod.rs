@@ -294,6 +294,17 @@ pub struct Signals {
     pub cluster: Arc<Notify>,
 }
 
+/// A gateway instance beating on a shared store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Instance {
+    pub id: String,
+    /// Unix ms, on the database's clock.
+    pub started_at: i64,
+    pub last_beat_ms_ago: i64,
+    /// The instance answering.
+    pub this: bool,
+}
+
 /// A plugin as a shared store holds it for every instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedPlugin {
@@ -369,6 +380,10 @@ pub trait Store: Send + Sync + 'static {
     /// Whether other gateway instances may share this store.
     fn is_shared(&self) -> bool {
         false
+    }
+    /// The instances sharing the store, alive now (none for a store one process owns).
+    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        Ok(Vec::new())
     }
     /// The plugins shared between instances, deleted ones included.
     async fn shared_plugins(&self) -> Result<Vec<SharedPlugin>, StoreError> {

@@ -41,6 +41,26 @@ targets = ["t"]
         assert!(!body.to_string().contains(TOKEN));
     }
 
+    // Who shares the store: no one on SQLite; on PostgreSQL, this instance alone.
+    let (status, body) = admin(
+        &gw,
+        reqwest::Method::GET,
+        "/admin/v1/instances",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let instances = body["data"].as_array().expect("data").len();
+    match crate::utils::store::backend() {
+        crate::utils::store::Backend::Sqlite => {
+            assert_eq!((body["shared"].clone(), instances), (false.into(), 0))
+        }
+        crate::utils::store::Backend::Postgres => {
+            assert_eq!((body["shared"].clone(), instances), (true.into(), 1));
+            assert_eq!(body["data"][0]["this"], true);
+        }
+    }
+
     // Pages of two, newest first, until the cursor runs out.
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;

@@ -115,6 +115,11 @@ async fn plugin_uploads_reloads_and_target_switches_reach_every_instance() {
     // An instance started later gets the plugin at start.
     let c = Gateway::start_sharing(&config(&receiver, 1), &store).await;
     assert_eq!(plugins_of(&c).await.get("p"), Some(&sha));
+    let (_, body) = admin(&c, Method::GET, "/admin/v1/instances", Some(TOKEN)).await;
+    let live = body["data"].as_array().expect("data");
+    assert_eq!(live.len(), 3, "a, b and c beat: {body}");
+    assert_eq!(live.iter().filter(|i| i["this"] == true).count(), 1);
+    assert_eq!(live[2]["this"], true, "oldest first; c is the newest");
 
     // A reload asked of a reaches b and c: each re-reads its own (here: updated) file.
     for gw in [&a, &b, &c] {

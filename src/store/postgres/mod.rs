@@ -531,6 +531,14 @@ impl Store for PostgresStore {
     fn is_shared(&self) -> bool {
         true
     }
+    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        let c = self.client().await?;
+        let mut all = queries::instances(&c).await.map_err(store_err)?;
+        for i in &mut all {
+            i.this = i.id == self.instance;
+        }
+        Ok(all)
+    }
     async fn shared_plugins(&self) -> Result<Vec<SharedPlugin>, StoreError> {
         let c = self.client().await?;
         queries::shared_plugins(&c).await.map_err(store_err)

@@ -67,6 +67,26 @@ pub(super) async fn leave(c: &Client, id: &str) -> Pg<()> {
     Ok(())
 }
 
+/// Every instance beating now, oldest first.
+pub(super) async fn instances(c: &Client) -> Pg<Vec<Instance>> {
+    let sql = format!(
+        "SELECT id, started_at, {DB_NOW} - heartbeat_at FROM instances \
+         WHERE heartbeat_at > {DB_NOW} - {DEAD_AFTER_MS} ORDER BY started_at, id"
+    );
+    c.query(&c.cached(&sql).await?, &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Instance {
+                id: r.try_get(0)?,
+                started_at: r.try_get(1)?,
+                last_beat_ms_ago: r.try_get(2)?,
+                this: false,
+            })
+        })
+        .collect()
+}
+
 /// The ids of the instances beating now, oldest first.
 pub(super) async fn live_instances(c: &Client) -> Pg<Vec<String>> {
     let sql = format!(
@@ -690,7 +710,21 @@ pub(super) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
     Ok(n > 0)
 }
 
+/// Held by the instance pruning: instances share the work by taking turns, not by racing for (and
+/// deadlocking on) the same old rows.
+const PRUNE_LOCK: i64 = 0x686f_6f6b_7072_756e; // "hookprun"
+
 pub(super) async fn prune(tx: &Transaction<'_>, before: i64, batch: usize) -> Pg<u64> {
+    let turn: bool = tx
+        .query_one(
+            &tx.cached("SELECT pg_try_advisory_xact_lock($1)").await?,
+            &[&PRUNE_LOCK],
+        )
+        .await?
+        .try_get(0)?;
+    if !turn {
+        return Ok(0);
+    }
     let limit = batch as i64;
     let old_deliveries = "SELECT id FROM deliveries WHERE created_at < $1 AND status != 'pending' \
                           ORDER BY seq LIMIT $2";
