@@ -331,6 +331,17 @@ impl Validator {
             }
         };
         let url = store.url.unwrap_or_else(|| DEFAULT_STORE.into());
+        if store.sync.is_some()
+            && matches!(
+                crate::store::Backend::of(&url),
+                Some(crate::store::Backend::Postgres)
+            )
+        {
+            self.problem(
+                "store.sync",
+                "applies to SQLite only; PostgreSQL commits as its own synchronous_commit says",
+            );
+        }
         if crate::store::Backend::of(&url).is_none() {
             self.problem(
                 "store.url",

@@ -79,3 +79,21 @@ fn secrets_never_show_in_debug_output() {
     let c = parse(GOOD).unwrap();
     assert!(!format!("{c:?}").contains("s3cret"));
 }
+
+#[test]
+fn store_urls_select_a_backend_and_sqlite_only_settings_are_refused_on_postgres() {
+    let with_store = |store: &str| format!("{GOOD}\n[store]\n{store}\n");
+    let pg = parse(&with_store(r#"url = "postgres://gw@db.internal/hookgate""#)).unwrap();
+    assert_eq!(pg.store.url, "postgres://gw@db.internal/hookgate");
+    parse(&with_store(
+        r#"url = "postgresql://gw@db/h?sslmode=verify-full""#,
+    ))
+    .unwrap();
+    let err = parse(&with_store(
+        "url = \"postgres://gw@db/h\"\nsync = \"normal\"",
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("SQLite only"), "{err}");
+    let err = parse(&with_store(r#"url = "mysql://gw@db/h""#)).unwrap_err();
+    assert_eq!(err.problems[0].0, "store.url", "{err}");
+}
