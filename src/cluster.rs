@@ -100,6 +100,7 @@ impl Cluster {
 
     /// Brings local plugins to what is shared; with `seed`, shares local ones never shared.
     async fn sync_plugins(&self, seed: bool) -> Result<(), StoreError> {
+        let _changing = self.plugins.changing().await;
         let shared = self.store.shared_plugins().await?;
         let local: BTreeMap<String, String> = self
             .plugins

@@ -67,6 +67,8 @@ pub struct Registry {
     active: RwLock<BTreeMap<String, Entry>>,
     /// Bumped on every install: the pipeline re-runs routes that waited for a plugin.
     changed: watch::Sender<u64>,
+    /// Held across a change and its sharing with other instances (see [`Registry::changing`]).
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -90,6 +92,7 @@ impl Registry {
             dir: dir.to_path_buf(),
             active: RwLock::default(),
             changed: watch::channel(0).0,
+            changing: tokio::sync::Mutex::new(()),
         };
         for entry in std::fs::read_dir(dir).map_err(io)?.flatten() {
             let path = entry.path();
@@ -114,6 +117,7 @@ impl Registry {
             dir: dir.clone(),
             active: RwLock::default(),
             changed: watch::channel(0).0,
+            changing: tokio::sync::Mutex::new(()),
         };
         let (mut broken, mut missing) = (Vec::new(), Vec::new());
         let names: BTreeSet<&str> = config
@@ -211,6 +215,13 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(RegistryError::Io { path, source }),
         }
+    }
+
+    /// Held by whoever changes plugins and shares the change (an upload, a delete, the cluster
+    /// applying what others shared), so the cluster never sees a local change half-shared and
+    /// undoes it.
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changing.lock().await
     }
 
     /// The stored bytes of `name` (to share them with other instances).

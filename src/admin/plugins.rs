@@ -55,6 +55,7 @@ pub(super) async fn upload(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let _changing = state.plugins.changing().await;
     let registry = state.plugins.clone();
     let plugin = name.clone();
     let shared = body.clone(); // a reference count, not a copy
@@ -98,6 +99,7 @@ pub(super) async fn remove(
             routes.join(", ")
         )));
     }
+    let _changing = state.plugins.changing().await;
     state.plugins.remove(&name)?;
     tracing::info!(plugin = %name, "plugin deleted");
     share(&state, &name, None).await?;

@@ -30,28 +30,30 @@ pub(super) fn target(url: &str) -> Result<Target, StoreError> {
     let bad = |why: String| StoreError::Unavailable(format!("bad postgres url: {why}"));
     let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     let (mut tls, mut root_cert) = (false, None);
-    let mut kept = Vec::new();
-    for (key, value) in parsed.query_pairs() {
+    // Other parameters pass on exactly as written: re-encoding them would turn `%20` into `+`,
+    // which the driver does not decode.
+    let mut kept: Vec<String> = Vec::new();
+    let raw_query = parsed.query().unwrap_or_default().to_string();
+    for raw in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let Some((key, value)) = url::form_urlencoded::parse(raw.as_bytes()).next() else {
+            continue;
+        };
         match (key.as_ref(), value.as_ref()) {
             ("sslrootcert", path) => root_cert = Some(path.to_string()),
             ("sslmode", "require" | "verify-ca" | "verify-full") => {
                 tls = true;
-                kept.push(("sslmode".to_string(), "require".to_string()));
+                kept.push("sslmode=require".into());
             }
-            ("sslmode", "disable" | "prefer") => kept.push(("sslmode".into(), value.into())),
+            ("sslmode", "disable" | "prefer") => kept.push(raw.to_string()),
             ("sslmode", other) => {
                 return Err(bad(format!(
                     "sslmode `{other}` is not disable, prefer, require, verify-ca or verify-full"
                 )));
             }
-            (k, v) => kept.push((k.to_string(), v.to_string())),
+            _ => kept.push(raw.to_string()),
         }
     }
-    if kept.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(kept);
-    }
+    parsed.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
     let mut config =
         tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| bad(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
@@ -122,10 +124,12 @@ mod tests {
         assert_eq!(t.config.get_dbname(), Some("hookgate"));
         let options = t.config.get_options().unwrap();
         assert!(options.contains("lock_timeout=5s") && options.contains("statement_timeout=30s"));
-        let own = target("postgres://u@h/d?options=-c%20statement_timeout%3D1s").unwrap();
-        assert!(
-            !own.config.get_options().unwrap().contains("30s"),
-            "the URL's own limit stays"
+        let own =
+            target("postgres://u@h/d?options=-c%20statement_timeout%3D1s&sslmode=disable").unwrap();
+        assert_eq!(
+            own.config.get_options(),
+            Some("-c statement_timeout=1s -c lock_timeout=5s"),
+            "the URL's own limit stays, decoded as written"
         );
     }
 

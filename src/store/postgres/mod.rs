@@ -44,7 +44,6 @@ pub struct PostgresStore {
     /// Names this instance as the holder of its leases, in `instances`.
     instance: String,
     listener: tokio::task::JoinHandle<()>,
-    heart: tokio::task::JoinHandle<()>,
     wakeups: Arc<Wakeups>,
     notifier: tokio::task::JoinHandle<()>,
     /// Group commit for ingress and for finished attempts.
@@ -120,7 +119,6 @@ async fn notify(pool: Pool, wakeups: Arc<Wakeups>) {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
-        self.heart.abort();
         self.notifier.abort();
         // A graceful stop frees this instance's leases at once; a crash frees them after
         // DEAD_AFTER_MS. Best effort: there may be no runtime left to run it on.
@@ -162,7 +160,6 @@ impl PostgresStore {
         drop(client);
         let signals = Signals::default();
         let listener = tokio::spawn(listen(config, tls, signals.clone(), instance.clone()));
-        let heart = tokio::spawn(heartbeat(pool.clone(), instance.clone()));
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
         let events = batch::Batcher::spawn(
@@ -175,21 +172,24 @@ impl PostgresStore {
                 Ok(())
             },
         );
+        let owner = instance.clone();
         let attempts =
-            batch::Batcher::spawn(pool.clone(), |pool, attempts: Arc<[Attempt]>| async move {
-                let mut c = get(&pool).await?;
-                let tx = c.transaction().await.map_err(store_err)?;
-                queries::record_attempts(&tx, &attempts)
-                    .await
-                    .map_err(store_err)?;
-                tx.commit().await.map_err(store_err)
+            batch::Batcher::spawn(pool.clone(), move |pool, attempts: Arc<[Attempt]>| {
+                let owner = owner.clone();
+                async move {
+                    let mut c = get(&pool).await?;
+                    let tx = c.transaction().await.map_err(store_err)?;
+                    queries::record_attempts(&tx, &owner, &attempts)
+                        .await
+                        .map_err(store_err)?;
+                    tx.commit().await.map_err(store_err)
+                }
             });
         Ok(Self {
             pool,
             signals,
             instance,
             listener,
-            heart,
             wakeups,
             notifier,
             events,
@@ -266,24 +266,6 @@ async fn migrate(client: &mut tokio_postgres::Client) -> queries::Pg<()> {
     tx.commit().await
 }
 
-/// Beats every `BEAT_EVERY` for as long as the store is open. A missed beat (the database away)
-/// is retried at the next tick; past `DEAD_AFTER_MS` other instances may take this one's work,
-/// which at-least-once delivery allows.
-async fn heartbeat(pool: Pool, id: String) {
-    let mut tick = tokio::time::interval(BEAT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let beat = async {
-            let c = get(&pool).await?;
-            queries::beat(&c, &id).await.map_err(store_err)
-        };
-        if let Err(e) = beat.await {
-            tracing::warn!(error = %e, "postgres heartbeat failed");
-        }
-    }
-}
-
 /// Trouble that passes (the connection, the server, the pool, a lock or a statement timing out,
 /// a serialisation conflict) is `Unavailable`, so callers retry; anything the server rejected for
 /// what was asked is `Query`.
@@ -358,13 +340,23 @@ where
     signals.events.notify_one();
     signals.deliveries.notify_one();
     signals.cluster.notify_one();
-    while let Some((channel, payload)) = rx.recv().await {
-        match channel.as_str() {
-            "hookgate_events" => signals.events.notify_one(),
-            // The payload names the instance that made the change; it has applied it already.
-            "hookgate_cluster" if payload != instance => signals.cluster.notify_one(),
-            "hookgate_cluster" => {}
-            _ => signals.deliveries.notify_one(),
+    // This connection also carries the heartbeat: an instance that cannot keep it up is, for
+    // the others, gone (its leases become theirs, and its late outcomes no longer count).
+    let mut beat = tokio::time::interval(BEAT_EVERY);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = rx.recv() => {
+                let Some((channel, payload)) = message else { break };
+                match channel.as_str() {
+                    "hookgate_events" => signals.events.notify_one(),
+                    // The payload names the instance that made the change; it applied it already.
+                    "hookgate_cluster" if payload != instance => signals.cluster.notify_one(),
+                    "hookgate_cluster" => {}
+                    _ => signals.deliveries.notify_one(),
+                }
+            }
+            _ = beat.tick() => queries::beat(&client, instance).await?,
         }
     }
     match driver.await {

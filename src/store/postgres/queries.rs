@@ -7,6 +7,7 @@
 
 use super::super::*;
 use deadpool_postgres::{ClientWrapper as Client, Transaction};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::{Row, Statement};
 
@@ -30,6 +31,17 @@ impl Cached for Transaction<'_> {
 
 pub(super) type Pg<T> = Result<T, tokio_postgres::Error>;
 
+/// `s` as PostgreSQL TEXT takes it. TEXT cannot hold NUL, and an event type read from a body, or
+/// an error quoting one, may contain `\u0000`: refused, it would fail its whole routing batch again
+/// and again. NUL becomes U+FFFD, as invalid bytes do elsewhere in the log.
+pub(super) fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// The database's clock in Unix ms: one clock for every instance's routing leases.
 const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
@@ -45,15 +57,17 @@ fn holder_gone(column: &str) -> String {
 }
 
 /// Records that instance `id` is alive, on the database's clock.
-pub(super) async fn beat(c: &Client, id: &str) -> Pg<()> {
+/// On any connection: the pool's at start, then the instance's own LISTEN connection, so a pool
+/// busy to its last connection cannot make a live instance look dead.
+pub(super) async fn beat(c: &tokio_postgres::Client, id: &str) -> Pg<()> {
     let sql = format!(
         "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW}) \
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at"
     );
-    c.execute(&c.cached(&sql).await?, &[&id]).await?;
+    c.execute(&sql, &[&id]).await?;
     // Instances gone for a day are only clutter.
     let sql = format!("DELETE FROM instances WHERE heartbeat_at < {DB_NOW} - 86400000");
-    c.execute(&c.cached(&sql).await?, &[]).await?;
+    c.execute(&sql, &[]).await?;
     Ok(())
 }
 
@@ -224,14 +238,14 @@ pub(super) async fn record_routing(
         if !routed.contains_key(event) {
             continue;
         }
-        marks.push([Some(event), routing.event_type.as_deref()]);
+        marks.push([Some(event.into()), routing.event_type.as_deref().map(text)]);
         for result in routing.results.iter().filter(|r| takes(event, &r.route)) {
             if seen_results.insert((event, result.route.as_str())) {
                 results.push([
-                    Some(event),
-                    Some(&result.route),
-                    Some(result.outcome.as_str()),
-                    result.detail.as_deref(),
+                    Some(event.into()),
+                    Some(result.route.as_str().into()),
+                    Some(result.outcome.as_str().into()),
+                    result.detail.as_deref().map(text),
                 ]);
             }
         }
@@ -264,20 +278,25 @@ pub(super) async fn record_routing(
 }
 
 /// Text columns of rows bound as arrays.
-#[derive(Default)]
 struct Rows<'a, const N: usize> {
-    rows: Vec<[Option<&'a str>; N]>,
+    rows: Vec<[Option<Cow<'a, str>>; N]>,
+}
+
+impl<const N: usize> Default for Rows<'_, N> {
+    fn default() -> Self {
+        Self { rows: Vec::new() }
+    }
 }
 
 impl<'a, const N: usize> Rows<'a, N> {
-    fn push(&mut self, row: [Option<&'a str>; N]) {
+    fn push(&mut self, row: [Option<Cow<'a, str>>; N]) {
         self.rows.push(row);
     }
     fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
-    fn col(&self, i: usize) -> Vec<Option<&'a str>> {
-        self.rows.iter().map(|r| r[i]).collect()
+    fn col(&self, i: usize) -> Vec<Option<&str>> {
+        self.rows.iter().map(|r| r[i].as_deref()).collect()
     }
 }
 
@@ -292,7 +311,7 @@ struct DeliveryRows<'a> {
     bodies: Vec<Option<&'a [u8]>>,
     headers: Vec<String>,
     next: Vec<Option<i64>>,
-    errors: Vec<Option<&'a str>>,
+    errors: Vec<Option<Cow<'a, str>>>,
 }
 
 impl<'a> DeliveryRows<'a> {
@@ -306,7 +325,7 @@ impl<'a> DeliveryRows<'a> {
         self.headers.push(pairs_to_json(&d.headers));
         self.next
             .push((d.status == DeliveryStatus::Pending).then_some(now));
-        self.errors.push(d.error.as_deref());
+        self.errors.push(d.error.as_deref().map(text));
     }
 
     async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
@@ -327,7 +346,7 @@ impl<'a> DeliveryRows<'a> {
                 &self.bodies,
                 &self.headers,
                 &self.next,
-                &self.errors,
+                &self.errors.iter().map(|e| e.as_deref()).collect::<Vec<_>>(),
                 &now,
             ],
         )
@@ -425,7 +444,15 @@ pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
 }
 
 /// Logs attempts and moves their deliveries on, in one transaction's two statements.
-pub(super) async fn record_attempts(tx: &Transaction<'_>, attempts: &[Attempt]) -> Pg<()> {
+///
+/// Every attempt is logged, but a delivery moves on only while `owner` still holds its lease: if
+/// this instance was taken for dead (a missed heartbeat) and another took the delivery over, that
+/// one's outcome stands and this late one (a `dead` after its `succeeded`, say) changes nothing.
+pub(super) async fn record_attempts(
+    tx: &Transaction<'_>,
+    owner: &str,
+    attempts: &[Attempt],
+) -> Pg<()> {
     let ids: Vec<&str> = attempts.iter().map(|a| a.delivery_id.as_str()).collect();
     let numbers: Vec<i64> = attempts.iter().map(|a| i64::from(a.attempt)).collect();
     let started: Vec<i64> = attempts.iter().map(|a| a.started_at).collect();
@@ -434,7 +461,11 @@ pub(super) async fn record_attempts(tx: &Transaction<'_>, attempts: &[Attempt]) 
         .iter()
         .map(|a| a.status_code.map(i64::from))
         .collect();
-    let errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    let errors: Vec<Option<Cow<str>>> = attempts
+        .iter()
+        .map(|a| a.error.as_deref().map(text))
+        .collect();
+    let errors: Vec<Option<&str>> = errors.iter().map(|e| e.as_deref()).collect();
     let headers: Vec<String> = attempts
         .iter()
         .map(|a| pairs_to_json(&a.response_headers))
@@ -463,8 +494,8 @@ pub(super) async fn record_attempts(tx: &Transaction<'_>, attempts: &[Attempt]) 
          lease_until = 0, lease_owner = NULL, last_error = u.error, updated_at = u.finished \
          FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
            AS u(id, status, attempt, next, error, finished) \
-         WHERE d.id = u.id").await?,
-        &[&ids, &statuses, &numbers, &next, &errors, &finished],
+         WHERE d.id = u.id AND d.lease_owner = $7").await?,
+        &[&ids, &statuses, &numbers, &next, &errors, &finished, &owner],
     )
     .await?;
     Ok(())
@@ -726,37 +757,33 @@ pub(super) async fn prune(tx: &Transaction<'_>, before: i64, batch: usize) -> Pg
         return Ok(0);
     }
     let limit = batch as i64;
-    let old_deliveries = "SELECT id FROM deliveries WHERE created_at < $1 AND status != 'pending' \
-                          ORDER BY seq LIMIT $2";
-    let mut n = tx
-        .execute(
-            &format!("DELETE FROM attempts WHERE delivery_id IN ({old_deliveries})"),
-            &[&before, &limit],
-        )
-        .await?;
-    n += tx
-        .execute(
-            &format!("DELETE FROM deliveries WHERE id IN ({old_deliveries})"),
-            &[&before, &limit],
-        )
-        .await?;
+    // One statement per table pair, each re-checking its rows as it deletes them: a delivery an
+    // operator retried meanwhile (pending again) or an event replayed meanwhile (unrouted again)
+    // stays, with its history.
+    let deliveries = "WITH picked AS (SELECT id FROM deliveries WHERE created_at < $1 \
+                        AND status != 'pending' ORDER BY seq LIMIT $2), \
+                      gone AS (DELETE FROM deliveries d USING picked WHERE d.id = picked.id \
+                        AND d.status != 'pending' RETURNING d.id), \
+                      logs AS (DELETE FROM attempts a USING gone WHERE a.delivery_id = gone.id RETURNING 1) \
+                      SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM logs)";
     // An event goes once it is routed and none of its deliveries (or waiting routes) remain.
-    let old_events = "SELECT id FROM events e WHERE received_at < $1 AND routed \
-                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
-                      AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
-                      ORDER BY seq LIMIT $2";
-    n += tx
-        .execute(
-            &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
-            &[&before, &limit],
-        )
-        .await?;
-    n += tx
-        .execute(
-            &format!("DELETE FROM events WHERE id IN ({old_events})"),
-            &[&before, &limit],
-        )
-        .await?;
+    let events = "WITH picked AS (SELECT id FROM events e WHERE received_at < $1 AND routed \
+                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                    AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id \
+                      AND r.outcome = 'waiting') \
+                    ORDER BY seq LIMIT $2), \
+                  gone AS (DELETE FROM events e USING picked WHERE e.id = picked.id AND e.routed \
+                    RETURNING e.id), \
+                  results AS (DELETE FROM route_results r USING gone WHERE r.event_id = gone.id \
+                    RETURNING 1) \
+                  SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM results)";
+    let mut n = 0;
+    for sql in [deliveries, events] {
+        let row = tx
+            .query_one(&tx.cached(sql).await?, &[&before, &limit])
+            .await?;
+        n += row.try_get::<_, i64>(0)? as u64;
+    }
     Ok(n)
 }
 
