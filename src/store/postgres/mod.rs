@@ -157,6 +157,7 @@ impl PostgresStore {
         // Beat before taking any lease, or another instance would see its holder dead.
         let instance = ulid::Ulid::new().to_string();
         queries::beat(&client, &instance).await.map_err(store_err)?;
+        warn_on_skew(&client).await;
         drop(client);
         let signals = Signals::default();
         let listener = tokio::spawn(listen(config, tls, signals.clone(), instance.clone()));
@@ -265,6 +266,26 @@ async fn migrate(client: &mut tokio_postgres::Client) -> queries::Pg<()> {
     }
     tx.commit().await
 }
+
+/// Due times and lease ends come from each instance's own clock (liveness from the database's):
+/// instances whose clocks disagree by seconds take each other's leases early or run retries late.
+/// Say so at start rather than let it show as stray duplicates.
+async fn warn_on_skew(client: &tokio_postgres::Client) {
+    let Ok(db_now) = queries::db_now(client).await else {
+        return;
+    };
+    let skew_ms = crate::now_ms() - db_now;
+    if skew_ms.abs() > SKEW_WARN_MS {
+        tracing::warn!(
+            skew_ms,
+            "this machine's clock and the database's disagree; keep instances' clocks in sync (NTP) \
+             or leases and retry times drift between instances"
+        );
+    }
+}
+
+/// Clock disagreement worth a warning at start.
+const SKEW_WARN_MS: i64 = 2_000;
 
 /// Trouble that passes (the connection, the server, the pool, a lock or a statement timing out,
 /// a serialisation conflict) is `Unavailable`, so callers retry; anything the server rejected for

@@ -71,6 +71,13 @@ pub(super) async fn beat(c: &tokio_postgres::Client, id: &str) -> Pg<()> {
     Ok(())
 }
 
+/// The database's clock now, in Unix ms.
+pub(super) async fn db_now(c: &tokio_postgres::Client) -> Pg<i64> {
+    c.query_one(&format!("SELECT {DB_NOW}"), &[])
+        .await?
+        .try_get(0)
+}
+
 /// Forgets instance `id`, freeing its leases at once (a graceful stop).
 pub(super) async fn leave(c: &Client, id: &str) -> Pg<()> {
     c.execute(
