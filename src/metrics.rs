@@ -298,38 +298,36 @@ fn render_gauges(out: &mut String, g: &Gauges) {
         "# HELP hookgate_unrouted_events Events stored but not yet routed.\n# TYPE hookgate_unrouted_events gauge\nhookgate_unrouted_events {}",
         g.unrouted
     );
-    let _ = writeln!(
+    target_gauge(
         out,
-        "# HELP hookgate_queue_depth Pending deliveries by target.\n# TYPE hookgate_queue_depth gauge"
+        "hookgate_queue_depth",
+        "Pending deliveries by target.",
+        g.pending.iter().map(|(t, n)| (t.as_str(), *n)),
     );
-    for (target, n) in &g.pending {
-        let _ = writeln!(
-            out,
-            "hookgate_queue_depth{{target=\"{}\"}} {n}",
-            escape(target)
-        );
-    }
-    let _ = writeln!(
+    target_gauge(
         out,
-        "# HELP hookgate_breaker_state Circuit breaker per target: 0 closed, 1 open, 2 half-open.\n# TYPE hookgate_breaker_state gauge"
+        "hookgate_breaker_state",
+        "Circuit breaker per target: 0 closed, 1 open, 2 half-open.",
+        g.breaker.iter().map(|(t, s)| (t.as_str(), u64::from(*s))),
     );
-    for (target, s) in &g.breaker {
-        let _ = writeln!(
-            out,
-            "hookgate_breaker_state{{target=\"{}\"}} {s}",
-            escape(target)
-        );
-    }
-    let _ = writeln!(
+    target_gauge(
         out,
-        "# HELP hookgate_target_disabled Targets paused by an operator or a 410 answer.\n# TYPE hookgate_target_disabled gauge"
+        "hookgate_target_disabled",
+        "Targets paused by an operator or a 410 answer.",
+        g.disabled.iter().map(|t| (t.as_str(), 1)),
     );
-    for target in &g.disabled {
-        let _ = writeln!(
-            out,
-            "hookgate_target_disabled{{target=\"{}\"}} 1",
-            escape(target)
-        );
+}
+
+/// One gauge family with a `target` label.
+fn target_gauge<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a str, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (target, v) in values {
+        let _ = writeln!(out, "{name}{{target=\"{}\"}} {v}", escape(target));
     }
 }
 

@@ -448,6 +448,7 @@ async fn record(
     clock: crate::Clock,
     shutdown: &mut watch::Receiver<bool>,
 ) {
+    let routings: Arc<[Routing]> = routings.into();
     loop {
         match store.record_routing(routings.clone(), clock.now_ms()).await {
             Ok(()) => return,

@@ -322,7 +322,8 @@ pub trait Store: Send + Sync + 'static {
     /// The oldest events whose routing is not yet recorded.
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// Records routing outcomes and deliveries, and marks the events routed, atomically.
-    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError>;
+    /// Shared, not owned: a caller retrying after `Unavailable` hands the same batch again.
+    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError>;
     /// Leases up to `limit` pending deliveries of `target` that are due at `now`.
     async fn claim_due(
         &self,

@@ -35,7 +35,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Op {
     InsertEvent(StoredEvent, Reply<()>),
     Unrouted(usize, Reply<Vec<StoredEvent>>),
-    RecordRouting(Vec<Routing>, i64, Reply<()>),
+    RecordRouting(Arc<[Routing]>, i64, Reply<()>),
     Claim {
         target: String,
         now: i64,
@@ -139,7 +139,7 @@ impl Store for SqliteStore {
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.call(|r| Op::Unrouted(limit, r)).await
     }
-    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError> {
+    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError> {
         self.call(|r| Op::RecordRouting(routings, now, r)).await
     }
     async fn claim_due(
@@ -393,20 +393,24 @@ fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body (in that order,
+/// first).
+fn event_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        received_at: r.get(2)?,
+        headers: pairs_from_json(&r.get::<_, String>(3)?),
+        query: pairs_from_json(&r.get::<_, String>(4)?),
+        body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+    })
+}
+
 fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, source, received_at, headers, query, body FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
     )?;
-    let rows = stmt.query_map(params![limit as i64], |r| {
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            source: r.get(1)?,
-            received_at: r.get(2)?,
-            headers: pairs_from_json(&r.get::<_, String>(3)?),
-            query: pairs_from_json(&r.get::<_, String>(4)?),
-            body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
-        })
-    })?;
+    let rows = stmt.query_map(params![limit as i64], event_row)?;
     rows.collect()
 }
 
@@ -676,14 +680,7 @@ fn waiting_routes(
         }
         let rows = stmt.query_map(params![route, left as i64], |r| {
             Ok(WaitingRoute {
-                event: StoredEvent {
-                    id: r.get(0)?,
-                    source: r.get(1)?,
-                    received_at: r.get(2)?,
-                    headers: pairs_from_json(&r.get::<_, String>(3)?),
-                    query: pairs_from_json(&r.get::<_, String>(4)?),
-                    body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
-                },
+                event: event_row(r)?,
                 event_type: r.get(6)?,
                 route: r.get(7)?,
             })

@@ -40,11 +40,15 @@ pub fn guest_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// Runs `cargo build --release --target wasm32-wasip2` on the guest workspace; returns the
-/// directory holding the `.wasm` files or cargo's output.
+/// Builds the guest workspace; returns the directory holding the `.wasm` files or cargo's output.
 fn build_guests() -> Result<PathBuf, String> {
-    let guests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests");
-    let target_dir = guests.join("target");
+    build_components(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests"))
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2` on the workspace at `workspace` (the test
+/// guests, or `plugins/`); returns the directory holding the `.wasm` files or cargo's output.
+pub fn build_components(workspace: &Path) -> Result<PathBuf, String> {
+    let target_dir = workspace.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args([
@@ -55,7 +59,7 @@ fn build_guests() -> Result<PathBuf, String> {
             "wasm32-wasip2",
         ])
         .arg("--manifest-path")
-        .arg(guests.join("Cargo.toml"))
+        .arg(workspace.join("Cargo.toml"))
         // An explicit target dir, so a CARGO_TARGET_DIR meant for the host cannot move it.
         .arg("--target-dir")
         .arg(&target_dir)

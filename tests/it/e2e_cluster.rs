@@ -205,35 +205,13 @@ async fn three_instances_one_killed_nothing_acknowledged_is_lost() {
         .collect();
     let mut instances: Vec<Option<Process>> = Vec::new();
     for dir in &dirs {
-        let file = dir.path().join("hookgate.toml");
-        std::fs::write(
-            &file,
-            format!(
-                r#"
-[server]
-listen = "127.0.0.1:0"
-
-[store]
-url = "{store}"
-
-[sources.s]
-kind = "generic"
-
-[targets.t]
-url = "{url}"
-concurrency = 8
-retry = {{ max_attempts = 50, initial = "50ms", max = "500ms" }}
-
-[[routes]]
-name = "r"
-source = "s"
-jq = '{{n: .body.n}}'
-targets = ["t"]
-"#,
-                url = receiver.url
-            ),
-        )
-        .expect("write config");
+        let file = crate::utils::binary::write_serve_config(
+            dir.path(),
+            &store,
+            &receiver.url,
+            "concurrency = 8\nretry = { max_attempts = 50, initial = \"50ms\", max = \"500ms\" }",
+            "jq = '{n: .body.n}'",
+        );
         instances.push(Some(Process::serve(&file)));
     }
     let urls: Vec<String> = instances

@@ -15,36 +15,14 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
     // A slow receiver keeps deliveries owed at the moment of the kill.
     receiver.default_reply(Reply::status(200).delay(Duration::from_millis(5)));
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("hookgate.toml");
     let store = crate::utils::store::url_for(dir.path()).await;
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-
-[store]
-url = "{store}"
-
-[sources.s]
-kind = "generic"
-
-[targets.t]
-url = "{url}"
-concurrency = 4
-retry = {{ max_attempts = 50, initial = "50ms", max = "200ms" }}
-
-[[routes]]
-name = "r"
-source = "s"
-jq = '{{n: .body.n}}'
-targets = ["t"]
-"#,
-            url = receiver.url
-        ),
-    )
-    .expect("write config");
+    let config = crate::utils::binary::write_serve_config(
+        dir.path(),
+        &store,
+        &receiver.url,
+        "concurrency = 4\nretry = { max_attempts = 50, initial = \"50ms\", max = \"200ms\" }",
+        "jq = '{n: .body.n}'",
+    );
 
     let first = Process::serve(&config);
     let client = crate::utils::client();

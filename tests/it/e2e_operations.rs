@@ -412,34 +412,17 @@ async fn reload_under_load_loses_nothing() {
 async fn sighup_reloads_the_config_file() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("hookgate.toml");
     let store = crate::utils::store::url_for(dir.path()).await;
     let write = |v: u32| {
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-
-[store]
-url = "{store}"
-
-[sources.s]
-kind = "generic"
-
-[targets.t]
-url = "{}"
-
-[[routes]]
-name = "r"
-source = "s"
-jq = '{{v: {v}}}'
-targets = ["t"]
-"#,
-            receiver.url
-        );
-        std::fs::write(&file, text).expect("write config");
+        crate::utils::binary::write_serve_config(
+            dir.path(),
+            &store,
+            &receiver.url,
+            "",
+            &format!("jq = '{{v: {v}}}'"),
+        )
     };
-    write(1);
+    let file = write(1);
     let gw = Process::serve(&file);
     post_json(&format!("{}/hooks/s", gw.url), "{}", &[]).await;
     assert_eq!(
@@ -476,13 +459,7 @@ async fn sigterm_drains_the_attempt_in_flight_then_exits() {
     receiver.default_reply(Reply::status(200).delay(Duration::from_millis(1500)));
     let dir = tempfile::tempdir().expect("tempdir");
     let store = crate::utils::store::url_for(dir.path()).await;
-    let file = dir.path().join("hookgate.toml");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"{store}\"\n\n[sources.s]\nkind = \"generic\"\n\n\
-         [targets.t]\nurl = \"{}\"\n\n[[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n",
-        receiver.url
-    );
-    std::fs::write(&file, text).expect("write config");
+    let file = crate::utils::binary::write_serve_config(dir.path(), &store, &receiver.url, "", "");
     let mut gw = Process::serve(&file);
     post_json(&format!("{}/hooks/s", gw.url), "{}", &[]).await;
     receiver.wait_for(1, Duration::from_secs(10)).await;

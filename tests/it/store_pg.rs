@@ -80,7 +80,7 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
         store.insert_event(event(&format!("e{i}"))).await.unwrap();
         routings.push(routing(&format!("e{i}"), &format!("d{i}")));
     }
-    store.record_routing(routings, NOW).await.unwrap();
+    store.record_routing(routings.into(), NOW).await.unwrap();
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
     assert_eq!(unrouted.len(), 1);
     assert_eq!(unrouted[0].headers, vec![("x-a".into(), "1".into())]);
     store
-        .record_routing(vec![routing("e1", "d1")], NOW)
+        .record_routing(vec![routing("e1", "d1")].into(), NOW)
         .await
         .unwrap();
     assert!(store.unrouted_events(10).await.unwrap().is_empty());
@@ -214,16 +214,19 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     let mut waiting = routing("w", "dw");
     waiting.results[0].outcome = Outcome::Waiting;
     waiting.deliveries.clear();
-    store.record_routing(vec![waiting], NOW).await.unwrap();
+    store
+        .record_routing(vec![waiting].into(), NOW)
+        .await
+        .unwrap();
     let w = store.waiting_routes(vec!["r".into()], 10).await.unwrap();
     assert_eq!((w.len(), w[0].event.id.as_str()), (1, "w"));
     // The plugin arrived: the waiting route is recorded once, even if two instances resolve it.
     store
-        .record_routing(vec![routing("w", "dw")], NOW)
+        .record_routing(vec![routing("w", "dw")].into(), NOW)
         .await
         .unwrap();
     store
-        .record_routing(vec![routing("w", "dw2")], NOW)
+        .record_routing(vec![routing("w", "dw2")].into(), NOW)
         .await
         .unwrap();
     assert_eq!(
@@ -357,10 +360,10 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
 
     // Even if both record a routing for one event (a lease ran out mid-routing), it is taken once.
     let e = &ea[0].id;
-    a.record_routing(vec![routing(e, "first")], NOW)
+    a.record_routing(vec![routing(e, "first")].into(), NOW)
         .await
         .unwrap();
-    b.record_routing(vec![routing(e, "second")], NOW)
+    b.record_routing(vec![routing(e, "second")].into(), NOW)
         .await
         .unwrap();
     assert_eq!(
@@ -408,7 +411,7 @@ async fn pg_commits_of_one_instance_wake_the_others() {
     tokio::time::timeout(Duration::from_secs(5), signals.events.notified())
         .await
         .expect("b woken for a's event");
-    a.record_routing(vec![routing("e1", "d1")], NOW)
+    a.record_routing(vec![routing("e1", "d1")].into(), NOW)
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), signals.deliveries.notified())
@@ -423,7 +426,7 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
     let store = open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await;
     store.insert_event(event("e1")).await.unwrap();
     store
-        .record_routing(vec![routing("e1", "d1")], NOW)
+        .record_routing(vec![routing("e1", "d1")].into(), NOW)
         .await
         .unwrap();
     assert_eq!(store.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);

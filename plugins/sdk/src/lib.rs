@@ -39,6 +39,13 @@ pub use message::Message;
 pub use platform::Platform;
 pub use serde_json::{self, Value, json};
 
+/// The non-empty string at JSON pointer `ptr` of `v` (e.g. `str_at(&event.body, "/stack/id")`).
+pub fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 

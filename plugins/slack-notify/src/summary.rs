@@ -75,12 +75,7 @@ impl Summary {
     }
 }
 
-/// The non-empty string at JSON pointer `ptr` of `v`.
-pub fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
+pub use hookgate_plugin_sdk::str_at;
 
 /// The value at `ptr` as display text: strings as is, numbers and booleans printed.
 pub fn text_at(v: &Value, ptr: &str) -> Option<String> {

@@ -413,7 +413,7 @@ impl Store for PostgresStore {
             .await
             .map_err(store_err)
     }
-    async fn record_routing(&self, routings: Vec<Routing>, now: i64) -> Result<(), StoreError> {
+    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError> {
         let wrote = in_tx!(self, |tx| queries::record_routing(&tx, &routings, now));
         if wrote {
             self.signals.deliveries.notify_one();

@@ -59,3 +59,24 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// Writes `<dir>/hookgate.toml` for `hookgate serve`: ingress on port 0, store `store`, a generic
+/// source `s`, target `t` at `target_url` (plus the TOML lines `target_extra`), and route `r` from
+/// `s` to `t` (plus the lines `route_extra`, e.g. a `jq` mapping). Returns the file's path.
+pub fn write_serve_config(
+    dir: &Path,
+    store: &str,
+    target_url: &str,
+    target_extra: &str,
+    route_extra: &str,
+) -> std::path::PathBuf {
+    let file = dir.join("hookgate.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"{store}\"\n\n\
+         [sources.s]\nkind = \"generic\"\n\n\
+         [targets.t]\nurl = \"{target_url}\"\n{target_extra}\n\n\
+         [[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n{route_extra}\n"
+    );
+    std::fs::write(&file, text).expect("write config");
+    file
+}

@@ -3,7 +3,6 @@
 //! up-to-date build costs one no-op `cargo build`). A failed build fails the test loudly.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 #[path = "../../guests/build_guests.rs"]
@@ -14,11 +13,12 @@ pub use guests::guest_bytes;
 /// The component of plugin crate `name` in `plugins/` (e.g. `"slack-notify"`).
 pub fn plugin_path(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir =
-        match BUILT.get_or_init(|| build(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins"))) {
-            Ok(dir) => dir,
-            Err(why) => panic!("building plugins/ failed:\n{why}"),
-        };
+    let dir = match BUILT.get_or_init(|| {
+        guests::build_components(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins"))
+    }) {
+        Ok(dir) => dir,
+        Err(why) => panic!("building plugins/ failed:\n{why}"),
+    };
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(
         path.is_file(),
@@ -31,34 +31,4 @@ pub fn plugin_path(name: &str) -> PathBuf {
 pub fn plugin_bytes(name: &str) -> Vec<u8> {
     let path = plugin_path(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn build(workspace: &Path) -> Result<PathBuf, String> {
-    let target_dir = workspace.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo exited with {}:\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(target_dir.join("wasm32-wasip2/release"))
 }
