@@ -4,7 +4,7 @@
 //! cargo bench --bench plugin [-- --calls 20000]
 //! ```
 //!
-//! Both sides start from the stored event (`spacelift_run_finished.json` from the shared fixtures,
+//! Both sides start from the stored event (`spacelift_run_finished.json` from tests/fixtures,
 //! about 2 KB) and end with the JSON bytes a delivery would carry:
 //!
 //! - wasm: serialise the envelope to JSON, then `Plugin::call` of plugins/'s slack-notify — a
@@ -25,7 +25,7 @@ const SLACK_IN_JQ: &str = include_str!("slack.jq");
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -1,5 +1,5 @@
 //! Test support shared by the plugins' integration tests (included with `#[path]`): builds the
-//! envelope hookgate would hand a plugin for each payload in `/work/shared/fixtures`.
+//! envelope hookgate would hand a plugin for each payload in the repo's `tests/fixtures`.
 //!
 //! Headers come from the fixtures' `signatures.json` (lower-cased, as the envelope has them);
 //! `event_type` follows the gateway's built-in rule for the platform the file name names.
@@ -35,9 +35,9 @@ pub const EVENT_FIXTURES: &[&str] = &[
     "nullstone_legacy_first_deployed.json",
 ];
 
-/// `/work/shared/fixtures`, found from the crate's directory.
+/// The repo's `tests/fixtures`, found from the crate's directory.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// The parsed JSON of fixture `name`.

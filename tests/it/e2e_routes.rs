@@ -8,7 +8,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 #[tokio::test]
 async fn port_spacelift_mapping_produces_the_port_entity() {
     let receiver = Receiver::start().await;
-    // The mapping of ../shared/fixtures/port_spacelift_webhook_config.json, pasted as a `map`.
+    // The mapping of tests/fixtures/port_spacelift_webhook_config.json, pasted as a `map`.
     let port: serde_json::Value =
         serde_json::from_slice(&fixture("port_spacelift_webhook_config.json")).expect("json");
     let entity = &port["mappings"][0]["entity"];

@@ -227,14 +227,14 @@ pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("hookgate.db")
 }
 
-/// A fixture from ../shared/fixtures, byte for byte.
+/// A fixture from tests/fixtures, byte for byte.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// `sha256=<hex>` of `body`, as GitHub and Spacelift sign.
