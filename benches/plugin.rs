@@ -14,7 +14,7 @@
 //!
 //! Both are timed per call; the table gives mean, p50, p99 and the ratio of the means.
 
-use hookgate::envelope::{BodyFormat, Envelope, EventTypeRule};
+use hookgate::route::envelope::{BodyFormat, Envelope, EventTypeRule};
 use hookgate::store::StoredEvent;
 use hookgate::transform::jq::{self, JqProgram};
 use hookgate::transform::wasm::{Engine, Limits};

@@ -10,8 +10,8 @@
 
 use crate::config::reload::Reloader;
 use crate::deliver::TargetSwitch;
-use crate::plugins::Registry;
 use crate::store::{SharedPlugin, Store, StoreError};
+use crate::transform::wasm::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

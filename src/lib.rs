@@ -1,27 +1,25 @@
 //! hookgate: a self-hosted webhook gateway.
 //!
 //! # Layout
-//! The modules follow the pipeline an event takes, in order:
+//! A folder per stage, in the order an event takes:
 //!
-//! - [`config`]: parse the TOML file, interpolate `${VAR}`, validate into typed values.
-//! - [`ingress`]: the public HTTP listener: `POST /hooks/{source}`, health and metrics.
-//! - [`verify`]: inbound signature checks (constant-time, several secrets per source).
-//! - [`store`]: the durable hand-off between every stage (SQLite now; the trait is the seam).
-//! - [`envelope`]: the JSON document filters and transforms see.
-//! - [`transform`]: jq programs and Port-style maps, contained so a runaway mapping cannot hurt the
-//!   gateway; wasm plugins in a wasmtime sandbox (`transform::wasm`, the only user of wasmtime).
-//! - [`plugins`]: the registry of uploaded plugins (files in `plugins.dir`, atomic swaps).
-//! - [`route`]: per route, filter then transform an event into delivery bodies.
-//! - [`evaluator`]: runs route evaluation in a contained child process (deadline, memory cap).
-//! - [`pipeline`]: the one place that knows the stage order; it moves stored events to deliveries.
-//! - [`sign`]: outbound signature headers, one scheme per target.
-//! - [`deliver`]: the only code that makes outbound requests: the worker, its HTTP client and the retry policy.
-//! - [`admin`]: the admin API (own listener, bearer token): the delivery log, retries.
-//! - [`server`]: wires the stages together and runs them until shutdown.
-//! - [`cli`]: the `try` and `sign` helpers that run pipeline stages without network or store.
+//! - [`ingress`]: the public HTTP listener: `POST /hooks/{source}`, health and metrics;
+//!   [`ingress::verify`] checks inbound signatures (constant-time, several secrets per source).
+//! - [`store`]: the durable hand-off between every stage (SQLite or PostgreSQL behind one trait).
+//! - [`route`]: the routing loop, the one place that knows the stage order after ingress; per route,
+//!   filter then transform an event ([`route::rules`]) over its envelope ([`route::envelope`]),
+//!   evaluated in a contained child process ([`route::evaluator`]).
+//! - [`transform`]: jq programs and Port-style maps; wasm plugins in a wasmtime sandbox
+//!   (`transform::wasm`, the only user of wasmtime, with the registry of uploaded plugins).
+//! - [`deliver`]: the only code that makes outbound requests: the worker, its HTTP client, the
+//!   retry policy, breakers, and outbound signing ([`deliver::sign`]).
+//! - [`admin`]: the admin API (own listener, bearer token): the delivery log, retries, plugins.
+//! - [`cli`]: `try`, `sign` and the admin client; stages run offline.
 //!
-//! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the counters
-//! every stage writes and `/metrics` renders.
+//! Beside them: [`config`] reads the file, interpolates `${VAR}` and validates; [`server`] wires
+//! the stages and runs them until shutdown; [`cluster`] keeps instances on one store in step;
+//! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the
+//! counters every stage writes and `/metrics` renders.
 
 // `deny`, not `forbid`: transform::wasm loads its compile cache with one audited `unsafe` call.
 #![deny(unsafe_code)]
@@ -31,19 +29,13 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod deliver;
-pub mod envelope;
-pub mod evaluator;
 pub mod ingress;
 pub mod metrics;
-pub mod pipeline;
-pub mod plugins;
 pub mod route;
 pub mod server;
-pub mod sign;
 pub mod signature;
 pub mod store;
 pub mod transform;
-pub mod verify;
 
 /// Milliseconds since the Unix epoch: the one clock every stage records times in.
 pub fn now_ms() -> i64 {

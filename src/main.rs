@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hookgate::config::Config;
-use hookgate::plugins::Registry;
+use hookgate::transform::wasm::registry::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -238,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RouteWorker => {
-            hookgate::evaluator::child_main()?;
+            hookgate::route::evaluator::child_main()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => match Config::load(&config) {

@@ -4,8 +4,8 @@
 use crate::config::Config;
 use crate::config::reload::Reloader;
 use crate::metrics::Metrics;
-use crate::plugins::Registry;
-use crate::{deliver, ingress, pipeline, store};
+use crate::transform::wasm::registry::Registry;
+use crate::{deliver, ingress, route, store};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,10 +82,10 @@ pub async fn run(
         .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let pipeline = pipeline::Pipeline {
+    let pipeline = route::Pipeline {
         store: store.clone(),
         config: config_rx.clone(),
-        evaluator: crate::evaluator::Evaluator::new(options.evaluator_exe),
+        evaluator: crate::route::evaluator::Evaluator::new(options.evaluator_exe),
         plugins: plugins.clone(),
         clock,
         metrics: ctx.metrics.clone(),
@@ -129,7 +129,7 @@ pub async fn run(
 /// Opens `plugins.dir` and loads (or, with a warm cache, just maps) every plugin in it.
 async fn open_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let dir = config.plugins_dir();
-    let limits = crate::plugins::limits(config);
+    let limits = crate::transform::wasm::registry::limits(config);
     let registry = tokio::task::spawn_blocking(move || Registry::open(&dir, limits)).await??;
     Ok(Arc::new(registry))
 }

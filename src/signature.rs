@@ -1,5 +1,5 @@
-//! HMAC primitives and the encodings signature headers use, shared by [`crate::verify`] (inbound) and
-//! [`crate::sign`] (outbound) so that both sides of a scheme compute the same bytes.
+//! HMAC primitives and the encodings signature headers use, shared by [`crate::ingress::verify`] (inbound) and
+//! [`crate::deliver::sign`] (outbound) so that both sides of a scheme compute the same bytes.
 //!
 //! This module is pure: no I/O, no clocks. Comparison of a received signature with an expected one
 //! goes through [`constant_time_eq`] and nowhere else.

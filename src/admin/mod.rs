@@ -31,7 +31,7 @@ pub struct Admin {
     /// The current config: targets, and the admin token itself (a reload may rotate it).
     pub config: watch::Receiver<Arc<Config>>,
     pub reloader: Arc<Reloader>,
-    pub plugins: Arc<crate::plugins::Registry>,
+    pub plugins: Arc<crate::transform::wasm::registry::Registry>,
     pub clock: crate::Clock,
     pub switch: crate::deliver::TargetSwitch,
     pub gates: crate::deliver::Gates,
@@ -114,7 +114,9 @@ pub fn router(state: Admin) -> Router {
             "/admin/v1/plugins/{name}",
             put(plugins::upload)
                 .delete(plugins::remove)
-                .layer(DefaultBodyLimit::max(crate::plugins::MAX_PLUGIN_BYTES)),
+                .layer(DefaultBodyLimit::max(
+                    crate::transform::wasm::registry::MAX_PLUGIN_BYTES,
+                )),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)

@@ -1,7 +1,7 @@
 //! `/admin/v1/plugins`: upload (validate, compile, then swap), list, delete.
 
 use super::{Admin, ApiError};
-use crate::plugins::{PluginInfo, RegistryError};
+use crate::transform::wasm::registry::{PluginInfo, RegistryError};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -2,12 +2,12 @@
 //! `sign` (the headers a producer would send). Neither touches the network or a store.
 
 use crate::config::{Config, Target};
+use crate::deliver::sign::{SignInput, Signer};
 use crate::ingress;
-use crate::pipeline;
-use crate::plugins::Registry;
-use crate::sign::{SignInput, Signer};
+use crate::route;
 use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
+use crate::transform::wasm::registry::Registry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use std::fmt::Write as _;
@@ -58,15 +58,15 @@ pub fn try_event(
         return Err(format!("ingress would refuse the event: {e}"));
     }
     let event = StoredEvent {
-        id: pipeline::new_event_id(),
+        id: route::new_event_id(),
         source: source.to_string(),
         received_at: crate::now_ms(),
         headers: headers.to_vec(),
         query: Vec::new(),
         body: body.clone(),
     };
-    let mut routing = pipeline::route_event(config, &event);
-    pipeline::run_plugins(config, plugins, &event, &mut routing);
+    let mut routing = route::route_event(config, &event);
+    route::run_plugins(config, plugins, &event, &mut routing);
     let _ = writeln!(
         out,
         "event {} from source `{source}` (event type: {})",

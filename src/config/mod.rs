@@ -11,12 +11,12 @@ pub mod reload;
 
 use crate::deliver::breaker::{BreakerPolicy, Rate};
 use crate::deliver::retry::RetryPolicy;
-use crate::envelope::{BodyFormat, EventTypeRule};
-use crate::route::{Route, WasmSpec};
-use crate::sign::Signer;
+use crate::deliver::sign::Signer;
+use crate::ingress::verify::Verifier;
+use crate::route::envelope::{BodyFormat, EventTypeRule};
+use crate::route::rules::{Route, WasmSpec};
 use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use crate::transform::{JqTransform, Transform, jq::JqProgram};
-use crate::verify::Verifier;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -419,7 +419,7 @@ impl Validator {
                 return None;
             }
         };
-        if !crate::plugins::valid_name(&spec.plugin) {
+        if !crate::transform::wasm::registry::valid_name(&spec.plugin) {
             self.problem(
                 format!("{key}.plugin"),
                 format!(

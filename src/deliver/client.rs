@@ -2,7 +2,7 @@
 
 use crate::config::Target;
 use crate::deliver::retry::AttemptResult;
-use crate::sign::SignInput;
+use crate::deliver::sign::SignInput;
 use crate::store::DueDelivery;
 use bytes::{Bytes, BytesMut};
 use std::time::{Duration, SystemTime};

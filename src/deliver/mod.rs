@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod client;
 pub mod gate;
 pub mod retry;
+pub mod sign;
 pub mod switch;
 
 pub use gate::Gates;

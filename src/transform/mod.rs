@@ -9,7 +9,7 @@ pub mod jq;
 pub mod map;
 pub mod wasm;
 
-use crate::envelope::Envelope;
+use crate::route::envelope::Envelope;
 use bytes::Bytes;
 
 /// One message a transform asks the gateway to send.

@@ -14,6 +14,7 @@
 mod cache;
 mod host;
 mod plugin;
+pub mod registry;
 #[cfg(test)]
 #[path = "../../../tests/guests/build_guests.rs"]
 mod testing;

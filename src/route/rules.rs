@@ -2,9 +2,9 @@
 //!
 //! A route is evaluated in isolation: a failing filter or transform fails that route's deliveries
 //! with the engine's message and never affects another route. This module is pure computation;
-//! [`crate::pipeline`] runs it under a deadline and records the outcome.
+//! [`crate::route`] runs it under a deadline and records the outcome.
 
-use crate::envelope::Envelope;
+use crate::route::envelope::Envelope;
 use crate::transform::{Message, Transform, jq::JqProgram};
 use std::sync::Arc;
 

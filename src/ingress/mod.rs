@@ -5,6 +5,8 @@
 //! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
 //! it from the store, so a client that hangs up after the commit cannot lose it.
 
+pub mod verify;
+
 use crate::config::{Config, Source};
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, StoredEvent};
@@ -39,7 +41,7 @@ pub enum IngressError {
     #[error("unknown source `{0}`")]
     UnknownSource(String),
     #[error("{0}")]
-    Unauthorized(#[from] crate::verify::VerifyError),
+    Unauthorized(#[from] crate::ingress::verify::VerifyError),
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
     #[error("body is not valid JSON: {0}")]
@@ -150,7 +152,7 @@ async fn accept(
     let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
     check(&source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
-        id: crate::pipeline::new_event_id(),
+        id: crate::route::new_event_id(),
         source: source.name.clone(),
         received_at: crate::now_ms(),
         headers: stored_headers(&headers),
@@ -179,7 +181,7 @@ pub fn check(
     if let Some(verifier) = &source.verifier {
         verifier.verify_request(headers, query, body, crate::now_ms() / 1000)?;
     }
-    if source.format == crate::envelope::BodyFormat::Json {
+    if source.format == crate::route::envelope::BodyFormat::Json {
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
             .map_err(|e| IngressError::NotJson(e.to_string()))?;
     }
@@ -229,7 +231,7 @@ fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 /// Query parameters as stored: a token the source verified is a credential and is dropped.
 fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
     let token_param = match &source.verifier {
-        Some(crate::verify::Verifier::Token { query, .. }) => Some(query.as_str()),
+        Some(crate::ingress::verify::Verifier::Token { query, .. }) => Some(query.as_str()),
         _ => None,
     };
     url::form_urlencoded::parse(q.as_bytes())

@@ -6,18 +6,22 @@
 //! steps repeats the step instead of losing the event.
 //!
 //! Mappings are operator code running on producer data, so evaluation is contained by
-//! [`crate::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
+//! [`crate::route::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
 //! away or crashes fails that event's routes with a clear error, and the loop carries on.
 
+pub mod envelope;
+pub mod evaluator;
+pub mod rules;
+
 use crate::config::Config;
-use crate::envelope::Envelope;
-use crate::evaluator::{EvalError, Evaluator};
 use crate::metrics::Metrics;
-use crate::plugins::Registry;
-use crate::route::{Outcome, Route};
+use crate::route::envelope::Envelope;
+use crate::route::evaluator::{EvalError, Evaluator};
+use crate::route::rules::{Outcome, Route};
 use crate::store::{
     DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, Store, StoredEvent,
 };
+use crate::transform::wasm::registry::Registry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -404,7 +408,7 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
     let jq_event_type = config
         .sources
         .get(source)
-        .is_some_and(|s| matches!(s.event_type, crate::envelope::EventTypeRule::Jq(_)));
+        .is_some_and(|s| matches!(s.event_type, crate::route::envelope::EventTypeRule::Jq(_)));
     jq_event_type
         || config
             .routes

@@ -87,7 +87,7 @@ fn one(spec: HmacHeader, secret: &Secret, body: &[u8]) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::Verifier;
+    use crate::ingress::verify::Verifier;
     use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
     fn to_map(pairs: Vec<(String, String)>) -> HeaderMap {

@@ -11,7 +11,7 @@
 //! large stack does the same work without the crash containment.
 
 use crate::config::Config;
-use crate::pipeline::route_event;
+use crate::route::route_event;
 use crate::store::{Routing, StoredEvent};
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -15,9 +15,9 @@ use tokio::sync::oneshot;
 pub const MAX_BATCH: usize = 1024;
 
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/sqlite/0002_target_state.sql"),
-    include_str!("../../migrations/sqlite/0003_waiting_routes.sql"),
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_target_state.sql"),
+    include_str!("../../../migrations/sqlite/0003_waiting_routes.sql"),
 ];
 
 /// How hard a commit waits for the disk.
