@@ -10,24 +10,23 @@
 //! its [`Routing`]. Where no executable is available (library use, unit tests), a thread with a
 //! large stack does the same work without the crash containment.
 
+mod child;
+mod thread;
+mod wire;
+
+pub use child::child_main;
+pub use thread::ThreadEvaluator;
+
 use crate::config::Config;
-use crate::route::route_event;
 use crate::store::{Routing, StoredEvent};
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use wire::{read_frame_async, write_frame_async};
 /// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
-const EVAL_STACK: usize = 256 * 1024 * 1024;
-/// Largest frame either side accepts.
-const MAX_FRAME: usize = 256 * 1024 * 1024;
-/// Address space a child needs besides what mappings allocate.
-const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
+pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
 /// How long a new child may take to load the config.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Why an event's routes could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -52,7 +51,7 @@ impl Evaluator {
     pub fn new(exe: Option<PathBuf>) -> Self {
         match exe {
             Some(exe) => Self::Process(Box::new(ProcessEvaluator { exe, child: None })),
-            None => Self::Thread(ThreadEvaluator { jobs: None }),
+            None => Self::Thread(ThreadEvaluator::new()),
         }
     }
 
@@ -223,175 +222,4 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         (Some(code), _) => format!("exited with code {code}"),
         _ => status.to_string(),
     }
-}
-
-async fn write_frame_async(
-    w: &mut tokio::process::ChildStdin,
-    payload: &[u8],
-) -> std::io::Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too large"))?;
-    w.write_all(&len.to_le_bytes()).await?;
-    w.write_all(payload).await?;
-    w.flush().await
-}
-
-async fn read_frame_async(
-    r: &mut tokio::io::BufReader<tokio::process::ChildStdout>,
-) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).await?;
-    let mut buf = vec![0u8; frame_len(len)?];
-    r.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-/// The length a frame header announces, refused past [`MAX_FRAME`].
-fn frame_len(header: [u8; 4]) -> std::io::Result<usize> {
-    let len = u32::from_le_bytes(header) as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::other("frame too large"));
-    }
-    Ok(len)
-}
-
-fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too large"))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(payload)?;
-    w.flush()
-}
-
-fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len)?;
-    let mut buf = vec![0u8; frame_len(len)?];
-    r.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-/// The child side: `hookgate __route-worker`. Returns when the parent closes the pipe.
-pub fn child_main() -> std::io::Result<()> {
-    let worker = std::thread::Builder::new()
-        .name("route-worker".into())
-        .stack_size(EVAL_STACK)
-        .spawn(serve_child)?;
-    worker
-        .join()
-        .map_err(|_| std::io::Error::other("route worker panicked"))?
-}
-
-fn serve_child() -> std::io::Result<()> {
-    let mut input = std::io::BufReader::new(std::io::stdin().lock());
-    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
-    let init: serde_json::Value =
-        serde_json::from_slice(&read_frame(&mut input)?).unwrap_or_default();
-    if let Some(mb) = init["memory_mb"].as_u64() {
-        // The cap is on address space, which also holds this binary, thread stacks and malloc's
-        // per-thread arenas: those get a fixed allowance on top of what mappings may use.
-        let bytes = mb
-            .saturating_mul(1024 * 1024)
-            .saturating_add((EVAL_STACK + ADDRESS_SPACE_OVERHEAD) as u64);
-        // Past this, allocation fails and the child aborts: the parent reports it as a crash.
-        let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
-    }
-    let config = match Config::parse_resolved(init["config"].as_str().unwrap_or_default()) {
-        Ok(c) => c,
-        Err(e) => {
-            // Keys only: the messages may quote the resolved text, and it holds secrets.
-            let keys: Vec<&str> = e.problems.iter().map(|(k, _)| k.as_str()).collect();
-            let answer =
-                serde_json::json!({ "ok": false, "error": format!("config problems at {keys:?}") });
-            return write_frame(&mut output, answer.to_string().as_bytes());
-        }
-    };
-    write_frame(&mut output, br#"{"ok":true}"#)?;
-    loop {
-        let frame = match read_frame(&mut input) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let events: Vec<StoredEvent> =
-            serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
-        for event in &events {
-            let routing = route_event(&config, event);
-            // One frame per event, flushed, so the parent's per-event deadline measures this event.
-            write_frame(
-                &mut output,
-                &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
-            )?;
-        }
-    }
-}
-
-type Job = (
-    Arc<Config>,
-    Vec<StoredEvent>,
-    tokio::sync::mpsc::UnboundedSender<Routing>,
-);
-
-/// Evaluates on a thread with a large stack. An overrun abandons the thread (it cannot be
-/// stopped) and starts a new one; a stack overflow is not contained.
-pub struct ThreadEvaluator {
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-}
-
-impl ThreadEvaluator {
-    async fn route_batch(
-        &mut self,
-        config: &Arc<Config>,
-        events: &[StoredEvent],
-    ) -> Vec<Result<Routing, EvalError>> {
-        if self.jobs.is_none() {
-            match spawn_thread() {
-                Ok(jobs) => self.jobs = Some(jobs),
-                Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
-            }
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let sent = self
-            .jobs
-            .as_ref()
-            .map(|j| j.send((config.clone(), events.to_vec(), tx)).map_err(drop));
-        if !matches!(sent, Some(Ok(()))) {
-            self.jobs = None;
-            return vec![Err(EvalError::Unavailable(
-                "evaluator thread stopped".into(),
-            ))];
-        }
-        let mut results = Vec::with_capacity(events.len());
-        for _ in events {
-            match tokio::time::timeout(config.jq_timeout, rx.recv()).await {
-                Ok(Some(routing)) => results.push(Ok(routing)),
-                Ok(None) => {
-                    self.jobs = None;
-                    results.push(Err(EvalError::Crashed("evaluator thread panicked".into())));
-                    break;
-                }
-                Err(_) => {
-                    self.jobs = None;
-                    results.push(Err(EvalError::Overran(config.jq_timeout)));
-                    break;
-                }
-            }
-        }
-        results
-    }
-}
-
-fn spawn_thread() -> std::io::Result<std::sync::mpsc::Sender<Job>> {
-    let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("route-eval".into())
-        .stack_size(EVAL_STACK)
-        .spawn(move || {
-            while let Ok((config, events, reply)) = rx.recv() {
-                for event in &events {
-                    if reply.send(route_event(&config, event)).is_err() {
-                        break;
-                    }
-                }
-            }
-        })?;
-    Ok(tx)
 }

@@ -1,0 +1,67 @@
+//! The child side of the evaluator: `hookgate __route-worker`. It reads the resolved config,
+//! caps its own address space, then answers each event frame with its routing, one frame per
+//! event. It must never write anything but frames to stdout, and never outlive the gateway.
+
+use super::EVAL_STACK;
+use super::wire::{read_frame, write_frame};
+use crate::config::Config;
+use crate::route::route_event;
+use crate::store::StoredEvent;
+
+/// Address space a child needs besides what mappings allocate.
+const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
+
+/// The child side: `hookgate __route-worker`. Returns when the parent closes the pipe.
+pub fn child_main() -> std::io::Result<()> {
+    let worker = std::thread::Builder::new()
+        .name("route-worker".into())
+        .stack_size(EVAL_STACK)
+        .spawn(serve_child)?;
+    worker
+        .join()
+        .map_err(|_| std::io::Error::other("route worker panicked"))?
+}
+
+fn serve_child() -> std::io::Result<()> {
+    let mut input = std::io::BufReader::new(std::io::stdin().lock());
+    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+    let init: serde_json::Value =
+        serde_json::from_slice(&read_frame(&mut input)?).unwrap_or_default();
+    if let Some(mb) = init["memory_mb"].as_u64() {
+        // The cap is on address space, which also holds this binary, thread stacks and malloc's
+        // per-thread arenas: those get a fixed allowance on top of what mappings may use.
+        let bytes = mb
+            .saturating_mul(1024 * 1024)
+            .saturating_add((EVAL_STACK + ADDRESS_SPACE_OVERHEAD) as u64);
+        // Past this, allocation fails and the child aborts: the parent reports it as a crash.
+        let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
+    }
+    let config = match Config::parse_resolved(init["config"].as_str().unwrap_or_default()) {
+        Ok(c) => c,
+        Err(e) => {
+            // Keys only: the messages may quote the resolved text, and it holds secrets.
+            let keys: Vec<&str> = e.problems.iter().map(|(k, _)| k.as_str()).collect();
+            let answer =
+                serde_json::json!({ "ok": false, "error": format!("config problems at {keys:?}") });
+            return write_frame(&mut output, answer.to_string().as_bytes());
+        }
+    };
+    write_frame(&mut output, br#"{"ok":true}"#)?;
+    loop {
+        let frame = match read_frame(&mut input) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let events: Vec<StoredEvent> =
+            serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
+        for event in &events {
+            let routing = route_event(&config, event);
+            // One frame per event, flushed, so the parent's per-event deadline measures this event.
+            write_frame(
+                &mut output,
+                &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
+            )?;
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Routing one event, pure: its envelope, then per route the verdict (filter, transform) and what
+//! it makes — deliveries to store, a failure with its cause, or a plugin call still to run.
+//!
+//! Nothing here does I/O or knows about batches, children or the store's transactions: the loop
+//! in [`super`] and the evaluator child ([`super::evaluator`]) both call [`route_event`], and the
+//! loop runs [`run_plugins`] on a blocking thread. A route is evaluated on its own: its failure
+//! never changes another route's result.
+
+use super::envelope::Envelope;
+use super::rules::{Outcome, Route};
+use crate::config::Config;
+use crate::store::{
+    DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, StoredEvent,
+};
+use crate::transform::wasm::registry::Registry;
+use std::time::{Duration, Instant};
+
+/// Routes one event through every route of its source. Pure apart from id generation.
+pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
+    let mut routing = Routing {
+        event_id: event.id.clone(),
+        event_type: None,
+        results: Vec::new(),
+        deliveries: Vec::new(),
+        plugin_calls: Vec::new(),
+    };
+    let Some(source) = config.sources.get(&event.source) else {
+        return routing;
+    };
+    let routes = config.routes.iter().filter(|r| r.source == event.source);
+    let envelope = match Envelope::build(event, source.format, &source.event_type) {
+        Ok(e) => e,
+        Err(e) => {
+            for route in routes {
+                fail(&mut routing, route, e.to_string());
+            }
+            return routing;
+        }
+    };
+    routing.event_type = envelope.event_type().map(str::to_string);
+    let control = source
+        .control_event_type()
+        .filter(|t| envelope.event_type() == Some(*t));
+    for route in routes {
+        if let Some(kind) = control.filter(|t| !route.names(t)) {
+            let detail = format!("`{kind}` is a handshake; list it in `events` to route it");
+            routing
+                .results
+                .push(result(route, Recorded::Filtered, Some(detail)));
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = route.evaluate(&envelope);
+        if outcome == Outcome::Plugin {
+            routing.plugin_calls.push(route.name.clone());
+            continue;
+        }
+        apply(&mut routing, route, outcome, started.elapsed());
+    }
+    routing
+}
+
+/// Records what `route` made of the event: deliveries and the route's result.
+fn apply(routing: &mut Routing, route: &Route, outcome: Outcome, elapsed: Duration) {
+    let results_before = routing.results.len();
+    match outcome {
+        Outcome::Filtered => routing
+            .results
+            .push(result(route, Recorded::Filtered, None)),
+        Outcome::Failed(why) => fail(routing, route, why),
+        Outcome::Passthrough => {
+            for target in &route.targets {
+                routing
+                    .deliveries
+                    .push(pending(route, target, None, Vec::new()));
+            }
+            routing
+                .results
+                .push(result(route, Recorded::Delivered, None));
+        }
+        Outcome::Messages(messages) => {
+            for m in &messages {
+                for target in route.targets_for(m) {
+                    routing.deliveries.push(pending(
+                        route,
+                        target,
+                        Some(m.body.clone()),
+                        m.headers.clone(),
+                    ));
+                }
+            }
+            routing.results.push(result(
+                route,
+                Recorded::Delivered,
+                Some(format!("{} message(s)", messages.len())),
+            ));
+        }
+        Outcome::Plugin => {
+            routing.plugin_calls.push(route.name.clone());
+        }
+    }
+    for r in &mut routing.results[results_before..] {
+        r.elapsed_us = elapsed.as_micros() as u64;
+    }
+}
+
+/// Runs the wasm plugins of the routes in `routing.plugin_calls`, in this process: wasmtime
+/// bounds each call's time and memory. A route whose plugin is not uploaded yet is recorded as
+/// waiting and runs when it arrives. Blocking: call it on a blocking thread.
+pub fn run_plugins(
+    config: &Config,
+    plugins: &Registry,
+    event: &StoredEvent,
+    routing: &mut Routing,
+) {
+    let calls = std::mem::take(&mut routing.plugin_calls);
+    if calls.is_empty() {
+        return;
+    }
+    let envelope = config
+        .sources
+        .get(&event.source)
+        .ok_or_else(|| format!("source `{}` is no longer configured", event.source))
+        .and_then(|s| {
+            Envelope::with_type(event, s.format, routing.event_type.clone())
+                .map_err(|e| e.to_string())
+        })
+        .map(|e| e.to_json());
+    for name in calls {
+        let Some(route) = config.routes.iter().find(|r| r.name == name) else {
+            continue;
+        };
+        let Some(spec) = &route.wasm else {
+            continue;
+        };
+        let envelope = match &envelope {
+            Ok(e) => e,
+            Err(why) => {
+                fail(routing, route, why.clone());
+                continue;
+            }
+        };
+        let Some(plugin) = plugins.get(&spec.plugin) else {
+            let why = format!("waiting for plugin `{}` to be uploaded", spec.plugin);
+            routing
+                .results
+                .push(result(route, Recorded::Waiting, Some(why)));
+            continue;
+        };
+        let started = Instant::now();
+        let outcome = match plugin.call(envelope, &spec.config) {
+            Ok(messages) if messages.is_empty() => Outcome::Filtered,
+            Ok(messages) => Outcome::Messages(messages),
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        apply(routing, route, outcome, started.elapsed());
+    }
+}
+
+fn result(route: &Route, outcome: Recorded, detail: Option<String>) -> RouteResult {
+    RouteResult {
+        route: route.name.clone(),
+        outcome,
+        detail,
+        elapsed_us: 0,
+    }
+}
+
+fn pending(
+    route: &Route,
+    target: &str,
+    body: Option<bytes::Bytes>,
+    headers: Vec<(String, String)>,
+) -> NewDelivery {
+    NewDelivery {
+        id: new_delivery_id(),
+        route: route.name.clone(),
+        target: target.to_string(),
+        body,
+        headers,
+        status: DeliveryStatus::Pending,
+        error: None,
+    }
+}
+
+/// A failed route still leaves one delivery per target in the log, marked failed with the reason.
+fn fail(routing: &mut Routing, route: &Route, why: String) {
+    for target in &route.targets {
+        routing.deliveries.push(NewDelivery {
+            id: new_delivery_id(),
+            route: route.name.clone(),
+            target: target.clone(),
+            body: None,
+            headers: Vec::new(),
+            status: DeliveryStatus::Failed,
+            error: Some(why.clone()),
+        });
+    }
+    routing
+        .results
+        .push(result(route, Recorded::Failed, Some(why)));
+}
+
+pub fn new_event_id() -> String {
+    format!("evt_{}", ulid::Ulid::new())
+}
+
+pub fn new_delivery_id() -> String {
+    format!("dlv_{}", ulid::Ulid::new())
+}
+
+/// The routing of an event whose evaluation did not complete: every route fails with `why`.
+pub(super) fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing {
+    let mut routing = Routing {
+        event_id: event.id.clone(),
+        event_type: None,
+        results: Vec::new(),
+        deliveries: Vec::new(),
+        plugin_calls: Vec::new(),
+    };
+    for route in config.routes.iter().filter(|r| r.source == event.source) {
+        fail(&mut routing, route, why.to_string());
+    }
+    routing
+}
