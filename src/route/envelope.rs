@@ -41,6 +41,39 @@ pub enum EventTypeRule {
     Jq(JqProgram),
 }
 
+/// How deeply a JSON body may nest (arrays and objects). Real webhook payloads nest less than 20
+/// levels; the parsers recurse once per level, so the bound keeps every stack small.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether the JSON text `bytes` nests arrays and objects deeper than `max`. One pass, no
+/// recursion and no allocation, so it is safe on any input; brackets inside strings do not count.
+pub fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The body of an envelope could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("event body is not valid JSON: {0}")]
@@ -122,6 +155,13 @@ impl<'a> Parts<'a> {
     fn of(event: &'a StoredEvent, format: BodyFormat) -> Result<Self, BodyError> {
         let body = match format {
             BodyFormat::Json => {
+                // The parser recurses per level: a deeper body would overflow the stack. Ingress
+                // refuses such bodies; this guards events stored before it did.
+                if nests_deeper_than(&event.body, MAX_DEPTH) {
+                    return Err(BodyError(format!(
+                        "body nests deeper than {MAX_DEPTH} levels"
+                    )));
+                }
                 jaq_json::read::parse_single(&event.body).map_err(|e| BodyError(e.to_string()))?
             }
             BodyFormat::Raw => Val::utf8_str(
@@ -269,6 +309,35 @@ fn pulumi_filter_names(kind: &str, body: &Val) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_measured_outside_strings_only() {
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert!(nests_deeper_than(deep.as_bytes(), 128));
+        let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(!nests_deeper_than(ok.as_bytes(), 128));
+        let quoted = format!(r#"{{"a": "{}\\", "b": "\"[[["}}"#, "[".repeat(500));
+        assert!(!nests_deeper_than(quoted.as_bytes(), 2));
+        assert!(nests_deeper_than(br#"{"a":{"b":[1]}}"#, 2));
+    }
+
+    #[test]
+    fn a_body_nested_past_the_limit_is_a_body_error_not_a_stack_overflow() {
+        let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let event = StoredEvent {
+            id: "evt_1".into(),
+            source: "s".into(),
+            received_at: 0,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: body.into(),
+        };
+        let err = Envelope::build(&event, BodyFormat::Json, &EventTypeRule::None).unwrap_err();
+        assert!(
+            err.to_string().contains("nests deeper than 128 levels"),
+            "{err}"
+        );
+    }
 
     fn event(headers: &[(&str, &str)], body: &str) -> StoredEvent {
         StoredEvent {

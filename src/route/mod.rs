@@ -15,14 +15,15 @@ pub mod rules;
 
 mod routing;
 
-pub use routing::{new_delivery_id, new_event_id, route_event, run_plugins};
+pub use routing::{new_delivery_id, new_event_id, route_event, route_event_only, run_plugins};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{DeliveryStatus, Routing, Store, StoredEvent};
 use crate::transform::wasm::registry::Registry;
 use evaluator::{EvalError, Evaluator};
-use routing::failed_everywhere;
+use routing::{fail, failed_everywhere};
+use rules::Route;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -102,10 +103,17 @@ impl Pipeline {
         for (event, result) in contained.into_iter().zip(results) {
             match result {
                 Ok(r) => routed.push((event, r)),
-                Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
-                    tracing::error!(event = %event.id, error = %e, "route evaluation failed; routes of this event fail");
+                Err(e @ EvalError::TooLarge(_)) => {
+                    tracing::error!(event = %event.id, error = %e, "event cannot be evaluated; its routes fail");
                     let r = failed_everywhere(&cfg, &event, &e.to_string());
                     routed.push((event, r));
+                }
+                Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
+                    tracing::warn!(event = %event.id, error = %e, "route evaluation failed; evaluating its routes one by one");
+                    match self.isolate(&cfg, &event, &e).await {
+                        Some(r) => routed.push((event, r)),
+                        None => unavailable = true,
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "route evaluator unavailable; retrying");
@@ -119,6 +127,53 @@ impl Pipeline {
             record(&*self.store, routings, self.clock, shutdown).await;
         }
         unavailable
+    }
+
+    /// Evaluates each route of an event that ran away or crashed on its own, so that only the
+    /// routes at fault fail and the others deliver. `None` when the evaluator became unavailable:
+    /// the event stays unrouted and is tried again.
+    async fn isolate(
+        &mut self,
+        cfg: &Arc<Config>,
+        event: &StoredEvent,
+        first: &EvalError,
+    ) -> Option<Routing> {
+        let routes: Vec<&Route> = cfg
+            .routes
+            .iter()
+            .filter(|r| r.source == event.source)
+            .map(|r| &**r)
+            .collect();
+        if routes.len() <= 1 {
+            tracing::error!(event = %event.id, error = %first, "route evaluation failed; its route fails");
+            return Some(failed_everywhere(cfg, event, &first.to_string()));
+        }
+        let mut merged = Routing {
+            event_id: event.id.clone(),
+            event_type: None,
+            results: Vec::new(),
+            deliveries: Vec::new(),
+            plugin_calls: Vec::new(),
+        };
+        for route in routes {
+            match self.evaluator.route_alone(cfg, event, &route.name).await {
+                Ok(r) => {
+                    merged.event_type = merged.event_type.or(r.event_type);
+                    merged.results.extend(r.results);
+                    merged.deliveries.extend(r.deliveries);
+                    merged.plugin_calls.extend(r.plugin_calls);
+                }
+                Err(EvalError::Unavailable(why)) => {
+                    tracing::error!(error = %why, "route evaluator unavailable; retrying");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::error!(event = %event.id, route = %route.name, error = %e, "route evaluation failed; this route fails");
+                    fail(&mut merged, route, e.to_string());
+                }
+            }
+        }
+        Some(merged)
     }
 
     /// Runs the plugin calls of a batch on blocking threads, one chunk per core (each call is

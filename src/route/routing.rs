@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 
 /// Routes one event through every route of its source. Pure apart from id generation.
 pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
+    route_event_only(config, event, None)
+}
+
+/// Routes one event through the routes of its source, or through route `only` alone: the loop
+/// evaluates a route on its own when the event as a whole ran away, to tell which route did.
+pub fn route_event_only(config: &Config, event: &StoredEvent, only: Option<&str>) -> Routing {
     let mut routing = Routing {
         event_id: event.id.clone(),
         event_type: None,
@@ -27,7 +33,10 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
     let Some(source) = config.sources.get(&event.source) else {
         return routing;
     };
-    let routes = config.routes.iter().filter(|r| r.source == event.source);
+    let routes = config
+        .routes
+        .iter()
+        .filter(|r| r.source == event.source && only.is_none_or(|name| r.name == name));
     let envelope = match Envelope::build(event, source.format, &source.event_type) {
         Ok(e) => e,
         Err(e) => {
@@ -184,7 +193,7 @@ fn pending(
 }
 
 /// A failed route still leaves one delivery per target in the log, marked failed with the reason.
-fn fail(routing: &mut Routing, route: &Route, why: String) {
+pub(super) fn fail(routing: &mut Routing, route: &Route, why: String) {
     for target in &route.targets {
         routing.deliveries.push(NewDelivery {
             id: new_delivery_id(),

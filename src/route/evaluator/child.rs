@@ -3,16 +3,16 @@
 //! event. It must never write anything but frames to stdout, and never outlive the gateway.
 
 use super::EVAL_STACK;
-use super::wire::{read_frame, write_frame};
+use super::wire::{Request, read_frame, write_frame};
 use crate::config::Config;
-use crate::route::route_event;
-use crate::store::StoredEvent;
+use crate::route::route_event_only;
 
 /// Address space a child needs besides what mappings allocate.
 const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
 
 /// The child side: `hookgate __route-worker`. Returns when the parent closes the pipe.
 pub fn child_main() -> std::io::Result<()> {
+    watch_parent()?;
     let worker = std::thread::Builder::new()
         .name("route-worker".into())
         .stack_size(EVAL_STACK)
@@ -20,6 +20,27 @@ pub fn child_main() -> std::io::Result<()> {
     worker
         .join()
         .map_err(|_| std::io::Error::other("route worker panicked"))?
+}
+
+/// How often the child looks for its parent.
+const PARENT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Ends the child once the gateway that spawned it is gone (killed with -9, say): a child busy
+/// with a runaway mapping never reads the closed pipe, and would otherwise spin forever. An
+/// orphan is re-parented, so its parent id changes.
+fn watch_parent() -> std::io::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PARENT_CHECK);
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(3);
+                }
+            }
+        })?;
+    Ok(())
 }
 
 fn serve_child() -> std::io::Result<()> {
@@ -53,10 +74,10 @@ fn serve_child() -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let events: Vec<StoredEvent> =
+        let requests: Vec<Request> =
             serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
-        for event in &events {
-            let routing = route_event(&config, event);
+        for request in &requests {
+            let routing = route_event_only(&config, &request.event, request.only.as_deref());
             // One frame per event, flushed, so the parent's per-event deadline measures this event.
             write_frame(
                 &mut output,

@@ -22,7 +22,7 @@ use crate::store::{Routing, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wire::{read_frame_async, write_frame_async};
+use wire::{MAX_FRAME, RequestRef, read_frame_async, write_frame_async};
 /// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
 pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
 /// How long a new child may take to load the config.
@@ -36,6 +36,8 @@ pub enum EvalError {
         "route evaluation crashed ({0}); a mapping may recurse without end or exceed jq.memory_mb"
     )]
     Crashed(String),
+    #[error("event too large to evaluate ({0} bytes encoded)")]
+    TooLarge(usize),
     #[error("route evaluator unavailable: {0}")]
     Unavailable(String),
 }
@@ -57,18 +59,49 @@ impl Evaluator {
 
     /// Routes `events` in order, each under the deadline. Stops at the first failure: the result
     /// has one entry per event evaluated, the last of which may be the error; events after it are
-    /// left for the next call.
+    /// left for the next call. Large batches go to the child in several requests, bounded by
+    /// bytes, so no event fails because of the size of its neighbours.
     pub async fn route_batch(
         &mut self,
         config: &Arc<Config>,
         events: &[StoredEvent],
     ) -> Vec<Result<Routing, EvalError>> {
-        if events.is_empty() {
-            return Vec::new();
+        let mut results = Vec::with_capacity(events.len());
+        for chunk in wire::chunks(events) {
+            let part = self.route_chunk(config, chunk, None).await;
+            let stop = part.len() < chunk.len() || part.last().is_some_and(Result::is_err);
+            results.extend(part);
+            if stop {
+                break;
+            }
         }
+        results
+    }
+
+    /// Routes `event` through route `only` alone, under the same deadline and containment.
+    pub async fn route_alone(
+        &mut self,
+        config: &Arc<Config>,
+        event: &StoredEvent,
+        only: &str,
+    ) -> Result<Routing, EvalError> {
+        let mut results = self
+            .route_chunk(config, std::slice::from_ref(event), Some(only))
+            .await;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(EvalError::Unavailable("no answer".into())))
+    }
+
+    async fn route_chunk(
+        &mut self,
+        config: &Arc<Config>,
+        events: &[StoredEvent],
+        only: Option<&str>,
+    ) -> Vec<Result<Routing, EvalError>> {
         match self {
-            Self::Process(p) => p.route_batch(config, events).await,
-            Self::Thread(t) => t.route_batch(config, events).await,
+            Self::Process(p) => p.route_batch(config, events, only).await,
+            Self::Thread(t) => t.route_batch(config, events, only).await,
         }
     }
 }
@@ -91,7 +124,21 @@ impl ProcessEvaluator {
         &mut self,
         config: &Arc<Config>,
         events: &[StoredEvent],
+        only: Option<&str>,
     ) -> Vec<Result<Routing, EvalError>> {
+        let requests: Vec<RequestRef> = events
+            .iter()
+            .map(|event| RequestRef { event, only })
+            .collect();
+        let request = match serde_json::to_vec(&requests) {
+            Ok(r) => r,
+            Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
+        };
+        if request.len() > MAX_FRAME {
+            // Only a single event this large fills a request (batches are split by bytes): it
+            // fails on its own account.
+            return vec![Err(EvalError::TooLarge(request.len()))];
+        }
         let stale = self
             .child
             .as_ref()
@@ -103,10 +150,6 @@ impl ProcessEvaluator {
                 Err(e) => return vec![Err(e)],
             }
         }
-        let request = match serde_json::to_vec(events) {
-            Ok(r) => r,
-            Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
-        };
         let mut results = Vec::with_capacity(events.len());
         let failure = match self
             .exchange(config, &request, events.len(), &mut results)
@@ -138,12 +181,22 @@ impl ProcessEvaluator {
         };
         let deadline = config.jq_timeout;
         // The child reads the whole frame before evaluating, so writing is bounded by the pipe.
+        // The child evaluates nothing before it has read the whole request, so a failure to
+        // send is the child's, never an event's: the events stay unrouted and are tried again.
         match tokio::time::timeout(START_TIMEOUT, write_frame_async(&mut child.stdin, request))
             .await
         {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(None),
-            Err(_) => return Err(Some(EvalError::Crashed("stopped reading".into()))),
+            Ok(Err(e)) => {
+                return Err(Some(EvalError::Unavailable(format!(
+                    "cannot send to the evaluator: {e}"
+                ))));
+            }
+            Err(_) => {
+                return Err(Some(EvalError::Unavailable(
+                    "the evaluator stopped reading".into(),
+                )));
+            }
         }
         for _ in 0..count {
             let frame =

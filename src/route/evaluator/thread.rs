@@ -3,13 +3,14 @@
 
 use super::{EVAL_STACK, EvalError};
 use crate::config::Config;
-use crate::route::route_event;
+use crate::route::route_event_only;
 use crate::store::{Routing, StoredEvent};
 use std::sync::Arc;
 
 type Job = (
     Arc<Config>,
     Vec<StoredEvent>,
+    Option<String>,
     tokio::sync::mpsc::UnboundedSender<Routing>,
 );
 
@@ -28,6 +29,7 @@ impl ThreadEvaluator {
         &mut self,
         config: &Arc<Config>,
         events: &[StoredEvent],
+        only: Option<&str>,
     ) -> Vec<Result<Routing, EvalError>> {
         if self.jobs.is_none() {
             match spawn_thread() {
@@ -36,10 +38,15 @@ impl ThreadEvaluator {
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let sent = self
-            .jobs
-            .as_ref()
-            .map(|j| j.send((config.clone(), events.to_vec(), tx)).map_err(drop));
+        let sent = self.jobs.as_ref().map(|j| {
+            j.send((
+                config.clone(),
+                events.to_vec(),
+                only.map(str::to_string),
+                tx,
+            ))
+            .map_err(drop)
+        });
         if !matches!(sent, Some(Ok(()))) {
             self.jobs = None;
             return vec![Err(EvalError::Unavailable(
@@ -72,9 +79,10 @@ fn spawn_thread() -> std::io::Result<std::sync::mpsc::Sender<Job>> {
         .name("route-eval".into())
         .stack_size(EVAL_STACK)
         .spawn(move || {
-            while let Ok((config, events, reply)) = rx.recv() {
+            while let Ok((config, events, only, reply)) = rx.recv() {
                 for event in &events {
-                    if reply.send(route_event(&config, event)).is_err() {
+                    let routing = route_event_only(&config, event, only.as_deref());
+                    if reply.send(routing).is_err() {
                         break;
                     }
                 }

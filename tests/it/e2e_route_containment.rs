@@ -1,0 +1,124 @@
+//! Routing that one event cannot stop: a body nested past the parsers' limit, a runaway mapping
+//! whose gateway is killed, an evaluator child that must not outlive the gateway.
+
+use crate::utils::binary::{self, Process};
+use crate::utils::{Gateway, Receiver, post_json, store};
+use std::time::{Duration, Instant};
+
+const PASSTHROUGH: &str = r#"
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "RECEIVER"
+
+[[routes]]
+name = "r"
+source = "s"
+targets = ["t"]
+"#;
+
+/// 10,000 nested arrays once overflowed a tokio worker's stack while routing (no jq involved),
+/// killing the gateway on every restart. Refused at ingress or failed in routing with the reason,
+/// such a body never stops the events behind it.
+#[tokio::test]
+async fn a_body_nested_past_the_limit_never_stops_routing() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&PASSTHROUGH.replace("RECEIVER", &receiver.url)).await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let (status, answer) = post_json(&gw.hook("s"), deep, &[]).await;
+    assert!(status == 400 || status == 202, "{status} {answer}");
+    let (status, _) = post_json(&gw.hook("s"), r#"{"after": true}"#, &[]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(seen[0].json(), serde_json::json!({"after": true}));
+    if status == 202 {
+        let errors = gw
+            .db()
+            .texts("SELECT last_error FROM deliveries WHERE status = 'failed'")
+            .await;
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.contains("nests deeper than 128 levels")),
+            "{errors:?}"
+        );
+    }
+}
+
+/// The evaluator child runs a mapping that never ends; the gateway is killed with -9. The child
+/// must not spin on alone: it notices its parent is gone and exits within about a second.
+#[tokio::test]
+async fn the_evaluator_child_dies_with_the_gateway() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store::url_for(dir.path()).await;
+    let config = binary::write_serve_config(
+        dir.path(),
+        &store,
+        &receiver.url,
+        "",
+        "jq = 'last(range(1e18))'\n\n[jq]\ntimeout_ms = 600000\n",
+    );
+    let gateway = Process::serve(&config);
+    let gateway_pid = gateway.child.id();
+    let (status, _) = post_json(&format!("{}/hooks/s", gateway.url), "{}", &[]).await;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    let child = loop {
+        if let Some(pid) = route_worker_of(gateway_pid) {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no route worker started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    gateway.kill9();
+    let killed = Instant::now();
+    while alive(child) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "route worker {child} still runs {:?} after the gateway was killed",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The pid of a `__route-worker` whose parent is `parent`, from /proc.
+fn route_worker_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // Field 4 of stat, after the parenthesised command name, is the parent's pid.
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let is_worker = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == b"__route-worker");
+            (is_worker && ppid == parent).then_some(pid)
+        })
+}
+
+/// Whether `pid` still runs (a zombie, reaped by nobody yet, counts as ended).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
