@@ -85,7 +85,10 @@ pub async fn run(
     let pipeline = route::Pipeline {
         store: store.clone(),
         config: config_rx.clone(),
-        evaluator: crate::route::evaluator::Evaluator::new(options.evaluator_exe),
+        evaluators: crate::route::evaluator::Pool::new(
+            options.evaluator_exe,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
         plugins: plugins.clone(),
         clock,
         metrics: ctx.metrics.clone(),

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{DeliveryStatus, Routing, Store, StoredEvent};
 use crate::transform::wasm::registry::Registry;
-use evaluator::{EvalError, Evaluator};
+use evaluator::{EvalError, Pool};
 use routing::{fail, failed_everywhere};
 use rules::Route;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ const BATCH: usize = 256;
 pub struct Pipeline {
     pub store: Arc<dyn Store>,
     pub config: watch::Receiver<Arc<Config>>,
-    pub evaluator: Evaluator,
+    pub evaluators: Pool,
     pub plugins: Arc<Registry>,
     pub clock: crate::Clock,
     pub metrics: Arc<Metrics>,
@@ -98,9 +98,11 @@ impl Pipeline {
                 (e, r)
             })
             .collect();
-        let results = self.evaluator.route_batch(&cfg, &contained).await;
+        let results = self.evaluators.route_batch(&cfg, &contained).await;
         let mut unavailable = false;
         for (event, result) in contained.into_iter().zip(results) {
+            // Left unevaluated behind a failure in its run: it comes back next round.
+            let Some(result) = result else { continue };
             match result {
                 Ok(r) => routed.push((event, r)),
                 Err(e @ EvalError::TooLarge(_)) => {
@@ -156,7 +158,7 @@ impl Pipeline {
             plugin_calls: Vec::new(),
         };
         for route in routes {
-            match self.evaluator.route_alone(cfg, event, &route.name).await {
+            match self.evaluators.route_alone(cfg, event, &route.name).await {
                 Ok(r) => {
                     merged.event_type = merged.event_type.or(r.event_type);
                     merged.results.extend(r.results);

@@ -11,10 +11,12 @@
 //! large stack does the same work without the crash containment.
 
 mod child;
+mod pool;
 mod thread;
 mod wire;
 
 pub use child::child_main;
+pub use pool::Pool;
 pub use thread::ThreadEvaluator;
 
 use crate::config::Config;
