@@ -81,6 +81,12 @@ pub async fn run(
         .reload_on_sighup
         .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let backlog = Arc::new(route::backlog::Backlog::default());
+    let backlog_task = tokio::spawn(route::backlog::refresh(
+        backlog.clone(),
+        store.clone(),
+        stop_rx.clone(),
+    ));
 
     let pipeline = route::Pipeline {
         store: store.clone(),
@@ -89,6 +95,7 @@ pub async fn run(
             options.evaluator_exe,
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),
+        backlog: backlog.clone(),
         plugins: plugins.clone(),
         clock,
         metrics: ctx.metrics.clone(),
@@ -104,6 +111,7 @@ pub async fn run(
         metrics: ctx.metrics.clone(),
         gates: ctx.gates.clone(),
         switch: ctx.switch.clone(),
+        backlog,
     });
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     let served = axum::serve(listener, app)
@@ -114,6 +122,7 @@ pub async fn run(
         admin_task.map(|t| t.abort_handle()),
         sighup_task.map(|t| t.abort_handle()),
         cluster_task.map(|t| t.abort_handle()),
+        Some(backlog_task.abort_handle()),
     ]
     .into_iter()
     .flatten()

@@ -44,6 +44,8 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: String,
     pub max_body_bytes: usize,
+    /// Committed-but-unrouted events past which ingress answers 503 (see `route::backlog`).
+    pub max_backlog: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +127,9 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// A few seconds of routing on a small machine: deep enough to absorb bursts, shallow enough that
+/// an overload pushes back on producers within seconds instead of filling the disk.
+pub const DEFAULT_MAX_BACKLOG: u64 = 20_000;
 pub const DEFAULT_STORE: &str = "sqlite://hookgate.db";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -369,12 +374,17 @@ impl Validator {
         if max_body_bytes == 0 {
             self.problem("server.max_body_bytes", "must be greater than 0");
         }
+        let max_backlog = server.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG);
+        if max_backlog == 0 {
+            self.problem("server.max_backlog", "must be greater than 0");
+        }
         Some(Config {
             path: None,
             resolved: Secret::new(""),
             server: ServerConfig {
                 listen,
                 max_body_bytes,
+                max_backlog,
             },
             admin,
             store: StoreConfig {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub struct Server {
     pub listen: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub max_backlog: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

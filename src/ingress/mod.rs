@@ -33,6 +33,8 @@ pub struct Ingress {
     /// For the breaker and disabled-target gauges on `/metrics`.
     pub gates: crate::deliver::Gates,
     pub switch: crate::deliver::TargetSwitch,
+    /// Committed-but-unrouted events: past `server.max_backlog`, new events get 503.
+    pub backlog: Arc<crate::route::backlog::Backlog>,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
@@ -50,6 +52,8 @@ pub enum IngressError {
     BadBody(String),
     #[error("store unavailable, retry later")]
     Unavailable(#[source] crate::store::StoreError),
+    #[error("{0}")]
+    Backlogged(#[from] crate::route::backlog::Full),
 }
 
 impl IngressError {
@@ -59,7 +63,7 @@ impl IngressError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotJson(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Backlogged(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -71,6 +75,7 @@ impl IngressError {
             Self::TooLarge(_) => "too_large",
             Self::NotJson(_) | Self::BadBody(_) => "bad_body",
             Self::Unavailable(_) => "store_unavailable",
+            Self::Backlogged(_) => "backlog",
         }
     }
 }
@@ -78,9 +83,11 @@ impl IngressError {
 impl IntoResponse for IngressError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Self::Unavailable(e) = &self {
-            // The cause stays in the log: clients learn only that they should retry.
-            tracing::error!(error = %e, "event not stored");
+        if let Self::Unavailable(_) | Self::Backlogged(_) = &self {
+            if let Self::Unavailable(e) = &self {
+                // The cause stays in the log: clients learn only that they should retry.
+                tracing::error!(error = %e, "event not stored");
+            }
             let mut resp = (
                 status,
                 Json(serde_json::json!({ "error": self.to_string() })),
@@ -128,7 +135,10 @@ async fn receive(
                 &source_label
             };
             state.metrics.event_rejected(label, e.reason());
-            if !matches!(e, IngressError::Unavailable(_)) {
+            if !matches!(
+                e,
+                IngressError::Unavailable(_) | IngressError::Backlogged(_)
+            ) {
                 tracing::info!(source = %source_label, error = %e, "event rejected");
             }
             e.into_response()
@@ -149,6 +159,8 @@ async fn accept(
         .get(&source_name)
         .cloned()
         .ok_or(IngressError::UnknownSource(source_name))?;
+    // Before reading the body: an overloaded gateway spends nothing on what it will refuse.
+    state.backlog.admit(config.server.max_backlog)?;
     let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
     check(&source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
@@ -168,6 +180,7 @@ async fn accept(
         .insert_event(event)
         .await
         .map_err(IngressError::Unavailable)?;
+    state.backlog.added(1);
     Ok(id)
 }
 

@@ -9,6 +9,7 @@
 //! [`crate::route::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
 //! away or crashes fails that event's routes with a clear error, and the loop carries on.
 
+pub mod backlog;
 pub mod envelope;
 pub mod evaluator;
 pub mod rules;
@@ -36,6 +37,8 @@ pub struct Pipeline {
     pub store: Arc<dyn Store>,
     pub config: watch::Receiver<Arc<Config>>,
     pub evaluators: Pool,
+    /// Told how many events each batch routed, so ingress sees the backlog shrink at once.
+    pub backlog: Arc<backlog::Backlog>,
     pub plugins: Arc<Registry>,
     pub clock: crate::Clock,
     pub metrics: Arc<Metrics>,
@@ -126,7 +129,10 @@ impl Pipeline {
         let routings = self.with_plugins(cfg, routed).await;
         if !routings.is_empty() {
             count(&self.metrics, &routings);
-            record(&*self.store, routings, self.clock, shutdown).await;
+            let n = routings.len() as u64;
+            if record(&*self.store, routings, self.clock, shutdown).await {
+                self.backlog.routed(n);
+            }
         }
         unavailable
     }
@@ -295,20 +301,21 @@ fn count(metrics: &Metrics, routings: &[Routing]) {
 }
 
 /// Records routings, retrying while the store is unavailable: the events stay unrouted until then.
+/// False when shutdown came first.
 async fn record(
     store: &dyn Store,
     routings: Vec<Routing>,
     clock: crate::Clock,
     shutdown: &mut watch::Receiver<bool>,
-) {
+) -> bool {
     let routings: Arc<[Routing]> = routings.into();
     loop {
         match store.record_routing(routings.clone(), clock.now_ms()).await {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record routing; retrying");
                 if pause(shutdown, Duration::from_millis(500)).await {
-                    return;
+                    return false;
                 }
             }
         }

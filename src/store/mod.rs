@@ -336,6 +336,8 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError>;
     /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
+    /// Events stored and not yet routed (ingress's backpressure reads it every second).
+    async fn unrouted_count(&self) -> Result<u64, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
     /// Deliveries matching `query`, newest first.

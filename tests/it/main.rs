@@ -2,6 +2,7 @@
 //! where a process must die.
 
 mod e2e_admin;
+mod e2e_backpressure;
 mod e2e_cli;
 mod e2e_cluster;
 mod e2e_crash;

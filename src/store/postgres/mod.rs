@@ -443,6 +443,10 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         queries::queue_depth(&c).await.map_err(store_err)
     }
+    async fn unrouted_count(&self) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        queries::unrouted_count(&c).await.map_err(store_err)
+    }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
         self.attempts.submit(attempt).await?;

@@ -423,8 +423,8 @@ pub(super) async fn next_due(c: &Client, now: i64, targets: &[String]) -> Pg<Opt
     row.try_get(0)
 }
 
-pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
-    let unrouted: i64 = c
+pub(super) async fn unrouted_count(c: &Client) -> Pg<u64> {
+    let n: i64 = c
         .query_one(
             &c.cached("SELECT COUNT(*) FROM events WHERE NOT routed")
                 .await?,
@@ -432,6 +432,11 @@ pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
         )
         .await?
         .try_get(0)?;
+    Ok(n.max(0) as u64)
+}
+
+pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
+    let unrouted = unrouted_count(c).await?;
     let pending = c
         .query(
             &c.cached(
@@ -444,10 +449,7 @@ pub(super) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
         .collect::<Pg<_>>()?;
-    Ok(QueueDepth {
-        unrouted: unrouted as u64,
-        pending,
-    })
+    Ok(QueueDepth { unrouted, pending })
 }
 
 /// Logs attempts and moves their deliveries on, in one transaction's two statements.

@@ -45,6 +45,7 @@ enum Op {
     },
     NextDue(i64, Vec<String>, Reply<Option<i64>>),
     QueueDepth(Reply<QueueDepth>),
+    UnroutedCount(Reply<u64>),
     RecordAttempt(Attempt, Reply<()>),
     ListDeliveries(DeliveryQuery, Reply<Vec<DeliveryView>>),
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
@@ -164,6 +165,9 @@ impl Store for SqliteStore {
     }
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
         self.call(Op::QueueDepth).await
+    }
+    async fn unrouted_count(&self) -> Result<u64, StoreError> {
+        self.call(Op::UnroutedCount).await
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         self.call(|r| Op::RecordAttempt(attempt, r)).await
@@ -304,6 +308,7 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::Claim { reply, .. } => defer(reply, err()),
         Op::NextDue(_, _, r) => defer(r, err()),
         Op::QueueDepth(r) => defer(r, err()),
+        Op::UnroutedCount(r) => defer(r, err()),
         Op::ListDeliveries(_, r) => defer(r, err()),
         Op::GetDelivery(_, r) => defer(r, err()),
         Op::RetryDelivery(_, _, r) => defer(r, err()),
@@ -336,6 +341,7 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         ),
         Op::NextDue(now, targets, r) => defer(r, savepoint(tx, |c| next_due(c, now, &targets))),
         Op::QueueDepth(r) => defer(r, savepoint(tx, queue_depth)),
+        Op::UnroutedCount(r) => defer(r, savepoint(tx, unrouted_count)),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
@@ -501,10 +507,15 @@ fn next_due(c: &Connection, now: i64, targets: &[String]) -> rusqlite::Result<Op
     Ok(earliest)
 }
 
-fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
-    let unrouted = c
+fn unrouted_count(c: &Connection) -> rusqlite::Result<u64> {
+    let n = c
         .prepare_cached("SELECT COUNT(*) FROM events WHERE routed = 0")?
-        .query_row([], |r| r.get::<_, i64>(0))? as u64;
+        .query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(n.max(0) as u64)
+}
+
+fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
+    let unrouted = unrouted_count(c)?;
     let pending = c
         .prepare_cached(
             "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",

@@ -43,7 +43,14 @@ impl Gateway {
     /// Starts a gateway whose `[store]` section also holds `store_extra` (e.g. `retention = "1s"`).
     pub async fn start_with_store(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
         let store_url = store::url_for(dir.path()).await;
-        Self::start_on(config, dir, store_extra, store_url).await
+        Self::start_on(config, dir, "", store_extra, store_url).await
+    }
+
+    /// Starts a gateway whose `[server]` section also holds `server_extra` (e.g. `max_backlog = 5`).
+    pub async fn start_with_server(config: &str, server_extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store_url = store::url_for(dir.path()).await;
+        Self::start_on(config, dir, server_extra, "", store_url).await
     }
 
     /// Starts another instance on the store `store_url` (another gateway's), in its own folder:
@@ -54,7 +61,7 @@ impl Gateway {
     }
 
     pub async fn start_sharing_in(config: &str, dir: tempfile::TempDir, store_url: &str) -> Self {
-        Self::start_on(config, dir, "", store_url.to_string()).await
+        Self::start_on(config, dir, "", "", store_url.to_string()).await
     }
 
     /// Starts a gateway on SQLite whichever backend the suite runs on, for the one test that must:
@@ -65,17 +72,18 @@ impl Gateway {
             eprintln!("note: this test runs on SQLite on every pass (paused clock)");
         }
         let store_url = format!("sqlite://{}", db_path(dir.path()).display());
-        Self::start_on(config, dir, store_extra, store_url).await
+        Self::start_on(config, dir, "", store_extra, store_url).await
     }
 
     async fn start_on(
         config: &str,
         dir: tempfile::TempDir,
+        server_extra: &str,
         store_extra: &str,
         store_url: String,
     ) -> Self {
         let tail = format!(
-            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
+            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n{server_extra}\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
         );
         let file = dir.path().join("hookgate.toml");
         std::fs::write(&file, format!("{config}{tail}")).expect("write config");
