@@ -29,7 +29,7 @@ pub enum StoreError {
 }
 
 /// An event as ingress accepted it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub id: String,
     pub source: String,
@@ -38,7 +38,6 @@ pub struct StoredEvent {
     /// Lower-cased names, in the order received.
     pub headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
-    #[serde(with = "b64")]
     pub body: Bytes,
 }
 
@@ -75,13 +74,12 @@ impl DeliveryStatus {
 }
 
 /// A delivery the pipeline creates.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct NewDelivery {
     pub id: String,
     pub route: String,
     pub target: String,
     /// `None`: the event's body, unchanged.
-    #[serde(with = "b64_opt")]
     pub body: Option<Bytes>,
     pub headers: Vec<(String, String)>,
     pub status: DeliveryStatus,
@@ -89,14 +87,13 @@ pub struct NewDelivery {
 }
 
 /// What one route made of one event.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RouteResult {
     pub route: String,
     /// `delivered`, `filtered` or `failed`.
     pub outcome: Outcome,
     pub detail: Option<String>,
     /// Time the route's filter and transform took (for `/metrics`; not stored).
-    #[serde(default)]
     pub elapsed_us: u64,
 }
 
@@ -123,7 +120,7 @@ impl Outcome {
 }
 
 /// Everything the pipeline learned about one event, committed in one transaction.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Routing {
     pub event_id: String,
     pub event_type: Option<String>,
@@ -131,7 +128,6 @@ pub struct Routing {
     pub deliveries: Vec<NewDelivery>,
     /// Routes whose filter passed and whose wasm plugin is still to run (in the gateway process,
     /// after contained evaluation). Empty by the time the routing is recorded.
-    #[serde(default)]
     pub plugin_calls: Vec<String>,
 }
 
@@ -453,41 +449,4 @@ pub(crate) fn pairs_to_json(pairs: &[(String, String)]) -> String {
 
 pub(crate) fn pairs_from_json(text: &str) -> Vec<(String, String)> {
     serde_json::from_str(text).unwrap_or_default()
-}
-
-/// Bytes as base64 text, for the evaluator pipe.
-mod b64 {
-    use base64::Engine as _;
-    use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map(Bytes::from)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-mod b64_opt {
-    use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
-        match b {
-            Some(b) => super::b64::serialize(b, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrap(#[serde(with = "super::b64")] Bytes);
-        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
-    }
 }

@@ -3,7 +3,8 @@
 //! event. It must never write anything but frames to stdout, and never outlive the gateway.
 
 use super::EVAL_STACK;
-use super::wire::{Request, read_frame, write_frame};
+use super::messages::{decode_request, encode_routing};
+use super::wire::{read_frame, write_frame};
 use crate::config::Config;
 use crate::route::route_event_only;
 
@@ -74,14 +75,13 @@ fn serve_child() -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let requests: Vec<Request> =
-            serde_json::from_slice(&frame).map_err(std::io::Error::other)?;
+        let requests = decode_request(&frame).map_err(std::io::Error::other)?;
         for request in &requests {
             let routing = route_event_only(&config, &request.event, request.only.as_deref());
             // One frame per event, flushed, so the parent's per-event deadline measures this event.
             write_frame(
                 &mut output,
-                &serde_json::to_vec(&routing).map_err(std::io::Error::other)?,
+                &encode_routing(&routing).map_err(std::io::Error::other)?,
             )?;
         }
     }

@@ -11,6 +11,7 @@
 //! large stack does the same work without the crash containment.
 
 mod child;
+mod messages;
 mod pool;
 mod thread;
 mod wire;
@@ -24,7 +25,7 @@ use crate::store::{Routing, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wire::{MAX_FRAME, RequestRef, read_frame_async, write_frame_async};
+use wire::{MAX_FRAME, read_frame_async, write_frame_async};
 /// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
 pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
 /// How long a new child may take to load the config.
@@ -128,11 +129,7 @@ impl ProcessEvaluator {
         events: &[StoredEvent],
         only: Option<&str>,
     ) -> Vec<Result<Routing, EvalError>> {
-        let requests: Vec<RequestRef> = events
-            .iter()
-            .map(|event| RequestRef { event, only })
-            .collect();
-        let request = match serde_json::to_vec(&requests) {
+        let request = match messages::encode_request(events, only) {
             Ok(r) => r,
             Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
         };
@@ -153,10 +150,7 @@ impl ProcessEvaluator {
             }
         }
         let mut results = Vec::with_capacity(events.len());
-        let failure = match self
-            .exchange(config, &request, events.len(), &mut results)
-            .await
-        {
+        let failure = match self.exchange(config, &request, events, &mut results).await {
             Ok(()) => return results,
             Err(Some(e)) => e,
             Err(None) => EvalError::Crashed(self.reap().await),
@@ -175,14 +169,13 @@ impl ProcessEvaluator {
         &mut self,
         config: &Config,
         request: &[u8],
-        count: usize,
+        events: &[StoredEvent],
         results: &mut Vec<Result<Routing, EvalError>>,
     ) -> Result<(), Option<EvalError>> {
         let Some(child) = self.child.as_mut() else {
             return Err(Some(EvalError::Unavailable("no child".into())));
         };
         let deadline = config.jq_timeout;
-        // The child reads the whole frame before evaluating, so writing is bounded by the pipe.
         // The child evaluates nothing before it has read the whole request, so a failure to
         // send is the child's, never an event's: the events stay unrouted and are tried again.
         match tokio::time::timeout(START_TIMEOUT, write_frame_async(&mut child.stdin, request))
@@ -200,14 +193,14 @@ impl ProcessEvaluator {
                 )));
             }
         }
-        for _ in 0..count {
+        for event in events {
             let frame =
                 match tokio::time::timeout(deadline, read_frame_async(&mut child.stdout)).await {
                     Ok(Ok(frame)) => frame,
                     Ok(Err(_)) => return Err(None),
                     Err(_) => return Err(Some(EvalError::Overran(deadline))),
                 };
-            match serde_json::from_slice::<Routing>(&frame) {
+            match messages::decode_routing(&frame, &event.id) {
                 Ok(routing) => results.push(Ok(routing)),
                 Err(e) => return Err(Some(EvalError::Crashed(format!("unreadable answer: {e}")))),
             }

@@ -1,5 +1,5 @@
-//! The evaluator's wire: frames of a little-endian u32 length and a JSON payload, between the
-//! gateway and its `__route-worker` child. Both sides refuse a frame past [`MAX_FRAME`], so a
+//! The evaluator's wire: frames of a little-endian u32 length and a payload (see [`super::messages`]
+//! for what they carry), between the gateway and its `__route-worker` child. Both sides refuse a frame past [`MAX_FRAME`], so a
 //! corrupt length cannot make either side allocate without bound.
 
 use crate::store::StoredEvent;
@@ -12,20 +12,6 @@ pub(super) const MAX_FRAME: usize = 256 * 1024 * 1024;
 /// Body bytes sent to a child in one request. A batch of large events is split into requests of
 /// at most this much, so a frame never nears [`MAX_FRAME`] because of an event's neighbours.
 pub(super) const MAX_REQUEST_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// One event to route, as the parent sends it: all its routes, or `only` one of them.
-#[derive(serde::Serialize)]
-pub(super) struct RequestRef<'a> {
-    pub event: &'a StoredEvent,
-    pub only: Option<&'a str>,
-}
-
-/// [`RequestRef`] as the child reads it.
-#[derive(serde::Deserialize)]
-pub(super) struct Request {
-    pub event: StoredEvent,
-    pub only: Option<String>,
-}
 
 /// Splits `events` into runs of at most [`MAX_REQUEST_BODY_BYTES`] of bodies (at least one event
 /// each), in order.
