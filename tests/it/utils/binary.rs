@@ -16,7 +16,13 @@ pub struct Process {
 impl Process {
     /// Starts `hookgate serve --config path` (which must listen on port 0) and waits for its address.
     pub fn serve(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
+        Self::serve_binary(Path::new(BIN), config)
+    }
+
+    /// Starts `bin serve --config path`: this build's binary or another (the load benchmark
+    /// compares builds in one run).
+    pub fn serve_binary(bin: &Path, config: &Path) -> Self {
+        let mut child = Command::new(bin)
             .args(["serve", "--log-format", "json", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")

@@ -45,8 +45,12 @@ pub fn postgres_ca() -> String {
 
 /// A fresh, empty database on the test server; returns its URL.
 pub async fn fresh_postgres_database(name: &str) -> String {
-    let base = postgres_server();
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+    fresh_postgres_database_on(&postgres_server(), name).await
+}
+
+/// A fresh, empty database on the server `base` names; returns its URL.
+pub async fn fresh_postgres_database_on(base: &str, name: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
         .await
         .expect("connect to HOOKGATE_TEST_POSTGRES_URL");
     tokio::spawn(connection);
@@ -55,7 +59,7 @@ pub async fn fresh_postgres_database(name: &str) -> String {
         .batch_execute(&format!("CREATE DATABASE {db}"))
         .await
         .expect("create test database");
-    let mut url = url::Url::parse(&base).expect("test url");
+    let mut url = url::Url::parse(base).expect("test url");
     url.set_path(&format!("/{db}"));
     url.to_string()
 }

@@ -1,0 +1,453 @@
+//! Load benchmark: the real `hookgate serve` end to end, beside baselines measured in the same
+//! run on the same machine: the same events sent straight to the receiver, and (when nginx is
+//! installed) through an nginx relay, the cheapest thing that forwards an event.
+//!
+//! ```sh
+//! cargo bench --bench load
+//! cargo bench --bench load -- --events 20000 --concurrency 64 [--rate R] [--duration 5]
+//!     [--sync full|normal] [--target-concurrency 64] [--transform jq|wasm|slack-jq]
+//!     [--store postgres://USER@HOST:PORT/DB] [--instances N] [--compare PATH/TO/hookgate]
+//! ```
+//!
+//! The gateway runs as its own process (this build's binary, and with `--compare` another build's
+//! too, each on the same events), so its CPU time, evaluator children included, is read from
+//! /proc and reported as delivered events per CPU-second. The load generator and the recording
+//! receiver (tests/it/utils, as the tests use it) run in this process.
+//!
+//! Every event is a ~1.5 KB Spacelift-like JSON body, HMAC-signed; the gateway verifies it,
+//! commits it, routes it (jq by default), signs the result (github scheme) and delivers it.
+//! Latency runs from the start of a send to the receiver's arrival, matched by the body's `seq`.
+//! Exits non-zero when any event is refused or not delivered within 30 s of the last send.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../tests/it/utils/mod.rs"]
+mod utils;
+
+mod load;
+mod peers;
+
+use axum::http::StatusCode;
+use clap::Parser;
+use load::{Arrivals, Sent, Stats};
+use peers::{Gateway, GatewaySpec, Relay};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use utils::Receiver;
+
+/// How long after the last send every event must have reached the receiver.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Parser)]
+#[command(about = "hookgate end to end against same-run baselines")]
+struct Args {
+    /// Events in the closed-loop run.
+    #[arg(long, short = 'n', default_value_t = 20_000)]
+    events: usize,
+    /// Concurrent senders in the closed-loop run.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    concurrency: usize,
+    /// Open-loop rate in events/s (default: half the gateway's closed-loop delivered rate).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open-loop duration in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// SQLite `store.sync`.
+    #[arg(long, default_value = "full")]
+    sync: String,
+    /// The target's `concurrency`.
+    #[arg(long, default_value_t = 64)]
+    target_concurrency: usize,
+    /// The route's transform.
+    #[arg(long, value_enum, default_value_t = Transform::Jq)]
+    transform: Transform,
+    /// A PostgreSQL server to run on (a fresh database per run); default SQLite.
+    #[arg(long)]
+    store: Option<String>,
+    /// Gateway instances sharing the store (PostgreSQL), load spread round-robin.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// Another build's `hookgate` binary, run on the same events after this build's.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// `cargo bench` passes this to harness-less benches.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transform {
+    /// `{seq, stack, state, delta}` in jq.
+    Jq,
+    /// The slack-notify wasm plugin from plugins/.
+    Wasm,
+    /// slack-notify's message written in jq (benches/slack.jq): like for like with `wasm`.
+    SlackJq,
+}
+
+/// Where a scenario sends its events.
+enum Via<'a> {
+    Direct,
+    Relay,
+    Gateway(&'a Path),
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Closed { concurrency: usize },
+    Open { rate: f64 },
+}
+
+/// One scenario's outcome.
+struct Outcome {
+    name: String,
+    delivered: Stats,
+    /// The answers the senders got (for a gateway: the 202s).
+    answered: Stats,
+    /// CPU time of what the load went through (gateway with children, or nginx).
+    cpu: Option<Duration>,
+    problems: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every scenario and prints the table; `Ok(false)` when any event was refused or lost.
+async fn run(args: &Args) -> anyhow::Result<bool> {
+    hookgate::server::install_crypto();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(load::OPEN_LOOP_MAX_IN_FLIGHT))
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let this = PathBuf::from(utils::binary::BIN);
+    let closed = Mode::Closed {
+        concurrency: args.concurrency,
+    };
+    let events = Arc::new(load::make_events(args.events));
+    let c = args.concurrency;
+    let mut rows = vec![
+        scenario(
+            args,
+            &client,
+            &events,
+            closed,
+            Via::Direct,
+            &format!("baseline closed C={c}"),
+        )
+        .await?,
+    ];
+    if Relay::start("http://127.0.0.1:1/")?.is_some() {
+        rows.push(
+            scenario(
+                args,
+                &client,
+                &events,
+                closed,
+                Via::Relay,
+                &format!("nginx relay closed C={c}"),
+            )
+            .await?,
+        );
+    }
+    let gw = scenario(
+        args,
+        &client,
+        &events,
+        closed,
+        Via::Gateway(&this),
+        &format!("gateway closed C={c}"),
+    )
+    .await?;
+    let rate = args.rate.unwrap_or((gw.delivered.per_sec / 2.0).max(1.0));
+    rows.push(gw);
+    if let Some(other) = &args.compare {
+        rows.push(
+            scenario(
+                args,
+                &client,
+                &events,
+                closed,
+                Via::Gateway(other),
+                &format!("compared build closed C={c}"),
+            )
+            .await?,
+        );
+    }
+    let open_n = ((rate * args.duration).round() as usize).max(1);
+    let open_events = Arc::new(load::make_events(open_n));
+    let open = Mode::Open { rate };
+    rows.push(
+        scenario(
+            args,
+            &client,
+            &open_events,
+            open,
+            Via::Direct,
+            &format!("baseline open {rate:.0}/s"),
+        )
+        .await?,
+    );
+    rows.push(
+        scenario(
+            args,
+            &client,
+            &open_events,
+            open,
+            Via::Gateway(&this),
+            &format!("gateway open {rate:.0}/s"),
+        )
+        .await?,
+    );
+    if let Some(other) = &args.compare {
+        rows.push(
+            scenario(
+                args,
+                &client,
+                &open_events,
+                open,
+                Via::Gateway(other),
+                &format!("compared build open {rate:.0}/s"),
+            )
+            .await?,
+        );
+    }
+    report(args, &rows, rate);
+    let problems: Vec<&String> = rows.iter().flat_map(|o| &o.problems).collect();
+    for p in &problems {
+        eprintln!("FAIL: {p}");
+    }
+    Ok(problems.is_empty())
+}
+
+/// Runs one scenario against a fresh receiver (and a fresh gateway, store or relay).
+async fn scenario(
+    args: &Args,
+    client: &reqwest::Client,
+    events: &Arc<Vec<load::Event>>,
+    mode: Mode,
+    via: Via<'_>,
+    name: &str,
+) -> anyhow::Result<Outcome> {
+    let n = events.len();
+    let receiver = Receiver::start().await;
+    let mut relay = None;
+    let mut gateways = Vec::new();
+    let (urls, signed, expect) = match via {
+        Via::Direct => (vec![receiver.url.clone()], false, StatusCode::OK),
+        Via::Relay => {
+            let r = Relay::start(&receiver.url)?.ok_or_else(|| anyhow::anyhow!("no nginx"))?;
+            let url = r.url.clone();
+            relay = Some(r);
+            (vec![url], false, StatusCode::OK)
+        }
+        Via::Gateway(binary) => {
+            let store = match &args.store {
+                Some(server) => utils::store::fresh_postgres_database_on(server, "bench").await,
+                None => String::new(),
+            };
+            let plugin = match args.transform {
+                Transform::Wasm => Some(utils::wasm::plugin_path("slack-notify")),
+                _ => None,
+            };
+            let spec = GatewaySpec {
+                binary,
+                store: &store,
+                sync: &args.sync,
+                target_concurrency: args.target_concurrency,
+                transform: &transform(args.transform),
+                plugin: plugin.as_deref(),
+            };
+            for _ in 0..args.instances.max(1) {
+                gateways.push(Gateway::start(&spec, &receiver.url)?);
+            }
+            (
+                gateways.iter().map(|g| g.hook.clone()).collect(),
+                true,
+                StatusCode::ACCEPTED,
+            )
+        }
+    };
+    let cpu = || -> Option<Duration> {
+        match (&relay, gateways.is_empty()) {
+            (Some(r), _) => Some(r.cpu()),
+            (None, false) => Some(gateways.iter().map(Gateway::cpu).sum()),
+            (None, true) => None,
+        }
+    };
+    eprintln!("running: {name} ({n} events)");
+    let cpu_before = cpu();
+    let sent = match mode {
+        Mode::Closed { concurrency } => {
+            load::closed_loop(client, &urls, events.clone(), concurrency, signed, expect).await
+        }
+        Mode::Open { rate } => {
+            load::open_loop(client, &urls, events.clone(), rate, signed, expect).await
+        }
+    };
+    let deadline = Instant::now() + DELIVERY_DEADLINE;
+    while load::arrivals(n, &receiver.seen()).unique < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cpu_used = cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let arrived = load::arrivals(n, &receiver.seen());
+    Ok(outcome(name, sent, arrived, cpu_used))
+}
+
+fn transform(t: Transform) -> String {
+    match t {
+        Transform::Jq => "jq = '{seq: .body.seq, stack: .body.stack.id, state: .body.state, delta: .body.run.delta}'".into(),
+        Transform::Wasm => "wasm = { plugin = \"slack-notify\", config = { platform = \"spacelift\", channel = \"#deploys\" } }".into(),
+        Transform::SlackJq => format!("jq = '''{}'''", include_str!("../slack.jq")),
+    }
+}
+
+fn outcome(name: &str, sent: Sent, arrivals: Arrivals, cpu: Option<Duration>) -> Outcome {
+    let mut problems = Vec::new();
+    let n = sent.origin.len();
+    if sent.refused > 0 {
+        problems.push(format!(
+            "{name}: {} of {n} sends refused; first: {}",
+            sent.refused,
+            sent.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    if arrivals.unique < n {
+        problems.push(format!(
+            "{name}: {} of {n} events not delivered within {DELIVERY_DEADLINE:?} of the last send",
+            n - arrivals.unique
+        ));
+    }
+    if arrivals.unreadable > 0 {
+        problems.push(format!(
+            "{name}: {} requests without a known `seq`",
+            arrivals.unreadable
+        ));
+    }
+    if arrivals.duplicates > 0 {
+        // At-least-once delivery allows this; worth knowing, not a failure.
+        eprintln!("note: {name}: {} duplicate deliveries", arrivals.duplicates);
+    }
+    let mut latencies = Vec::with_capacity(n);
+    let mut last_arrival = sent.first;
+    for (origin, arrival) in sent.origin.iter().zip(&arrivals.at) {
+        if let (Some(o), Some(a)) = (origin, arrival) {
+            latencies.push(a.saturating_duration_since(*o));
+            last_arrival = last_arrival.max(*a);
+        }
+    }
+    Outcome {
+        name: name.to_string(),
+        delivered: load::stats(latencies, last_arrival - sent.first),
+        answered: load::stats(sent.answered, sent.last_answer - sent.first),
+        cpu,
+        problems,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn report(args: &Args, rows: &[Outcome], rate: f64) {
+    println!(
+        "\nhookgate load bench: {} events, {} senders; open loop {rate:.0}/s for {:.1} s; transform {:?}; store {}; {} instance(s); {} CPUs",
+        args.events,
+        args.concurrency,
+        args.duration,
+        args.transform,
+        match &args.store {
+            Some(_) => "postgres".to_string(),
+            None => format!("sqlite (sync={})", args.sync),
+        },
+        args.instances,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!(
+        "latency: send start to receiver arrival; `202 p99`: send start to the gateway's answer"
+    );
+    println!(
+        "\n{:<34} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "scenario",
+        "events",
+        "deliv/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "202 p99",
+        "CPU s",
+        "ev/CPU-s"
+    );
+    for o in rows {
+        let d = &o.delivered;
+        let (cpu, per_cpu) = match o.cpu {
+            Some(c) if !c.is_zero() => (
+                format!("{:.1}", c.as_secs_f64()),
+                format!("{:.0}", d.events as f64 / c.as_secs_f64()),
+            ),
+            _ => ("-".into(), "-".into()),
+        };
+        let answered = match o.name.contains("gateway") || o.name.contains("compared") {
+            true => ms(o.answered.p99),
+            false => "-".into(),
+        };
+        println!(
+            "{:<34} {:>7} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+            o.name,
+            d.events,
+            d.per_sec,
+            ms(d.p50),
+            ms(d.p99),
+            ms(d.max),
+            answered,
+            cpu,
+            per_cpu
+        );
+    }
+    let find = |p: &str| rows.iter().find(|o| o.name.starts_with(p));
+    let closed = |p: &str| find(&format!("{p} closed"));
+    println!();
+    if let Some(gw) = closed("gateway") {
+        for (label, other) in [
+            ("baseline", closed("baseline")),
+            ("nginx relay", closed("nginx relay")),
+            ("compared build", closed("compared build")),
+        ] {
+            if let Some(o) = other {
+                let per_cpu = |x: &Outcome| {
+                    x.cpu
+                        .map(|c| x.delivered.events as f64 / c.as_secs_f64().max(1e-9))
+                };
+                let cpu_ratio = match (per_cpu(gw), per_cpu(o)) {
+                    (Some(a), Some(b)) => format!(", delivered per CPU-second {:.2}x", a / b),
+                    _ => String::new(),
+                };
+                println!(
+                    "gateway / {label}, closed loop: delivered/s {:.2}x{cpu_ratio}",
+                    gw.delivered.per_sec / o.delivered.per_sec.max(1e-9)
+                );
+            }
+        }
+    }
+}

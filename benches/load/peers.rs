@@ -1,0 +1,234 @@
+//! What the load is sent to besides the receiver itself: the real `hookgate serve` binary (this
+//! build's, or another given with `--compare`), and an nginx relay when nginx is installed. Each
+//! runs as its own process, so its CPU time can be read from /proc and set against what it moved.
+
+use crate::utils::binary::Process;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SOURCE_SECRET: &str = "bench-secret";
+const TARGET_SECRET: &str = "bench-target";
+
+/// How a gateway under test is configured.
+pub struct GatewaySpec<'a> {
+    pub binary: &'a Path,
+    pub store: &'a str,
+    pub sync: &'a str,
+    pub target_concurrency: usize,
+    pub transform: &'a str,
+    pub plugin: Option<&'a Path>,
+}
+
+/// A running `hookgate serve`, in a folder of its own.
+pub struct Gateway {
+    pub hook: String,
+    pub process: Process,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub fn start(spec: &GatewaySpec, receiver_url: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let store = match spec.store {
+            "" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            url => url.to_string(),
+        };
+        let sync = match store.starts_with("sqlite:") {
+            true => format!("sync = \"{}\"", spec.sync),
+            false => String::new(),
+        };
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        if let Some(wasm) = spec.plugin {
+            std::fs::copy(wasm, plugins.join("slack-notify.wasm"))?;
+        }
+        let text = format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+
+[store]
+url = "{store}"
+{sync}
+
+[sources.bench]
+kind = "generic"
+verify = {{ header = "X-Signature", algorithm = "sha256", prefix = "sha256=", secret = "{SOURCE_SECRET}" }}
+
+[targets.receiver]
+url = "{receiver_url}"
+sign = {{ scheme = "github", secret = "{TARGET_SECRET}" }}
+concurrency = {concurrency}
+
+[plugins]
+dir = "{plugins}"
+
+[[routes]]
+name = "bench"
+source = "bench"
+{transform}
+targets = ["receiver"]
+"#,
+            plugins = plugins.display(),
+            concurrency = spec.target_concurrency,
+            transform = spec.transform,
+        );
+        let file = dir.path().join("bench.toml");
+        std::fs::write(&file, text)?;
+        let process = Process::serve_binary(spec.binary, &file);
+        Ok(Self {
+            hook: format!("{}/hooks/bench", process.url),
+            process,
+            _dir: dir,
+        })
+    }
+
+    /// CPU time of the gateway and of its evaluator children so far.
+    pub fn cpu(&self) -> Duration {
+        process_tree_cpu(self.process.child.id())
+    }
+}
+
+/// nginx as a stateless relay in front of the receiver: the cheapest thing that forwards an event.
+pub struct Relay {
+    pub url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    /// Starts nginx on a free port, relaying to `receiver_url`; `None` when nginx is not installed.
+    pub fn start(receiver_url: &str) -> anyhow::Result<Option<Self>> {
+        let Some(nginx) = which("nginx") else {
+            return Ok(None);
+        };
+        let upstream = url::Url::parse(receiver_url)?;
+        let upstream = format!(
+            "{}:{}",
+            upstream.host_str().unwrap_or("127.0.0.1"),
+            upstream.port().unwrap_or(80)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = tempfile::tempdir()?;
+        let d = dir.path().display();
+        // As root, nginx's workers run as `nobody`, which could not write the temp folders here.
+        let user = if is_root() { "user root;" } else { "" };
+        let conf = format!(
+            "{user}\ndaemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             upstream receiver {{ server {upstream}; keepalive 256; }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    client_body_buffer_size 64k;\n\
+             location / {{ proxy_pass http://receiver; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf)?;
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let relay = Self {
+            url: format!(
+                "http://127.0.0.1:{port}{}",
+                url::Url::parse(receiver_url)?.path()
+            ),
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "nginx did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Some(relay))
+    }
+
+    /// CPU time of nginx's master and workers so far.
+    pub fn cpu(&self) -> Duration {
+        process_tree_cpu(self.child.id())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// User plus system time of `pid`, its reaped children and its live children, from /proc.
+pub fn process_tree_cpu(pid: u32) -> Duration {
+    let ticks = |stat: &str, fields: &[usize]| -> u64 {
+        // Fields after the parenthesised command name; utime is field 14 of the whole line.
+        let rest: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        fields
+            .iter()
+            .filter_map(|f| rest.get(f - 3).and_then(|v| v.parse::<u64>().ok()))
+            .sum()
+    };
+    let read = |p: u32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+    let mut total = ticks(&read(pid), &[14, 15, 16, 17]);
+    for child in children_of(pid) {
+        total += ticks(&read(child), &[14, 15]);
+    }
+    Duration::from_secs_f64(total as f64 / clock_ticks() as f64)
+}
+
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
