@@ -7,6 +7,7 @@
 
 pub mod jq;
 pub mod map;
+pub mod nesting;
 pub mod wasm;
 
 use crate::route::envelope::Envelope;

@@ -1,0 +1,116 @@
+//! Hostile or careless configs (issue 11): whatever a config file holds, `check` refuses it with
+//! the key, a reload through the admin API answers 422, and the running gateway keeps serving.
+
+use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::binary::BIN;
+use crate::utils::{Gateway, Receiver, post_json};
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs `hookgate <args>` with `env` added; returns (exit code, stdout, stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hookgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` to a file and runs `hookgate check` on it.
+fn check(text: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hookgate.toml");
+    std::fs::write(&file, text).expect("write config");
+    run(&["check", "--config", file.to_str().expect("path")], env)
+}
+
+/// A source `s`, a target `t` at `url` with `target_extra`, and route `r` with `route_extra`.
+fn config(url: &str, target_extra: &str, route_extra: &str) -> String {
+    format!(
+        "[sources.s]\nkind = \"generic\"\n\n[targets.t]\nurl = \"{url}\"\n{target_extra}\n\n\
+         [[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n{route_extra}\n"
+    )
+}
+
+fn nested(depth: usize) -> String {
+    format!("{}true{}", "(".repeat(depth), ")".repeat(depth))
+}
+
+/// 800 parentheses passed `check` and then aborted the gateway on reload; 3,500 aborted `check`.
+#[test]
+fn check_and_try_refuse_deeply_nested_jq_with_its_key() {
+    for depth in [800, 3_500] {
+        let text = config(
+            "http://127.0.0.1:9/",
+            "",
+            &format!(
+                "filter = '{}'\nmap = {{ a = '{}' }}",
+                nested(depth),
+                nested(depth)
+            ),
+        );
+        let (code, out, err) = check(&text, &[]);
+        assert_eq!(code, 1, "{out}{err}");
+        for want in [
+            "routes[0].filter",
+            "routes[0].map",
+            "nests more than 512 levels",
+        ] {
+            assert!(err.contains(want), "missing `{want}` in:\n{err}");
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hookgate.toml");
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, "{}").expect("write body");
+    let event_type = format!("event_type = '{}'\n", nested(3_500));
+    let text = config("http://127.0.0.1:9/", "", "").replace(
+        "kind = \"generic\"\n",
+        &format!("kind = \"generic\"\n{event_type}"),
+    );
+    std::fs::write(&file, text).expect("write config");
+    let (code, _, err) = run(
+        &[
+            "try",
+            "--config",
+            file.to_str().expect("path"),
+            "--source",
+            "s",
+            "--body",
+            body.to_str().expect("path"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("sources.s.event_type") && err.contains("nests more than"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn reload_of_deeply_nested_jq_answers_422_and_the_gateway_keeps_serving() {
+    let receiver = Receiver::start().await;
+    let good = format!("{ADMIN}\n{}", config(&receiver.url, "", ""));
+    let gw = Gateway::start(&good).await;
+    gw.rewrite_config(&format!(
+        "{ADMIN}\n{}",
+        config(&receiver.url, "", &format!("filter = '{}'", nested(800)))
+    ));
+    let (status, body) = admin(&gw, reqwest::Method::POST, "/admin/v1/reload", Some(TOKEN)).await;
+    assert_eq!(status, 422, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("routes[0].filter") && error.contains("nests more than"),
+        "{error}"
+    );
+    let (status, _) = post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
+    assert_eq!(status, 202);
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+}
