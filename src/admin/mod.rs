@@ -165,7 +165,7 @@ fn parse_since(since: Option<&str>, now: i64) -> Result<Option<i64>, ApiError> {
     since
         .map(|d| {
             humantime::parse_duration(d)
-                .map(|d| now - d.as_millis() as i64)
+                .map(|d| now.saturating_sub(crate::duration_ms(d)))
                 .map_err(|e| ApiError::BadRequest(format!("since must be a duration like 1h: {e}")))
         })
         .transpose()

@@ -5,6 +5,7 @@
 //! Validation reports every problem it finds, each with its key, rather than stopping at the
 //! first. Nothing here serves traffic or touches the store.
 
+pub mod bounds;
 mod env;
 pub mod raw;
 pub mod reload;
@@ -350,25 +351,30 @@ impl Validator {
         }
         let retention = match store.retention.as_deref() {
             Some("off") => None,
-            other => Some(self.duration("store.retention", other, DEFAULT_RETENTION)),
+            other => Some(self.duration(
+                "store.retention",
+                other,
+                DEFAULT_RETENTION,
+                bounds::MAX_RETENTION,
+            )),
         };
         let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
         self.socket_addr("server.listen", &listen);
         let admin = admin.map(|a| {
             let listen = a.listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
             self.socket_addr("admin.listen", &listen);
-            if a.token.len() < 16 {
-                self.problem("admin.token", "must be at least 16 characters");
-            }
+            self.admin_token(&a.token);
             AdminConfig {
                 listen,
                 token: Secret::new(a.token),
             }
         });
-        let max_body_bytes = server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
-        if max_body_bytes == 0 {
-            self.problem("server.max_body_bytes", "must be greater than 0");
-        }
+        let max_body_bytes = self.within(
+            "server.max_body_bytes",
+            server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            1,
+            bounds::MAX_BODY_BYTES,
+        );
         Some(Config {
             path: None,
             resolved: Secret::new(""),
@@ -382,11 +388,18 @@ impl Validator {
                 retention,
                 sync,
             },
-            jq_timeout: jq
-                .timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_JQ_TIMEOUT),
-            jq_memory_mb: jq.memory_mb.unwrap_or(DEFAULT_JQ_MEMORY_MB).max(16),
+            jq_timeout: self.millis(
+                "jq.timeout_ms",
+                jq.timeout_ms,
+                DEFAULT_JQ_TIMEOUT,
+                bounds::MAX_JQ_TIMEOUT,
+            ),
+            jq_memory_mb: jq
+                .memory_mb
+                .map_or(DEFAULT_JQ_MEMORY_MB, |m| {
+                    self.within("jq.memory_mb", m, 0, bounds::MAX_JQ_MEMORY_MB)
+                })
+                .max(16),
             plugins: self.plugins(plugins),
             sources,
             targets,
@@ -395,18 +408,19 @@ impl Validator {
     }
 
     fn plugins(&mut self, p: raw::Plugins) -> PluginsConfig {
-        if p.timeout_ms == Some(0) {
-            self.problem("plugins.timeout_ms", "must be at least 1");
-        }
-        if p.memory_mb.is_some_and(|m| m < 2) {
-            self.problem("plugins.memory_mb", "must be at least 2");
-        }
+        let timeout = self.millis(
+            "plugins.timeout_ms",
+            p.timeout_ms,
+            DEFAULT_PLUGIN_TIMEOUT,
+            bounds::MAX_PLUGIN_TIMEOUT,
+        );
+        let memory_mb = p.memory_mb.map_or(DEFAULT_PLUGIN_MEMORY_MB, |m| {
+            self.within("plugins.memory_mb", m, 2, bounds::MAX_PLUGIN_MEMORY_MB)
+        });
         PluginsConfig {
             dir: PathBuf::from(p.dir.unwrap_or_else(|| DEFAULT_PLUGINS_DIR.into())),
-            timeout: p.timeout_ms.map_or(DEFAULT_PLUGIN_TIMEOUT, |ms| {
-                Duration::from_millis(ms.max(1))
-            }),
-            memory_mb: p.memory_mb.unwrap_or(DEFAULT_PLUGIN_MEMORY_MB).max(2),
+            timeout,
+            memory_mb,
         }
     }
 
@@ -635,21 +649,6 @@ impl Validator {
         e
     }
 
-    fn duration(&mut self, key: &str, s: Option<&str>, default: Duration) -> Duration {
-        match s.map(humantime::parse_duration) {
-            None => default,
-            Some(Ok(d)) if !d.is_zero() => d,
-            Some(Ok(_)) => {
-                self.problem(key, "must be greater than 0");
-                default
-            }
-            Some(Err(e)) => {
-                self.problem(key, format!("not a duration like \"10s\" or \"5m\": {e}"));
-                default
-            }
-        }
-    }
-
     fn target(&mut self, name: &str, t: raw::Target) -> Option<Target> {
         let key = format!("targets.{name}");
         match reqwest::Url::parse(&t.url) {
@@ -675,21 +674,26 @@ impl Validator {
             &format!("{key}.timeout"),
             t.timeout.as_deref(),
             DEFAULT_TIMEOUT,
+            bounds::MAX_TARGET_TIMEOUT,
         );
         let mut retry = RetryPolicy::default();
         if let Some(r) = t.retry {
             if let Some(n) = r.max_attempts {
-                if n == 0 {
-                    self.problem(format!("{key}.retry.max_attempts"), "must be at least 1");
-                }
-                retry.max_attempts = n.max(1);
+                let key = format!("{key}.retry.max_attempts");
+                retry.max_attempts = self.within(&key, n, 1, bounds::MAX_ATTEMPTS);
             }
             retry.initial = self.duration(
                 &format!("{key}.retry.initial"),
                 r.initial.as_deref(),
                 retry.initial,
+                bounds::MAX_RETRY_INITIAL,
             );
-            retry.max = self.duration(&format!("{key}.retry.max"), r.max.as_deref(), retry.max);
+            retry.max = self.duration(
+                &format!("{key}.retry.max"),
+                r.max.as_deref(),
+                retry.max,
+                bounds::MAX_RETRY_MAX,
+            );
             if retry.max < retry.initial {
                 self.problem(
                     format!("{key}.retry.max"),
@@ -697,15 +701,19 @@ impl Validator {
                 );
             }
         }
-        let concurrency = t.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        if concurrency == 0 {
-            self.problem(format!("{key}.concurrency"), "must be at least 1");
-        }
+        let concurrency = self.within(
+            &format!("{key}.concurrency"),
+            t.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            1,
+            bounds::MAX_CONCURRENCY,
+        );
         let breaker = self.breaker(&format!("{key}.breaker"), t.breaker);
         let rate_limit = t.rate_limit.and_then(|r| {
-            Rate::parse(&r)
+            let parsed = Rate::parse(&r)
                 .map_err(|e| self.problem(format!("{key}.rate_limit"), e))
-                .ok()
+                .ok()?;
+            self.rate(&format!("{key}.rate_limit"), parsed.per_second);
+            Some(parsed)
         });
         Some(Target {
             name: name.to_string(),
@@ -714,7 +722,7 @@ impl Validator {
             signer,
             timeout,
             retry,
-            concurrency: concurrency.max(1),
+            concurrency,
             breaker,
             rate_limit,
         })
@@ -738,15 +746,14 @@ impl Validator {
             },
         };
         if let Some(n) = table.failures {
-            if n == 0 {
-                self.problem(format!("{key}.failures"), "must be at least 1");
-            }
-            policy.failures = n.max(1);
+            let key = format!("{key}.failures");
+            policy.failures = self.within(&key, n, 1, bounds::MAX_BREAKER_FAILURES);
         }
         policy.cool_down = self.duration(
             &format!("{key}.cool_down"),
             table.cool_down.as_deref(),
             policy.cool_down,
+            bounds::MAX_COOL_DOWN,
         );
         Some(policy)
     }

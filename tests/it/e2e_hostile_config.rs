@@ -114,3 +114,37 @@ async fn reload_of_deeply_nested_jq_answers_422_and_the_gateway_keeps_serving() 
     assert_eq!(status, 202);
     receiver.wait_for(1, Duration::from_secs(5)).await;
 }
+
+/// `timeout = "18446744073709551615s"` passed `check` and then panicked the delivery worker;
+/// `retention = "1000000000y"` pruned everything; sixteen spaces made an admin token.
+#[test]
+fn check_refuses_overflowing_durations_numbers_and_blank_tokens() {
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{}\"\n\n[store]\nretention = \"1000000000y\"\n\n{}",
+        " ".repeat(16),
+        config(
+            "http://127.0.0.1:9/",
+            "timeout = \"18446744073709551615s\"\n\
+             retry = { max_attempts = 4000000000, initial = \"1000000000y\", max = \"1000000000y\" }\n\
+             breaker = { failures = 4000000000, cool_down = \"1000000000y\" }\n\
+             rate_limit = \"1e-300/s\"\nconcurrency = 9223372036854775807",
+            "",
+        )
+    );
+    let (code, out, err) = check(&text, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    for want in [
+        "admin.token: is blank",
+        "store.retention: must be at most",
+        "targets.t.timeout: must be at most 1h",
+        "targets.t.retry.max_attempts: must be at most",
+        "targets.t.retry.initial: must be at most",
+        "targets.t.retry.max: must be at most",
+        "targets.t.breaker.failures: must be at most",
+        "targets.t.breaker.cool_down: must be at most",
+        "targets.t.rate_limit: must allow at least one attempt an hour",
+        "targets.t.concurrency: must be at most",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
