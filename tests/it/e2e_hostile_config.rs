@@ -148,3 +148,85 @@ fn check_refuses_overflowing_durations_numbers_and_blank_tokens() {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
 }
+
+/// `POST /admin/v1/deliveries/retry?limit=1&target=rx` queued all 10,000 deliveries, succeeded
+/// ones included. Now it queues at most `limit`, succeeded ones only when asked by status, and
+/// a dry run tells the count without changing anything.
+#[tokio::test]
+async fn bulk_retry_respects_limit_skips_succeeded_and_dry_runs() {
+    let receiver = Receiver::start().await;
+    receiver.default_reply(crate::utils::Reply::status(422));
+    let text = format!("{ADMIN}\n{}", config(&receiver.url, "", ""))
+        .replace("targets.t]", "targets.rx]")
+        .replace("[\"t\"]", "[\"rx\"]");
+    let gw = Gateway::start(&text).await;
+    for n in 0..10 {
+        post_json(&gw.hook("s"), format!(r#"{{"n":{n}}}"#), &[]).await;
+    }
+    gw.wait_deliveries(Duration::from_secs(10), |d| {
+        d.len() == 10 && d.iter().all(|x| x.2 == "failed")
+    })
+    .await;
+    let retry = |query: &'static str| {
+        let gw = &gw;
+        async move {
+            let path = format!("/admin/v1/deliveries/retry?{query}");
+            admin(gw, reqwest::Method::POST, &path, Some(TOKEN)).await
+        }
+    };
+    let statuses = || async {
+        let d = gw.deliveries().await;
+        let count = |s: &str| d.iter().filter(|x| x.2 == s).count();
+        (count("failed"), count("succeeded"), count("pending"))
+    };
+
+    // A dry run counts and changes nothing.
+    let (status, body) = retry("target=rx&dry_run=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["would_queue"].as_u64(), body["matching"].as_u64()),
+        (Some(10), Some(10)),
+        "{body}"
+    );
+    let (_, body) = retry("target=rx&limit=1&dry_run=true").await;
+    assert_eq!(
+        (body["would_queue"].as_u64(), body["matching"].as_u64()),
+        (Some(1), Some(10)),
+        "{body}"
+    );
+    assert_eq!(statuses().await, (10, 0, 0));
+    assert_eq!(receiver.seen().len(), 10);
+
+    // limit=1 queues exactly one.
+    receiver.default_reply(crate::utils::Reply::status(200));
+    let (status, body) = retry("limit=1&target=rx").await;
+    assert_eq!((status, body["queued"].as_u64()), (202, Some(1)), "{body}");
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.iter().filter(|x| x.2 == "succeeded").count() == 1
+    })
+    .await;
+    assert_eq!(statuses().await, (9, 1, 0));
+
+    // No status: failed and dead ones only; the succeeded one is not sent again.
+    let (_, body) = retry("dry_run=true").await;
+    assert_eq!(body["would_queue"].as_u64(), Some(9), "{body}");
+    let (status, body) = retry("limit=3").await;
+    assert_eq!((status, body["queued"].as_u64()), (202, Some(3)), "{body}");
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.iter().filter(|x| x.2 == "succeeded").count() == 4
+    })
+    .await;
+    receiver
+        .expect_exactly(14, Duration::from_millis(300))
+        .await;
+    assert_eq!(statuses().await, (6, 4, 0));
+
+    // Succeeded deliveries only when named; bad limits and `pending` are refused.
+    let (_, body) = retry("status=succeeded&dry_run=true").await;
+    assert_eq!(body["would_queue"].as_u64(), Some(4), "{body}");
+    for bad in ["limit=0", "limit=10001", "status=pending"] {
+        let (status, body) = retry(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(statuses().await, (6, 4, 0));
+}
