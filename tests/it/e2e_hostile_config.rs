@@ -1,7 +1,7 @@
 //! Hostile or careless configs (issue 11): whatever a config file holds, `check` refuses it with
 //! the key, a reload through the admin API answers 422, and the running gateway keeps serving.
 
-use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::admin::{ADMIN, TOKEN, admin, cli};
 use crate::utils::binary::BIN;
 use crate::utils::{Gateway, Receiver, post_json};
 use std::process::Command;
@@ -229,4 +229,33 @@ async fn bulk_retry_respects_limit_skips_succeeded_and_dry_runs() {
         assert_eq!(status, 400, "{bad}: {body}");
     }
     assert_eq!(statuses().await, (6, 4, 0));
+
+    // The CLI shows the count first and queues only with --yes.
+    let (code, out, err) = cli(&gw, TOKEN, &["deliveries", "retry", "--target", "rx"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("6 deliveries would be queued (6 match, limit 1000)")
+            && out.contains("nothing queued"),
+        "{out}"
+    );
+    assert_eq!(statuses().await, (6, 4, 0));
+    let args = [
+        "deliveries",
+        "retry",
+        "--target",
+        "rx",
+        "--limit",
+        "2",
+        "--yes",
+    ];
+    let (code, out, err) = cli(&gw, TOKEN, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("2 deliveries would be queued (6 match, limit 2)") && out.contains("queued 2"),
+        "{out}"
+    );
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        d.iter().filter(|x| x.2 == "succeeded").count() == 6
+    })
+    .await;
 }
