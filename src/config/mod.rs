@@ -3,11 +3,13 @@
 //! verifiers and signers — before anything starts.
 //!
 //! Validation reports every problem it finds, each with its key, rather than stopping at the
-//! first. Nothing here serves traffic or touches the store.
+//! first, and never with a value that came from the environment ([`redact`]); ranges live in
+//! [`bounds`]. Nothing here serves traffic or touches the store.
 
 pub mod bounds;
 mod env;
 pub mod raw;
+mod redact;
 pub mod reload;
 
 use crate::deliver::breaker::{BreakerPolicy, Rate};
@@ -204,6 +206,7 @@ impl Config {
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
         let mut v = Validator {
             problems: Vec::new(),
+            spliced: Vec::new(),
         };
         let config = v.config(doc).map(|c| Config {
             resolved: Secret::new(text),
@@ -227,14 +230,15 @@ impl Config {
         };
         let mut doc: toml::Value =
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
-        let mut problems = Vec::new();
-        env::interpolate(&mut doc, "", lookup, &mut problems);
+        let (mut problems, mut spliced) = (Vec::new(), Vec::new());
+        env::interpolate(&mut doc, "", lookup, &mut problems, &mut spliced);
         let resolved = Secret::new(toml::to_string(&doc).unwrap_or_default());
-        let mut v = Validator { problems };
+        let mut v = Validator { problems, spliced };
         let config = v.config(doc).map(|c| Config { resolved, ..c });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
             return Ok(config);
         }
+        redact::problems(&mut v.problems, &v.spliced);
         Err(fail(v.problems))
     }
 }
@@ -249,6 +253,8 @@ fn toml_message(e: &toml::de::Error) -> String {
 
 struct Validator {
     problems: Vec<(String, String)>,
+    /// Strings that took a `${VAR}`: refused in jq, and redacted from every problem.
+    spliced: Vec<env::Spliced>,
 }
 
 impl Validator {
@@ -501,6 +507,10 @@ impl Validator {
     }
 
     fn jq(&mut self, key: &str, code: &str) -> Option<JqProgram> {
+        if let Some(why) = redact::splice_in_code(key, &self.spliced) {
+            self.problem(key, why);
+            return None;
+        }
         match JqProgram::compile(code) {
             Ok(p) => Some(p),
             Err(why) => {

@@ -259,3 +259,121 @@ async fn bulk_retry_respects_limit_skips_succeeded_and_dry_runs() {
     })
     .await;
 }
+
+/// What `${API_KEY}` holds in the tests below: it must never show.
+const SECRET: &str = "sk_live_abcSECRETLEAK0042";
+
+/// `${API_KEY}` in every kind of wrong place: spliced into jq (filter, map leaf, event type),
+/// where a number, a duration, a rate, a kind, a store setting or a target name belongs.
+const LEAKY: &str = r#"
+[sources.s]
+kind = "generic"
+event_type = '.body."${API_KEY}"'
+
+[sources.k]
+kind = "${API_KEY}"
+
+[targets.t]
+url = "http://127.0.0.1:9/"
+timeout = "${API_KEY}"
+rate_limit = "${API_KEY}"
+
+[targets.u]
+url = "http://127.0.0.1:9/"
+concurrency = "${API_KEY}"
+
+[[routes]]
+name = "r"
+source = "s"
+filter = '.body.key == "${API_KEY}"'
+targets = ["t", "${API_KEY}"]
+
+[[routes]]
+name = "m"
+source = "s"
+map = { id = '.body."${API_KEY}"' }
+targets = ["t"]
+"#;
+
+fn assert_no_secret(text: &str) {
+    for piece in [SECRET, "SECRETLEAK", "abcSECRET", "LEAK0042"] {
+        assert!(!text.contains(piece), "`{piece}` leaked in:\n{text}");
+    }
+}
+
+#[test]
+fn check_never_prints_an_interpolated_value_and_names_the_key() {
+    let text = format!(
+        "[server]\nmax_body_bytes = \"${{API_KEY}}\"\n\n[store]\nsync = \"${{API_KEY}}\"\n\
+         retention = \"${{API_KEY}}\"\n{LEAKY}"
+    );
+    let (code, out, err) = check(&text, &[("API_KEY", SECRET)]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_no_secret(&format!("{out}{err}"));
+    for key in [
+        "server:",
+        "store.sync:",
+        "store.retention:",
+        "sources.s.event_type:",
+        "sources.k.kind:",
+        "targets.t.timeout:",
+        "targets.t.rate_limit:",
+        "targets.u:",
+        "routes[0].filter:",
+        "routes[0].targets:",
+        "routes[1].map:",
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no problem at `{key}` in:\n{err}"));
+        assert!(line.contains("${API_KEY}"), "{line}");
+    }
+    assert!(
+        err.contains("${API_KEY} may not be used in a jq program"),
+        "{err}"
+    );
+}
+
+/// Through the real binary: the reload answer and the log say where, never what.
+#[tokio::test]
+async fn reload_answers_and_logs_never_show_an_interpolated_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{ADMIN}\n",
+        dir.path().join("hookgate.db").display()
+    );
+    let file = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &file,
+        format!("{head}\n{}", config("http://127.0.0.1:9/", "", "")),
+    )
+    .expect("write config");
+    let serving = file.clone();
+    let gw = tokio::task::spawn_blocking(move || {
+        crate::utils::binary::Process::serve_with_env(&serving, &[("API_KEY", SECRET)])
+    })
+    .await
+    .expect("start");
+    let admin_url = gw.admin_url.clone().expect("admin listener");
+
+    std::fs::write(&file, format!("{head}\n{LEAKY}")).expect("rewrite config");
+    let resp = crate::utils::client()
+        .post(format!("{admin_url}/admin/v1/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(resp.status().as_u16(), 422);
+    let body = resp.text().await.expect("body");
+    assert_no_secret(&body);
+    for key in ["routes[0].filter", "targets.t.timeout", "routes[0].targets"] {
+        assert!(body.contains(key), "missing {key} in {body}");
+    }
+    let (status, _) = post_json(&format!("{}/hooks/s", gw.url), "{}", &[]).await;
+    assert_eq!(status, 202, "still serving");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = gw.logs.lock().expect("logs").join("\n");
+    assert!(logs.contains("config reload refused"), "{logs}");
+    assert_no_secret(&logs);
+}
