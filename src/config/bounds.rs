@@ -6,8 +6,12 @@
 //! deleted everything. Each bound here is far above any sensible setting and far below where
 //! Unix milliseconds in an `i64` overflow; the code that adds durations to clocks saturates as
 //! well ([`crate::duration_ms`]), so a value that slipped past would still not panic.
+//!
+//! The two settings that are nothing but limits, `[plugins]` and a target's `breaker`, are
+//! validated here whole.
 
 use super::Validator;
+use crate::deliver::breaker::BreakerPolicy;
 use std::time::Duration;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -96,6 +100,60 @@ impl Validator {
             }
             Some(ms) => Duration::from_millis(ms),
         }
+    }
+
+    /// `[plugins]`: each call's time and memory, within bounds.
+    pub(super) fn plugins(&mut self, p: super::raw::Plugins) -> super::PluginsConfig {
+        let timeout = self.millis(
+            "plugins.timeout_ms",
+            p.timeout_ms,
+            super::DEFAULT_PLUGIN_TIMEOUT,
+            MAX_PLUGIN_TIMEOUT,
+        );
+        let memory_mb = p.memory_mb.map_or(super::DEFAULT_PLUGIN_MEMORY_MB, |m| {
+            self.within("plugins.memory_mb", m, 2, MAX_PLUGIN_MEMORY_MB)
+        });
+        super::PluginsConfig {
+            dir: std::path::PathBuf::from(
+                p.dir.unwrap_or_else(|| super::DEFAULT_PLUGINS_DIR.into()),
+            ),
+            timeout,
+            memory_mb,
+        }
+    }
+
+    /// `breaker` is on by default; `"off"` turns it off.
+    pub(super) fn breaker(
+        &mut self,
+        key: &str,
+        value: Option<toml::Value>,
+    ) -> Option<BreakerPolicy> {
+        let mut policy = BreakerPolicy::default();
+        let table = match value {
+            None => return Some(policy),
+            Some(toml::Value::String(s)) if s == "off" => return None,
+            Some(v) => match v.try_into::<super::raw::Breaker>() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.problem(
+                        key.to_string(),
+                        format!("expected \"off\" or {{ failures, cool_down }}: {e}"),
+                    );
+                    return Some(policy);
+                }
+            },
+        };
+        if let Some(n) = table.failures {
+            let key = format!("{key}.failures");
+            policy.failures = self.within(&key, n, 1, MAX_BREAKER_FAILURES);
+        }
+        policy.cool_down = self.duration(
+            &format!("{key}.cool_down"),
+            table.cool_down.as_deref(),
+            policy.cool_down,
+            MAX_COOL_DOWN,
+        );
+        Some(policy)
     }
 
     /// A number at `key` from `min` to `max`; clamped into range, with the problem recorded.

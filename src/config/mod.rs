@@ -413,23 +413,6 @@ impl Validator {
         })
     }
 
-    fn plugins(&mut self, p: raw::Plugins) -> PluginsConfig {
-        let timeout = self.millis(
-            "plugins.timeout_ms",
-            p.timeout_ms,
-            DEFAULT_PLUGIN_TIMEOUT,
-            bounds::MAX_PLUGIN_TIMEOUT,
-        );
-        let memory_mb = p.memory_mb.map_or(DEFAULT_PLUGIN_MEMORY_MB, |m| {
-            self.within("plugins.memory_mb", m, 2, bounds::MAX_PLUGIN_MEMORY_MB)
-        });
-        PluginsConfig {
-            dir: PathBuf::from(p.dir.unwrap_or_else(|| DEFAULT_PLUGINS_DIR.into())),
-            timeout,
-            memory_mb,
-        }
-    }
-
     /// `wasm = { plugin = "name", config = { ... } }`. The plugin need not exist yet.
     fn wasm(&mut self, key: &str, value: toml::Value) -> Option<WasmSpec> {
         let spec: raw::Wasm = match value.try_into() {
@@ -736,36 +719,6 @@ impl Validator {
             breaker,
             rate_limit,
         })
-    }
-
-    /// `breaker` is on by default; `"off"` turns it off.
-    fn breaker(&mut self, key: &str, value: Option<toml::Value>) -> Option<BreakerPolicy> {
-        let mut policy = BreakerPolicy::default();
-        let table = match value {
-            None => return Some(policy),
-            Some(toml::Value::String(s)) if s == "off" => return None,
-            Some(v) => match v.try_into::<raw::Breaker>() {
-                Ok(t) => t,
-                Err(e) => {
-                    self.problem(
-                        key.to_string(),
-                        format!("expected \"off\" or {{ failures, cool_down }}: {e}"),
-                    );
-                    return Some(policy);
-                }
-            },
-        };
-        if let Some(n) = table.failures {
-            let key = format!("{key}.failures");
-            policy.failures = self.within(&key, n, 1, bounds::MAX_BREAKER_FAILURES);
-        }
-        policy.cool_down = self.duration(
-            &format!("{key}.cool_down"),
-            table.cool_down.as_deref(),
-            policy.cool_down,
-            bounds::MAX_COOL_DOWN,
-        );
-        Some(policy)
     }
 
     fn signer(&mut self, key: &str, s: raw::Sign) -> Option<Signer> {

@@ -485,7 +485,7 @@ fn claim(
     let claimed: Vec<(i64, DueDelivery)> = rows.collect::<rusqlite::Result<_>>()?;
     let mut lease = c.prepare_cached("UPDATE deliveries SET lease_until = ?2 WHERE seq = ?1")?;
     for (seq, _) in &claimed {
-        lease.execute(params![seq, now + lease_ms])?;
+        lease.execute(params![seq, now.saturating_add(lease_ms)])?;
     }
     Ok(claimed.into_iter().map(|(_, d)| d).collect())
 }
