@@ -38,8 +38,9 @@ pub const MAX_CONCURRENCY: usize = 10_000;
 /// second (a slower rate would schedule the next token centuries ahead).
 pub const MIN_RATE_PER_SECOND: f64 = 1.0 / 3600.0;
 pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
-/// `jq.timeout_ms`: all routes of one event.
-pub const MAX_JQ_TIMEOUT: Duration = MINUTE;
+/// `jq.timeout_ms`: all routes of one event. Generous: past the deadline the child is killed,
+/// so a long one costs the event's routes time, never the gateway.
+pub const MAX_JQ_TIMEOUT: Duration = HOUR;
 /// `jq.memory_mb`.
 pub const MAX_JQ_MEMORY_MB: u64 = 64 * 1024;
 /// `plugins.timeout_ms`: one call.
@@ -336,9 +337,9 @@ mod tests {
             "at least 1",
         );
         refused(
-            &with("", "[jq]\ntimeout_ms = 60001"),
+            &with("", "[jq]\ntimeout_ms = 3600001"),
             "jq.timeout_ms",
-            "at most 60000 ms",
+            "at most 3600000 ms",
         );
         refused(
             &with("", "[jq]\nmemory_mb = 65537"),
