@@ -45,6 +45,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A duration in whole milliseconds, saturating at `i64::MAX` instead of wrapping: add it to a
+/// clock with `saturating_add`, so no configured duration can overflow a schedule.
+pub fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The scheduling clock: Unix milliseconds that advance with tokio's clock, so retry schedules
 /// follow `tokio::time::pause()` in tests. Created inside the runtime; in production it is the
 /// wall clock at start plus monotonic time since, so wall-clock jumps do not reorder retries.

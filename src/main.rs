@@ -141,8 +141,30 @@ enum DeliveriesCommand {
     },
     /// One delivery with every attempt.
     Show { id: String },
-    /// Queue one delivery for another attempt.
-    Retry { id: String },
+    /// Queue one delivery for another attempt, or (no ID) every failed or dead one matching the
+    /// filters: the count is shown first, and they are queued only with `--yes`.
+    Retry {
+        /// One delivery; leave out for a bulk retry by filters.
+        id: Option<String>,
+        /// `failed` or `dead` (default both), or `succeeded` to send those again.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long)]
+        source: Option<String>,
+        /// Only those created within this long, e.g. `1h`.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the gateway's default 1000, at most 10000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Queue them; without it, a bulk retry only shows how many it would queue.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,7 +239,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         client.list(&filters, json).await
                     }
                     DeliveriesCommand::Show { id } => client.show(&id, json).await,
-                    DeliveriesCommand::Retry { id } => client.retry(&id).await,
+                    DeliveriesCommand::Retry {
+                        id: Some(id),
+                        status: None,
+                        target: None,
+                        route: None,
+                        source: None,
+                        since: None,
+                        limit: None,
+                        yes: _,
+                    } => client.retry(&id).await,
+                    DeliveriesCommand::Retry { id: Some(_), .. } => {
+                        Err(anyhow::anyhow!("give a delivery ID or filters, not both"))
+                    }
+                    DeliveriesCommand::Retry {
+                        id: None,
+                        status,
+                        target,
+                        route,
+                        source,
+                        since,
+                        limit,
+                        yes,
+                    } => {
+                        let filters = [
+                            ("status", status),
+                            ("target", target),
+                            ("route", route),
+                            ("source", source),
+                            ("since", since),
+                            ("limit", limit.map(|n| n.to_string())),
+                        ];
+                        client.retry_many(&filters, yes, json).await
+                    }
                 }
             })?;
             print!("{out}");

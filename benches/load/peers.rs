@@ -75,7 +75,7 @@ targets = ["receiver"]
         );
         let file = dir.path().join("bench.toml");
         std::fs::write(&file, text)?;
-        let process = Process::serve_binary(spec.binary, &file);
+        let process = Process::serve_binary(spec.binary, &file, &[]);
         Ok(Self {
             hook: format!("{}/hooks/bench", process.url),
             process,

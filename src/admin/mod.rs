@@ -24,6 +24,10 @@ mod plugins;
 
 /// Most items one page may hold.
 pub const MAX_PAGE: usize = 500;
+/// Deliveries one bulk retry queues when the request names no `limit`…
+pub const DEFAULT_BULK_RETRY: usize = 1000;
+/// …and the most it may name: a larger redrive is several requests, each seen before it is sent.
+pub const MAX_BULK_RETRY: usize = 10_000;
 
 #[derive(Clone)]
 pub struct Admin {
@@ -165,7 +169,7 @@ fn parse_since(since: Option<&str>, now: i64) -> Result<Option<i64>, ApiError> {
     since
         .map(|d| {
             humantime::parse_duration(d)
-                .map(|d| now - d.as_millis() as i64)
+                .map(|d| now.saturating_sub(crate::duration_ms(d)))
                 .map_err(|e| ApiError::BadRequest(format!("since must be a duration like 1h: {e}")))
         })
         .transpose()
@@ -241,15 +245,66 @@ async fn retry_delivery(
         .into_response())
 }
 
+/// The filters of `POST /admin/v1/deliveries/retry`: those of the listing (the cursor aside),
+/// a `limit` of up to [`MAX_BULK_RETRY`], and `dry_run`.
+#[derive(Debug, serde::Deserialize)]
+struct BulkRetryParams {
+    status: Option<String>,
+    target: Option<String>,
+    route: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+    /// Count what would be queued, change nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Queues failed and dead deliveries (succeeded ones only with `status=succeeded`) matching the
+/// filters, oldest first, at most `limit` of them; `dry_run=true` only counts them, so an
+/// operator sees the size of a redrive before sending it.
 async fn retry_deliveries(
     State(state): State<Admin>,
-    Query(p): Query<ListParams>,
+    Query(p): Query<BulkRetryParams>,
 ) -> Result<Response, ApiError> {
+    let limit = p.limit.unwrap_or(DEFAULT_BULK_RETRY);
+    if !(1..=MAX_BULK_RETRY).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be from 1 to {MAX_BULK_RETRY}"
+        )));
+    }
+    if p.status.as_deref() == Some("pending") {
+        return Err(ApiError::BadRequest(
+            "pending deliveries are queued already; retry failed, dead or succeeded ones".into(),
+        ));
+    }
     let now = state.clock.now_ms();
-    let queued = state.store.retry_deliveries(p.query(now)?, now).await?;
+    let list = ListParams {
+        status: p.status,
+        target: p.target,
+        route: p.route,
+        source: p.source,
+        limit: None,
+        cursor: None,
+        since: p.since,
+    };
+    let query = DeliveryQuery {
+        limit,
+        ..list.query(now)?
+    };
+    if p.dry_run {
+        let matching = state.store.count_retryable(query).await?;
+        return Ok(Json(serde_json::json!({
+            "would_queue": matching.min(limit),
+            "matching": matching,
+            "limit": limit,
+        }))
+        .into_response());
+    }
+    let queued = state.store.retry_deliveries(query, now).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "queued": queued })),
+        Json(serde_json::json!({ "queued": queued, "limit": limit })),
     )
         .into_response())
 }

@@ -1,5 +1,6 @@
 //! The admin API's command-line client: `deliveries ls|show|retry`, `events replay`,
-//! `plugin push|ls`.
+//! `plugin push|ls`. A bulk `deliveries retry` always asks the gateway for the count first
+//! (a dry run) and queues only with `--yes`.
 //! Human tables by default, the API's JSON with `--json`; errors are one line each.
 
 use anyhow::{Context as _, bail};
@@ -60,17 +61,7 @@ impl AdminClient {
         filters: &[(&str, Option<String>)],
         json: bool,
     ) -> anyhow::Result<String> {
-        let mut query: Vec<String> = filters
-            .iter()
-            .filter_map(|(k, v)| {
-                v.as_ref().map(|v| {
-                    format!(
-                        "{k}={}",
-                        url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-                    )
-                })
-            })
-            .collect();
+        let mut query = query_pairs(filters);
         query.push("limit=100".into());
         let page = self
             .call(
@@ -155,6 +146,44 @@ impl AdminClient {
         Ok(format!("{id}: queued for another attempt\n"))
     }
 
+    /// `deliveries retry --status … [--limit N] [--yes]`: asks for the count first (a dry run);
+    /// queues only with `yes`, and then says how many went.
+    pub async fn retry_many(
+        &self,
+        filters: &[(&str, Option<String>)],
+        yes: bool,
+        json: bool,
+    ) -> anyhow::Result<String> {
+        let query = query_pairs(filters).join("&");
+        let path = format!("/admin/v1/deliveries/retry?{query}");
+        let dry = self
+            .call(reqwest::Method::POST, &format!("{path}&dry_run=true"))
+            .await?;
+        let mut out = if json {
+            format!("{dry:#}\n")
+        } else {
+            format!(
+                "{} deliveries would be queued ({} match, limit {})\n",
+                text(&dry["would_queue"]),
+                text(&dry["matching"]),
+                text(&dry["limit"])
+            )
+        };
+        if !yes {
+            if !json {
+                out.push_str("nothing queued: run again with --yes to queue them\n");
+            }
+            return Ok(out);
+        }
+        let done = self.call(reqwest::Method::POST, &path).await?;
+        if json {
+            out.push_str(&format!("{done:#}\n"));
+        } else {
+            out.push_str(&format!("queued {}\n", text(&done["queued"])));
+        }
+        Ok(out)
+    }
+
     /// `events replay ID`.
     /// `plugin push NAME FILE`: upload; the gateway validates and compiles before switching.
     pub async fn push_plugin(
@@ -210,6 +239,21 @@ impl AdminClient {
         .await?;
         Ok(format!("{id}: replaying through the current config\n"))
     }
+}
+
+/// `key=value` pairs (URL-encoded) of the filters that are set.
+fn query_pairs(filters: &[(&str, Option<String>)]) -> Vec<String> {
+    filters
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_ref().map(|v| {
+                format!(
+                    "{k}={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+        })
+        .collect()
 }
 
 fn text(v: &serde_json::Value) -> String {

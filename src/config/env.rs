@@ -1,16 +1,44 @@
 //! `${VAR}` interpolation over every string of the parsed TOML, so a value can never break the
 //! file's syntax and every missing variable is reported with the key that uses it.
+//!
+//! Every string that took a variable is recorded as a [`Spliced`]: validation refuses it where
+//! it would become code (jq), and [`super::redact`] keeps its value out of every error message.
 
-/// Replaces `${VAR}` in every string of `value`; `$${` stays a literal `${`.
+/// A string of the config that took at least one `${VAR}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spliced {
+    /// Where, e.g. `targets.t.headers.Authorization` or `routes[0].targets[1]`.
+    pub key: String,
+    /// The variables it took, in order.
+    pub vars: Vec<String>,
+    /// The string as the file has it, `${VAR}` and all: what errors show instead of `value`.
+    pub written: String,
+    /// The string after interpolation, which may hold a secret.
+    pub value: String,
+}
+
+/// Replaces `${VAR}` in every string of `value`; `$${` stays a literal `${`. Each string that
+/// took a variable is pushed to `spliced`.
 pub fn interpolate(
     value: &mut toml::Value,
     key: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<(String, String)>,
+    spliced: &mut Vec<Spliced>,
 ) {
     match value {
         toml::Value::String(s) => match expand(s, lookup) {
-            Ok(expanded) => *s = expanded,
+            Ok((expanded, vars)) => {
+                if !vars.is_empty() {
+                    spliced.push(Spliced {
+                        key: key.to_string(),
+                        vars,
+                        written: s.clone(),
+                        value: expanded.clone(),
+                    });
+                }
+                *s = expanded;
+            }
             Err(why) => problems.push((key.to_string(), why)),
         },
         toml::Value::Table(t) => {
@@ -20,20 +48,25 @@ pub fn interpolate(
                 } else {
                     format!("{key}.{k}")
                 };
-                interpolate(v, &child, lookup, problems);
+                interpolate(v, &child, lookup, problems, spliced);
             }
         }
         toml::Value::Array(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                interpolate(v, &format!("{key}[{i}]"), lookup, problems);
+                interpolate(v, &format!("{key}[{i}]"), lookup, problems, spliced);
             }
         }
         _ => {}
     }
 }
 
-fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// The expanded string and the variables it took.
+fn expand(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(s.len());
+    let mut vars = Vec::new();
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
@@ -49,6 +82,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, St
             let value =
                 lookup(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
             out.push_str(&value);
+            vars.push(name.to_string());
             rest = &after[end + 1..];
         } else {
             out.push('$');
@@ -56,7 +90,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, St
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, vars))
 }
 
 #[cfg(test)]
@@ -72,9 +106,18 @@ mod tests {
         )
         .unwrap();
         let lookup = |n: &str| (n == "HOME_X").then(|| "/h".to_string());
-        let mut problems = vec![];
-        interpolate(&mut v, "", &lookup, &mut problems);
+        let (mut problems, mut spliced) = (vec![], vec![]);
+        interpolate(&mut v, "", &lookup, &mut problems, &mut spliced);
         assert_eq!(v["a"].as_str(), Some("x/hy"));
+        assert_eq!(
+            spliced,
+            vec![Spliced {
+                key: "a".into(),
+                vars: vec!["HOME_X".into()],
+                written: "x${HOME_X}y".into(),
+                value: "x/hy".into(),
+            }]
+        );
         assert_eq!(v["d"].as_str(), Some("${KEEP} and $5"));
         assert_eq!(
             problems,

@@ -3,10 +3,13 @@
 //! verifiers and signers — before anything starts.
 //!
 //! Validation reports every problem it finds, each with its key, rather than stopping at the
-//! first. Nothing here serves traffic or touches the store.
+//! first, and never with a value that came from the environment ([`redact`]); ranges live in
+//! [`bounds`]. Nothing here serves traffic or touches the store.
 
+pub mod bounds;
 mod env;
 pub mod raw;
+mod redact;
 pub mod reload;
 
 use crate::deliver::breaker::{BreakerPolicy, Rate};
@@ -208,6 +211,7 @@ impl Config {
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
         let mut v = Validator {
             problems: Vec::new(),
+            spliced: Vec::new(),
         };
         let config = v.config(doc).map(|c| Config {
             resolved: Secret::new(text),
@@ -231,14 +235,15 @@ impl Config {
         };
         let mut doc: toml::Value =
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
-        let mut problems = Vec::new();
-        env::interpolate(&mut doc, "", lookup, &mut problems);
+        let (mut problems, mut spliced) = (Vec::new(), Vec::new());
+        env::interpolate(&mut doc, "", lookup, &mut problems, &mut spliced);
         let resolved = Secret::new(toml::to_string(&doc).unwrap_or_default());
-        let mut v = Validator { problems };
+        let mut v = Validator { problems, spliced };
         let config = v.config(doc).map(|c| Config { resolved, ..c });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
             return Ok(config);
         }
+        redact::problems(&mut v.problems, &v.spliced);
         Err(fail(v.problems))
     }
 }
@@ -253,6 +258,8 @@ fn toml_message(e: &toml::de::Error) -> String {
 
 struct Validator {
     problems: Vec<(String, String)>,
+    /// Strings that took a `${VAR}`: refused in jq, and redacted from every problem.
+    spliced: Vec<env::Spliced>,
 }
 
 impl Validator {
@@ -355,29 +362,36 @@ impl Validator {
         }
         let retention = match store.retention.as_deref() {
             Some("off") => None,
-            other => Some(self.duration("store.retention", other, DEFAULT_RETENTION)),
+            other => Some(self.duration(
+                "store.retention",
+                other,
+                DEFAULT_RETENTION,
+                bounds::MAX_RETENTION,
+            )),
         };
         let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
         self.socket_addr("server.listen", &listen);
         let admin = admin.map(|a| {
             let listen = a.listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
             self.socket_addr("admin.listen", &listen);
-            if a.token.len() < 16 {
-                self.problem("admin.token", "must be at least 16 characters");
-            }
+            self.admin_token(&a.token);
             AdminConfig {
                 listen,
                 token: Secret::new(a.token),
             }
         });
-        let max_body_bytes = server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
-        if max_body_bytes == 0 {
-            self.problem("server.max_body_bytes", "must be greater than 0");
-        }
-        let max_backlog = server.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG);
-        if max_backlog == 0 {
-            self.problem("server.max_backlog", "must be greater than 0");
-        }
+        let max_body_bytes = self.within(
+            "server.max_body_bytes",
+            server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            1,
+            bounds::MAX_BODY_BYTES,
+        );
+        let max_backlog = self.within(
+            "server.max_backlog",
+            server.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG),
+            1,
+            bounds::MAX_BACKLOG,
+        );
         Some(Config {
             path: None,
             resolved: Secret::new(""),
@@ -392,32 +406,23 @@ impl Validator {
                 retention,
                 sync,
             },
-            jq_timeout: jq
-                .timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_JQ_TIMEOUT),
-            jq_memory_mb: jq.memory_mb.unwrap_or(DEFAULT_JQ_MEMORY_MB).max(16),
+            jq_timeout: self.millis(
+                "jq.timeout_ms",
+                jq.timeout_ms,
+                DEFAULT_JQ_TIMEOUT,
+                bounds::MAX_JQ_TIMEOUT,
+            ),
+            jq_memory_mb: jq
+                .memory_mb
+                .map_or(DEFAULT_JQ_MEMORY_MB, |m| {
+                    self.within("jq.memory_mb", m, 0, bounds::MAX_JQ_MEMORY_MB)
+                })
+                .max(16),
             plugins: self.plugins(plugins),
             sources,
             targets,
             routes,
         })
-    }
-
-    fn plugins(&mut self, p: raw::Plugins) -> PluginsConfig {
-        if p.timeout_ms == Some(0) {
-            self.problem("plugins.timeout_ms", "must be at least 1");
-        }
-        if p.memory_mb.is_some_and(|m| m < 2) {
-            self.problem("plugins.memory_mb", "must be at least 2");
-        }
-        PluginsConfig {
-            dir: PathBuf::from(p.dir.unwrap_or_else(|| DEFAULT_PLUGINS_DIR.into())),
-            timeout: p.timeout_ms.map_or(DEFAULT_PLUGIN_TIMEOUT, |ms| {
-                Duration::from_millis(ms.max(1))
-            }),
-            memory_mb: p.memory_mb.unwrap_or(DEFAULT_PLUGIN_MEMORY_MB).max(2),
-        }
     }
 
     /// `wasm = { plugin = "name", config = { ... } }`. The plugin need not exist yet.
@@ -497,6 +502,10 @@ impl Validator {
     }
 
     fn jq(&mut self, key: &str, code: &str) -> Option<JqProgram> {
+        if let Some(why) = redact::splice_in_code(key, &self.spliced) {
+            self.problem(key, why);
+            return None;
+        }
         match JqProgram::compile(code) {
             Ok(p) => Some(p),
             Err(why) => {
@@ -645,21 +654,6 @@ impl Validator {
         e
     }
 
-    fn duration(&mut self, key: &str, s: Option<&str>, default: Duration) -> Duration {
-        match s.map(humantime::parse_duration) {
-            None => default,
-            Some(Ok(d)) if !d.is_zero() => d,
-            Some(Ok(_)) => {
-                self.problem(key, "must be greater than 0");
-                default
-            }
-            Some(Err(e)) => {
-                self.problem(key, format!("not a duration like \"10s\" or \"5m\": {e}"));
-                default
-            }
-        }
-    }
-
     fn target(&mut self, name: &str, t: raw::Target) -> Option<Target> {
         let key = format!("targets.{name}");
         match reqwest::Url::parse(&t.url) {
@@ -685,21 +679,26 @@ impl Validator {
             &format!("{key}.timeout"),
             t.timeout.as_deref(),
             DEFAULT_TIMEOUT,
+            bounds::MAX_TARGET_TIMEOUT,
         );
         let mut retry = RetryPolicy::default();
         if let Some(r) = t.retry {
             if let Some(n) = r.max_attempts {
-                if n == 0 {
-                    self.problem(format!("{key}.retry.max_attempts"), "must be at least 1");
-                }
-                retry.max_attempts = n.max(1);
+                let key = format!("{key}.retry.max_attempts");
+                retry.max_attempts = self.within(&key, n, 1, bounds::MAX_ATTEMPTS);
             }
             retry.initial = self.duration(
                 &format!("{key}.retry.initial"),
                 r.initial.as_deref(),
                 retry.initial,
+                bounds::MAX_RETRY_INITIAL,
             );
-            retry.max = self.duration(&format!("{key}.retry.max"), r.max.as_deref(), retry.max);
+            retry.max = self.duration(
+                &format!("{key}.retry.max"),
+                r.max.as_deref(),
+                retry.max,
+                bounds::MAX_RETRY_MAX,
+            );
             if retry.max < retry.initial {
                 self.problem(
                     format!("{key}.retry.max"),
@@ -707,15 +706,19 @@ impl Validator {
                 );
             }
         }
-        let concurrency = t.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        if concurrency == 0 {
-            self.problem(format!("{key}.concurrency"), "must be at least 1");
-        }
+        let concurrency = self.within(
+            &format!("{key}.concurrency"),
+            t.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            1,
+            bounds::MAX_CONCURRENCY,
+        );
         let breaker = self.breaker(&format!("{key}.breaker"), t.breaker);
         let rate_limit = t.rate_limit.and_then(|r| {
-            Rate::parse(&r)
+            let parsed = Rate::parse(&r)
                 .map_err(|e| self.problem(format!("{key}.rate_limit"), e))
-                .ok()
+                .ok()?;
+            self.rate(&format!("{key}.rate_limit"), parsed.per_second);
+            Some(parsed)
         });
         Some(Target {
             name: name.to_string(),
@@ -724,41 +727,10 @@ impl Validator {
             signer,
             timeout,
             retry,
-            concurrency: concurrency.max(1),
+            concurrency,
             breaker,
             rate_limit,
         })
-    }
-
-    /// `breaker` is on by default; `"off"` turns it off.
-    fn breaker(&mut self, key: &str, value: Option<toml::Value>) -> Option<BreakerPolicy> {
-        let mut policy = BreakerPolicy::default();
-        let table = match value {
-            None => return Some(policy),
-            Some(toml::Value::String(s)) if s == "off" => return None,
-            Some(v) => match v.try_into::<raw::Breaker>() {
-                Ok(t) => t,
-                Err(e) => {
-                    self.problem(
-                        key.to_string(),
-                        format!("expected \"off\" or {{ failures, cool_down }}: {e}"),
-                    );
-                    return Some(policy);
-                }
-            },
-        };
-        if let Some(n) = table.failures {
-            if n == 0 {
-                self.problem(format!("{key}.failures"), "must be at least 1");
-            }
-            policy.failures = n.max(1);
-        }
-        policy.cool_down = self.duration(
-            &format!("{key}.cool_down"),
-            table.cool_down.as_deref(),
-            policy.cool_down,
-        );
-        Some(policy)
     }
 
     fn signer(&mut self, key: &str, s: raw::Sign) -> Option<Signer> {

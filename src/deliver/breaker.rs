@@ -111,7 +111,7 @@ impl Breaker {
             self.state = BreakerState::Closed { failures: 0 };
             return false;
         }
-        let until = now + self.policy.cool_down.as_millis() as i64;
+        let until = now.saturating_add(crate::duration_ms(self.policy.cool_down));
         match self.state {
             BreakerState::Closed { failures } if failures + 1 >= self.policy.failures => {
                 self.state = BreakerState::Open { until };
@@ -206,7 +206,8 @@ impl Bucket {
             return None;
         }
         let wait_s = (1.0 - self.tokens) / self.rate.per_second;
-        Some(now + (wait_s * 1000.0).ceil() as i64)
+        // `as` saturates a huge or infinite wait; the add must too.
+        Some(now.saturating_add((wait_s * 1000.0).ceil() as i64))
     }
 }
 
@@ -219,6 +220,21 @@ mod tests {
             failures: 3,
             cool_down: Duration::from_secs(10),
         }
+    }
+
+    /// Durations and rates past what config validation allows still schedule, saturated,
+    /// instead of overflowing the clock (a panic in the worker).
+    #[test]
+    fn huge_cool_downs_and_tiny_rates_saturate() {
+        let mut b = Breaker::new(BreakerPolicy {
+            failures: 1,
+            cool_down: Duration::MAX,
+        });
+        assert!(b.record(false, 1_000));
+        assert_eq!(b.reopens_at(), Some(i64::MAX));
+        let mut bucket = Bucket::new(Rate { per_second: 1e-300 }, 1);
+        bucket.take(1, 1);
+        assert_eq!(bucket.next_token_at(1), Some(i64::MAX));
     }
 
     #[test]

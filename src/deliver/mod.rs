@@ -181,7 +181,8 @@ impl Worker {
             if free == 0 {
                 continue;
             }
-            let lease_ms = (slot.target.timeout + Duration::from_secs(60)).as_millis() as i64;
+            let lease_ms =
+                crate::duration_ms(slot.target.timeout.saturating_add(Duration::from_secs(60)));
             let due = match self.ctx.store.claim_due(name, now, free, lease_ms).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -237,7 +238,9 @@ impl AttemptTask {
         let after = match verdict {
             _ if gone => AfterAttempt::RetryAt(now),
             Verdict::Success => AfterAttempt::Succeeded,
-            Verdict::RetryAfter(wait) => AfterAttempt::RetryAt(now + wait.as_millis() as i64),
+            Verdict::RetryAfter(wait) => {
+                AfterAttempt::RetryAt(now.saturating_add(crate::duration_ms(wait)))
+            }
             Verdict::GiveUp => AfterAttempt::Failed,
             Verdict::Exhausted => AfterAttempt::Dead,
         };

@@ -190,6 +190,8 @@ pub struct Attempt {
 /// Which deliveries a listing wants, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
+    /// Only deliveries in this state. For a bulk retry, `None` means failed and dead ones:
+    /// succeeded deliveries are sent again only when asked for by name, pending ones never.
     pub status: Option<DeliveryStatus>,
     pub target: Option<String>,
     pub route: Option<String>,
@@ -342,9 +344,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError>;
     /// Makes a delivery due again at `now`. False when it is already pending.
     async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-    /// Makes every non-pending delivery matching `query` (limit and cursor ignored) due at `now`;
-    /// returns how many.
+    /// Makes up to `query.limit` retryable deliveries matching `query` (see
+    /// [`DeliveryQuery::status`]; the cursor is ignored) due at `now`, oldest first; returns how
+    /// many.
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
+    /// How many deliveries [`Store::retry_deliveries`] would find for `query`, its limit aside;
+    /// changes nothing (a bulk retry's dry run).
+    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError>;
     /// One event with the ids of its deliveries.
     /// Routes waiting for their plugin among `routes`, with their events, oldest first.
     async fn waiting_routes(

@@ -18,7 +18,9 @@ pub async fn run(store: Arc<dyn Store>, retention: Duration, mut shutdown: watch
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        let before = crate::now_ms() - retention.as_millis() as i64;
+        // Saturating: a retention longer than the epoch is old keeps everything, where a
+        // wrapping cast once made the cut-off a future time and pruned everything.
+        let before = crate::now_ms().saturating_sub(crate::duration_ms(retention));
         let mut pruned = 0;
         loop {
             match store.prune(before, BATCH).await {

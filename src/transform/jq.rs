@@ -3,6 +3,12 @@
 //! The function set is jaq's core, std and json libraries minus `env` (a mapping must never read
 //! the gateway's environment: secrets live there) and with no `$ENV`; `halt` and `halt_error`
 //! become ordinary errors instead of exiting the process. This module never does I/O.
+//!
+//! Compiling is guarded: jaq recurses once per level of nesting with no limit of its own, and a
+//! stack overflow aborts the process, so a program is first checked by [`super::nesting`] and
+//! then parsed and compiled on a thread of its own with a known, generous stack
+//! ([`COMPILE_STACK`]) — the same in `check`, at start, on reload and in `try`, whatever thread
+//! the caller runs on (tokio's blocking threads have 2 MiB).
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Ctx, Vars, data::JustLut};
@@ -28,6 +34,22 @@ impl std::fmt::Debug for JqProgram {
     }
 }
 
+/// The stack of the thread that parses and compiles one program: four times what the worst
+/// program within [`super::nesting::MAX_NESTING`] needs in a debug build (measured by
+/// `compile_stack_is_enough` below; 2 MiB is not enough).
+pub const COMPILE_STACK: usize = 32 * 1024 * 1024;
+
+/// Why a program does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// Too long or nested too deeply to be parsed safely.
+    #[error(transparent)]
+    Shape(#[from] super::nesting::ShapeError),
+    /// A syntax error or an undefined name, as jaq describes it (with byte offsets).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// A runtime failure of a program, with jq's own message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JqError {
@@ -41,7 +63,28 @@ pub enum JqError {
 
 impl JqProgram {
     /// Parses and compiles `code`; the error names what is wrong and where (byte offset).
-    pub fn compile(code: &str) -> Result<Self, String> {
+    pub fn compile(code: &str) -> Result<Self, CompileError> {
+        super::nesting::check(code)?;
+        let owned = code.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("jq-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn(move || Self::compile_here(&owned));
+        match spawned {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(CompileError::Invalid("the jq compiler panicked".into()))),
+            // Not compiled on the caller's stack instead: a program near the nesting limit
+            // needs more than a tokio blocking thread's 2 MiB.
+            Err(e) => Err(CompileError::Invalid(format!(
+                "cannot start a thread to compile it: {e}"
+            ))),
+        }
+    }
+
+    /// Parses and compiles on the calling thread, which needs a stack of [`COMPILE_STACK`];
+    /// `code` has passed the nesting check.
+    fn compile_here(code: &str) -> Result<Self, CompileError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -53,7 +96,7 @@ impl JqProgram {
         let arena = Arena::default();
         let modules = loader
             .load(&arena, File { code, path: () })
-            .map_err(|errs| describe_load_errors(code, &errs))?;
+            .map_err(|errs| CompileError::Invalid(describe_load_errors(code, &errs)))?;
         let filter = jaq_core::Compiler::default()
             .with_funs(funs)
             .compile(modules)
@@ -63,7 +106,7 @@ impl JqProgram {
                     .flat_map(|(_, undefined)| undefined)
                     .map(|(name, kind)| format!("undefined {} `{name}`", kind.as_str()))
                     .collect();
-                parts.join("; ")
+                CompileError::Invalid(parts.join("; "))
             })?;
         Ok(Self {
             code: code.into(),
@@ -178,7 +221,7 @@ mod tests {
 
     #[test]
     fn env_is_not_available() {
-        let err = JqProgram::compile("env").unwrap_err();
+        let err = JqProgram::compile("env").unwrap_err().to_string();
         assert!(err.contains("undefined filter `env`"), "{err}");
         assert!(JqProgram::compile("$ENV").is_err());
     }
@@ -191,8 +234,50 @@ mod tests {
 
     #[test]
     fn syntax_error_is_described() {
-        let err = JqProgram::compile(".a | {").unwrap_err();
+        let err = JqProgram::compile(".a | {").unwrap_err().to_string();
         assert!(err.contains("offset"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_jaq_sees_it() {
+        let code = format!("{}true{}", "(".repeat(800), ")".repeat(800));
+        let err = JqProgram::compile(&code).unwrap_err();
+        assert!(matches!(err, CompileError::Shape(_)), "{err}");
+        assert!(err.to_string().contains("nests more than"), "{err}");
+    }
+
+    /// Programs just inside the nesting limit, of every shape the scan counts, compile on a
+    /// quarter of [`COMPILE_STACK`]: the real thread has four times what the worst one needs.
+    #[test]
+    fn compile_stack_is_enough() {
+        let n = super::super::nesting::MAX_NESTING - 2;
+        let shapes = [
+            format!("{}true{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+            format!("{}1{}", "{a:".repeat(n), "}".repeat(n)),
+            format!("{}1", "try ".repeat(n)),
+            format!("{}1", "- ".repeat(n)),
+            format!("{}1{}", "if true then ".repeat(n), " end".repeat(n)),
+            format!("{}.", ". as $x | ".repeat(n / 2)),
+            format!("1{}", " + 1".repeat(n)),
+            format!("1{}", " | 1".repeat(n)),
+            format!("{}.", "def f: ".repeat(n)),
+            format!("{}1{}", "\"\\(".repeat(n / 2), ")\"".repeat(n / 2)),
+        ];
+        for code in shapes {
+            assert_eq!(
+                super::super::nesting::check(&code),
+                Ok(()),
+                "{}",
+                &code[..30]
+            );
+            let thread = std::thread::Builder::new()
+                .stack_size(COMPILE_STACK / 4)
+                .spawn(move || JqProgram::compile_here(&code).map(drop))
+                .expect("thread");
+            // Compiling may fail (`def f:` without a body is not jq); it must not overflow.
+            let _ = thread.join().expect("no overflow");
+        }
     }
 
     #[test]

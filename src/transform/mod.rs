@@ -1,12 +1,14 @@
 //! Transforms: turn an envelope into the messages a route sends.
 //!
 //! [`Transform`] is the seam between the route stage and the engines behind it: jq programs and
-//! Port-style maps ([`jq`], [`map`]) and WebAssembly plugins ([`wasm`], not wired into routes yet).
+//! Port-style maps ([`jq`], [`map`]; every program is bounded by [`nesting`] before jaq parses it)
+//! and WebAssembly plugins ([`wasm`], not wired into routes yet).
 //! A transform does no I/O and must not block on anything but computation; the pipeline runs it
 //! under a deadline.
 
 pub mod jq;
 pub mod map;
+pub mod nesting;
 pub mod wasm;
 
 use crate::route::envelope::Envelope;

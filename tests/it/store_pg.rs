@@ -195,8 +195,10 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     }
     let q = DeliveryQuery {
         status: Some(DeliveryStatus::Failed),
+        limit: 10,
         ..Default::default()
     };
+    assert_eq!(store.count_retryable(q.clone()).await.unwrap(), 3);
     assert_eq!(store.retry_deliveries(q, NOW).await.unwrap(), 3);
     let events = store
         .list_events(EventQuery {

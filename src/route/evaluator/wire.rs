@@ -101,7 +101,7 @@ mod tests {
         // An event larger than the bound travels alone, never with neighbours.
         let events = vec![event(10), event(20 * mb), event(10)];
         let sizes: Vec<usize> = chunks(&events).iter().map(|p| p.len()).collect();
-        assert_eq!(sizes, [1, 2]);
+        assert_eq!(sizes, [1, 1, 1]);
         assert!(chunks(&[]).is_empty());
     }
 }

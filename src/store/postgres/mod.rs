@@ -486,6 +486,13 @@ impl Store for PostgresStore {
         }
         Ok(n as usize)
     }
+    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let n = queries::count_retryable(&c, &query)
+            .await
+            .map_err(store_err)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
     async fn waiting_routes(
         &self,
         routes: Vec<String>,

@@ -609,22 +609,51 @@ pub(super) async fn retry_delivery(tx: &Transaction<'_>, id: &str, now: i64) -> 
     Ok(Some(true))
 }
 
+/// The deliveries a bulk retry takes, with $1 status, $2 target, $3 route, $4 since, $5 source:
+/// never pending ones, and succeeded ones only when $1 names them.
+const RETRYABLE: &str = "status != 'pending' \
+     AND (($1::TEXT IS NULL AND status != 'succeeded') OR status = $1) \
+     AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
+     AND ($4::BIGINT IS NULL OR created_at >= $4) \
+     AND ($5::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $5))";
+
+/// Up to `q.limit` retryable deliveries, oldest first; rows another transaction holds (a retry
+/// of the same delivery) are left to it.
 pub(super) async fn retry_deliveries(tx: &Transaction<'_>, q: &DeliveryQuery, now: i64) -> Pg<u64> {
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $6, lease_until = 0, lease_owner = NULL, updated_at = $6 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT $7 FOR UPDATE SKIP LOCKED)"
+    );
     tx.execute(
-        &tx.cached("UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_until = 0, lease_owner = NULL, updated_at = $4 \
-         WHERE status != 'pending' AND ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR target = $2) \
-         AND ($3::TEXT IS NULL OR route = $3) AND ($5::BIGINT IS NULL OR created_at >= $5) \
-         AND ($6::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $6))").await?,
+        &tx.cached(&sql).await?,
         &[
             &q.status.map(|s| s.as_str()),
             &q.target,
             &q.route,
-            &now,
             &q.since,
             &q.source,
+            &now,
+            &i64::try_from(q.limit).unwrap_or(i64::MAX),
         ],
     )
     .await
+}
+
+pub(super) async fn count_retryable(c: &Client, q: &DeliveryQuery) -> Pg<u64> {
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
+    let row = c
+        .query_one(
+            &c.cached(&sql).await?,
+            &[
+                &q.status.map(|s| s.as_str()),
+                &q.target,
+                &q.route,
+                &q.since,
+                &q.source,
+            ],
+        )
+        .await?;
+    Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
 }
 
 /// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.

@@ -51,6 +51,7 @@ enum Op {
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
     RetryDelivery(String, i64, Reply<bool>),
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
+    CountRetryable(DeliveryQuery, Reply<usize>),
     GetEvent(String, Reply<EventView>),
     ListEvents(EventQuery, Reply<Vec<EventSummary>>),
     WaitingRoutes(Vec<String>, usize, Reply<Vec<WaitingRoute>>),
@@ -181,6 +182,9 @@ impl Store for SqliteStore {
     }
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
         self.call(|r| Op::RetryDeliveries(query, now, r)).await
+    }
+    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError> {
+        self.call(|r| Op::CountRetryable(query, r)).await
     }
     async fn waiting_routes(
         &self,
@@ -313,6 +317,7 @@ fn run_op_failed(op: Op) -> Deferred {
         Op::GetDelivery(_, r) => defer(r, err()),
         Op::RetryDelivery(_, _, r) => defer(r, err()),
         Op::RetryDeliveries(_, _, r) => defer(r, err()),
+        Op::CountRetryable(_, r) => defer(r, err()),
         Op::GetEvent(_, r) => defer(r, err()),
         Op::ListEvents(_, r) => defer(r, err()),
         Op::WaitingRoutes(_, _, r) => defer(r, err()),
@@ -346,6 +351,7 @@ fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
+        Op::CountRetryable(q, r) => defer(r, savepoint(tx, |c| count_retryable(c, &q))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
         Op::ListEvents(q, r) => defer(r, savepoint(tx, |c| list_events(c, &q))),
         Op::WaitingRoutes(routes, limit, r) => {
@@ -485,7 +491,7 @@ fn claim(
     let claimed: Vec<(i64, DueDelivery)> = rows.collect::<rusqlite::Result<_>>()?;
     let mut lease = c.prepare_cached("UPDATE deliveries SET lease_until = ?2 WHERE seq = ?1")?;
     for (seq, _) in &claimed {
-        lease.execute(params![seq, now + lease_ms])?;
+        lease.execute(params![seq, now.saturating_add(lease_ms)])?;
     }
     Ok(claimed.into_iter().map(|(_, d)| d).collect())
 }
@@ -655,21 +661,43 @@ fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool, StoreError
     }
 }
 
+/// The deliveries a bulk retry takes, with ?1 status, ?2 target, ?3 route, ?4 since, ?5 source:
+/// never pending ones, and succeeded ones only when ?1 names them.
+const RETRYABLE: &str = "status != 'pending' \
+     AND ((?1 IS NULL AND status != 'succeeded') OR status = ?1) \
+     AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) \
+     AND (?4 IS NULL OR created_at >= ?4) \
+     AND (?5 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?5))";
+
 fn retry_deliveries(c: &Connection, q: &DeliveryQuery, now: i64) -> rusqlite::Result<usize> {
-    c.prepare_cached(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?4, lease_until = 0, updated_at = ?4 \
-         WHERE status != 'pending' AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR target = ?2) \
-         AND (?3 IS NULL OR route = ?3) AND (?5 IS NULL OR created_at >= ?5) \
-         AND (?6 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?6))",
-    )?
-    .execute(params![
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, lease_until = 0, updated_at = ?6 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT ?7)"
+    );
+    c.prepare_cached(&sql)?.execute(params![
         q.status.map(|s| s.as_str()),
         q.target,
         q.route,
-        now,
         q.since,
-        q.source
+        q.source,
+        now,
+        i64::try_from(q.limit).unwrap_or(i64::MAX),
     ])
+}
+
+fn count_retryable(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<usize> {
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
+    let n: i64 = c.prepare_cached(&sql)?.query_row(
+        params![
+            q.status.map(|s| s.as_str()),
+            q.target,
+            q.route,
+            q.since,
+            q.source
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
@@ -11,20 +12,30 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 pub struct Process {
     pub child: Child,
     pub url: String,
+    /// The admin API, when the config has an `[admin]` section.
+    pub admin_url: Option<String>,
+    /// Every line the process has logged so far (JSON).
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
     /// Starts `hookgate serve --config path` (which must listen on port 0) and waits for its address.
     pub fn serve(config: &Path) -> Self {
-        Self::serve_binary(Path::new(BIN), config)
+        Self::serve_binary(Path::new(BIN), config, &[])
     }
 
-    /// Starts `bin serve --config path`: this build's binary or another (the load benchmark
-    /// compares builds in one run).
-    pub fn serve_binary(bin: &Path, config: &Path) -> Self {
+    /// [`Process::serve`] with `env` added to the process's environment (for `${VAR}`).
+    pub fn serve_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::serve_binary(Path::new(BIN), config, env)
+    }
+
+    /// Starts `bin serve --config path` with `env`: this build's binary or another (the load
+    /// benchmark compares builds in one run).
+    pub fn serve_binary(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin)
             .args(["serve", "--log-format", "json", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -32,23 +43,34 @@ impl Process {
             .expect("spawn hookgate");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         // Keeps draining stderr for the child's whole life so it never blocks on a full pipe.
         std::thread::spawn(move || {
+            let mut admin = None;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().expect("logs").push(line.clone());
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
+                let addr = v["fields"]["addr"].as_str().unwrap_or_default().to_string();
+                // The admin listener is announced before ingress.
+                if v["fields"]["message"] == "admin listening" {
+                    admin = Some(format!("http://{addr}"));
+                }
                 if v["fields"]["message"] == "ingress listening" {
-                    let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_string());
+                    let _ = tx.send((addr, admin.clone()));
                 }
             }
         });
-        let addr = rx
+        let (addr, admin_url) = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("hookgate did not start listening");
         Self {
             child,
             url: format!("http://{addr}"),
+            admin_url,
+            logs,
         }
     }
 
