@@ -1,10 +1,13 @@
 //! Ingress: the public listener. `POST /hooks/{source}` accepts one event: find the source, read
-//! the body (never more than `server.max_body_bytes`), verify its signature, check it is JSON,
-//! commit it, and only then answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
+//! the body (never more than `server.max_body_bytes`), verify its signature, check it is JSON routing can read ([`json`]), commit it, and only then
+//! answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
 //!
 //! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
 //! it from the store, so a client that hangs up after the commit cannot lose it.
+//!
+//! No one request may stop the gateway: JSON nesting is bounded before anything recursive reads it.
 
+pub mod json;
 pub mod verify;
 
 use crate::config::{Config, Source};
@@ -44,8 +47,8 @@ pub enum IngressError {
     Unauthorized(#[from] crate::ingress::verify::VerifyError),
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
-    #[error("body is not valid JSON: {0}")]
-    NotJson(String),
+    #[error(transparent)]
+    NotJson(#[from] json::JsonError),
     #[error("could not read body: {0}")]
     BadBody(String),
     #[error("store unavailable, retry later")]
@@ -69,6 +72,7 @@ impl IngressError {
             Self::UnknownSource(_) => "unknown_source",
             Self::Unauthorized(_) => "signature",
             Self::TooLarge(_) => "too_large",
+            Self::NotJson(json::JsonError::TooDeep(_)) => "too_deep",
             Self::NotJson(_) | Self::BadBody(_) => "bad_body",
             Self::Unavailable(_) => "store_unavailable",
         }
@@ -182,8 +186,7 @@ pub fn check(
         verifier.verify_request(headers, query, body, crate::now_ms() / 1000)?;
     }
     if source.format == crate::route::envelope::BodyFormat::Json {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|e| IngressError::NotJson(e.to_string()))?;
+        json::check(body)?;
     }
     Ok(())
 }

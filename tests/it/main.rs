@@ -7,6 +7,7 @@ mod e2e_cluster;
 mod e2e_crash;
 mod e2e_delivery;
 mod e2e_examples;
+mod e2e_hostile;
 mod e2e_ingress;
 mod e2e_interop;
 mod e2e_operations;
