@@ -5,7 +5,8 @@
 //! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
 //! it from the store, so a client that hangs up after the commit cannot lose it.
 //!
-//! No one request may stop the gateway: JSON nesting is bounded before anything recursive reads it.
+//! No one request may stop the gateway: JSON nesting is bounded before anything recursive reads
+//! it. Credentials, a source's shared token included, are never stored.
 
 pub mod json;
 pub mod verify;
@@ -159,7 +160,7 @@ async fn accept(
         id: crate::route::new_event_id(),
         source: source.name.clone(),
         received_at: crate::now_ms(),
-        headers: stored_headers(&headers),
+        headers: stored_headers(&headers, &source),
         query: query
             .as_deref()
             .map(|q| parse_query(q, &source))
@@ -218,10 +219,19 @@ async fn read_limited(
     }
 }
 
-fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+/// Headers as stored: credentials are dropped, and so is the header a source's shared token
+/// arrives in (unlike a MAC, the token itself is the secret; stored, it would reach the admin API
+/// and every mapping's `.headers`).
+fn stored_headers(headers: &HeaderMap, source: &Source) -> Vec<(String, String)> {
+    let token_header = match &source.verifier {
+        Some(crate::ingress::verify::Verifier::Token { header, .. }) => Some(header.as_str()),
+        _ => None,
+    };
     headers
         .iter()
         .filter(|(k, _)| !UNSTORED_HEADERS.contains(&k.as_str()))
+        // `HeaderName`s are lower case; the configured name may not be.
+        .filter(|(k, _)| !token_header.is_some_and(|t| t.eq_ignore_ascii_case(k.as_str())))
         .map(|(k, v)| {
             (
                 k.as_str().to_string(),

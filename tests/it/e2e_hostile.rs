@@ -1,6 +1,7 @@
 //! Hostile producers (issue 11): no one request may stop the gateway, be acknowledged and then
-//! lost, or leave a credential behind.
+//! lost, or leave a credential behind. Bodies and tokens here.
 
+use crate::utils::admin::{ADMIN, TOKEN};
 use crate::utils::{Gateway, Receiver, client, post_json};
 use std::time::Duration;
 
@@ -101,4 +102,90 @@ async fn json_routing_cannot_read_is_refused_and_valid_unicode_arrives_byte_for_
     let mut want = vec![pair.as_slice(), accented.as_slice()];
     want.sort();
     assert_eq!(got, want, "delivered byte for byte");
+}
+
+#[tokio::test]
+async fn a_shared_token_in_a_header_is_never_stored_shown_or_forwarded() {
+    const SECRET: &str = "ns-secret-token-5d1e9c";
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"{ADMIN}
+[sources.nullstone]
+kind = "nullstone"
+secret = "{SECRET}"
+
+[targets.t]
+url = "{}"
+
+[[routes]]
+name = "headers"
+source = "nullstone"
+jq = '{{headers: .headers}}'
+targets = ["t"]
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start(&config).await;
+    let (status, answer) = post_json(
+        &gw.hook("nullstone"),
+        r#"{"event":"app-deployed"}"#,
+        &[("X-Hookgate-Token", SECRET), ("X-Trace", "trace-1")],
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().expect("event id");
+
+    let seen = receiver.expect_exactly(1, SETTLE).await;
+    let forwarded = &seen[0];
+    assert_eq!(
+        forwarded.json()["headers"]["x-trace"],
+        "trace-1",
+        "mappings still see the other headers"
+    );
+    assert!(
+        !contains(&forwarded.body, SECRET),
+        "forwarded body: {:?}",
+        forwarded.body
+    );
+    for (name, value) in &forwarded.headers {
+        assert!(
+            !contains(value.as_bytes(), SECRET),
+            "forwarded header {name}"
+        );
+    }
+
+    let url = format!(
+        "{}/admin/v1/events/{id}",
+        gw.admin_url.as_deref().expect("admin")
+    );
+    let resp = client()
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(resp.status().as_u16(), 200);
+    let view = resp.bytes().await.expect("admin body");
+    assert!(
+        contains(&view, "trace-1"),
+        "the view shows headers: {view:?}"
+    );
+    assert!(!contains(&view, SECRET), "admin event view: {view:?}");
+
+    let stored = gw
+        .db()
+        .texts("SELECT CAST(headers AS TEXT) FROM events")
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(SECRET), "stored headers: {stored:?}");
+    assert!(
+        !stored[0].to_ascii_lowercase().contains("x-hookgate-token"),
+        "{stored:?}"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
