@@ -472,6 +472,7 @@ targets = ["receiver"]
             },
             admin_listener: None,
             reload_on_sighup: false,
+            ingress: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

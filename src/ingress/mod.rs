@@ -1,15 +1,21 @@
 //! Ingress: the public listener. `POST /hooks/{source}` accepts one event: find the source, read
-//! the body (never more than `server.max_body_bytes`), verify its signature, check it is JSON routing can read ([`json`]), commit it, and only then
+//! the body (never more than `server.max_body_bytes`, within [`Limits::body_read_timeout`]),
+//! verify its signature, check it is JSON routing can read ([`json`]), commit it, and only then
 //! answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
 //!
 //! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
 //! it from the store, so a client that hangs up after the commit cannot lose it.
 //!
-//! No one request may stop the gateway: JSON nesting is bounded before anything recursive reads
-//! it. Credentials, a source's shared token included, are never stored.
+//! No one request may stop the gateway: [`listener`] serves connections with a header read
+//! timeout and a connection cap, bodies have a whole-body deadline, JSON nesting is bounded
+//! before anything recursive reads it, and credentials (including a source's shared token) are
+//! never stored.
 
 pub mod json;
+pub mod listener;
 pub mod verify;
+
+pub use listener::Limits;
 
 use crate::config::{Config, Source};
 use crate::metrics::{Gauges, Metrics};
@@ -37,6 +43,8 @@ pub struct Ingress {
     /// For the breaker and disabled-target gauges on `/metrics`.
     pub gates: crate::deliver::Gates,
     pub switch: crate::deliver::TargetSwitch,
+    /// The whole-body deadline comes from here (the listener applies the rest).
+    pub limits: Limits,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
@@ -52,6 +60,8 @@ pub enum IngressError {
     NotJson(#[from] json::JsonError),
     #[error("could not read body: {0}")]
     BadBody(String),
+    #[error("body not received within {} s", .0.as_secs_f64())]
+    BodyTimeout(std::time::Duration),
     #[error("store unavailable, retry later")]
     Unavailable(#[source] crate::store::StoreError),
 }
@@ -63,6 +73,7 @@ impl IngressError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotJson(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -75,6 +86,7 @@ impl IngressError {
             Self::TooLarge(_) => "too_large",
             Self::NotJson(json::JsonError::TooDeep(_)) => "too_deep",
             Self::NotJson(_) | Self::BadBody(_) => "bad_body",
+            Self::BodyTimeout(_) => "body_timeout",
             Self::Unavailable(_) => "store_unavailable",
         }
     }
@@ -95,11 +107,19 @@ impl IntoResponse for IngressError {
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return resp;
         }
-        (
+        let mut resp = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if let Self::BodyTimeout(_) = self {
+            // The rest of the body may still trickle in: close rather than read it for reuse.
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        resp
     }
 }
 
@@ -154,7 +174,14 @@ async fn accept(
         .get(&source_name)
         .cloned()
         .ok_or(IngressError::UnknownSource(source_name))?;
-    let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
+    // One deadline for the whole body, however it trickles: hyper's timeouts cover only headers.
+    let deadline = state.limits.body_read_timeout;
+    let body = tokio::time::timeout(
+        deadline,
+        read_limited(body, &headers, config.server.max_body_bytes),
+    )
+    .await
+    .map_err(|_| IngressError::BodyTimeout(deadline))??;
     check(&source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
         id: crate::route::new_event_id(),

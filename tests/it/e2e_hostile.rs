@@ -1,5 +1,8 @@
 //! Hostile producers (issue 11): no one request may stop the gateway, be acknowledged and then
-//! lost, or leave a credential behind. Bodies and tokens here.
+//! lost, or leave a credential behind. Bodies and tokens here; slow and idle connections in
+//! [`connections`].
+
+mod connections;
 
 use crate::utils::admin::{ADMIN, TOKEN};
 use crate::utils::{Gateway, Receiver, client, post_json};
