@@ -72,8 +72,9 @@ pub fn default_max_connections() -> usize {
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then stops accepting,
-/// lets each connection finish its request in flight, and returns once they are closed (or
-/// after `drain` at most, as every connection is bounded by the timeouts anyway).
+/// closes connections outside a request, lets the others finish their request in flight, and
+/// returns once they are closed (or after `drain` at most, as every request is bounded by the
+/// body deadline anyway).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -120,9 +121,15 @@ pub async fn serve(
                 result = conn.as_mut() => result,
                 // Dropping the connection closes it: another client needed its place.
                 () = state.evict.notified() => Ok(()),
+                // At shutdown a connection inside a request finishes it; any other (idle, or its
+                // head still trickling in) closes at once rather than holding up the drain.
                 _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+                    if state.busy.load(Relaxed) {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    } else {
+                        Ok(())
+                    }
                 }
             };
             if let Err(e) = result {

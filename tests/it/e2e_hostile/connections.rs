@@ -189,3 +189,24 @@ async fn past_the_cap_stalled_connections_make_room_and_producers_keep_being_ser
     let seen = receiver.wait_for(3, PATIENCE).await;
     assert_eq!(seen.len(), 3);
 }
+
+#[tokio::test]
+async fn stalled_connections_do_not_hold_up_shutdown() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start_with_limits(
+        &passthrough(&receiver.url),
+        limits(Duration::from_secs(60), Duration::from_secs(60), 64),
+    )
+    .await;
+    let mut half = stalled(&addr(&gw)).await;
+    let mut silent = TcpStream::connect(addr(&gw)).await.expect("connect");
+    // Let the gateway take both in before it is told to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let _dir = gw.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    for conn in [&mut half, &mut silent] {
+        assert!(read_until_closed(conn).await.is_some(), "still open");
+    }
+}
