@@ -439,6 +439,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 std::env::current_exe().context("locating the hookgate executable")?,
             ),
             reload_on_sighup: true,
+            ingress: Default::default(),
         };
         hookgate::server::run(config, options, listener, shutdown_signal()).await
     })

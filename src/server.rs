@@ -25,6 +25,8 @@ pub struct Options {
     pub evaluator_exe: Option<std::path::PathBuf>,
     /// Reload the config file on SIGHUP (the binary does; in-process tests need not).
     pub reload_on_sighup: bool,
+    /// The public listener's timeouts and connection cap (defaults: [`ingress::Limits`]).
+    pub ingress: ingress::Limits,
 }
 
 /// Runs the gateway on a bound `listener` until `shutdown` resolves.
@@ -105,6 +107,7 @@ pub async fn run(
         retention.map(|r| tokio::spawn(store::retention::run(store.clone(), r, stop_rx.clone())));
     let cluster_task = cluster.map(|c| tokio::spawn(c.run(stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
+    let limits = options.ingress;
     let app = ingress::router(ingress::Ingress {
         store: store.clone(),
         config: config_rx,
@@ -112,11 +115,13 @@ pub async fn run(
         gates: ctx.gates.clone(),
         switch: ctx.switch.clone(),
         backlog,
+        limits,
     });
-    tracing::info!(addr = %listener.local_addr()?, "ingress listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections,
+        "ingress listening");
+    // A request in flight at shutdown needs at most the body deadline to reach its commit.
+    let drain = limits.body_read_timeout + SHUTDOWN_GRACE;
+    ingress::listener::serve(listener, app, limits, drain, shutdown).await;
     let _ = stop_tx.send(true);
     for task in [
         admin_task.map(|t| t.abort_handle()),
@@ -134,7 +139,6 @@ pub async fn run(
         let _ = task.await;
     }
     let _ = worker_task.await;
-    served?;
     Ok(())
 }
 

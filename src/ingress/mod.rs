@@ -1,11 +1,21 @@
 //! Ingress: the public listener. `POST /hooks/{source}` accepts one event: find the source, read
-//! the body (never more than `server.max_body_bytes`), verify its signature, check it is JSON,
-//! commit it, and only then answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
+//! the body (never more than `server.max_body_bytes`, within [`Limits::body_read_timeout`]),
+//! verify its signature, check it is JSON routing can read ([`json`]), commit it, and only then
+//! answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
 //!
 //! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
 //! it from the store, so a client that hangs up after the commit cannot lose it.
+//!
+//! No one request may stop the gateway: [`listener`] serves connections with a header read
+//! timeout and a connection cap, bodies have a whole-body deadline, JSON nesting is bounded
+//! before anything recursive reads it, and credentials (including a source's shared token) are
+//! never stored.
 
+pub mod json;
+pub mod listener;
 pub mod verify;
+
+pub use listener::Limits;
 
 use crate::config::{Config, Source};
 use crate::metrics::{Gauges, Metrics};
@@ -35,6 +45,8 @@ pub struct Ingress {
     pub switch: crate::deliver::TargetSwitch,
     /// Committed-but-unrouted events: past `server.max_backlog`, new events get 503.
     pub backlog: Arc<crate::route::backlog::Backlog>,
+    /// The whole-body deadline comes from here (the listener applies the rest).
+    pub limits: Limits,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
@@ -46,10 +58,12 @@ pub enum IngressError {
     Unauthorized(#[from] crate::ingress::verify::VerifyError),
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
-    #[error("body is not valid JSON: {0}")]
-    NotJson(String),
+    #[error(transparent)]
+    NotJson(#[from] json::JsonError),
     #[error("could not read body: {0}")]
     BadBody(String),
+    #[error("body not received within {} s", .0.as_secs_f64())]
+    BodyTimeout(std::time::Duration),
     #[error("store unavailable, retry later")]
     Unavailable(#[source] crate::store::StoreError),
     #[error("{0}")]
@@ -63,6 +77,7 @@ impl IngressError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotJson(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) | Self::Backlogged(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -73,7 +88,9 @@ impl IngressError {
             Self::UnknownSource(_) => "unknown_source",
             Self::Unauthorized(_) => "signature",
             Self::TooLarge(_) => "too_large",
+            Self::NotJson(json::JsonError::TooDeep(_)) => "too_deep",
             Self::NotJson(_) | Self::BadBody(_) => "bad_body",
+            Self::BodyTimeout(_) => "body_timeout",
             Self::Unavailable(_) => "store_unavailable",
             Self::Backlogged(_) => "backlog",
         }
@@ -97,11 +114,19 @@ impl IntoResponse for IngressError {
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return resp;
         }
-        (
+        let mut resp = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if let Self::BodyTimeout(_) = self {
+            // The rest of the body may still trickle in: close rather than read it for reuse.
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        resp
     }
 }
 
@@ -161,13 +186,20 @@ async fn accept(
         .ok_or(IngressError::UnknownSource(source_name))?;
     // Before reading the body: an overloaded gateway spends nothing on what it will refuse.
     state.backlog.admit(config.server.max_backlog)?;
-    let body = read_limited(body, &headers, config.server.max_body_bytes).await?;
+    // One deadline for the whole body, however it trickles: hyper's timeouts cover only headers.
+    let deadline = state.limits.body_read_timeout;
+    let body = tokio::time::timeout(
+        deadline,
+        read_limited(body, &headers, config.server.max_body_bytes),
+    )
+    .await
+    .map_err(|_| IngressError::BodyTimeout(deadline))??;
     check(&source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
         id: crate::route::new_event_id(),
         source: source.name.clone(),
         received_at: crate::now_ms(),
-        headers: stored_headers(&headers),
+        headers: stored_headers(&headers, &source),
         query: query
             .as_deref()
             .map(|q| parse_query(q, &source))
@@ -195,8 +227,7 @@ pub fn check(
         verifier.verify_request(headers, query, body, crate::now_ms() / 1000)?;
     }
     if source.format == crate::route::envelope::BodyFormat::Json {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|e| IngressError::NotJson(e.to_string()))?;
+        json::check(body)?;
     }
     Ok(())
 }
@@ -228,10 +259,19 @@ async fn read_limited(
     }
 }
 
-fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+/// Headers as stored: credentials are dropped, and so is the header a source's shared token
+/// arrives in (unlike a MAC, the token itself is the secret; stored, it would reach the admin API
+/// and every mapping's `.headers`).
+fn stored_headers(headers: &HeaderMap, source: &Source) -> Vec<(String, String)> {
+    let token_header = match &source.verifier {
+        Some(crate::ingress::verify::Verifier::Token { header, .. }) => Some(header.as_str()),
+        _ => None,
+    };
     headers
         .iter()
         .filter(|(k, _)| !UNSTORED_HEADERS.contains(&k.as_str()))
+        // `HeaderName`s are lower case; the configured name may not be.
+        .filter(|(k, _)| !token_header.is_some_and(|t| t.eq_ignore_ascii_case(k.as_str())))
         .map(|(k, v)| {
             (
                 k.as_str().to_string(),

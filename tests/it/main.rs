@@ -8,6 +8,7 @@ mod e2e_cluster;
 mod e2e_crash;
 mod e2e_delivery;
 mod e2e_examples;
+mod e2e_hostile;
 mod e2e_hostile_config;
 mod e2e_ingress;
 mod e2e_interop;

@@ -43,14 +43,22 @@ impl Gateway {
     /// Starts a gateway whose `[store]` section also holds `store_extra` (e.g. `retention = "1s"`).
     pub async fn start_with_store(config: &str, dir: tempfile::TempDir, store_extra: &str) -> Self {
         let store_url = store::url_for(dir.path()).await;
-        Self::start_on(config, dir, "", store_extra, store_url).await
+        Self::start_on(config, dir, "", store_extra, store_url, Default::default()).await
     }
 
     /// Starts a gateway whose `[server]` section also holds `server_extra` (e.g. `max_backlog = 5`).
     pub async fn start_with_server(config: &str, server_extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store_url = store::url_for(dir.path()).await;
-        Self::start_on(config, dir, server_extra, "", store_url).await
+        Self::start_on(config, dir, server_extra, "", store_url, Default::default()).await
+    }
+
+    /// Starts a gateway whose public listener runs under `limits` (short timeouts, a small
+    /// connection cap) instead of the defaults.
+    pub async fn start_with_limits(config: &str, limits: hookgate::ingress::Limits) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store_url = store::url_for(dir.path()).await;
+        Self::start_on(config, dir, "", "", store_url, limits).await
     }
 
     /// Starts another instance on the store `store_url` (another gateway's), in its own folder:
@@ -61,7 +69,15 @@ impl Gateway {
     }
 
     pub async fn start_sharing_in(config: &str, dir: tempfile::TempDir, store_url: &str) -> Self {
-        Self::start_on(config, dir, "", "", store_url.to_string()).await
+        Self::start_on(
+            config,
+            dir,
+            "",
+            "",
+            store_url.to_string(),
+            Default::default(),
+        )
+        .await
     }
 
     /// Starts a gateway on SQLite whichever backend the suite runs on, for the one test that must:
@@ -72,7 +88,7 @@ impl Gateway {
             eprintln!("note: this test runs on SQLite on every pass (paused clock)");
         }
         let store_url = format!("sqlite://{}", db_path(dir.path()).display());
-        Self::start_on(config, dir, "", store_extra, store_url).await
+        Self::start_on(config, dir, "", store_extra, store_url, Default::default()).await
     }
 
     async fn start_on(
@@ -81,6 +97,7 @@ impl Gateway {
         server_extra: &str,
         store_extra: &str,
         store_url: String,
+        limits: hookgate::ingress::Limits,
     ) -> Self {
         let tail = format!(
             "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n{server_extra}\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
@@ -108,6 +125,7 @@ impl Gateway {
             admin_listener,
             evaluator_exe: Some(binary::BIN.into()),
             reload_on_sighup: false,
+            ingress: limits,
         };
         let task = tokio::spawn(hookgate::server::run(
             config,
