@@ -137,25 +137,23 @@ impl Pipeline {
         unavailable
     }
 
-    /// Evaluates each route of an event that ran away or crashed on its own, so that only the
-    /// routes at fault fail and the others deliver. `None` when the evaluator became unavailable:
-    /// the event stays unrouted and is tried again.
+    /// Evaluates each route of an event that ran away or crashed on its own, in a fresh child, so
+    /// that only the routes at fault fail and the others deliver. An event whose child died of
+    /// something else (killed from outside, say) routes normally the second time. `None` when the
+    /// evaluator became unavailable: the event stays unrouted and is tried again.
     async fn isolate(
         &mut self,
         cfg: &Arc<Config>,
         event: &StoredEvent,
         first: &EvalError,
     ) -> Option<Routing> {
+        tracing::debug!(event = %event.id, error = %first, "evaluating each route on its own");
         let routes: Vec<&Route> = cfg
             .routes
             .iter()
             .filter(|r| r.source == event.source)
             .map(|r| &**r)
             .collect();
-        if routes.len() <= 1 {
-            tracing::error!(event = %event.id, error = %first, "route evaluation failed; its route fails");
-            return Some(failed_everywhere(cfg, event, &first.to_string()));
-        }
         let mut merged = Routing {
             event_id: event.id.clone(),
             event_type: None,

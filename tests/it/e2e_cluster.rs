@@ -188,7 +188,7 @@ async fn plugin_uploads_reloads_and_target_switches_reach_every_instance() {
     assert!(plugins_of(&a).await.is_empty(), "nothing shared it again");
 }
 
-const EVENTS: usize = 2_000;
+const EVENTS: usize = 5_000;
 
 /// Three `hookgate serve` processes on one database; producers spread 2,000 events across them
 /// (moving to the next instance when one does not answer, as a load balancer does), and one

@@ -122,3 +122,80 @@ fn alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Evaluator children are killed with -9 from outside, several times, while 2,000 events are
+/// routed: an event whose child died under it is evaluated again in a fresh child, so every
+/// acknowledged event is delivered and none is failed for a crash that was not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluator_children_killed_mid_batch_lose_and_fail_nothing() {
+    const EVENTS: usize = 2_000;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_url = store::url_for(dir.path()).await;
+    let config = binary::write_serve_config(
+        dir.path(),
+        &store_url,
+        &receiver.url,
+        "",
+        "jq = '{n: .body.n}'",
+    );
+    let gateway = Process::serve(&config);
+    let gateway_pid = gateway.child.id();
+    let client = crate::utils::client();
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (client, url) = (client.clone(), format!("{}/hooks/s", gateway.url));
+        senders.spawn(async move {
+            let mut acked = Vec::new();
+            for n in (worker..EVENTS).step_by(16) {
+                let resp = client
+                    .post(&url)
+                    .body(format!(r#"{{"n":{n}}}"#))
+                    .send()
+                    .await
+                    .expect("send");
+                if resp.status().as_u16() == 202 {
+                    acked.push(n);
+                }
+            }
+            acked
+        });
+    }
+    let mut kills = 0;
+    while kills < 5 && !senders.is_empty() {
+        if let Some(pid) = route_worker_of(gateway_pid) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            kills += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if senders.len() < 16 {
+            break;
+        }
+    }
+    let mut acked = Vec::new();
+    while let Some(joined) = senders.join_next().await {
+        acked.extend(joined.expect("sender"));
+    }
+    assert!(kills >= 1, "no route worker was killed");
+    assert_eq!(acked.len(), EVENTS, "every event is acknowledged");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (unique, duplicates) = loop {
+        let seen = receiver.seen();
+        let mut ns: Vec<i64> = seen.iter().filter_map(|r| r.json()["n"].as_i64()).collect();
+        let total = ns.len();
+        ns.sort_unstable();
+        ns.dedup();
+        if ns.len() == EVENTS || Instant::now() > deadline {
+            break (ns.len(), total - ns.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("{kills} route workers killed; {duplicates} duplicate deliveries");
+    assert_eq!(unique, EVENTS, "every acknowledged event is delivered");
+    let failed = crate::utils::store::Db::new(&store_url)
+        .count("SELECT COUNT(*) FROM deliveries WHERE status <> 'succeeded'")
+        .await;
+    assert_eq!(failed, 0, "no delivery failed for a crash that was not its own");
+}
