@@ -88,6 +88,12 @@ enum Command {
         /// `hex` or `base64` (hmac-* schemes).
         #[arg(long)]
         encoding: Option<String>,
+        /// `sha1`, `sha256` or `plain` (port scheme, Port's signatureAlgorithm).
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// Also send Spacelift's legacy SHA-1 `X-Signature` (spacelift scheme).
+        #[arg(long)]
+        sha1: bool,
         /// Message id (standard-webhooks, pulumi).
         #[arg(long)]
         id: Option<String>,
@@ -354,6 +360,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             header,
             prefix,
             encoding,
+            algorithm,
+            sha1,
             id,
             event_type,
         } => {
@@ -365,6 +373,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 header,
                 prefix,
                 encoding,
+                algorithm,
+                sha1,
                 id,
                 event_type,
             };

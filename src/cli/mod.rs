@@ -2,10 +2,9 @@
 //! `sign` (the headers a producer would send). Neither touches the network or a store.
 
 use crate::config::{Config, Target};
-use crate::deliver::sign::{SignInput, Signer};
+use crate::deliver::sign::SignInput;
 use crate::ingress;
 use crate::route;
-use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
 use crate::transform::wasm::registry::Registry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -136,51 +135,25 @@ pub struct SignOptions {
     pub header: Option<String>,
     pub prefix: Option<String>,
     pub encoding: Option<String>,
+    /// `port` scheme: sha1, sha256 or plain.
+    pub algorithm: Option<String>,
+    /// `spacelift` scheme: also send Spacelift's legacy `X-Signature` (HMAC-SHA1).
+    pub sha1: bool,
     pub id: Option<String>,
     pub event_type: Option<String>,
 }
 
 /// The headers a producer using `scheme` would send with `body`, one `Name: value` per line.
 pub fn sign(opts: &SignOptions, body: &[u8]) -> Result<String, String> {
-    let secret = Secret::new(opts.secret.clone());
-    let signer = match opts.scheme.as_str() {
-        "github" => Signer::Hmac {
-            header: HmacHeader::github(),
-            secret,
-        },
-        "hcp" => Signer::Hmac {
-            header: HmacHeader::hcp(),
-            secret,
-        },
-        "spacelift" => Signer::Spacelift { secret, sha1: true },
-        "pulumi" => Signer::Pulumi { secret },
-        "standard-webhooks" => Signer::StandardWebhooks {
-            key: crate::signature::standard_webhooks_key(&opts.secret),
-        },
-        s @ ("hmac-sha256" | "hmac-sha512" | "hmac-sha1") => {
-            let algorithm = Algorithm::parse(&s[5..]).ok_or("bad algorithm")?;
-            let encoding = Encoding::parse(opts.encoding.as_deref().unwrap_or("hex"))
-                .ok_or_else(|| "encoding must be hex or base64".to_string())?;
-            let header = opts
-                .header
-                .clone()
-                .unwrap_or_else(|| "X-Hookgate-Signature".into());
-            Signer::Hmac {
-                header: HmacHeader::new(
-                    &header,
-                    algorithm,
-                    opts.prefix.as_deref().unwrap_or(""),
-                    encoding,
-                ),
-                secret,
-            }
-        }
-        other => {
-            return Err(format!(
-                "unknown scheme `{other}` (github, spacelift, pulumi, hcp, standard-webhooks, hmac-sha256, hmac-sha512)"
-            ));
-        }
-    };
+    let signer = crate::deliver::config::signer_of(crate::config::raw::Sign {
+        scheme: opts.scheme.clone(),
+        secret: Some(opts.secret.clone()),
+        header: opts.header.clone(),
+        prefix: opts.prefix.clone(),
+        encoding: opts.encoding.clone(),
+        algorithm: opts.algorithm.clone(),
+        sha1: opts.sha1,
+    })?;
     let id = opts
         .id
         .clone()

@@ -10,7 +10,7 @@
 //! The two settings that are nothing but limits, `[plugins]` and a target's `breaker`, are
 //! validated here whole.
 
-use super::Validator;
+use super::validator::Validator;
 use crate::deliver::breaker::BreakerPolicy;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ impl Validator {
     /// A duration like "10s" at `key`, greater than zero and at most `max`; `default` when unset
     /// (or, with the problem recorded, when invalid). The value is not quoted back: it may come
     /// from the environment.
-    pub(super) fn duration(
+    pub(crate) fn duration(
         &mut self,
         key: &str,
         s: Option<&str>,
@@ -84,7 +84,7 @@ impl Validator {
     }
 
     /// Milliseconds at `key`, from 1 to `max`; `default` when unset or out of range.
-    pub(super) fn millis(
+    pub(crate) fn millis(
         &mut self,
         key: &str,
         ms: Option<u64>,
@@ -106,7 +106,7 @@ impl Validator {
     }
 
     /// `[plugins]`: each call's time and memory, within bounds.
-    pub(super) fn plugins(&mut self, p: super::raw::Plugins) -> super::PluginsConfig {
+    pub(crate) fn plugins(&mut self, p: super::raw::Plugins) -> super::PluginsConfig {
         let timeout = self.millis(
             "plugins.timeout_ms",
             p.timeout_ms,
@@ -126,7 +126,7 @@ impl Validator {
     }
 
     /// `breaker` is on by default; `"off"` turns it off.
-    pub(super) fn breaker(
+    pub(crate) fn breaker(
         &mut self,
         key: &str,
         value: Option<toml::Value>,
@@ -160,7 +160,7 @@ impl Validator {
     }
 
     /// A number at `key` from `min` to `max`; clamped into range, with the problem recorded.
-    pub(super) fn within<T>(&mut self, key: &str, value: T, min: T, max: T) -> T
+    pub(crate) fn within<T>(&mut self, key: &str, value: T, min: T, max: T) -> T
     where
         T: PartialOrd + Copy + std::fmt::Display,
     {
@@ -176,7 +176,7 @@ impl Validator {
     }
 
     /// A rate limit's attempts per second, within [`MIN_RATE_PER_SECOND`]..[`MAX_RATE_PER_SECOND`].
-    pub(super) fn rate(&mut self, key: &str, per_second: f64) {
+    pub(crate) fn rate(&mut self, key: &str, per_second: f64) {
         if per_second < MIN_RATE_PER_SECOND {
             self.problem(key, "must allow at least one attempt an hour (\"1/h\")");
         } else if per_second > MAX_RATE_PER_SECOND {
@@ -186,7 +186,7 @@ impl Validator {
 
     /// The admin token: not blank, and at least [`MIN_ADMIN_TOKEN_CHARS`] characters that are not
     /// whitespace (sixteen spaces are no secret).
-    pub(super) fn admin_token(&mut self, token: &str) {
+    pub(crate) fn admin_token(&mut self, token: &str) {
         let solid = token.chars().filter(|c| !c.is_whitespace()).count();
         if solid == 0 {
             self.problem("admin.token", "is blank");

@@ -7,6 +7,7 @@
 
 pub mod breaker;
 pub mod client;
+pub mod config;
 pub mod gate;
 pub mod retry;
 pub mod sign;

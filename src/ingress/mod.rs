@@ -11,6 +11,7 @@
 //! before anything recursive reads it, and credentials (including a source's shared token) are
 //! never stored.
 
+pub mod config;
 pub mod json;
 pub mod listener;
 pub mod verify;

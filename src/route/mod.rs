@@ -10,6 +10,7 @@
 //! away or crashes fails that event's routes with a clear error, and the loop carries on.
 
 pub mod backlog;
+pub mod config;
 pub mod envelope;
 pub mod evaluator;
 pub mod rules;

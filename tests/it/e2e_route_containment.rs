@@ -197,5 +197,8 @@ async fn evaluator_children_killed_mid_batch_lose_and_fail_nothing() {
     let failed = crate::utils::store::Db::new(&store_url)
         .count("SELECT COUNT(*) FROM deliveries WHERE status <> 'succeeded'")
         .await;
-    assert_eq!(failed, 0, "no delivery failed for a crash that was not its own");
+    assert_eq!(
+        failed, 0,
+        "no delivery failed for a crash that was not its own"
+    );
 }
