@@ -305,7 +305,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(c) => {
                 // Every plugin a route names must load and export the `transformer` world;
                 // one not uploaded yet is fine (its events wait for it) and noted.
-                let (_, broken, missing) = Registry::for_routes(&c)?;
+                let (_, broken, missing) =
+                    Registry::for_routes(c.plugins_dir(), c.plugins.limits(), c.plugin_names())?;
                 for note in &missing {
                     println!("note: {note}");
                 }
@@ -338,7 +339,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
             let body =
                 std::fs::read(&body).with_context(|| format!("reading {}", body.display()))?;
-            let (plugins, broken, missing) = Registry::for_routes(&config)?;
+            let (plugins, broken, missing) = Registry::for_routes(
+                config.plugins_dir(),
+                config.plugins.limits(),
+                config.plugin_names(),
+            )?;
             for note in broken.iter().chain(&missing) {
                 eprintln!("note: {note}");
             }

@@ -145,7 +145,7 @@ pub async fn run(
 /// Opens `plugins.dir` and loads (or, with a warm cache, just maps) every plugin in it.
 async fn open_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let dir = config.plugins_dir();
-    let limits = crate::transform::wasm::registry::limits(config);
+    let limits = config.plugins.limits();
     let registry = tokio::task::spawn_blocking(move || Registry::open(&dir, limits)).await??;
     Ok(Arc::new(registry))
 }

@@ -66,6 +66,16 @@ pub struct PluginsConfig {
     pub memory_mb: u64,
 }
 
+impl PluginsConfig {
+    /// The per-call limits `[plugins]` sets.
+    pub fn limits(&self) -> crate::transform::wasm::Limits {
+        crate::transform::wasm::Limits {
+            timeout: self.timeout,
+            memory_bytes: (self.memory_mb as usize) << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: String,
@@ -139,6 +149,13 @@ impl Config {
     }
 
     /// Where plugins live: `plugins.dir`, relative to the config file's folder when relative.
+    /// The plugins the routes name (a name may repeat).
+    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.wasm.as_ref().map(|w| w.plugin.as_str()))
+    }
+
     pub fn plugins_dir(&self) -> PathBuf {
         let dir = &self.plugins.dir;
         match self.path.as_deref().and_then(Path::parent) {

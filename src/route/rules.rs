@@ -64,7 +64,7 @@ impl Route {
         let Some(transform) = &self.transform else {
             return Outcome::Passthrough;
         };
-        match transform.apply(envelope) {
+        match transform.apply(envelope.val()) {
             Ok(messages) if messages.is_empty() => Outcome::Filtered,
             Ok(messages) => Outcome::Messages(messages),
             Err(e) => Outcome::Failed(format!("transform: {e}")),

@@ -2,17 +2,18 @@
 //!
 //! [`Transform`] is the seam between the route stage and the engines behind it: jq programs and
 //! Port-style maps ([`jq`], [`map`]; every program is bounded by [`nesting`] before jaq parses it)
-//! and WebAssembly plugins ([`wasm`], not wired into routes yet).
-//! A transform does no I/O and must not block on anything but computation; the pipeline runs it
-//! under a deadline.
+//! run in the contained evaluator; WebAssembly plugins ([`wasm`]) run in the gateway under
+//! wasmtime's limits. Engines see the envelope as a value and know nothing of events, routes or
+//! stores. A transform does no I/O and must not block on anything but computation; the route
+//! stage runs it under a deadline.
 
 pub mod jq;
 pub mod map;
 pub mod nesting;
 pub mod wasm;
 
-use crate::route::envelope::Envelope;
 use bytes::Bytes;
+use jaq_json::Val;
 
 /// One message a transform asks the gateway to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub enum TransformError {
 
 /// An engine that reshapes an envelope into messages. An empty result drops the event for the route.
 pub trait Transform: Send + Sync + std::fmt::Debug {
-    fn apply(&self, envelope: &Envelope) -> Result<Vec<Message>, TransformError>;
+    fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError>;
 }
 
 /// A jq program (or a compiled map): every output value becomes one JSON message.
@@ -42,8 +43,8 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
 pub struct JqTransform(pub jq::JqProgram);
 
 impl Transform for JqTransform {
-    fn apply(&self, envelope: &Envelope) -> Result<Vec<Message>, TransformError> {
-        let outputs = self.0.run(envelope.val().clone())?;
+    fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError> {
+        let outputs = self.0.run(envelope.clone())?;
         Ok(outputs
             .iter()
             .map(|v| Message {

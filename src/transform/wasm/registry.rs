@@ -7,7 +7,6 @@
 //! in flight finish on the version they started with. The registry never runs plugins itself and
 //! never touches the store.
 
-use crate::config::Config;
 use crate::transform::wasm::{Engine, Limits, LoadError, Plugin};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -107,24 +106,23 @@ impl Registry {
         Ok(registry)
     }
 
-    /// For `check` and `try`: loads the plugins the config's routes name from `plugins.dir`
-    /// without creating or caching anything. Answers the registry, the plugins that failed to
-    /// load (with why), and those not uploaded yet.
-    pub fn for_routes(config: &Config) -> Result<(Self, Vec<String>, Vec<String>), RegistryError> {
-        let dir = config.plugins_dir();
+    /// For `check` and `try`: loads the plugins `names` (those the config's routes name) from
+    /// `dir` without creating or caching anything. Answers the registry, the plugins that failed
+    /// to load (with why), and those not uploaded yet.
+    pub fn for_routes<'a>(
+        dir: PathBuf,
+        limits: Limits,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(Self, Vec<String>, Vec<String>), RegistryError> {
         let registry = Self {
-            engine: Engine::new(limits(config), None)?,
+            engine: Engine::new(limits, None)?,
             dir: dir.clone(),
             active: RwLock::default(),
             changed: watch::channel(0).0,
             changing: tokio::sync::Mutex::new(()),
         };
         let (mut broken, mut missing) = (Vec::new(), Vec::new());
-        let names: BTreeSet<&str> = config
-            .routes
-            .iter()
-            .filter_map(|r| r.wasm.as_ref().map(|w| w.plugin.as_str()))
-            .collect();
+        let names: BTreeSet<&str> = names.into_iter().collect();
         for name in names {
             let path = dir.join(format!("{name}.wasm"));
             if !path.exists() {
@@ -237,14 +235,6 @@ impl Registry {
     /// Number of compilations so far (a restart with a warm cache compiles nothing).
     pub fn compilations(&self) -> u64 {
         self.engine.compilations()
-    }
-}
-
-/// The per-call limits `[plugins]` sets.
-pub fn limits(config: &Config) -> Limits {
-    Limits {
-        timeout: config.plugins.timeout,
-        memory_bytes: (config.plugins.memory_mb as usize) << 20,
     }
 }
 
