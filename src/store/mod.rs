@@ -312,9 +312,10 @@ pub struct SharedPlugin {
     pub deleted: bool,
 }
 
-/// A durable store backend.
+/// What the stages need of the store: events in, routings recorded, deliveries claimed and their
+/// attempts recorded, and the signals that wake the next stage.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Queue: Send + Sync + 'static {
     /// Commits an event. Returns only once it is durable.
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
     /// The oldest events whose routing is not yet recorded.
@@ -332,12 +333,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DueDelivery>, StoreError>;
     /// When the earliest pending, unleased delivery of one of `targets` falls due, if any.
     async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError>;
-    /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
-    async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
     /// Events stored and not yet routed (ingress's backpressure reads it every second).
     async fn unrouted_count(&self) -> Result<u64, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
+    /// One event with the ids of its deliveries.
+    /// Routes waiting for their plugin among `routes`, with their events, oldest first.
+    async fn waiting_routes(
+        &self,
+        routes: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<WaitingRoute>, StoreError>;
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Wake-ups after commits.
+    fn signals(&self) -> Signals;
+}
+
+/// What operators see and change through admin and `/metrics`: events, deliveries and attempts,
+/// retries and replays, queue depth, and retention's pruning.
+#[async_trait::async_trait]
+pub trait DeliveryLog: Send + Sync + 'static {
+    /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
     /// Deliveries matching `query`, newest first.
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError>;
     /// One delivery with every attempt, oldest first.
@@ -348,21 +366,22 @@ pub trait Store: Send + Sync + 'static {
     /// [`DeliveryQuery::status`]; the cursor is ignored) due at `now`, oldest first; returns how
     /// many.
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
-    /// How many deliveries [`Store::retry_deliveries`] would find for `query`, its limit aside;
     /// changes nothing (a bulk retry's dry run).
     async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError>;
-    /// One event with the ids of its deliveries.
-    /// Routes waiting for their plugin among `routes`, with their events, oldest first.
-    async fn waiting_routes(
-        &self,
-        routes: Vec<String>,
-        limit: usize,
-    ) -> Result<Vec<WaitingRoute>, StoreError>;
     /// Events matching `query`, newest first.
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError>;
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;
     /// Marks an event unrouted, so the pipeline runs it through the current config again.
     async fn replay_event(&self, id: &str) -> Result<(), StoreError>;
+    /// Deletes up to `batch` finished deliveries (with their attempts) and events older than
+    /// `before` (Unix ms); pending work is never pruned. Returns how many rows went.
+    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
+}
+
+/// What instances sharing one store keep in step (src/cluster.rs), and disabled targets. A store
+/// that one process owns (SQLite) shares nothing but its disabled targets: the defaults say so.
+#[async_trait::async_trait]
+pub trait Shared: Send + Sync + 'static {
     /// Targets disabled, with why.
     async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Disables a target (`Some(reason)`) or enables it (`None`).
@@ -371,17 +390,6 @@ pub trait Store: Send + Sync + 'static {
         target: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Deletes up to `batch` finished deliveries (with their attempts) and events older than
-    /// `before` (Unix ms); pending work is never pruned. Returns how many rows went.
-    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
-    /// Succeeds when the store can serve requests.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Wake-ups after commits.
-    fn signals(&self) -> Signals;
-
-    // What several instances sharing one store keep in step (src/cluster.rs). A store that one
-    // process owns (SQLite) shares nothing: these defaults say so.
-
     /// Whether other gateway instances may share this store.
     fn is_shared(&self) -> bool {
         false
@@ -415,6 +423,12 @@ pub trait Store: Send + Sync + 'static {
         Ok(0)
     }
 }
+
+/// A durable store backend: all three faces, as the server opens it. Each user names the face it
+/// needs (`Queue`, `DeliveryLog`, `Shared`) in its imports.
+pub trait Store: Queue + DeliveryLog + Shared {}
+
+impl<T: Queue + DeliveryLog + Shared> Store for T {}
 
 /// Opens the store a `store.url` names, migrating it first. `sync` applies to SQLite only.
 pub async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, StoreError> {

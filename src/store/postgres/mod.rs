@@ -400,7 +400,7 @@ macro_rules! in_tx {
 }
 
 #[async_trait::async_trait]
-impl Store for PostgresStore {
+impl Queue for PostgresStore {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
         self.events.submit(event).await?;
         self.signals.events.notify_one();
@@ -439,10 +439,6 @@ impl Store for PostgresStore {
             .await
             .map_err(store_err)
     }
-    async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
-        let c = self.client().await?;
-        queries::queue_depth(&c).await.map_err(store_err)
-    }
     async fn unrouted_count(&self) -> Result<u64, StoreError> {
         let c = self.client().await?;
         queries::unrouted_count(&c).await.map_err(store_err)
@@ -455,6 +451,32 @@ impl Store for PostgresStore {
             self.wakeups.deliveries();
         }
         Ok(())
+    }
+    async fn waiting_routes(
+        &self,
+        routes: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<WaitingRoute>, StoreError> {
+        let c = self.client().await?;
+        queries::waiting_routes(&c, &routes, limit)
+            .await
+            .map_err(store_err)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute("SELECT 1", &[]).await.map_err(store_err)?;
+        Ok(())
+    }
+    fn signals(&self) -> Signals {
+        self.signals.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryLog for PostgresStore {
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        let c = self.client().await?;
+        queries::queue_depth(&c).await.map_err(store_err)
     }
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
         let c = self.client().await?;
@@ -493,16 +515,6 @@ impl Store for PostgresStore {
             .map_err(store_err)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
-    async fn waiting_routes(
-        &self,
-        routes: Vec<String>,
-        limit: usize,
-    ) -> Result<Vec<WaitingRoute>, StoreError> {
-        let c = self.client().await?;
-        queries::waiting_routes(&c, &routes, limit)
-            .await
-            .map_err(store_err)
-    }
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
         let c = self.client().await?;
         queries::list_events(&c, &query).await.map_err(store_err)
@@ -523,6 +535,14 @@ impl Store for PostgresStore {
         self.wakeups.events();
         Ok(())
     }
+    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        let n = in_tx!(self, |tx| queries::prune(&tx, before, batch));
+        Ok(n as usize)
+    }
+}
+
+#[async_trait::async_trait]
+impl Shared for PostgresStore {
     async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError> {
         let c = self.client().await?;
         queries::disabled_targets(&c).await.map_err(store_err)
@@ -539,18 +559,6 @@ impl Store for PostgresStore {
         self.signals.deliveries.notify_one();
         self.wakeups.deliveries();
         Ok(())
-    }
-    async fn prune(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
-        let n = in_tx!(self, |tx| queries::prune(&tx, before, batch));
-        Ok(n as usize)
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute("SELECT 1", &[]).await.map_err(store_err)?;
-        Ok(())
-    }
-    fn signals(&self) -> Signals {
-        self.signals.clone()
     }
     fn is_shared(&self) -> bool {
         true

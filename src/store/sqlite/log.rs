@@ -1,0 +1,277 @@
+//! The delivery log's statements on SQLite: what admin and `/metrics` read (events, deliveries,
+//! attempts, queue depth) and change (retries, replays), and retention's pruning.
+
+use super::queue::unrouted_count;
+use crate::store::*;
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub(super) fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
+    let unrouted = unrouted_count(c)?;
+    let pending = c
+        .prepare_cached(
+            "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+        )?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(QueueDepth { unrouted, pending })
+}
+
+pub(super) const DELIVERY_COLUMNS: &str =
+    "seq, id, event_id, route, target, status, attempts, next_attempt_at, last_error";
+
+pub(super) fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryView> {
+    Ok(DeliveryView {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        event_id: r.get(2)?,
+        route: r.get(3)?,
+        target: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get::<_, i64>(6)? as u32,
+        next_attempt_at: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+pub(super) fn list_deliveries(
+    c: &Connection,
+    q: &DeliveryQuery,
+) -> rusqlite::Result<Vec<DeliveryView>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) \
+         AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) AND (?4 IS NULL OR seq < ?4) \
+         AND (?6 IS NULL OR created_at >= ?6) \
+         AND (?7 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?7)) \
+         ORDER BY seq DESC LIMIT ?5"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            q.status.map(|s| s.as_str()),
+            q.target,
+            q.route,
+            q.before,
+            q.limit as i64,
+            q.since,
+            q.source
+        ],
+        delivery_row,
+    )?;
+    rows.collect()
+}
+
+pub(super) fn get_delivery(
+    c: &Connection,
+    id: &str,
+) -> Result<(DeliveryView, Vec<AttemptView>), StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1");
+    let delivery = c
+        .prepare_cached(&sql)
+        .map_err(q)?
+        .query_row(params![id], delivery_row)
+        .optional()
+        .map_err(q)?
+        .ok_or(StoreError::NotFound)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
+             FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, seq",
+        )
+        .map_err(q)?;
+    let attempts = stmt
+        .query_map(params![id], |r| {
+            Ok(AttemptView {
+                attempt: r.get::<_, i64>(0)? as u32,
+                started_at: r.get(1)?,
+                duration_ms: r.get(2)?,
+                status_code: r.get::<_, Option<i64>>(3)?.map(|s| s as u16),
+                error: r.get(4)?,
+                response_headers: pairs_from_json(&r.get::<_, String>(5)?),
+                response_body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+            })
+        })
+        .map_err(q)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(q)?;
+    Ok((delivery, attempts))
+}
+
+pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let status: Option<String> = c
+        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .map_err(q)?
+        .query_row(params![id], |r| r.get(0))
+        .optional()
+        .map_err(q)?;
+    match status.as_deref() {
+        None => Err(StoreError::NotFound),
+        Some("pending") => Ok(false),
+        Some(_) => {
+            c.prepare_cached(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_until = 0, updated_at = ?2 \
+                 WHERE id = ?1",
+            )
+            .map_err(q)?
+            .execute(params![id, now])
+            .map_err(q)?;
+            Ok(true)
+        }
+    }
+}
+
+/// The deliveries a bulk retry takes, with ?1 status, ?2 target, ?3 route, ?4 since, ?5 source:
+/// never pending ones, and succeeded ones only when ?1 names them.
+pub(super) const RETRYABLE: &str = "status != 'pending' \
+     AND ((?1 IS NULL AND status != 'succeeded') OR status = ?1) \
+     AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) \
+     AND (?4 IS NULL OR created_at >= ?4) \
+     AND (?5 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?5))";
+
+pub(super) fn retry_deliveries(
+    c: &Connection,
+    q: &DeliveryQuery,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, lease_until = 0, updated_at = ?6 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT ?7)"
+    );
+    c.prepare_cached(&sql)?.execute(params![
+        q.status.map(|s| s.as_str()),
+        q.target,
+        q.route,
+        q.since,
+        q.source,
+        now,
+        i64::try_from(q.limit).unwrap_or(i64::MAX),
+    ])
+}
+
+pub(super) fn count_retryable(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<usize> {
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
+    let n: i64 = c.prepare_cached(&sql)?.query_row(
+        params![
+            q.status.map(|s| s.as_str()),
+            q.target,
+            q.route,
+            q.since,
+            q.source
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Vec<EventSummary>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, id, source, event_type, received_at, routed FROM events \
+         WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR event_type = ?2) \
+         AND (?3 IS NULL OR seq < ?3) AND (?4 IS NULL OR received_at >= ?4) \
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(
+        params![q.source, q.event_type, q.before, q.since, q.limit as i64],
+        |r| {
+            Ok(EventSummary {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                source: r.get(2)?,
+                event_type: r.get(3)?,
+                received_at: r.get(4)?,
+                routed: r.get::<_, i64>(5)? != 0,
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {
+    let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
+    let mut event = c
+        .prepare_cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = ?1")
+        .map_err(q)?
+        .query_row(params![id], |r| {
+            Ok(EventView {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                event_type: r.get(2)?,
+                received_at: r.get(3)?,
+                routed: r.get::<_, i64>(4)? != 0,
+                headers: pairs_from_json(&r.get::<_, String>(5)?),
+                body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+                deliveries: Vec::new(),
+                routes: Vec::new(),
+            })
+        })
+        .optional()
+        .map_err(q)?
+        .ok_or(StoreError::NotFound)?;
+    let mut stmt = c
+        .prepare_cached("SELECT id FROM deliveries WHERE event_id = ?1 ORDER BY seq")
+        .map_err(q)?;
+    event.deliveries = stmt
+        .query_map(params![id], |r| r.get(0))
+        .map_err(q)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(q)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT route, outcome, detail FROM route_results WHERE event_id = ?1 ORDER BY route",
+        )
+        .map_err(q)?;
+    event.routes = stmt
+        .query_map(params![id], |r| {
+            Ok(RouteOutcomeView {
+                route: r.get(0)?,
+                outcome: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })
+        .map_err(q)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(q)?;
+    Ok(event)
+}
+
+pub(super) fn replay_event(c: &Connection, id: &str) -> Result<(), StoreError> {
+    let changed = c
+        .prepare_cached("UPDATE events SET routed = 0 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id]))
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn prune(c: &Connection, before: i64, batch: usize) -> rusqlite::Result<usize> {
+    let limit = batch as i64;
+    let old_deliveries = "SELECT id FROM deliveries WHERE created_at < ?1 AND status != 'pending' ORDER BY seq LIMIT ?2";
+    let mut n = c.execute(
+        &format!("DELETE FROM attempts WHERE delivery_id IN ({old_deliveries})"),
+        params![before, limit],
+    )?;
+    n += c.execute(
+        &format!("DELETE FROM deliveries WHERE id IN ({old_deliveries})"),
+        params![before, limit],
+    )?;
+    // An event goes once it is routed and none of its deliveries remain.
+    let old_events = "SELECT id FROM events e WHERE received_at < ?1 AND routed = 1 \
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                      AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
+                      ORDER BY seq LIMIT ?2";
+    n += c.execute(
+        &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
+        params![before, limit],
+    )?;
+    n += c.execute(
+        &format!("DELETE FROM events WHERE id IN ({old_events})"),
+        params![before, limit],
+    )?;
+    Ok(n)
+}

@@ -1,0 +1,203 @@
+//! The queue's statements on SQLite: events in, routings recorded, deliveries claimed and their
+//! attempts recorded. Run by the writer thread inside its transaction.
+
+use crate::store::*;
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub(super) fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO events (id, source, received_at, headers, query, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        ev.id,
+        ev.source,
+        ev.received_at,
+        pairs_to_json(&ev.headers),
+        pairs_to_json(&ev.query),
+        &ev.body[..]
+    ])?;
+    Ok(())
+}
+
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body (in that order,
+/// first).
+pub(super) fn event_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        received_at: r.get(2)?,
+        headers: pairs_from_json(&r.get::<_, String>(3)?),
+        query: pairs_from_json(&r.get::<_, String>(4)?),
+        body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+    })
+}
+
+pub(super) fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, source, received_at, headers, query, body FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit as i64], event_row)?;
+    rows.collect()
+}
+
+pub(super) fn record_routing(
+    c: &Connection,
+    routings: &[Routing],
+    now: i64,
+) -> rusqlite::Result<()> {
+    for routing in routings {
+        c.prepare_cached("UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1")?
+            .execute(params![routing.event_id, routing.event_type])?;
+        for result in &routing.results {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![routing.event_id, result.route, result.outcome.as_str(), result.detail])?;
+        }
+        for d in &routing.deliveries {
+            let next = (d.status == DeliveryStatus::Pending).then_some(now);
+            c.prepare_cached(
+                "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
+                 last_error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                d.id,
+                routing.event_id,
+                d.route,
+                d.target,
+                d.status.as_str(),
+                d.body.as_deref(),
+                pairs_to_json(&d.headers),
+                next,
+                d.error,
+                now
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn claim(
+    c: &Connection,
+    target: &str,
+    now: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> rusqlite::Result<Vec<DueDelivery>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT d.seq, d.id, d.event_id, e.event_type, d.route, d.target, COALESCE(d.body, e.body), d.headers, d.attempts, d.created_at \
+         FROM deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
+         ORDER BY d.next_attempt_at LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![target, now, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            DueDelivery {
+                id: r.get(1)?,
+                event_id: r.get(2)?,
+                event_type: r.get(3)?,
+                route: r.get(4)?,
+                target: r.get(5)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                headers: pairs_from_json(&r.get::<_, String>(7)?),
+                attempts: r.get::<_, i64>(8)? as u32,
+                created_at: r.get(9)?,
+            },
+        ))
+    })?;
+    let claimed: Vec<(i64, DueDelivery)> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut lease = c.prepare_cached("UPDATE deliveries SET lease_until = ?2 WHERE seq = ?1")?;
+    for (seq, _) in &claimed {
+        lease.execute(params![seq, now.saturating_add(lease_ms)])?;
+    }
+    Ok(claimed.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The earliest due time among `targets` (one index seek each).
+pub(super) fn next_due(
+    c: &Connection,
+    now: i64,
+    targets: &[String],
+) -> rusqlite::Result<Option<i64>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT MIN(next_attempt_at) FROM deliveries \
+         WHERE target = ?1 AND status = 'pending' AND lease_until <= ?2",
+    )?;
+    let mut earliest = None;
+    for t in targets {
+        let at = stmt
+            .query_row(params![t, now], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten();
+        earliest = earliest.into_iter().chain(at).min();
+    }
+    Ok(earliest)
+}
+
+pub(super) fn unrouted_count(c: &Connection) -> rusqlite::Result<u64> {
+    let n = c
+        .prepare_cached("SELECT COUNT(*) FROM events WHERE routed = 0")?
+        .query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(n.max(0) as u64)
+}
+
+pub(super) fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_headers, \
+         response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.delivery_id,
+        a.attempt,
+        a.started_at,
+        a.duration_ms,
+        a.status_code,
+        a.error,
+        pairs_to_json(&a.response_headers),
+        &a.response_body[..]
+    ])?;
+    let (status, next) = match a.after {
+        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
+        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
+        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
+    };
+    c.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = 0, last_error = ?5, \
+         updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, a.finished_at])?;
+    Ok(())
+}
+
+/// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.
+pub(super) fn waiting_routes(
+    c: &Connection,
+    routes: &[String],
+    limit: usize,
+) -> rusqlite::Result<Vec<WaitingRoute>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+         FROM route_results r JOIN events e ON e.id = r.event_id \
+         WHERE r.outcome = 'waiting' AND r.route = ?1 ORDER BY e.seq LIMIT ?2",
+    )?;
+    let mut out = Vec::new();
+    for route in routes {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let rows = stmt.query_map(params![route, left as i64], |r| {
+            Ok(WaitingRoute {
+                event: event_row(r)?,
+                event_type: r.get(6)?,
+                route: r.get(7)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
