@@ -1,0 +1,326 @@
+//! The delivery log's SQL: what admin and `/metrics` read and change, and pruning (instances
+//! take turns under an advisory lock).
+
+use super::*;
+use crate::store::*;
+use deadpool_postgres::{ClientWrapper as Client, Transaction};
+
+pub(in crate::store::postgres) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
+    let unrouted = unrouted_count(c).await?;
+    let pending = c
+        .query(
+            &c.cached(
+                "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
+            )
+            .await?,
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+        .collect::<Pg<_>>()?;
+    Ok(QueueDepth { unrouted, pending })
+}
+
+pub(in crate::store::postgres) const DELIVERY_COLUMNS: &str =
+    "seq, id, event_id, route, target, status, attempts, next_attempt_at, last_error";
+
+pub(in crate::store::postgres) fn delivery_row(r: &Row) -> Pg<DeliveryView> {
+    Ok(DeliveryView {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        event_id: r.try_get(2)?,
+        route: r.try_get(3)?,
+        target: r.try_get(4)?,
+        status: r.try_get(5)?,
+        attempts: r.try_get::<_, i64>(6)? as u32,
+        next_attempt_at: r.try_get(7)?,
+        last_error: r.try_get(8)?,
+    })
+}
+
+pub(in crate::store::postgres) async fn list_deliveries(
+    c: &Client,
+    q: &DeliveryQuery,
+) -> Pg<Vec<DeliveryView>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1::TEXT IS NULL OR status = $1) \
+         AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
+         AND ($4::BIGINT IS NULL OR seq < $4) AND ($6::BIGINT IS NULL OR created_at >= $6) \
+         AND ($7::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $7)) \
+         ORDER BY seq DESC LIMIT $5"
+    );
+    let rows = c
+        .query(
+            &c.cached(&sql).await?,
+            &[
+                &q.status.map(|s| s.as_str()),
+                &q.target,
+                &q.route,
+                &q.before,
+                &(q.limit as i64),
+                &q.since,
+                &q.source,
+            ],
+        )
+        .await?;
+    rows.iter().map(delivery_row).collect()
+}
+
+pub(in crate::store::postgres) async fn get_delivery(
+    c: &Client,
+    id: &str,
+) -> Pg<Option<(DeliveryView, Vec<AttemptView>)>> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
+    let Some(row) = c.query_opt(&c.cached(&sql).await?, &[&id]).await? else {
+        return Ok(None);
+    };
+    let delivery = delivery_row(&row)?;
+    let rows = c
+        .query(
+            &c.cached("SELECT attempt, started_at, duration_ms, status_code, error, response_headers, response_body \
+             FROM attempts WHERE delivery_id = $1 ORDER BY attempt, seq").await?,
+            &[&id],
+        )
+        .await?;
+    let attempts = rows
+        .iter()
+        .map(|r| {
+            Ok(AttemptView {
+                attempt: r.try_get::<_, i64>(0)? as u32,
+                started_at: r.try_get(1)?,
+                duration_ms: r.try_get(2)?,
+                status_code: r.try_get::<_, Option<i64>>(3)?.map(|s| s as u16),
+                error: r.try_get(4)?,
+                response_headers: pairs_from_json(r.try_get(5)?),
+                response_body: String::from_utf8_lossy(r.try_get::<_, &[u8]>(6)?).into_owned(),
+            })
+        })
+        .collect::<Pg<_>>()?;
+    Ok(Some((delivery, attempts)))
+}
+
+/// `None` when there is no such delivery; `Some(false)` when it is already pending.
+pub(in crate::store::postgres) async fn retry_delivery(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: i64,
+) -> Pg<Option<bool>> {
+    let Some(row) = tx
+        .query_opt(
+            &tx.cached("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE")
+                .await?,
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.try_get::<_, &str>(0)? == "pending" {
+        return Ok(Some(false));
+    }
+    tx.execute(
+        &tx.cached("UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, lease_owner = NULL, updated_at = $2 \
+         WHERE id = $1").await?,
+        &[&id, &now],
+    )
+    .await?;
+    Ok(Some(true))
+}
+
+/// The deliveries a bulk retry takes, with $1 status, $2 target, $3 route, $4 since, $5 source:
+/// never pending ones, and succeeded ones only when $1 names them.
+pub(in crate::store::postgres) const RETRYABLE: &str = "status != 'pending' \
+     AND (($1::TEXT IS NULL AND status != 'succeeded') OR status = $1) \
+     AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
+     AND ($4::BIGINT IS NULL OR created_at >= $4) \
+     AND ($5::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $5))";
+
+/// Up to `q.limit` retryable deliveries, oldest first; rows another transaction holds (a retry
+/// of the same delivery) are left to it.
+pub(in crate::store::postgres) async fn retry_deliveries(
+    tx: &Transaction<'_>,
+    q: &DeliveryQuery,
+    now: i64,
+) -> Pg<u64> {
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $6, lease_until = 0, lease_owner = NULL, updated_at = $6 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT $7 FOR UPDATE SKIP LOCKED)"
+    );
+    tx.execute(
+        &tx.cached(&sql).await?,
+        &[
+            &q.status.map(|s| s.as_str()),
+            &q.target,
+            &q.route,
+            &q.since,
+            &q.source,
+            &now,
+            &i64::try_from(q.limit).unwrap_or(i64::MAX),
+        ],
+    )
+    .await
+}
+
+pub(in crate::store::postgres) async fn count_retryable(c: &Client, q: &DeliveryQuery) -> Pg<u64> {
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
+    let row = c
+        .query_one(
+            &c.cached(&sql).await?,
+            &[
+                &q.status.map(|s| s.as_str()),
+                &q.target,
+                &q.route,
+                &q.since,
+                &q.source,
+            ],
+        )
+        .await?;
+    Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
+}
+
+pub(in crate::store::postgres) async fn list_events(
+    c: &Client,
+    q: &EventQuery,
+) -> Pg<Vec<EventSummary>> {
+    let rows = c
+        .query(
+            &c.cached(
+                "SELECT seq, id, source, event_type, received_at, routed FROM events \
+             WHERE ($1::TEXT IS NULL OR source = $1) AND ($2::TEXT IS NULL OR event_type = $2) \
+             AND ($3::BIGINT IS NULL OR seq < $3) AND ($4::BIGINT IS NULL OR received_at >= $4) \
+             ORDER BY seq DESC LIMIT $5",
+            )
+            .await?,
+            &[
+                &q.source,
+                &q.event_type,
+                &q.before,
+                &q.since,
+                &(q.limit as i64),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EventSummary {
+                seq: r.try_get(0)?,
+                id: r.try_get(1)?,
+                source: r.try_get(2)?,
+                event_type: r.try_get(3)?,
+                received_at: r.try_get(4)?,
+                routed: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+pub(in crate::store::postgres) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
+    let Some(r) = c
+        .query_opt(
+            &c.cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = $1").await?,
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut event = EventView {
+        id: r.try_get(0)?,
+        source: r.try_get(1)?,
+        event_type: r.try_get(2)?,
+        received_at: r.try_get(3)?,
+        routed: r.try_get(4)?,
+        headers: pairs_from_json(r.try_get(5)?),
+        body: String::from_utf8_lossy(r.try_get::<_, &[u8]>(6)?).into_owned(),
+        deliveries: Vec::new(),
+        routes: Vec::new(),
+    };
+    event.deliveries = c
+        .query(
+            &c.cached("SELECT id FROM deliveries WHERE event_id = $1 ORDER BY seq")
+                .await?,
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Pg<_>>()?;
+    event.routes = c
+        .query(
+            &c.cached("SELECT route, outcome, detail FROM route_results WHERE event_id = $1 ORDER BY route").await?,
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RouteOutcomeView {
+                route: r.try_get(0)?,
+                outcome: r.try_get(1)?,
+                detail: r.try_get(2)?,
+            })
+        })
+        .collect::<Pg<_>>()?;
+    Ok(Some(event))
+}
+
+/// Marks an event unrouted (and its routing lease free); false when there is no such event.
+pub(in crate::store::postgres) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
+    let n = c
+        .execute(
+            &c.cached("UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL WHERE id = $1").await?,
+            &[&id],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// Held by the instance pruning: instances share the work by taking turns, not by racing for (and
+/// deadlocking on) the same old rows.
+pub(in crate::store::postgres) const PRUNE_LOCK: i64 = 0x686f_6f6b_7072_756e; // "hookprun"
+
+pub(in crate::store::postgres) async fn prune(
+    tx: &Transaction<'_>,
+    before: i64,
+    batch: usize,
+) -> Pg<u64> {
+    let turn: bool = tx
+        .query_one(
+            &tx.cached("SELECT pg_try_advisory_xact_lock($1)").await?,
+            &[&PRUNE_LOCK],
+        )
+        .await?
+        .try_get(0)?;
+    if !turn {
+        return Ok(0);
+    }
+    let limit = batch as i64;
+    // One statement per table pair, each re-checking its rows as it deletes them: a delivery an
+    // operator retried meanwhile (pending again) or an event replayed meanwhile (unrouted again)
+    // stays, with its history.
+    let deliveries = "WITH picked AS (SELECT id FROM deliveries WHERE created_at < $1 \
+                        AND status != 'pending' ORDER BY seq LIMIT $2), \
+                      gone AS (DELETE FROM deliveries d USING picked WHERE d.id = picked.id \
+                        AND d.status != 'pending' RETURNING d.id), \
+                      logs AS (DELETE FROM attempts a USING gone WHERE a.delivery_id = gone.id RETURNING 1) \
+                      SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM logs)";
+    // An event goes once it is routed and none of its deliveries (or waiting routes) remain.
+    let events = "WITH picked AS (SELECT id FROM events e WHERE received_at < $1 AND routed \
+                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                    AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id \
+                      AND r.outcome = 'waiting') \
+                    ORDER BY seq LIMIT $2), \
+                  gone AS (DELETE FROM events e USING picked WHERE e.id = picked.id AND e.routed \
+                    RETURNING e.id), \
+                  results AS (DELETE FROM route_results r USING gone WHERE r.event_id = gone.id \
+                    RETURNING 1) \
+                  SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM results)";
+    let mut n = 0;
+    for sql in [deliveries, events] {
+        let row = tx
+            .query_one(&tx.cached(sql).await?, &[&before, &limit])
+            .await?;
+        n += row.try_get::<_, i64>(0)? as u64;
+    }
+    Ok(n)
+}

@@ -1,0 +1,416 @@
+//! The queue's SQL: events in, routings recorded (a batch in a handful of statements), deliveries
+//! claimed under leases, attempts recorded.
+
+use super::*;
+use crate::store::*;
+use deadpool_postgres::{ClientWrapper as Client, Transaction};
+
+/// Inserts events in one statement (one commit for the lot: group commit for ingress).
+pub(in crate::store::postgres) async fn insert_events(
+    c: &Client,
+    events: &[StoredEvent],
+) -> Pg<u64> {
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+    let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
+    let headers: Vec<String> = events.iter().map(|e| pairs_to_json(&e.headers)).collect();
+    let queries: Vec<String> = events.iter().map(|e| pairs_to_json(&e.query)).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
+    c.execute(
+        &c.cached("INSERT INTO events (id, source, received_at, headers, query, body) \
+         SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[])").await?,
+        &[&ids, &sources, &received, &headers, &queries, &bodies],
+    )
+    .await
+}
+
+/// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another live instance
+/// holds are skipped; events this instance already holds are handed out again (its pipeline asks
+/// again only after it gave up on them, e.g. while the evaluator was unavailable).
+pub(in crate::store::postgres) async fn unrouted(
+    c: &Client,
+    owner: &str,
+    limit: usize,
+    lease_ms: i64,
+) -> Pg<Vec<StoredEvent>> {
+    let gone = holder_gone("events.route_owner");
+    let sql = format!(
+        "WITH clock AS (SELECT {DB_NOW} AS now), \
+         picked AS (SELECT seq FROM events, clock \
+           WHERE NOT routed AND (route_lease_until <= clock.now OR route_owner = $2 OR {gone}) \
+           ORDER BY seq LIMIT $1 FOR UPDATE OF events SKIP LOCKED) \
+         UPDATE events e SET route_lease_until = clock.now + $3, route_owner = $2 \
+         FROM picked, clock WHERE e.seq = picked.seq \
+         RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body"
+    );
+    let rows = c
+        .query(
+            &c.cached(&sql).await?,
+            &[&(limit as i64), &owner, &lease_ms],
+        )
+        .await?;
+    let mut events = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<_, i64>(0)?, event_row(r, 1)?)))
+        .collect::<Pg<Vec<_>>>()?;
+    // RETURNING has no order.
+    events.sort_by_key(|(seq, _)| *seq);
+    Ok(events.into_iter().map(|(_, e)| e).collect())
+}
+
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body starting at `at`.
+pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.try_get(at)?,
+        source: r.try_get(at + 1)?,
+        received_at: r.try_get(at + 2)?,
+        headers: pairs_from_json(r.try_get(at + 3)?),
+        query: pairs_from_json(r.try_get(at + 4)?),
+        body: Bytes::from(r.try_get::<_, Vec<u8>>(at + 5)?),
+    })
+}
+
+/// Records routings; true when any delivery was written. A handful of statements per batch,
+/// whatever its size: rows go in as arrays (`unnest`), not one statement per event.
+///
+/// Fenced on the event rows: a routing is taken whole while its event is unrouted, and once it is
+/// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
+/// out (and whose event another instance routed meanwhile), two instances resolving the same
+/// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
+pub(in crate::store::postgres) async fn record_routing(
+    tx: &Transaction<'_>,
+    routings: &[Routing],
+    now: i64,
+) -> Pg<bool> {
+    let ids: Vec<&str> = routings.iter().map(|r| r.event_id.as_str()).collect();
+    // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
+    let rows = tx
+        .query(
+            &tx.cached("SELECT id, routed FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .await?,
+            &[&ids],
+        )
+        .await?;
+    let mut routed: HashMap<String, bool> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        routed.insert(r.try_get(0)?, r.try_get(1)?);
+    }
+    let already: Vec<&str> = routed
+        .iter()
+        .filter(|(_, routed)| **routed)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut waiting: HashSet<(String, String)> = HashSet::new();
+    if !already.is_empty() {
+        for r in tx
+            .query(
+                &tx.cached(
+                    "SELECT event_id, route FROM route_results \
+                 WHERE event_id = ANY($1) AND outcome = 'waiting'",
+                )
+                .await?,
+                &[&already],
+            )
+            .await?
+        {
+            waiting.insert((r.try_get(0)?, r.try_get(1)?));
+        }
+    }
+    // Pruned meanwhile: nothing to attach results to.
+    let takes = |event: &str, route: &str| match routed.get(event) {
+        None => false,
+        Some(false) => true,
+        Some(true) => waiting.contains(&(event.to_string(), route.to_string())),
+    };
+    let mut marks = Rows::default();
+    let mut results = Rows::default();
+    let mut deliveries = DeliveryRows::default();
+    // One row per (event, route) in one statement, or ON CONFLICT refuses it (a batch never
+    // routes an event twice; this only keeps that from becoming an error).
+    let mut seen_results = HashSet::new();
+    for routing in routings {
+        let event = routing.event_id.as_str();
+        if !routed.contains_key(event) {
+            continue;
+        }
+        marks.push([Some(event.into()), routing.event_type.as_deref().map(text)]);
+        for result in routing.results.iter().filter(|r| takes(event, &r.route)) {
+            if seen_results.insert((event, result.route.as_str())) {
+                results.push([
+                    Some(event.into()),
+                    Some(result.route.as_str().into()),
+                    Some(result.outcome.as_str().into()),
+                    result.detail.as_deref().map(text),
+                ]);
+            }
+        }
+        for d in routing.deliveries.iter().filter(|d| takes(event, &d.route)) {
+            deliveries.push(event, d, now);
+        }
+    }
+    if !marks.is_empty() {
+        tx.execute(
+            &tx.cached("UPDATE events e SET routed = TRUE, event_type = u.event_type, route_lease_until = 0, \
+             route_owner = NULL FROM unnest($1::TEXT[], $2::TEXT[]) AS u(id, event_type) WHERE e.id = u.id").await?,
+            &[&marks.col(0), &marks.col(1)],
+        )
+        .await?;
+    }
+    if !results.is_empty() {
+        tx.execute(
+            &tx.cached("INSERT INTO route_results (event_id, route, outcome, detail) \
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail").await?,
+            &[&results.col(0), &results.col(1), &results.col(2), &results.col(3)],
+        )
+        .await?;
+    }
+    let wrote = !deliveries.ids.is_empty();
+    if wrote {
+        deliveries.insert(tx, now).await?;
+    }
+    Ok(wrote)
+}
+
+/// Text columns of rows bound as arrays.
+pub(in crate::store::postgres) struct Rows<'a, const N: usize> {
+    rows: Vec<[Option<Cow<'a, str>>; N]>,
+}
+
+impl<const N: usize> Default for Rows<'_, N> {
+    fn default() -> Self {
+        Self { rows: Vec::new() }
+    }
+}
+
+impl<'a, const N: usize> Rows<'a, N> {
+    fn push(&mut self, row: [Option<Cow<'a, str>>; N]) {
+        self.rows.push(row);
+    }
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    fn col(&self, i: usize) -> Vec<Option<&str>> {
+        self.rows.iter().map(|r| r[i].as_deref()).collect()
+    }
+}
+
+/// New deliveries as columns, for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+pub(in crate::store::postgres) struct DeliveryRows<'a> {
+    ids: Vec<&'a str>,
+    events: Vec<&'a str>,
+    routes: Vec<&'a str>,
+    targets: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    bodies: Vec<Option<&'a [u8]>>,
+    headers: Vec<String>,
+    next: Vec<Option<i64>>,
+    errors: Vec<Option<Cow<'a, str>>>,
+}
+
+impl<'a> DeliveryRows<'a> {
+    fn push(&mut self, event: &'a str, d: &'a NewDelivery, now: i64) {
+        self.ids.push(&d.id);
+        self.events.push(event);
+        self.routes.push(&d.route);
+        self.targets.push(&d.target);
+        self.statuses.push(d.status.as_str());
+        self.bodies.push(d.body.as_deref());
+        self.headers.push(pairs_to_json(&d.headers));
+        self.next
+            .push((d.status == DeliveryStatus::Pending).then_some(now));
+        self.errors.push(d.error.as_deref().map(text));
+    }
+
+    async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
+        tx.execute(
+            &tx.cached(
+                "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
+             next_attempt_at, last_error, created_at, updated_at) \
+             SELECT u.*, $10, $10 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+             $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[]) AS u",
+            )
+            .await?,
+            &[
+                &self.ids,
+                &self.events,
+                &self.routes,
+                &self.targets,
+                &self.statuses,
+                &self.bodies,
+                &self.headers,
+                &self.next,
+                &self.errors.iter().map(|e| e.as_deref()).collect::<Vec<_>>(),
+                &now,
+            ],
+        )
+        .await
+    }
+}
+
+/// Leases due deliveries to `owner`. `SKIP LOCKED` passes over rows another instance is leasing
+/// right now; rows it leased and committed no longer match until the lease ends or it dies.
+pub(in crate::store::postgres) async fn claim(
+    c: &Client,
+    owner: &str,
+    target: &str,
+    now: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Pg<Vec<DueDelivery>> {
+    let gone = holder_gone("deliveries.lease_owner");
+    let sql = format!(
+        "WITH picked AS (SELECT seq FROM deliveries \
+           WHERE target = $1 AND status = 'pending' AND next_attempt_at <= $2 \
+           AND (lease_until <= $2 OR {gone}) \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         leased AS (UPDATE deliveries d SET lease_until = $2 + $4, lease_owner = $5 \
+           FROM picked WHERE d.seq = picked.seq \
+           RETURNING d.seq, d.id, d.event_id, d.route, d.target, d.body, d.headers, d.attempts, \
+           d.created_at, d.next_attempt_at) \
+         SELECT l.id, l.event_id, e.event_type, l.route, l.target, COALESCE(l.body, e.body), l.headers, \
+           l.attempts, l.created_at \
+         FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq"
+    );
+    let rows = c
+        .query(
+            &c.cached(&sql).await?,
+            &[&target, &now, &(limit as i64), &lease_ms, &owner],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DueDelivery {
+                id: r.try_get(0)?,
+                event_id: r.try_get(1)?,
+                event_type: r.try_get(2)?,
+                route: r.try_get(3)?,
+                target: r.try_get(4)?,
+                body: Bytes::from(r.try_get::<_, Vec<u8>>(5)?),
+                headers: pairs_from_json(r.try_get(6)?),
+                attempts: r.try_get::<_, i64>(7)? as u32,
+                created_at: r.try_get(8)?,
+            })
+        })
+        .collect()
+}
+
+/// The earliest due time among `targets`: one index probe per target, in one statement.
+pub(in crate::store::postgres) async fn next_due(
+    c: &Client,
+    now: i64,
+    targets: &[String],
+) -> Pg<Option<i64>> {
+    let gone = holder_gone("deliveries.lease_owner");
+    let sql = format!(
+        "SELECT MIN(x.at) FROM unnest($1::TEXT[]) AS t(name), LATERAL (\
+           SELECT next_attempt_at AS at FROM deliveries \
+           WHERE target = t.name AND status = 'pending' AND (lease_until <= $2 OR {gone}) \
+           ORDER BY next_attempt_at LIMIT 1) AS x"
+    );
+    let row = c
+        .query_one(&c.cached(&sql).await?, &[&targets, &now])
+        .await?;
+    row.try_get(0)
+}
+
+pub(in crate::store::postgres) async fn unrouted_count(c: &Client) -> Pg<u64> {
+    let n: i64 = c
+        .query_one(
+            &c.cached("SELECT COUNT(*) FROM events WHERE NOT routed")
+                .await?,
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Logs attempts and moves their deliveries on, in one transaction's two statements.
+///
+/// Every attempt is logged, but a delivery moves on only while `owner` still holds its lease: if
+/// this instance was taken for dead (a missed heartbeat) and another took the delivery over, that
+/// one's outcome stands and this late one (a `dead` after its `succeeded`, say) changes nothing.
+pub(in crate::store::postgres) async fn record_attempts(
+    tx: &Transaction<'_>,
+    owner: &str,
+    attempts: &[Attempt],
+) -> Pg<()> {
+    let ids: Vec<&str> = attempts.iter().map(|a| a.delivery_id.as_str()).collect();
+    let numbers: Vec<i64> = attempts.iter().map(|a| i64::from(a.attempt)).collect();
+    let started: Vec<i64> = attempts.iter().map(|a| a.started_at).collect();
+    let durations: Vec<i64> = attempts.iter().map(|a| a.duration_ms).collect();
+    let codes: Vec<Option<i64>> = attempts
+        .iter()
+        .map(|a| a.status_code.map(i64::from))
+        .collect();
+    let errors: Vec<Option<Cow<str>>> = attempts
+        .iter()
+        .map(|a| a.error.as_deref().map(text))
+        .collect();
+    let errors: Vec<Option<&str>> = errors.iter().map(|e| e.as_deref()).collect();
+    let headers: Vec<String> = attempts
+        .iter()
+        .map(|a| pairs_to_json(&a.response_headers))
+        .collect();
+    let bodies: Vec<&[u8]> = attempts.iter().map(|a| &a.response_body[..]).collect();
+    let (statuses, next): (Vec<&str>, Vec<Option<i64>>) = attempts
+        .iter()
+        .map(|a| match a.after {
+            AfterAttempt::Succeeded => (DeliveryStatus::Succeeded.as_str(), None),
+            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending.as_str(), Some(at)),
+            AfterAttempt::Failed => (DeliveryStatus::Failed.as_str(), None),
+            AfterAttempt::Dead => (DeliveryStatus::Dead.as_str(), None),
+        })
+        .unzip();
+    let finished: Vec<i64> = attempts.iter().map(|a| a.finished_at).collect();
+    tx.execute(
+        &tx.cached("INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
+         response_headers, response_body) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], \
+         $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[])").await?,
+        &[&ids, &numbers, &started, &durations, &codes, &errors, &headers, &bodies],
+    )
+    .await?;
+    // A delivery appears once per batch: its worker awaits each attempt before the next.
+    tx.execute(
+        &tx.cached("UPDATE deliveries d SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, \
+         lease_until = 0, lease_owner = NULL, last_error = u.error, updated_at = u.finished \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[]) \
+           AS u(id, status, attempt, next, error, finished) \
+         WHERE d.id = u.id AND d.lease_owner = $7").await?,
+        &[&ids, &statuses, &numbers, &next, &errors, &finished, &owner],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Events with a route waiting for its plugin, for the routes in `routes`, oldest first.
+pub(in crate::store::postgres) async fn waiting_routes(
+    c: &Client,
+    routes: &[String],
+    limit: usize,
+) -> Pg<Vec<WaitingRoute>> {
+    let stmt = c
+        .prepare(
+            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+             FROM route_results r JOIN events e ON e.id = r.event_id \
+             WHERE r.outcome = 'waiting' AND r.route = $1 ORDER BY e.seq LIMIT $2",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for route in routes {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        for r in c.query(&stmt, &[route, &(left as i64)]).await? {
+            out.push(WaitingRoute {
+                event: event_row(&r, 0)?,
+                event_type: r.try_get(6)?,
+                route: r.try_get(7)?,
+            });
+        }
+    }
+    Ok(out)
+}
