@@ -129,6 +129,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Key bytes decoded from a secret (a Standard Webhooks `whsec_` key). Like [`Secret`], its
+/// `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyBytes(Vec<u8>);
+
+impl KeyBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyBytes(<redacted>)")
+    }
+}
+
 /// An HMAC written into one header: `<prefix><encoded mac>`.
 #[derive(Debug, Clone)]
 pub struct HmacHeader {
@@ -199,6 +219,15 @@ impl HmacHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_and_keys_never_show_in_debug() {
+        let key = KeyBytes::new(standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        let shown = format!("{key:?} {:?}", Secret::new("sk_live_123"));
+        assert!(!shown.contains("sk_live"), "{shown}");
+        assert!(!shown.contains(&format!("{:?}", key.expose())), "{shown}");
+        assert!(!shown.chars().any(|c| c.is_ascii_digit()), "{shown}");
+    }
 
     #[test]
     fn github_published_vector() {

@@ -144,7 +144,9 @@ impl Validator {
                     );
                 }
                 Signer::StandardWebhooks {
-                    key: crate::signature::standard_webhooks_key(secret.expose()),
+                    key: crate::signature::KeyBytes::new(crate::signature::standard_webhooks_key(
+                        secret.expose(),
+                    )),
                 }
             }
             "hmac-sha256" | "hmac-sha512" => {

@@ -17,7 +17,7 @@ pub enum Signer {
     /// `Pulumi-Webhook-Signature`, `Pulumi-Webhook-ID` (the delivery id), `Pulumi-Webhook-Kind` (the event type).
     Pulumi { secret: Secret },
     /// `webhook-id` (the delivery id), `webhook-timestamp`, `webhook-signature`.
-    StandardWebhooks { key: Vec<u8> },
+    StandardWebhooks { key: signature::KeyBytes },
     /// `<header>: <prefix><secret>`: Port's `plain` security, a shared secret rather than a MAC.
     Plain {
         header: String,
@@ -68,7 +68,7 @@ impl Signer {
                 (
                     "webhook-signature".into(),
                     signature::standard_webhooks_signature(
-                        key,
+                        key.expose(),
                         input.delivery_id,
                         input.now_s,
                         input.body,
@@ -157,7 +157,9 @@ mod tests {
             };
             assert_eq!(v.verify(&h, b"{}", 0), Ok(()), "{signer:?} / {header:?}");
         }
-        let key = signature::standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let key = signature::KeyBytes::new(signature::standard_webhooks_key(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ));
         let h = to_map(Signer::StandardWebhooks { key }.headers(input(b"{}")));
         let v =
             Verifier::standard_webhooks(&[Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);

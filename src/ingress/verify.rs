@@ -4,7 +4,7 @@
 //! compare MACs in constant time through [`crate::signature::constant_time_eq`]. A verifier never
 //! logs or returns a secret or an expected MAC; its errors say only what was wrong with the request.
 
-use crate::signature::{self, Encoding, HmacHeader, Secret};
+use crate::signature::{self, Encoding, HmacHeader, KeyBytes, Secret};
 use axum::http::HeaderMap;
 
 /// How long a Standard Webhooks timestamp stays acceptable, either side of now.
@@ -32,7 +32,7 @@ pub enum Verifier {
         secrets: Vec<Secret>,
     },
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated `v1,<b64>`).
-    StandardWebhooks { keys: Vec<Vec<u8>> },
+    StandardWebhooks { keys: Vec<KeyBytes> },
     /// A shared token (for producers that do not sign, such as Nullstone), sent in `header` or
     /// in the query parameter `query`.
     Token {
@@ -47,7 +47,7 @@ impl Verifier {
         Self::StandardWebhooks {
             keys: secrets
                 .iter()
-                .map(|s| signature::standard_webhooks_key(s.expose()))
+                .map(|s| KeyBytes::new(signature::standard_webhooks_key(s.expose())))
                 .collect(),
         }
     }
@@ -136,7 +136,7 @@ fn verify_hmac(
 }
 
 fn verify_standard(
-    keys: &[Vec<u8>],
+    keys: &[KeyBytes],
     headers: &HeaderMap,
     body: &[u8],
     now_s: i64,
@@ -163,7 +163,7 @@ fn verify_standard(
     let matched = keys.iter().any(|key| {
         let expected = signature::hmac(
             signature::Algorithm::Sha256,
-            key,
+            key.expose(),
             &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
         );
         received
