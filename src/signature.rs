@@ -222,7 +222,9 @@ mod tests {
 
     #[test]
     fn secrets_and_keys_never_show_in_debug() {
-        let key = KeyBytes::new(standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        let key = KeyBytes::new(standard_webhooks_key(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ));
         let shown = format!("{key:?} {:?}", Secret::new("sk_live_123"));
         assert!(!shown.contains("sk_live"), "{shown}");
         assert!(!shown.contains(&format!("{:?}", key.expose())), "{shown}");

@@ -52,12 +52,21 @@ impl Pipeline {
         let mut plugins_changed = self.plugins.subscribe();
         // Routes may wait for plugins uploaded before this process started.
         let mut look_at_waiting = true;
+        // The batch being committed while the next one is evaluated (one at most, so the events
+        // of a batch are committed in order and memory stays bounded).
+        let mut recording: Option<Recording> = None;
         while !*shutdown.borrow() {
             if look_at_waiting {
                 look_at_waiting = self.resolve_waiting(&mut shutdown).await;
             }
-            let events = match self.store.unrouted_events(BATCH).await {
-                Ok(events) => events,
+            // Events being committed are still unrouted in the store: read past them.
+            let skip = recording.as_ref().map_or(0, |r| r.ids.len());
+            let events: Vec<StoredEvent> = match self.store.unrouted_events(BATCH + skip).await {
+                Ok(events) => events
+                    .into_iter()
+                    .filter(|e| !recording.as_ref().is_some_and(|r| r.ids.contains(&e.id)))
+                    .take(BATCH)
+                    .collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read unrouted events");
                     pause(&mut shutdown, Duration::from_millis(500)).await;
@@ -65,6 +74,10 @@ impl Pipeline {
                 }
             };
             if events.is_empty() {
+                if let Some(r) = recording.take() {
+                    self.finish(r).await;
+                    continue;
+                }
                 if look_at_waiting {
                     continue;
                 }
@@ -77,20 +90,48 @@ impl Pipeline {
                 }
                 continue;
             }
-            let unavailable = self.route_batch(events, &mut shutdown).await;
+            let (routings, unavailable) = self.route_batch(events).await;
+            if let Some(r) = recording.take() {
+                self.finish(r).await;
+            }
+            if !routings.is_empty() {
+                count(&self.metrics, &routings);
+                recording = Some(self.start_recording(routings, shutdown.clone()));
+            }
             if unavailable {
                 pause(&mut shutdown, Duration::from_secs(1)).await;
             }
         }
+        if let Some(r) = recording.take() {
+            self.finish(r).await;
+        }
     }
 
-    /// Routes a batch of events and records the result; true when the evaluator was unavailable
-    /// (those events stay unrouted and are tried again).
-    async fn route_batch(
-        &mut self,
-        events: Vec<StoredEvent>,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    /// Commits `routings` in the background, so the next batch is evaluated meanwhile.
+    fn start_recording(
+        &self,
+        routings: Vec<Routing>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Recording {
+        let ids = routings.iter().map(|r| r.event_id.clone()).collect();
+        let (store, clock) = (self.store.clone(), self.clock);
+        let task =
+            tokio::spawn(async move { record(&*store, routings, clock, &mut shutdown).await });
+        Recording { task, ids }
+    }
+
+    /// Waits for a batch's commit; ingress sees the backlog shrink as soon as it lands.
+    async fn finish(&self, recording: Recording) {
+        match recording.task.await {
+            Ok(true) => self.backlog.routed(recording.ids.len() as u64),
+            Ok(false) => {} // shutdown came first: the events stay unrouted
+            Err(e) => tracing::error!(error = %e, "recording a routing batch panicked"),
+        }
+    }
+
+    /// Routes a batch of events; true beside them when the evaluator was unavailable (those
+    /// events have no routing and are tried again).
+    async fn route_batch(&mut self, events: Vec<StoredEvent>) -> (Vec<Routing>, bool) {
         let cfg = self.config.borrow().clone();
         let (contained, inline): (Vec<StoredEvent>, Vec<StoredEvent>) = events
             .into_iter()
@@ -127,15 +168,7 @@ impl Pipeline {
                 }
             }
         }
-        let routings = self.with_plugins(cfg, routed).await;
-        if !routings.is_empty() {
-            count(&self.metrics, &routings);
-            let n = routings.len() as u64;
-            if record(&*self.store, routings, self.clock, shutdown).await {
-                self.backlog.routed(n);
-            }
-        }
-        unavailable
+        (self.with_plugins(cfg, routed).await, unavailable)
     }
 
     /// Evaluates each route of an event that ran away or crashed on its own, in a fresh child, so
@@ -283,6 +316,12 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
             .routes
             .iter()
             .any(|r| r.source == source && (r.filter.is_some() || r.transform.is_some()))
+}
+
+/// A batch of routings being committed, and the events they route.
+struct Recording {
+    task: tokio::task::JoinHandle<bool>,
+    ids: std::collections::HashSet<String>,
 }
 
 /// Transform time per route, and deliveries that were born failed (their route's mapping failed).
