@@ -128,22 +128,55 @@ struct AdminArgs {
     json: bool,
 }
 
+/// The filters `deliveries ls` and a bulk `deliveries retry` share.
+#[derive(clap::Args, Default)]
+struct DeliveryFilter {
+    /// `pending`, `succeeded`, `failed` or `dead` (a bulk retry: `failed` or `dead`, default
+    /// both, or `succeeded` to send those again).
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    route: Option<String>,
+    /// Only deliveries of events from this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only those created within this long, e.g. `1h`.
+    #[arg(long)]
+    since: Option<String>,
+}
+
+impl DeliveryFilter {
+    fn is_empty(&self) -> bool {
+        [
+            &self.status,
+            &self.target,
+            &self.route,
+            &self.source,
+            &self.since,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+    }
+
+    fn pairs(self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("status", self.status),
+            ("target", self.target),
+            ("route", self.route),
+            ("source", self.source),
+            ("since", self.since),
+        ]
+    }
+}
+
 #[derive(Subcommand)]
 enum DeliveriesCommand {
     /// List deliveries, newest first.
     Ls {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        target: Option<String>,
-        #[arg(long)]
-        route: Option<String>,
-        /// Only deliveries of events from this source.
-        #[arg(long)]
-        source: Option<String>,
-        /// Only those created within this long, e.g. `1h`.
-        #[arg(long)]
-        since: Option<String>,
+        #[command(flatten)]
+        filter: DeliveryFilter,
     },
     /// One delivery with every attempt.
     Show { id: String },
@@ -152,18 +185,8 @@ enum DeliveriesCommand {
     Retry {
         /// One delivery; leave out for a bulk retry by filters.
         id: Option<String>,
-        /// `failed` or `dead` (default both), or `succeeded` to send those again.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        target: Option<String>,
-        #[arg(long)]
-        route: Option<String>,
-        #[arg(long)]
-        source: Option<String>,
-        /// Only those created within this long, e.g. `1h`.
-        #[arg(long)]
-        since: Option<String>,
+        #[command(flatten)]
+        filter: DeliveryFilter,
         /// At most this many (the gateway's default 1000, at most 10000).
         #[arg(long)]
         limit: Option<usize>,
@@ -228,54 +251,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let json = admin.json;
             let out = admin_call(admin, |client| async move {
                 match command {
-                    DeliveriesCommand::Ls {
-                        status,
-                        target,
-                        route,
-                        source,
-                        since,
-                    } => {
-                        let filters = [
-                            ("status", status),
-                            ("target", target),
-                            ("route", route),
-                            ("source", source),
-                            ("since", since),
-                        ];
-                        client.list(&filters, json).await
-                    }
+                    DeliveriesCommand::Ls { filter } => client.list(&filter.pairs(), json).await,
                     DeliveriesCommand::Show { id } => client.show(&id, json).await,
                     DeliveriesCommand::Retry {
                         id: Some(id),
-                        status: None,
-                        target: None,
-                        route: None,
-                        source: None,
-                        since: None,
+                        filter,
                         limit: None,
                         yes: _,
-                    } => client.retry(&id).await,
+                    } if filter.is_empty() => client.retry(&id).await,
                     DeliveriesCommand::Retry { id: Some(_), .. } => {
                         Err(anyhow::anyhow!("give a delivery ID or filters, not both"))
                     }
                     DeliveriesCommand::Retry {
                         id: None,
-                        status,
-                        target,
-                        route,
-                        source,
-                        since,
+                        filter,
                         limit,
                         yes,
                     } => {
-                        let filters = [
-                            ("status", status),
-                            ("target", target),
-                            ("route", route),
-                            ("source", source),
-                            ("since", since),
-                            ("limit", limit.map(|n| n.to_string())),
-                        ];
+                        let mut filters = filter.pairs();
+                        filters.push(("limit", limit.map(|n| n.to_string())));
                         client.retry_many(&filters, yes, json).await
                     }
                 }

@@ -145,91 +145,38 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     };
     let events = Arc::new(load::make_events(args.events));
     let c = args.concurrency;
-    let mut rows = vec![
-        scenario(
-            args,
-            &client,
-            &events,
-            closed,
-            Via::Direct,
-            &format!("baseline closed C={c}"),
-        )
-        .await?,
+    let has_nginx = Relay::start("http://127.0.0.1:1/")?.is_some();
+    let mut rows = Vec::new();
+    let closed_runs = [
+        (Some(Via::Direct), "baseline"),
+        (has_nginx.then_some(Via::Relay), "nginx relay"),
+        (Some(Via::Gateway(&this)), "gateway"),
+        (args.compare.as_deref().map(Via::Gateway), "compared build"),
     ];
-    if Relay::start("http://127.0.0.1:1/")?.is_some() {
-        rows.push(
-            scenario(
-                args,
-                &client,
-                &events,
-                closed,
-                Via::Relay,
-                &format!("nginx relay closed C={c}"),
-            )
-            .await?,
-        );
+    for (via, label) in closed_runs {
+        if let Some(via) = via {
+            let name = format!("{label} closed C={c}");
+            rows.push(scenario(args, &client, &events, closed, via, &name).await?);
+        }
     }
-    let gw = scenario(
-        args,
-        &client,
-        &events,
-        closed,
-        Via::Gateway(&this),
-        &format!("gateway closed C={c}"),
-    )
-    .await?;
-    let rate = args.rate.unwrap_or((gw.delivered.per_sec / 2.0).max(1.0));
-    rows.push(gw);
-    if let Some(other) = &args.compare {
-        rows.push(
-            scenario(
-                args,
-                &client,
-                &events,
-                closed,
-                Via::Gateway(other),
-                &format!("compared build closed C={c}"),
-            )
-            .await?,
-        );
-    }
+    let gateway_rate = rows
+        .iter()
+        .find(|o| o.name.starts_with("gateway"))
+        .map_or(1.0, |o| o.delivered.per_sec);
+    let rate = args.rate.unwrap_or((gateway_rate / 2.0).max(1.0));
     let open_n = ((rate * args.duration).round() as usize).max(1);
     let open_events = Arc::new(load::make_events(open_n));
     let open = Mode::Open { rate };
-    rows.push(
-        scenario(
-            args,
-            &client,
-            &open_events,
-            open,
-            Via::Direct,
-            &format!("baseline open {rate:.0}/s"),
-        )
-        .await?,
-    );
-    rows.push(
-        scenario(
-            args,
-            &client,
-            &open_events,
-            open,
-            Via::Gateway(&this),
-            &format!("gateway open {rate:.0}/s"),
-        )
-        .await?,
-    );
-    if let Some(other) = &args.compare {
-        rows.push(
-            scenario(
-                args,
-                &client,
-                &open_events,
-                open,
-                Via::Gateway(other),
-                &format!("compared build open {rate:.0}/s"),
-            )
-            .await?,
-        );
+    let open_runs = [
+        (Some(Via::Direct), "baseline"),
+        (Some(Via::Gateway(&this)), "gateway"),
+        (args.compare.as_deref().map(Via::Gateway), "compared build"),
+    ];
+    for (via, label) in open_runs {
+        if let Some(via) = via {
+            let name = format!("{label} open {rate:.0}/s");
+            rows.push(scenario(args, &client, &open_events, open, via, &name).await?);
+        }
     }
     report(args, &rows, rate);
     let problems: Vec<&String> = rows.iter().flat_map(|o| &o.problems).collect();

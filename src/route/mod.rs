@@ -188,13 +188,7 @@ impl Pipeline {
             .filter(|r| r.source == event.source)
             .map(|r| &**r)
             .collect();
-        let mut merged = Routing {
-            event_id: event.id.clone(),
-            event_type: None,
-            results: Vec::new(),
-            deliveries: Vec::new(),
-            plugin_calls: Vec::new(),
-        };
+        let mut merged = Routing::new(&event.id);
         for route in routes {
             match self.evaluators.route_alone(cfg, event, &route.name).await {
                 Ok(r) => {

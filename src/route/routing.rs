@@ -23,13 +23,7 @@ pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
 /// Routes one event through the routes of its source, or through route `only` alone: the loop
 /// evaluates a route on its own when the event as a whole ran away, to tell which route did.
 pub fn route_event_only(config: &Config, event: &StoredEvent, only: Option<&str>) -> Routing {
-    let mut routing = Routing {
-        event_id: event.id.clone(),
-        event_type: None,
-        results: Vec::new(),
-        deliveries: Vec::new(),
-        plugin_calls: Vec::new(),
-    };
+    let mut routing = Routing::new(&event.id);
     let Some(source) = config.sources.get(&event.source) else {
         return routing;
     };
@@ -220,13 +214,7 @@ pub fn new_delivery_id() -> String {
 
 /// The routing of an event whose evaluation did not complete: every route fails with `why`.
 pub(super) fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing {
-    let mut routing = Routing {
-        event_id: event.id.clone(),
-        event_type: None,
-        results: Vec::new(),
-        deliveries: Vec::new(),
-        plugin_calls: Vec::new(),
-    };
+    let mut routing = Routing::new(&event.id);
     for route in config.routes.iter().filter(|r| r.source == event.source) {
         fail(&mut routing, route, why.to_string());
     }

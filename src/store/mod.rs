@@ -119,7 +119,20 @@ impl Outcome {
     }
 }
 
-/// Everything the pipeline learned about one event, committed in one transaction.
+impl Routing {
+    /// Nothing learned yet about event `event_id`.
+    pub fn new(event_id: &str) -> Self {
+        Self {
+            event_id: event_id.to_string(),
+            event_type: None,
+            results: Vec::new(),
+            deliveries: Vec::new(),
+            plugin_calls: Vec::new(),
+        }
+    }
+}
+
+/// Everything the route stage learned about one event, committed in one transaction.
 #[derive(Debug, Clone)]
 pub struct Routing {
     pub event_id: String,
