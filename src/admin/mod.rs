@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::config::reload::Reloader;
 use crate::deliver::breaker::BreakerState;
 use crate::signature::{Secret, constant_time_eq};
-use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Store, StoreError};
+use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Retry, Store, StoreError};
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -231,12 +231,18 @@ async fn retry_delivery(
     State(state): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !state
-        .store
-        .retry_delivery(&id, state.clock.now_ms())
-        .await?
-    {
-        return Err(ApiError::Conflict("delivery is already pending".into()));
+    match state.store.retry_delivery(&id, state.clock.now_ms()).await? {
+        Retry::Queued => {}
+        Retry::AlreadyPending => {
+            return Err(ApiError::Conflict("delivery is already pending".into()));
+        }
+        Retry::FailedInRouting { event_id } => {
+            return Err(ApiError::Conflict(format!(
+                "delivery failed in routing (its route's filter or transform failed), so it has \
+                 no body of its own and retrying it would send the raw event; replay the event \
+                 to route it again: POST /admin/v1/events/{event_id}/replay"
+            )));
+        }
     }
     Ok((
         StatusCode::ACCEPTED,

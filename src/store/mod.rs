@@ -175,6 +175,18 @@ pub struct QueueDepth {
     pub pending: Vec<(String, u64)>,
 }
 
+/// What asking to retry one delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    /// Due again now.
+    Queued,
+    /// Nothing to do: it is pending.
+    AlreadyPending,
+    /// Refused: its route's filter or transform failed, so it has no body of its own and sending
+    /// it would send the raw event. The event must be replayed (routed again) instead.
+    FailedInRouting { event_id: String },
+}
+
 /// What the worker decided after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterAttempt {
@@ -373,8 +385,8 @@ pub trait DeliveryLog: Send + Sync + 'static {
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError>;
     /// One delivery with every attempt, oldest first.
     async fn get_delivery(&self, id: &str) -> Result<(DeliveryView, Vec<AttemptView>), StoreError>;
-    /// Makes a delivery due again at `now`. False when it is already pending.
-    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Makes a delivery due again at `now`, unless it is pending already or failed in routing.
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<Retry, StoreError>;
     /// Makes up to `query.limit` retryable deliveries matching `query` (see
     /// [`DeliveryQuery::status`]; the cursor is ignored) due at `now`, oldest first; returns how
     /// many.

@@ -486,3 +486,61 @@ targets = ["t"]
     .await;
     assert_eq!(status, 404);
 }
+
+/// A delivery whose route's mapping failed has no body of its own: retrying it once sent the raw
+/// event to the target, past the filter and the mapping that existed to drop fields. A retry is
+/// refused with the way out (replay), bulk retries leave it alone, and a replay routes the event
+/// again under the current config.
+#[tokio::test]
+async fn a_delivery_that_failed_in_routing_is_never_retried_raw() {
+    let receiver = Receiver::start().await;
+    let config = |jq: &str| {
+        format!(
+            "{ADMIN}\n[sources.s]\nkind = \"generic\"\n\n[targets.t]\nurl = \"{}\"\n\n\
+             [[routes]]\nname = \"r\"\nsource = \"s\"\njq = '{jq}'\ntargets = [\"t\"]\n",
+            receiver.url
+        )
+    };
+    let gw = Gateway::start(&config(r#"{n: .body.n, secret: (.body.secret + 1)}"#)).await;
+    let (status, answer) = post_json(&gw.hook("s"), r#"{"n": 1, "secret": "s3cr3t"}"#, &[]).await;
+    assert_eq!(status, 202);
+    let event_id = answer["id"].as_str().expect("id").to_string();
+    let delivery = gw
+        .wait_deliveries(Duration::from_secs(10), |d| d.iter().any(|x| x.2 == "failed"))
+        .await;
+    assert_eq!(delivery.len(), 1);
+    let id = gw
+        .db()
+        .one("SELECT id FROM deliveries WHERE status = 'failed'")
+        .await
+        .text();
+
+    let path = format!("/admin/v1/deliveries/{id}/retry");
+    let (status, body) = admin(&gw, reqwest::Method::POST, &path, Some(TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("failed in routing"), "{error}");
+    assert!(error.contains(&format!("/admin/v1/events/{event_id}/replay")), "{error}");
+    let (status, body) = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/admin/v1/deliveries/retry?status=failed",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], 0, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.seen().is_empty(), "nothing is sent raw");
+
+    // Fixed mapping, then replay: the event is routed again, through the mapping.
+    gw.rewrite_config(&config("{n: .body.n}"));
+    let (status, body) = admin(&gw, reqwest::Method::POST, "/admin/v1/reload", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/admin/v1/events/{event_id}/replay");
+    let (status, body) = admin(&gw, reqwest::Method::POST, &path, Some(TOKEN)).await;
+    assert!(status == 200 || status == 202, "{status} {body}");
+    let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(seen[0].json(), serde_json::json!({"n": 1}));
+    assert!(!String::from_utf8_lossy(&seen[0].body).contains("s3cr3t"));
+}

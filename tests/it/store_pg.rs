@@ -143,10 +143,13 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
     let (view, attempts) = store.get_delivery("d1").await.unwrap();
     assert_eq!((view.status.as_str(), attempts.len()), ("dead", 2));
     assert_eq!(attempts[0].response_body, "nope");
-    assert!(store.retry_delivery("d1", retry_at).await.unwrap());
-    assert!(
-        !store.retry_delivery("d1", retry_at).await.unwrap(),
-        "already pending"
+    assert_eq!(
+        store.retry_delivery("d1", retry_at).await.unwrap(),
+        Retry::Queued
+    );
+    assert_eq!(
+        store.retry_delivery("d1", retry_at).await.unwrap(),
+        Retry::AlreadyPending
     );
     assert!(matches!(
         store.retry_delivery("nope", NOW).await,

@@ -351,14 +351,14 @@ impl DeliveryLog for PostgresStore {
             .map_err(store_err)?
             .ok_or(StoreError::NotFound)
     }
-    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let changed = in_tx!(self, |tx| queries::retry_delivery(&tx, id, now));
-        let changed = changed.ok_or(StoreError::NotFound)?;
-        if changed {
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<Retry, StoreError> {
+        let outcome = in_tx!(self, |tx| queries::retry_delivery(&tx, id, now));
+        let outcome = outcome.ok_or(StoreError::NotFound)?;
+        if outcome == Retry::Queued {
             self.signals.deliveries.notify_one();
             self.wakeups.deliveries();
         }
-        Ok(changed)
+        Ok(outcome)
     }
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
         let n = in_tx!(self, |tx| queries::retry_deliveries(&tx, &query, now));

@@ -99,17 +99,18 @@ pub(super) fn get_delivery(
     Ok((delivery, attempts))
 }
 
-pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<Retry, StoreError> {
     let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
-    let status: Option<String> = c
-        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+    let row: Option<(String, i64, String)> = c
+        .prepare_cached("SELECT status, attempts, event_id FROM deliveries WHERE id = ?1")
         .map_err(q)?
-        .query_row(params![id], |r| r.get(0))
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(q)?;
-    match status.as_deref() {
+    match row {
         None => Err(StoreError::NotFound),
-        Some("pending") => Ok(false),
+        Some((status, _, _)) if status == "pending" => Ok(Retry::AlreadyPending),
+        Some((status, 0, event_id)) if status == "failed" => Ok(Retry::FailedInRouting { event_id }),
         Some(_) => {
             c.prepare_cached(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_until = 0, updated_at = ?2 \
@@ -118,14 +119,16 @@ pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<bool,
             .map_err(q)?
             .execute(params![id, now])
             .map_err(q)?;
-            Ok(true)
+            Ok(Retry::Queued)
         }
     }
 }
 
 /// The deliveries a bulk retry takes, with ?1 status, ?2 target, ?3 route, ?4 since, ?5 source:
-/// never pending ones, and succeeded ones only when ?1 names them.
+/// never pending ones, never those that failed in routing (no attempt: their mapping failed, and
+/// sending them would send the raw event), and succeeded ones only when ?1 names them.
 pub(super) const RETRYABLE: &str = "status != 'pending' \
+     AND NOT (status = 'failed' AND attempts = 0) \
      AND ((?1 IS NULL AND status != 'succeeded') OR status = ?1) \
      AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) \
      AND (?4 IS NULL OR created_at >= ?4) \

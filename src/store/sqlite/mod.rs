@@ -191,7 +191,7 @@ impl DeliveryLog for SqliteStore {
         let id = id.to_string();
         self.call(|r| Op::ReplayEvent(id, r)).await
     }
-    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<Retry, StoreError> {
         let id = id.to_string();
         self.call(|r| Op::RetryDelivery(id, now, r)).await
     }

@@ -30,7 +30,7 @@ pub(super) enum Op {
     RecordAttempt(Attempt, Reply<()>),
     ListDeliveries(DeliveryQuery, Reply<Vec<DeliveryView>>),
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
-    RetryDelivery(String, i64, Reply<bool>),
+    RetryDelivery(String, i64, Reply<Retry>),
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
     CountRetryable(DeliveryQuery, Reply<usize>),
     GetEvent(String, Reply<EventView>),

@@ -105,10 +105,10 @@ pub(in crate::store::postgres) async fn retry_delivery(
     tx: &Transaction<'_>,
     id: &str,
     now: i64,
-) -> Pg<Option<bool>> {
+) -> Pg<Option<Retry>> {
     let Some(row) = tx
         .query_opt(
-            &tx.cached("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE")
+            &tx.cached("SELECT status, attempts, event_id FROM deliveries WHERE id = $1 FOR UPDATE")
                 .await?,
             &[&id],
         )
@@ -116,8 +116,14 @@ pub(in crate::store::postgres) async fn retry_delivery(
     else {
         return Ok(None);
     };
-    if row.try_get::<_, &str>(0)? == "pending" {
-        return Ok(Some(false));
+    let status: &str = row.try_get(0)?;
+    if status == "pending" {
+        return Ok(Some(Retry::AlreadyPending));
+    }
+    if status == "failed" && row.try_get::<_, i32>(1)? == 0 {
+        return Ok(Some(Retry::FailedInRouting {
+            event_id: row.try_get(2)?,
+        }));
     }
     tx.execute(
         &tx.cached("UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_until = 0, lease_owner = NULL, updated_at = $2 \
@@ -125,12 +131,13 @@ pub(in crate::store::postgres) async fn retry_delivery(
         &[&id, &now],
     )
     .await?;
-    Ok(Some(true))
+    Ok(Some(Retry::Queued))
 }
 
 /// The deliveries a bulk retry takes, with $1 status, $2 target, $3 route, $4 since, $5 source:
 /// never pending ones, and succeeded ones only when $1 names them.
 pub(in crate::store::postgres) const RETRYABLE: &str = "status != 'pending' \
+     AND NOT (status = 'failed' AND attempts = 0) \
      AND (($1::TEXT IS NULL AND status != 'succeeded') OR status = $1) \
      AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
      AND ($4::BIGINT IS NULL OR created_at >= $4) \
