@@ -202,3 +202,72 @@ async fn evaluator_children_killed_mid_batch_lose_and_fail_nothing() {
         "no delivery failed for a crash that was not its own"
     );
 }
+
+/// 240 acknowledged events of ~1 MB pile up behind a stalled route and are routed in one batch:
+/// batches once went to the evaluator as one frame, which passed its cap, and the first event of
+/// each batch was failed for good ("route evaluation crashed: frame too large"). Requests are now
+/// bounded by bytes: every event is delivered and none fails for its neighbours' size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_large_events_is_routed_without_failing_any() {
+    const EVENTS: usize = 240;
+    let receiver = Receiver::start().await;
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{}"
+
+[[routes]]
+name = "r"
+source = "s"
+jq = 'if .body.slow then last(range(1e18)) else {{n: .body.n, size: (.body.pad | length)}} end'
+targets = ["t"]
+
+[jq]
+timeout_ms = 8000
+"#,
+        receiver.url
+    );
+    let gw = Gateway::start_with_server(&config, "max_body_bytes = 1200000").await;
+    // The slow event holds the route loop (past its deadline, then again alone) while the large
+    // ones are stored behind it, so they are read in one batch.
+    let (status, _) = post_json(&gw.hook("s"), r#"{"slow": true}"#, &[]).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pad = "x".repeat(1_000_000);
+    let client = crate::utils::client();
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        let (client, url, pad) = (client.clone(), gw.hook("s"), pad.clone());
+        senders.spawn(async move {
+            for n in (worker..EVENTS).step_by(4) {
+                let body = format!(r#"{{"n":{n},"pad":"{pad}"}}"#);
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("send");
+                assert_eq!(resp.status().as_u16(), 202);
+            }
+        });
+    }
+    while let Some(joined) = senders.join_next().await {
+        joined.expect("sender");
+    }
+    let seen = receiver.wait_for(EVENTS, Duration::from_secs(90)).await;
+    let mut ns: Vec<i64> = seen.iter().filter_map(|r| r.json()["n"].as_i64()).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    assert_eq!(ns.len(), EVENTS);
+    let failed = gw
+        .db()
+        .texts("SELECT last_error FROM deliveries WHERE status = 'failed'")
+        .await;
+    // Only the slow event's route fails, for its own deadline.
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("deadline"), "{failed:?}");
+}

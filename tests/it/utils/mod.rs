@@ -99,8 +99,13 @@ impl Gateway {
         store_url: String,
         limits: hookgate::ingress::Limits,
     ) -> Self {
+        // Small bodies unless the test sets its own limit.
+        let body_limit = match server_extra.contains("max_body_bytes") {
+            true => "",
+            false => "max_body_bytes = 65536\n",
+        };
         let tail = format!(
-            "\n[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n{server_extra}\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
+            "\n[server]\nlisten = \"127.0.0.1:0\"\n{body_limit}{server_extra}\n\n[store]\nurl = \"{store_url}\"\n{store_extra}\n"
         );
         let file = dir.path().join("hookgate.toml");
         std::fs::write(&file, format!("{config}{tail}")).expect("write config");
