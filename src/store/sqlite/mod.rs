@@ -93,6 +93,8 @@ fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Each operation runs in a savepoint; its sub-journal stays in memory instead of a temp file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 

@@ -144,7 +144,7 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
 pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
         Op::InsertEvent(ev, r) => defer(r, savepoint(tx, |c| insert_event(c, &ev))),
-        Op::Unrouted(limit, r) => defer(r, savepoint(tx, |c| unrouted(c, limit))),
+        Op::Unrouted(limit, r) => defer(r, read(tx, |c| unrouted(c, limit))),
         Op::RecordRouting(rs, now, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs, now))),
         Op::Claim {
             target,
@@ -156,32 +156,37 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
             reply,
             savepoint(tx, |c| claim(c, &target, now, limit, lease_ms)),
         ),
-        Op::NextDue(now, targets, r) => defer(r, savepoint(tx, |c| next_due(c, now, &targets))),
-        Op::QueueDepth(r) => defer(r, savepoint(tx, queue_depth)),
-        Op::UnroutedCount(r) => defer(r, savepoint(tx, unrouted_count)),
+        Op::NextDue(now, targets, r) => defer(r, read(tx, |c| next_due(c, now, &targets))),
+        Op::QueueDepth(r) => defer(r, read(tx, queue_depth)),
+        Op::UnroutedCount(r) => defer(r, read(tx, unrouted_count)),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
-        Op::CountRetryable(q, r) => defer(r, savepoint(tx, |c| count_retryable(c, &q))),
+        Op::CountRetryable(q, r) => defer(r, read(tx, |c| count_retryable(c, &q))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
-        Op::ListEvents(q, r) => defer(r, savepoint(tx, |c| list_events(c, &q))),
+        Op::ListEvents(q, r) => defer(r, read(tx, |c| list_events(c, &q))),
         Op::WaitingRoutes(routes, limit, r) => {
-            defer(r, savepoint(tx, |c| waiting_routes(c, &routes, limit)))
+            defer(r, read(tx, |c| waiting_routes(c, &routes, limit)))
         }
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
-        Op::DisabledTargets(r) => defer(r, savepoint(tx, disabled_targets)),
+        Op::DisabledTargets(r) => defer(r, read(tx, disabled_targets)),
         Op::SetTargetDisabled(t, reason, r) => defer(
             r,
             savepoint(tx, |c| set_target_disabled(c, &t, reason.as_deref())),
         ),
-        Op::ListDeliveries(query, r) => defer(r, savepoint(tx, |c| list_deliveries(c, &query))),
-        Op::Ping(r) => defer(
-            r,
-            savepoint(tx, |c| c.query_row("SELECT 1", [], |_| Ok(()))),
-        ),
+        Op::ListDeliveries(query, r) => defer(r, read(tx, |c| list_deliveries(c, &query))),
+        Op::Ping(r) => defer(r, read(tx, |c| c.query_row("SELECT 1", [], |_| Ok(())))),
     }
+}
+
+/// Runs a read-only operation: it changes nothing, so it needs no savepoint to undo.
+fn read<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    f(tx).map_err(|e| StoreError::Query(e.to_string()))
 }
 
 pub(super) fn savepoint<T>(
