@@ -231,7 +231,11 @@ async fn retry_delivery(
     State(state): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.store.retry_delivery(&id, state.clock.now_ms()).await? {
+    match state
+        .store
+        .retry_delivery(&id, state.clock.now_ms())
+        .await?
+    {
         Retry::Queued => {}
         Retry::AlreadyPending => {
             return Err(ApiError::Conflict("delivery is already pending".into()));

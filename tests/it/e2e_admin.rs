@@ -506,7 +506,9 @@ async fn a_delivery_that_failed_in_routing_is_never_retried_raw() {
     assert_eq!(status, 202);
     let event_id = answer["id"].as_str().expect("id").to_string();
     let delivery = gw
-        .wait_deliveries(Duration::from_secs(10), |d| d.iter().any(|x| x.2 == "failed"))
+        .wait_deliveries(Duration::from_secs(10), |d| {
+            d.iter().any(|x| x.2 == "failed")
+        })
         .await;
     assert_eq!(delivery.len(), 1);
     let id = gw
@@ -520,7 +522,10 @@ async fn a_delivery_that_failed_in_routing_is_never_retried_raw() {
     assert_eq!(status, 409, "{body}");
     let error = body["error"].as_str().unwrap_or_default();
     assert!(error.contains("failed in routing"), "{error}");
-    assert!(error.contains(&format!("/admin/v1/events/{event_id}/replay")), "{error}");
+    assert!(
+        error.contains(&format!("/admin/v1/events/{event_id}/replay")),
+        "{error}"
+    );
     let (status, body) = admin(
         &gw,
         reqwest::Method::POST,

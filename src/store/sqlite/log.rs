@@ -110,7 +110,9 @@ pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<Retry
     match row {
         None => Err(StoreError::NotFound),
         Some((status, _, _)) if status == "pending" => Ok(Retry::AlreadyPending),
-        Some((status, 0, event_id)) if status == "failed" => Ok(Retry::FailedInRouting { event_id }),
+        Some((status, 0, event_id)) if status == "failed" => {
+            Ok(Retry::FailedInRouting { event_id })
+        }
         Some(_) => {
             c.prepare_cached(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_until = 0, updated_at = ?2 \

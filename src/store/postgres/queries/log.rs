@@ -108,8 +108,10 @@ pub(in crate::store::postgres) async fn retry_delivery(
 ) -> Pg<Option<Retry>> {
     let Some(row) = tx
         .query_opt(
-            &tx.cached("SELECT status, attempts, event_id FROM deliveries WHERE id = $1 FOR UPDATE")
-                .await?,
+            &tx.cached(
+                "SELECT status, attempts, event_id FROM deliveries WHERE id = $1 FOR UPDATE",
+            )
+            .await?,
             &[&id],
         )
         .await?
