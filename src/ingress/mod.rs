@@ -19,6 +19,7 @@ pub mod verify;
 pub use listener::Limits;
 
 use crate::config::{Config, Source};
+use crate::log_safe::Escaped;
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, StoredEvent};
 use axum::body::Body;
@@ -165,7 +166,9 @@ async fn receive(
                 e,
                 IngressError::Unavailable(_) | IngressError::Backlogged(_)
             ) {
-                tracing::info!(source = %source_label, error = %e, "event rejected");
+                // Both come from the producer (the path, quoted bodies): escaped, or a newline in
+                // them would forge a line of the text log.
+                tracing::info!(source = %Escaped(&source_label), error = %Escaped(&e), "event rejected");
             }
             e.into_response()
         }
