@@ -2,7 +2,7 @@
 //! lines a path cannot forge, `try` contained and quiet about secrets, `/readyz` failing on a full
 //! disk.
 
-use crate::utils::binary::{Process, write_serve_config};
+use crate::utils::binary::{BIN, Process, write_serve_config};
 use crate::utils::client;
 use std::time::Duration;
 
@@ -40,5 +40,108 @@ async fn a_newline_in_the_path_cannot_forge_a_line_of_the_text_log() {
     for line in &logs {
         assert!(!line.starts_with(FORGED), "forged line:\n{all}");
         assert!(!line.contains('\r') && !line.contains('\u{1b}'), "{line:?}");
+    }
+}
+
+/// Secrets a target's config holds, none of which `try` may print.
+const SECRETS: &[&str] = &[
+    "hunter2-pass",
+    "tok-in-query",
+    "sig-in-query",
+    "SlackSecretXYZ",
+    "header-api-key",
+    "Bearer bearer-secret",
+];
+
+fn try_config() -> String {
+    r#"
+[jq]
+timeout_ms = 1500
+
+[sources.s]
+kind = "generic"
+
+[targets.creds]
+url = "https://ops:hunter2-pass@receiver.example/in?token=tok-in-query&sig=sig-in-query&page=2"
+headers = { "X-Api-Key" = "header-api-key", "Authorization" = "Bearer bearer-secret" }
+sign = { scheme = "github", secret = "sign-secret" }
+
+[targets.slack]
+url = "https://hooks.slack.com/services/T000/B000/SlackSecretXYZ"
+
+[[routes]]
+name = "forever"
+source = "s"
+jq = 'last(range(1e18))'
+targets = ["creds"]
+
+[[routes]]
+name = "overflow"
+source = "s"
+jq = 'def f: 1+f; f'
+targets = ["creds"]
+
+[[routes]]
+name = "fine"
+source = "s"
+jq = '{ok: .body.n}'
+targets = ["creds", "slack"]
+"#
+    .to_string()
+}
+
+#[test]
+fn try_contains_runaway_mappings_and_prints_no_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, try_config()).expect("write");
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, r#"{"n":1}"#).expect("write");
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(BIN)
+        .arg("try")
+        .arg("--config")
+        .arg(&config)
+        .args(["--source", "s", "--body"])
+        .arg(&body)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn try");
+    // Unbounded, `last(range(1e18))` never ends: give up well before that.
+    let limit = Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("try did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for want in [
+        "route `forever`: failed: route evaluation exceeded",
+        "jq.timeout_ms",
+        "route `overflow`: failed: route evaluation crashed",
+        "route `fine`: delivered",
+        "POST https://ops:***@receiver.example/in?token=***&sig=***&page=2",
+        "POST https://hooks.slack.com/services/T000/B000/***",
+        "X-Api-Key: ***",
+        "Authorization: ***",
+        // The signature is a MAC of this body: what `try` is for.
+        &format!(
+            "X-Hub-Signature-256: {}",
+            crate::utils::sha256_header("sign-secret", br#"{"ok":1}"#)
+        ),
+    ] {
+        assert!(stdout.contains(want), "missing `{want}` in:\n{stdout}");
+    }
+    for secret in SECRETS {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "`{secret}` printed:\n{stdout}\n{stderr}"
+        );
     }
 }
