@@ -297,6 +297,8 @@ fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `/readyz`: 503 with the reason while the store cannot take writes (unreachable, or a disk
+/// about to fill), so a load balancer sends producers elsewhere; `/healthz` stays 200 meanwhile.
 async fn ready(State(state): State<Ingress>) -> Response {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),

@@ -145,3 +145,85 @@ fn try_contains_runaway_mappings_and_prints_no_secret() {
         );
     }
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped (the test failing included).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`). Tests run as root; a mount that fails fails
+    /// the test, loudly, rather than skipping what it checks.
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs at {} (this test needs root and mount(8)): {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a file still open (a gateway not yet reaped) must not keep the mount behind.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let resp = client().get(url).send().await.expect("send");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// Writes to `path` until the filesystem refuses: the disk is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).expect("create filler");
+    let chunk = vec![0u8; 1 << 20];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[tokio::test]
+async fn readyz_fails_while_the_sqlite_disk_is_full_and_healthz_stays_up() {
+    // Before the gateway, so the gateway (dropped first) has let go of the mount by then.
+    let disk = Tmpfs::mount("64m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", disk.path().join("gw.db").display());
+    let config = write_serve_config(dir.path(), &db, "http://127.0.0.1:9/", "", "");
+    let gw = Process::serve(&config);
+
+    let (status, text) = get(&format!("{}/readyz", gw.url)).await;
+    assert_eq!(status, 200, "{text}");
+
+    let filler = disk.path().join("filler");
+    fill(&filler);
+    let (status, text) = get(&format!("{}/readyz", gw.url)).await;
+    assert_eq!(status, 503, "a full disk is not ready: {text}");
+    assert!(
+        text.contains("free on the database's filesystem"),
+        "the reason: {text}"
+    );
+    let (status, _) = get(&format!("{}/healthz", gw.url)).await;
+    assert_eq!(status, 200, "the process is alive all the same");
+
+    std::fs::remove_file(&filler).expect("free the space");
+    let (status, text) = get(&format!("{}/readyz", gw.url)).await;
+    assert_eq!(status, 200, "ready again once there is room: {text}");
+}
