@@ -104,8 +104,9 @@ impl IntoResponse for IngressError {
         let status = self.status();
         if let Self::Unavailable(_) | Self::Backlogged(_) = &self {
             if let Self::Unavailable(e) = &self {
-                // The cause stays in the log: clients learn only that they should retry.
-                tracing::error!(error = %e, "event not stored");
+                // The cause stays in the log: clients learn only that they should retry. A
+                // database's message may quote what the producer sent: escaped.
+                tracing::error!(error = %Escaped(e), "event not stored");
             }
             let mut resp = (
                 status,

@@ -383,7 +383,8 @@ async fn record(
         match store.record_routing(routings.clone(), clock.now_ms()).await {
             Ok(()) => return true,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot record routing; retrying");
+                // A database's message may quote event types or details taken from bodies.
+                tracing::warn!(error = %crate::log_safe::Escaped(&e), "cannot record routing; retrying");
                 if pause(shutdown, Duration::from_millis(500)).await {
                     return false;
                 }
