@@ -19,7 +19,8 @@
 //! Beside them: [`config`] reads the file, interpolates `${VAR}` and validates; [`server`] wires
 //! the stages and runs them until shutdown; [`cluster`] keeps instances on one store in step;
 //! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the
-//! counters every stage writes and `/metrics` renders.
+//! counters every stage writes and `/metrics` renders; [`log_safe`] escapes producer text in log
+//! lines.
 
 // `deny`, not `forbid`: transform::wasm loads its compile cache with one audited `unsafe` call.
 #![deny(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod cluster;
 pub mod config;
 pub mod deliver;
 pub mod ingress;
+pub mod log_safe;
 pub mod metrics;
 pub mod route;
 pub mod server;

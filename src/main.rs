@@ -341,7 +341,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for note in broken.iter().chain(&missing) {
                 eprintln!("note: {note}");
             }
-            match hookgate::cli::try_event(&config, &plugins, &source, body.into(), &headers) {
+            let config = std::sync::Arc::new(config);
+            // The server's containment: mappings run in a `__route-worker` child of this binary.
+            let exe = std::env::current_exe().context("locating the hookgate executable")?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            // The pool lives inside the runtime, so its child is killed and reaped there.
+            let tried = runtime.block_on(async {
+                let mut evaluators = hookgate::route::evaluator::Pool::new(Some(exe), 1);
+                let body = body.into();
+                hookgate::cli::try_event(
+                    &config,
+                    &plugins,
+                    &mut evaluators,
+                    &source,
+                    body,
+                    &headers,
+                )
+                .await
+            });
+            match tried {
                 Ok(out) => {
                     print!("{out}");
                     Ok(ExitCode::SUCCESS)

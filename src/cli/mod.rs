@@ -1,17 +1,25 @@
 //! Command-line helpers that run pipeline stages offline: `try` (a dry run of one event) and
 //! `sign` (the headers a producer would send). Neither touches the network or a store.
+//!
+//! `try` routes through the server's contained evaluator (a `hookgate __route-worker` child under
+//! `jq.timeout_ms` and `jq.memory_mb`), so a mapping that runs away or overflows its stack fails
+//! its route with the cause instead of hanging or aborting the dry run; and it prints no
+//! configured secret ([`redact`]).
 
 use crate::config::{Config, Target};
 use crate::deliver::sign::SignInput;
 use crate::ingress;
 use crate::route;
+use crate::route::evaluator::Pool;
 use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
 use crate::transform::wasm::registry::Registry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 pub mod client;
+pub mod redact;
 
 /// Parses `Name: value` as given to `--header`.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -24,11 +32,13 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((k.to_ascii_lowercase(), v.to_string()))
 }
 
-/// Runs one event through verification, every route of its source, and signing, and describes
-/// what would be sent. Errs (with the description so far) when ingress would refuse the event.
-pub fn try_event(
-    config: &Config,
+/// Runs one event through verification, every route of its source (contained, in `evaluators`),
+/// and signing, and describes what would be sent. Errs when ingress would refuse the event or no
+/// evaluator could be started.
+pub async fn try_event(
+    config: &Arc<Config>,
     plugins: &Registry,
+    evaluators: &mut Pool,
     source: &str,
     body: Bytes,
     headers: &[(String, String)],
@@ -64,7 +74,9 @@ pub fn try_event(
         query: Vec::new(),
         body: body.clone(),
     };
-    let mut routing = route::route_event(config, &event);
+    let mut routing = route::route_contained(evaluators, config, &event)
+        .await
+        .map_err(|e| format!("cannot evaluate the routes: {e}"))?;
     route::run_plugins(config, plugins, &event, &mut routing);
     let _ = writeln!(
         out,
@@ -120,9 +132,14 @@ fn describe_request(
         attempts: 0,
         created_at: 0,
     };
-    let _ = writeln!(out, "  -> target `{}`: POST {}", target.name, target.url);
+    let _ = writeln!(
+        out,
+        "  -> target `{}`: POST {}",
+        target.name,
+        redact::url(&target.url)
+    );
     for (k, v) in crate::deliver::client::request_headers(target, &due, 1, crate::now_ms() / 1000) {
-        let _ = writeln!(out, "     {k}: {v}");
+        let _ = writeln!(out, "     {k}: {}", redact::header(&target.headers, &k, &v));
     }
     let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&due.body));
 }

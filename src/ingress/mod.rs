@@ -19,6 +19,7 @@ pub mod verify;
 pub use listener::Limits;
 
 use crate::config::{Config, Source};
+use crate::log_safe::Escaped;
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, StoredEvent};
 use axum::body::Body;
@@ -103,8 +104,9 @@ impl IntoResponse for IngressError {
         let status = self.status();
         if let Self::Unavailable(_) | Self::Backlogged(_) = &self {
             if let Self::Unavailable(e) = &self {
-                // The cause stays in the log: clients learn only that they should retry.
-                tracing::error!(error = %e, "event not stored");
+                // The cause stays in the log: clients learn only that they should retry. A
+                // database's message may quote what the producer sent: escaped.
+                tracing::error!(error = %Escaped(e), "event not stored");
             }
             let mut resp = (
                 status,
@@ -165,7 +167,9 @@ async fn receive(
                 e,
                 IngressError::Unavailable(_) | IngressError::Backlogged(_)
             ) {
-                tracing::info!(source = %source_label, error = %e, "event rejected");
+                // Both come from the producer (the path, quoted bodies): escaped, or a newline in
+                // them would forge a line of the text log.
+                tracing::info!(source = %Escaped(&source_label), error = %Escaped(&e), "event rejected");
             }
             e.into_response()
         }
@@ -294,6 +298,8 @@ fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `/readyz`: 503 with the reason while the store cannot take writes (unreachable, or a disk
+/// about to fill), so a load balancer sends producers elsewhere; `/healthz` stays 200 meanwhile.
 async fn ready(State(state): State<Ingress>) -> Response {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),

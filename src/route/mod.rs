@@ -171,43 +171,14 @@ impl Pipeline {
         (self.with_plugins(cfg, routed).await, unavailable)
     }
 
-    /// Evaluates each route of an event that ran away or crashed on its own, in a fresh child, so
-    /// that only the routes at fault fail and the others deliver. An event whose child died of
-    /// something else (killed from outside, say) routes normally the second time. `None` when the
-    /// evaluator became unavailable: the event stays unrouted and is tried again.
+    /// See [`isolate`].
     async fn isolate(
         &mut self,
         cfg: &Arc<Config>,
         event: &StoredEvent,
         first: &EvalError,
     ) -> Option<Routing> {
-        tracing::debug!(event = %event.id, error = %first, "evaluating each route on its own");
-        let routes: Vec<&Route> = cfg
-            .routes
-            .iter()
-            .filter(|r| r.source == event.source)
-            .map(|r| &**r)
-            .collect();
-        let mut merged = Routing::new(&event.id);
-        for route in routes {
-            match self.evaluators.route_alone(cfg, event, &route.name).await {
-                Ok(r) => {
-                    merged.event_type = merged.event_type.or(r.event_type);
-                    merged.results.extend(r.results);
-                    merged.deliveries.extend(r.deliveries);
-                    merged.plugin_calls.extend(r.plugin_calls);
-                }
-                Err(EvalError::Unavailable(why)) => {
-                    tracing::error!(error = %why, "route evaluator unavailable; retrying");
-                    return None;
-                }
-                Err(e) => {
-                    tracing::error!(event = %event.id, route = %route.name, error = %e, "route evaluation failed; this route fails");
-                    fail(&mut merged, route, e.to_string());
-                }
-            }
-        }
-        Some(merged)
+        isolate(&mut self.evaluators, cfg, event, first).await
     }
 
     /// Runs the plugin calls of a batch on blocking threads, one chunk per core (each call is
@@ -298,6 +269,73 @@ impl Pipeline {
     }
 }
 
+/// Routes one event the way the loop does, contained: in place when it runs no jq, else in an
+/// evaluator child under the deadline, and, when that runs away or crashes, route by route so only
+/// the routes at fault fail (with the cause). Plugin calls are left to the caller. `hookgate try`
+/// runs this, so a dry run is bounded like the server. Errs only when no evaluator is available.
+pub async fn route_contained(
+    evaluators: &mut Pool,
+    cfg: &Arc<Config>,
+    event: &StoredEvent,
+) -> Result<Routing, EvalError> {
+    if !runs_mappings(cfg, &event.source) {
+        return Ok(route_event(cfg, event));
+    }
+    let answer = evaluators
+        .route_batch(cfg, std::slice::from_ref(event))
+        .await
+        .pop()
+        .flatten()
+        .unwrap_or_else(|| Err(EvalError::Unavailable("no answer".into())));
+    match answer {
+        Ok(r) => Ok(r),
+        Err(e @ EvalError::TooLarge(_)) => Ok(failed_everywhere(cfg, event, &e.to_string())),
+        Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
+            isolate(evaluators, cfg, event, &e).await.ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Evaluates each route of an event that ran away or crashed on its own, in a fresh child, so
+/// that only the routes at fault fail and the others deliver. An event whose child died of
+/// something else (killed from outside, say) routes normally the second time. `None` when the
+/// evaluator became unavailable: the event stays unrouted and is tried again.
+async fn isolate(
+    evaluators: &mut Pool,
+    cfg: &Arc<Config>,
+    event: &StoredEvent,
+    first: &EvalError,
+) -> Option<Routing> {
+    tracing::debug!(event = %event.id, error = %first, "evaluating each route on its own");
+    let routes: Vec<&Route> = cfg
+        .routes
+        .iter()
+        .filter(|r| r.source == event.source)
+        .map(|r| &**r)
+        .collect();
+    let mut merged = Routing::new(&event.id);
+    for route in routes {
+        match evaluators.route_alone(cfg, event, &route.name).await {
+            Ok(r) => {
+                merged.event_type = merged.event_type.or(r.event_type);
+                merged.results.extend(r.results);
+                merged.deliveries.extend(r.deliveries);
+                merged.plugin_calls.extend(r.plugin_calls);
+            }
+            Err(EvalError::Unavailable(why)) => {
+                tracing::error!(error = %why, "route evaluator unavailable; retrying");
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(event = %event.id, route = %route.name, error = %e, "route evaluation failed; this route fails");
+                fail(&mut merged, route, e.to_string());
+            }
+        }
+    }
+    Some(merged)
+}
+
 /// Whether routing an event of `source` runs any jq. Events that only pass through need no
 /// containment, so they are routed in place, without a round trip to the evaluator.
 fn runs_mappings(config: &Config, source: &str) -> bool {
@@ -345,7 +383,8 @@ async fn record(
         match store.record_routing(routings.clone(), clock.now_ms()).await {
             Ok(()) => return true,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot record routing; retrying");
+                // A database's message may quote event types or details taken from bodies.
+                tracing::warn!(error = %crate::log_safe::Escaped(&e), "cannot record routing; retrying");
                 if pause(shutdown, Duration::from_millis(500)).await {
                     return false;
                 }

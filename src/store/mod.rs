@@ -369,7 +369,8 @@ pub trait Queue: Send + Sync + 'static {
         routes: Vec<String>,
         limit: usize,
     ) -> Result<Vec<WaitingRoute>, StoreError>;
-    /// Succeeds when the store can serve requests.
+    /// Succeeds when the store can serve requests and take writes (SQLite: its filesystem has at
+    /// least [`sqlite::MIN_FREE_BYTES`] free). `/readyz` answers with it.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wake-ups after commits.
     fn signals(&self) -> Signals;

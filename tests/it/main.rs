@@ -10,6 +10,7 @@ mod e2e_delivery;
 mod e2e_examples;
 mod e2e_hostile;
 mod e2e_hostile_config;
+mod e2e_hostile_small;
 mod e2e_ingress;
 mod e2e_interop;
 mod e2e_operations;

@@ -36,10 +36,18 @@ pub enum Sync {
     Normal,
 }
 
+/// Free space below which the store reports itself not ready: SQLite needs room for the WAL and
+/// a checkpoint, and a commit that hits a full disk fails every operation in its batch. A load
+/// balancer reading `/readyz` sends producers elsewhere before that, rather than after.
+pub const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The SQLite backend. Cheap to share: it holds the writer's queue and the signals.
 pub struct SqliteStore {
     ops: std::sync::Mutex<mpsc::Sender<Op>>,
     signals: Signals,
+    /// The directory holding the database (and its WAL), whose filesystem `ping` checks for free
+    /// space; `None` for an in-memory database.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -66,7 +74,27 @@ impl SqliteStore {
         Ok(Self {
             ops: std::sync::Mutex::new(tx),
             signals,
+            dir: database_dir(path),
         })
+    }
+
+    /// Errs when the database's filesystem has less than [`MIN_FREE_BYTES`] free for this
+    /// process (blocks available to unprivileged users, as SQLite writes as one).
+    fn check_free_space(&self) -> Result<(), StoreError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let stat = rustix::fs::statvfs(dir.as_path()).map_err(|e| {
+            StoreError::Unavailable(format!("cannot read free space of {}: {e}", dir.display()))
+        })?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        if free < MIN_FREE_BYTES {
+            return Err(StoreError::Unavailable(format!(
+                "{} KiB free on the database's filesystem ({}), under {} MiB: writes would fail",
+                free / 1024,
+                dir.display(),
+                MIN_FREE_BYTES / (1024 * 1024)
+            )));
+        }
+        Ok(())
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
@@ -154,7 +182,9 @@ impl Queue for SqliteStore {
         self.call(|r| Op::WaitingRoutes(routes, limit, r)).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        self.call(Op::Ping).await
+        self.call(Op::Ping).await?;
+        // A full disk still answers reads: readiness is about taking writes.
+        self.check_free_space()
     }
     fn signals(&self) -> Signals {
         self.signals.clone()
@@ -212,5 +242,36 @@ impl Shared for SqliteStore {
         let (target, reason) = (target.to_string(), reason.map(str::to_string));
         self.call(|r| Op::SetTargetDisabled(target, reason, r))
             .await
+    }
+}
+
+/// The directory of the database file at `path` (as given to `sqlite://`), or `None` when the
+/// database is not a file (`:memory:`, a `file:` URI, which SQLite resolves itself).
+fn database_dir(path: &str) -> Option<std::path::PathBuf> {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    Some(if parent.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        parent.to_path_buf()
+    })
+}
+
+#[cfg(test)]
+mod free_space_tests {
+    use super::database_dir;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_database_dir_is_the_files_parent() {
+        assert_eq!(
+            database_dir("/var/lib/h/gw.db"),
+            Some(PathBuf::from("/var/lib/h"))
+        );
+        assert_eq!(database_dir("gw.db"), Some(PathBuf::from(".")));
+        assert_eq!(database_dir(":memory:"), None);
+        assert_eq!(database_dir("file:x?mode=memory"), None);
     }
 }

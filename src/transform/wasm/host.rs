@@ -246,11 +246,12 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// tracing needs the level at compile time, hence one call per level.
+/// tracing needs the level at compile time, hence one call per level. Lines carry what plugins
+/// print, often producer data: escaped, so they cannot forge lines of the text log.
 fn emit(level: tracing::Level, plugin: &str, stream: &'static str, line: &str) {
     macro_rules! at {
         ($level:expr) => {
-            tracing::event!(target: LOG_TARGET, $level, plugin, stream, "{line}")
+            tracing::event!(target: LOG_TARGET, $level, plugin, stream, "{}", crate::log_safe::Escaped(line))
         };
     }
     match level {

@@ -14,7 +14,7 @@ pub struct Process {
     pub url: String,
     /// The admin API, when the config has an `[admin]` section.
     pub admin_url: Option<String>,
-    /// Every line the process has logged so far (JSON).
+    /// Every line the process has logged so far (JSON unless started with [`Process::serve_text`]).
     pub logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -32,8 +32,17 @@ impl Process {
     /// Starts `bin serve --config path` with `env`: this build's binary or another (the load
     /// benchmark compares builds in one run).
     pub fn serve_binary(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn(bin, config, env, "json")
+    }
+
+    /// [`Process::serve`] with the default text log format: `logs` holds its lines as printed.
+    pub fn serve_text(config: &Path) -> Self {
+        Self::spawn(Path::new(BIN), config, &[], "text")
+    }
+
+    fn spawn(bin: &Path, config: &Path, env: &[(&str, &str)], log_format: &str) -> Self {
         let mut child = Command::new(bin)
-            .args(["serve", "--log-format", "json", "--config"])
+            .args(["serve", "--log-format", log_format, "--config"])
             .arg(config)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
@@ -50,15 +59,14 @@ impl Process {
             let mut admin = None;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 kept.lock().expect("logs").push(line.clone());
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                let Some((message, addr)) = announcement(&line) else {
                     continue;
                 };
-                let addr = v["fields"]["addr"].as_str().unwrap_or_default().to_string();
                 // The admin listener is announced before ingress.
-                if v["fields"]["message"] == "admin listening" {
+                if message == "admin listening" {
                     admin = Some(format!("http://{addr}"));
                 }
-                if v["fields"]["message"] == "ingress listening" {
+                if message == "ingress listening" {
                     let _ = tx.send((addr, admin.clone()));
                 }
             }
@@ -79,6 +87,22 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A listener's announcement in a JSON or text log line: its message and `addr`.
+fn announcement(line: &str) -> Option<(String, String)> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        let message = v["fields"]["message"].as_str()?.to_string();
+        return Some((message, v["fields"]["addr"].as_str()?.to_string()));
+    }
+    // Text: `<time>  INFO hookgate::server: ingress listening addr=127.0.0.1:1234 …`.
+    let message = ["admin listening", "ingress listening"]
+        .into_iter()
+        .find(|m| line.contains(m))?;
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))?;
+    Some((message.to_string(), addr.to_string()))
 }
 
 impl Drop for Process {
