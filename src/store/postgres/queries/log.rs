@@ -122,7 +122,7 @@ pub(in crate::store::postgres) async fn retry_delivery(
     if status == "pending" {
         return Ok(Some(Retry::AlreadyPending));
     }
-    if status == "failed" && row.try_get::<_, i32>(1)? == 0 {
+    if status == "failed" && row.try_get::<_, i64>(1)? == 0 {
         return Ok(Some(Retry::FailedInRouting {
             event_id: row.try_get(2)?,
         }));
