@@ -119,7 +119,21 @@ impl Default for Clock {
 }
 
 /// Formats milliseconds since the epoch as RFC 3339 (UTC, second precision), as envelopes show times.
+/// Times past the year 9999 show as its last second: humantime cannot write a five-digit year (its
+/// `Display` fails, and `to_string` would panic), and such times come only from saturated clocks
+/// (`i64::MAX` as "never") or bad data, never from an event (found by fuzz/'s `envelope` target).
 pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    const LAST_MS: i64 = 253_402_300_799_000; // 9999-12-31T23:59:59Z
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.clamp(0, LAST_MS) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_writes_any_time() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(-1), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+    }
 }
