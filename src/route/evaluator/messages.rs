@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A frame that does not decode: the child is not trusted with another event.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum WireError {
+pub(crate) enum WireError {
     #[error("truncated frame")]
     Truncated,
     #[error("unreadable head: {0}")]
@@ -76,13 +76,13 @@ enum WireOutcome {
 }
 
 /// An event to route: all its routes, or `only` one.
-pub(super) struct Request {
+pub(crate) struct Request {
     pub event: StoredEvent,
     pub only: Option<String>,
 }
 
 /// The request for `events`, each through all its routes or `only` one.
-pub(super) fn encode_request(
+pub(crate) fn encode_request(
     events: &[StoredEvent],
     only: Option<&str>,
 ) -> Result<Vec<u8>, serde_json::Error> {
@@ -104,7 +104,7 @@ pub(super) fn encode_request(
     Ok(buf)
 }
 
-pub(super) fn decode_request(frame: &[u8]) -> Result<Vec<Request>, WireError> {
+pub(crate) fn decode_request(frame: &[u8]) -> Result<Vec<Request>, WireError> {
     let mut rest = frame;
     let n = take_u32(&mut rest)? as usize;
     let mut requests = Vec::with_capacity(n.min(4096));
@@ -127,7 +127,7 @@ pub(super) fn decode_request(frame: &[u8]) -> Result<Vec<Request>, WireError> {
 }
 
 /// The answer for one event.
-pub(super) fn encode_routing(routing: &Routing) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn encode_routing(routing: &Routing) -> Result<Vec<u8>, serde_json::Error> {
     let head = RoutingHead {
         event_id: routing.event_id.clone(),
         event_type: routing.event_type.clone(),
@@ -150,7 +150,7 @@ pub(super) fn encode_routing(routing: &Routing) -> Result<Vec<u8>, serde_json::E
 }
 
 /// Reads the answer for the event `expected`.
-pub(super) fn decode_routing(frame: &[u8], expected: &str) -> Result<Routing, WireError> {
+pub(crate) fn decode_routing(frame: &[u8], expected: &str) -> Result<Routing, WireError> {
     let mut rest = frame;
     let head: RoutingHead = serde_json::from_slice(take(&mut rest)?)?;
     if head.event_id != expected {

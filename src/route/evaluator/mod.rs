@@ -11,7 +11,8 @@
 //! large stack does the same work without the crash containment.
 
 mod child;
-mod messages;
+// pub(crate) for crate::fuzzing only.
+pub(crate) mod messages;
 mod pool;
 mod thread;
 mod wire;

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus, fuzz/corpus/<target>/, from the repo's own material: the payloads in
+tests/fixtures/ with the headers tests/fixtures/signatures.json records for them (so seeds start
+out verifying), the example configs, and a few edge cases each target's checks turn on.
+
+Run from anywhere: `python3 fuzz/seeds.py`. It replaces the corpus folders; commit the result.
+Input layout (see fuzz/src/lib.rs): header lines, a blank line, the body.
+"""
+import json
+import pathlib
+import shutil
+import struct
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+ROOT = FUZZ.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+CORPUS = FUZZ / "corpus"
+
+
+def request(headers, body):
+    head = "".join(f"{k}: {v}\n" for k, v in headers)
+    return head.encode() + b"\n" + body if headers else b"\n\n" + body
+
+
+def payloads():
+    """(name, headers, body, secret) for every fixture payload and signature test vector."""
+    sigs = json.loads((FIXTURES / "signatures.json").read_text())
+    for path in sorted(FIXTURES.glob("*.json")):
+        if path.name == "signatures.json":
+            continue
+        entry = sigs.get(path.name, {})
+        headers = [(k, v) for k, v in entry.items() if not k.startswith("_")]
+        yield path.stem, headers, path.read_bytes(), entry.get("_secret")
+    std = sigs["_standard_webhooks_example(spacelift_run_finished.json)"]
+    yield (
+        "standard_webhooks_example",
+        [(k, v) for k, v in std.items() if not k.startswith("_")],
+        (FIXTURES / "spacelift_run_finished.json").read_bytes(),
+        std["_secret"],
+    )
+    gh = sigs["_test_vectors"]["github"]
+    yield (
+        "github_vector",
+        [("X-Hub-Signature-256", gh["X-Hub-Signature-256"])],
+        gh["payload"].encode(),
+        gh["secret"],
+    )
+    sw = sigs["_test_vectors"]["standard_webhooks"]
+    yield (
+        "standard_webhooks_vector",
+        [
+            ("webhook-id", sw["msg_id"]),
+            ("webhook-timestamp", str(sw["timestamp"])),
+            ("webhook-signature", sw["webhook-signature"]),
+        ],
+        sw["payload"].encode(),
+        sw["secret"],
+    )
+
+
+# Bodies at the edges of the JSON check: the depth bound (128) and one past it, brackets inside
+# strings, a lone surrogate escape (serde_json and jaq disagree on it), invalid UTF-8, NaN.
+EDGES = {
+    "depth_128": b"[" * 128 + b"]" * 128,
+    "depth_129": b"[" * 129 + b"]" * 129,
+    "brackets_in_string": b'{"a":"\\"[[[[","b":[1]}',
+    "lone_surrogate": b'{"type":"\\ud800"}',
+    "invalid_utf8": b'{"type":"\xff"}',
+    "nan": b'{"type":NaN}',
+    "big_number": b'{"n":1e400,"m":-0,"k":18446744073709551616}',
+}
+
+
+def put(target, name, data):
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def frame(*parts):
+    return b"".join(struct.pack("<I", len(p)) + p for p in parts)
+
+
+def main():
+    if CORPUS.exists():
+        shutil.rmtree(CORPUS)
+    for name, headers, body, secret in payloads():
+        put("ingress", name, request(headers, body))
+        put(
+            "envelope",
+            name,
+            request(headers + [("?kind", "k"), ("x-github-event", "push")], body),
+        )
+        fields = [("secret", secret)] if secret else []
+        fields += [("id", "msg_2yQm4TqW8pLx3Fz7Kd1Vb6Nc9Hr"), ("now", "1749731402")]
+        put("sign", name, request(fields, body))
+
+        # A request of this one event, and a routing of it with a transformed body and the
+        # event's body unchanged (the two shapes a delivery takes on the wire).
+        head = {
+            "id": "evt_1",
+            "source": name.split("_")[0],
+            "received_at": 1749731402000,
+            "headers": [[k.lower(), v] for k, v in headers],
+            "query": [["kind", "k"]],
+            "only": None,
+        }
+        put("frames", f"request_{name}", struct.pack("<I", 1) + frame(json.dumps(head).encode(), body))
+        routing = {
+            "event_id": "evt_1",
+            "event_type": "t",
+            "results": [{"route": "r", "outcome": "Delivered", "detail": None, "elapsed_us": 7}],
+            "deliveries": [
+                {"id": "dlv_1", "route": "r", "target": "a", "has_body": True,
+                 "headers": [["content-type", "application/json"]], "failed": False, "error": None},
+                {"id": "dlv_2", "route": "r", "target": "b", "has_body": False,
+                 "headers": [], "failed": True, "error": "why"},
+            ],
+            "plugin_calls": ["w"],
+        }
+        put("frames", f"routing_{name}", frame(json.dumps(routing).encode(), body))
+    for name, body in EDGES.items():
+        put("ingress", name, request([("Content-Type", "application/json")], body))
+        put("envelope", name, request([("x-github-event", "push")], body))
+    put("ingress", "token", request([("x-token", "t0ken"), ("?", "token=t0ken&a=b")], b"{}"))
+    put("sign", "no_fields", b"plain body")
+
+    for path in sorted(ROOT.glob("examples/**/*.toml")):
+        put("config", path.parent.name if path.name == "hookgate.toml" else path.stem, path.read_bytes())
+    put("config", "interpolation", b'[server]\nlisten = "127.0.0.1:${PORT}"\nsecret = "${TRICKY}"\nx = "${UNSET}"\n')
+
+
+if __name__ == "__main__":
+    main()
