@@ -148,7 +148,7 @@ fn verify_standard(
         .trim()
         .parse()
         .map_err(|_| VerifyError::Malformed("webhook-timestamp".into()))?;
-    if (now_s - ts).abs() > STANDARD_WEBHOOKS_TOLERANCE_S {
+    if now_s.abs_diff(ts) > STANDARD_WEBHOOKS_TOLERANCE_S.unsigned_abs() {
         return Err(VerifyError::Stale(STANDARD_WEBHOOKS_TOLERANCE_S));
     }
     let received: Vec<Vec<u8>> = sigs
@@ -194,6 +194,40 @@ mod tests {
         Verifier::Hmac {
             header: HmacHeader::github(),
             secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+        }
+    }
+
+    /// Found by the `ingress` fuzz target: `now - ts` overflowed (a panic in debug builds, and a
+    /// wrapped, negative "age" that passed the freshness check in release builds).
+    #[test]
+    fn extreme_standard_webhooks_timestamps_are_stale_not_a_panic() {
+        let v =
+            Verifier::standard_webhooks(&[Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);
+        let cases = [
+            (i64::MIN, 0),
+            (i64::MIN, 1_700_000_000),
+            (i64::MIN, i64::MAX),
+        ]
+        .into_iter()
+        .chain([
+            (i64::MAX, 0),
+            (i64::MAX, 1_700_000_000),
+            (i64::MAX, i64::MIN),
+        ]);
+        for (ts, now) in cases {
+            let ts = ts.to_string();
+            let h = headers(&[
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", "v1,AAAA"),
+            ]);
+            {
+                assert_eq!(
+                    v.verify(&h, b"{}", now),
+                    Err(VerifyError::Stale(STANDARD_WEBHOOKS_TOLERANCE_S)),
+                    "ts {ts}, now {now}"
+                );
+            }
         }
     }
 
