@@ -52,7 +52,10 @@ pub async fn run(
     let admin = config.admin.is_some();
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let reloader = Arc::new(Reloader::new(config_rx.borrow().path.clone(), config_tx));
-    let worker = deliver::Worker::new(ctx.clone(), config_rx.clone());
+    // In-memory hand-offs between the stages; the store stays the source of truth.
+    let (inbox, mailbox) = route::inbox::inbox();
+    let (handoff, handed) = deliver::handoff::handoff(ctx.switch.clone(), ctx.gates.clone());
+    let worker = deliver::Worker::new(ctx.clone(), config_rx.clone(), handed);
     let cluster = crate::cluster::Cluster::join(
         store.clone(),
         plugins.clone(),
@@ -98,6 +101,8 @@ pub async fn run(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         ),
         backlog: backlog.clone(),
+        inbox: mailbox,
+        handoff,
         plugins: plugins.clone(),
         clock,
         metrics: ctx.metrics.clone(),
@@ -115,6 +120,7 @@ pub async fn run(
         gates: ctx.gates.clone(),
         switch: ctx.switch.clone(),
         backlog,
+        inbox,
         limits,
     });
     tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections,

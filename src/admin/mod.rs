@@ -1,6 +1,6 @@
 //! The admin API: its own listener, every request authenticated with `Authorization: Bearer
 //! <admin.token>` (compared in constant time). It reads and steers the delivery log through the
-//! store; it never sends deliveries itself (the worker does, woken by the store's commit signal).
+//! store; it never sends deliveries itself (the worker does, woken by the store's signal after the commit).
 //!
 //! Errors are [`ApiError`]: a status and a one-line JSON `{"error"}`; internal causes go to the
 //! log, never to the client.

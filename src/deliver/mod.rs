@@ -1,14 +1,16 @@
 //! Delivery: the only code that makes outbound requests.
 //!
-//! The worker claims due deliveries from the store under a lease, sends each with its target's
-//! signing and timeout ([`client`]), records the attempt, and lets the [`retry`] policy decide
-//! what happens next. Each target has its own concurrency limit, so a slow target fills only its
+//! The worker takes fresh deliveries the route loop hands over in memory ([`handoff`]) and claims
+//! due ones (retries, and whatever was not handed over) from the store under a lease, sends each
+//! with its target's signing and timeout ([`client`]), records the attempt, and lets the
+//! [`retry`] policy decide what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
 pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod gate;
+pub mod handoff;
 pub mod retry;
 pub mod sign;
 pub mod switch;
@@ -20,6 +22,7 @@ use crate::Clock;
 use crate::config::{Config, Target};
 use crate::metrics::{AttemptResult, Metrics};
 use crate::store::{AfterAttempt, Attempt, DueDelivery, Store};
+use handoff::{Handed, Queues};
 use retry::Verdict;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub struct Worker {
     config: watch::Receiver<Arc<Config>>,
     slots: BTreeMap<String, Slot>,
     capacity: Arc<Notify>,
+    /// Deliveries the route loop handed over.
+    handed: Queues,
 }
 
 /// The HTTP client every delivery shares: pooled keep-alive connections per target host.
@@ -69,13 +74,14 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 }
 
 impl Worker {
-    pub fn new(ctx: Context, mut config: watch::Receiver<Arc<Config>>) -> Self {
+    pub fn new(ctx: Context, mut config: watch::Receiver<Arc<Config>>, handed: Queues) -> Self {
         let current = config.borrow_and_update().clone();
         let mut worker = Self {
             ctx,
             config,
             slots: BTreeMap::new(),
             capacity: Arc::new(Notify::new()),
+            handed,
         };
         worker.apply(&current.targets);
         worker
@@ -101,22 +107,35 @@ impl Worker {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let signals = self.ctx.store.signals();
         let mut in_flight = JoinSet::new();
+        // Whether a claim may find work in the store (at start: what a previous run left), and
+        // when to look anyway (the next due time the store knows of).
+        let mut look_in_store = true;
+        let mut next_look = tokio::time::Instant::now();
         while !*shutdown.borrow() {
             if self.config.has_changed().unwrap_or(false) {
                 let current = self.config.borrow_and_update().clone();
                 self.apply(&current.targets);
             }
-            let claimed = self.claim_round(&mut in_flight).await;
+            self.handed.collect();
+            let mut started = self.dispatch_handed(&mut in_flight).await;
+            if look_in_store || tokio::time::Instant::now() >= next_look {
+                let claimed = self.claim_round(&mut in_flight).await;
+                started += claimed;
+                look_in_store = claimed > 0;
+                if !look_in_store {
+                    next_look = tokio::time::Instant::now() + self.idle_wait().await;
+                }
+            }
             while in_flight.try_join_next().is_some() {}
-            if claimed > 0 {
+            if started > 0 {
                 continue;
             }
-            let wait = self.idle_wait().await;
             tokio::select! {
-                _ = signals.deliveries.notified() => {}
+                _ = signals.deliveries.notified() => look_in_store = true,
                 _ = self.capacity.notified() => {}
+                _ = self.handed.recv() => {}
                 _ = self.config.changed() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(next_look) => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -130,6 +149,72 @@ impl Worker {
                 "shutdown grace ended with attempts in flight; they will be retried"
             );
         }
+    }
+
+    /// Starts attempts of handed-over deliveries while their targets have room. Those that cannot
+    /// go (target disabled, breaker open, removed by a reload, or a lease that would end during
+    /// the attempt) are given back to the store, where a claim takes them later.
+    async fn dispatch_handed(&mut self, in_flight: &mut JoinSet<()>) -> usize {
+        let mut give_back = self.handed.take_orphans(&self.slots);
+        let mut started = 0;
+        for (name, slot) in &self.slots {
+            if !self.handed.has(name) {
+                continue;
+            }
+            let now = self.ctx.clock.now_ms();
+            let admitted = self.ctx.gates.admits(name, now);
+            if self.ctx.switch.is_disabled(name) || admitted == Some(0) {
+                give_back.extend(self.handed.take(name, usize::MAX));
+                continue;
+            }
+            let free = slot
+                .permits
+                .available_permits()
+                .min(admitted.unwrap_or(usize::MAX));
+            let timeout = crate::duration_ms(slot.target.timeout);
+            let mut n = 0;
+            for h in self.handed.take(name, free) {
+                if now.saturating_add(timeout) >= h.lease_until {
+                    give_back.push(h);
+                    continue;
+                }
+                let Ok(permit) = slot.permits.clone().try_acquire_owned() else {
+                    give_back.push(h);
+                    continue;
+                };
+                n += 1;
+                self.spawn(in_flight, slot, permit, Job::Handed(h));
+            }
+            self.ctx.gates.claimed(name, n, now);
+            started += n;
+        }
+        if !give_back.is_empty() {
+            let ids = give_back.iter().map(|h| h.delivery.id.clone()).collect();
+            if let Err(e) = self.ctx.store.release_leases(ids).await {
+                // Their leases run out instead, and a claim takes them then.
+                tracing::warn!(error = %e, "cannot give back handed-over deliveries");
+            }
+        }
+        started
+    }
+
+    fn spawn(
+        &self,
+        in_flight: &mut JoinSet<()>,
+        slot: &Slot,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        job: Job,
+    ) {
+        let task = AttemptTask {
+            ctx: self.ctx.clone(),
+            target: slot.target.clone(),
+            capacity: self.capacity.clone(),
+        };
+        in_flight.spawn(async move {
+            task.run(job.delivery()).await;
+            // The permit and a handed delivery's room are freed once the attempt is recorded.
+            drop((job, permit));
+        });
     }
 
     /// Targets whose deliveries may be claimed at all: not disabled, and the breaker not open.
@@ -182,8 +267,7 @@ impl Worker {
             if free == 0 {
                 continue;
             }
-            let lease_ms =
-                crate::duration_ms(slot.target.timeout.saturating_add(Duration::from_secs(60)));
+            let lease_ms = handoff::lease_ms(&slot.target);
             let due = match self.ctx.store.claim_due(name, now, free, lease_ms).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -197,18 +281,25 @@ impl Worker {
                     break;
                 };
                 claimed += 1;
-                let task = AttemptTask {
-                    ctx: self.ctx.clone(),
-                    target: slot.target.clone(),
-                    capacity: self.capacity.clone(),
-                };
-                in_flight.spawn(async move {
-                    task.run(d).await;
-                    drop(permit);
-                });
+                self.spawn(in_flight, slot, permit, Job::Claimed(d));
             }
         }
         claimed
+    }
+}
+
+/// A delivery to attempt: claimed from the store, or handed over by the route loop.
+enum Job {
+    Claimed(DueDelivery),
+    Handed(Handed),
+}
+
+impl Job {
+    fn delivery(&self) -> &DueDelivery {
+        match self {
+            Self::Claimed(d) => d,
+            Self::Handed(h) => &h.delivery,
+        }
     }
 }
 
@@ -219,11 +310,11 @@ struct AttemptTask {
 }
 
 impl AttemptTask {
-    async fn run(self, d: DueDelivery) {
+    async fn run(self, d: &DueDelivery) {
         let attempt = d.attempts + 1;
         let started_at = self.ctx.clock.now_ms();
         let timer = Instant::now();
-        let sent = client::send(&self.ctx.client, &self.target, &d, attempt).await;
+        let sent = client::send(&self.ctx.client, &self.target, d, attempt).await;
         let duration = timer.elapsed();
         let verdict = self.target.retry.verdict(
             attempt,
@@ -256,7 +347,7 @@ impl AttemptTask {
             self.ctx.metrics.breaker_opened(&self.target.name);
             tracing::warn!(target = %self.target.name, "circuit breaker opened: deliveries wait for the cool-down");
         }
-        self.count(&d, attempt, after, gone, duration, now);
+        self.count(d, attempt, after, gone, duration, now);
         let record = Attempt {
             delivery_id: d.id.clone(),
             attempt,

@@ -3,8 +3,9 @@
 //! verify its signature, check it is JSON routing can read ([`json`]), commit it, and only then
 //! answer 202 with its id. Also `/healthz`, `/readyz` and `/metrics`.
 //!
-//! Ingress never routes, transforms or delivers: once the event is committed, the pipeline takes
-//! it from the store, so a client that hangs up after the commit cannot lose it.
+//! Ingress never routes, transforms or delivers: once the event is committed it hands it to the
+//! route loop's inbox, and the store has it whatever happens next, so a client that hangs up
+//! after the commit cannot lose it.
 //!
 //! No one request may stop the gateway: [`listener`] serves connections with a header read
 //! timeout and a connection cap, bodies have a whole-body deadline, JSON nesting is bounded
@@ -47,6 +48,8 @@ pub struct Ingress {
     pub switch: crate::deliver::TargetSwitch,
     /// Committed-but-unrouted events: past `server.max_backlog`, new events get 503.
     pub backlog: Arc<crate::route::backlog::Backlog>,
+    /// Committed events go to the route loop this way (the store has them anyway).
+    pub inbox: crate::route::inbox::Inbox,
     /// The whole-body deadline comes from here (the listener applies the rest).
     pub limits: Limits,
 }
@@ -212,12 +215,14 @@ async fn accept(
         body,
     };
     let id = event.id.clone();
+    let promise = state.inbox.promise();
     state
         .store
-        .insert_event(event)
+        .insert_event(event.clone())
         .await
         .map_err(IngressError::Unavailable)?;
     state.backlog.added(1);
+    promise.keep(event);
     Ok(id)
 }
 

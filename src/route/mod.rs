@@ -1,9 +1,11 @@
 //! The route stage: the routing loop, the one place that knows the stage order after ingress.
 //!
 //! stored event ─▶ envelope ─▶ per route: filter ─▶ transform ─▶ deliveries, committed together
-//! with the event's "routed" mark. The store is the only hand-off: the loop reads unrouted events
-//! from it (woken by its commit signal) and writes deliveries back, so a crash between any two
-//! steps repeats the step instead of losing the event.
+//! with the event's "routed" mark. Events come from the [`inbox`] ingress offers them to after
+//! their commit, or from a scan of the store when the inbox may have missed some; fresh
+//! deliveries go to the worker in memory after their commit ([`record`]). The store is the source
+//! of truth: a crash between any two steps repeats the step instead of losing the event, and the
+//! commit is fenced so that an event routed twice gets its deliveries once.
 //!
 //! Mappings are operator code running on producer data, so evaluation is contained by
 //! [`crate::route::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
@@ -13,25 +15,34 @@ pub mod backlog;
 pub mod config;
 pub mod envelope;
 pub mod evaluator;
+pub mod inbox;
 pub mod rules;
 
+mod record;
 mod routing;
 
 pub use routing::{new_delivery_id, new_event_id, route_event, route_event_only, run_plugins};
 
 use crate::config::Config;
+use crate::deliver::handoff::Handoff;
 use crate::metrics::Metrics;
-use crate::store::{DeliveryStatus, Routing, Store, StoredEvent};
+use crate::store::{DeliveryStatus, Routing, RoutingBatch, Store, StoredEvent};
 use crate::transform::wasm::registry::Registry;
+use bytes::Bytes;
 use evaluator::{EvalError, Pool};
+use record::Recording;
 use routing::{fail, failed_everywhere};
 use rules::Route;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Events routed per store round trip.
 const BATCH: usize = 256;
+/// How often a shared store is read for unrouted events even while the inbox keeps the loop busy:
+/// the events of an instance that died are routed by the others.
+const SCAN_SHARED_EVERY: Duration = Duration::from_secs(10);
 
 /// What the routing loop works with.
 pub struct Pipeline {
@@ -40,9 +51,26 @@ pub struct Pipeline {
     pub evaluators: Pool,
     /// Told how many events each batch routed, so ingress sees the backlog shrink at once.
     pub backlog: Arc<backlog::Backlog>,
+    /// Events ingress committed, handed over in memory.
+    pub inbox: inbox::Mailbox,
+    /// Fresh deliveries go to the worker this way.
+    pub handoff: Handoff,
     pub plugins: Arc<Registry>,
     pub clock: crate::Clock,
     pub metrics: Arc<Metrics>,
+}
+
+/// Where the next batch comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The inbox: events ingress handed over.
+    Inbox,
+    /// The store, until it has no more: it may hold unrouted events the inbox does not (at
+    /// start, after a miss or a replay, after events were given up on). The inbox's events are
+    /// in the store too, so it is emptied first.
+    Store,
+    /// One batch from the store, keeping the inbox (a shared store's safety net).
+    Glance,
 }
 
 impl Pipeline {
@@ -52,21 +80,30 @@ impl Pipeline {
         let mut plugins_changed = self.plugins.subscribe();
         // Routes may wait for plugins uploaded before this process started.
         let mut look_at_waiting = true;
-        // The batch being committed while the next one is evaluated (one at most, so the events
-        // of a batch are committed in order and memory stays bounded).
+        // The batch being committed while the next one is evaluated.
         let mut recording: Option<Recording> = None;
+        let mut from = Source::Store;
+        let mut glanced = Instant::now();
         while !*shutdown.borrow() {
             if look_at_waiting {
                 look_at_waiting = self.resolve_waiting(&mut shutdown).await;
             }
-            // Events being committed are still unrouted in the store: read past them.
-            let skip = recording.as_ref().map_or(0, |r| r.ids.len());
-            let events: Vec<StoredEvent> = match self.store.unrouted_events(BATCH + skip).await {
-                Ok(events) => events
-                    .into_iter()
-                    .filter(|e| !recording.as_ref().is_some_and(|r| r.ids.contains(&e.id)))
-                    .take(BATCH)
-                    .collect(),
+            if self.inbox.missed() {
+                from = Source::Store;
+            } else if from == Source::Inbox
+                && self.store.is_shared()
+                && glanced.elapsed() >= SCAN_SHARED_EVERY
+            {
+                from = Source::Glance;
+            }
+            let events = match self.next_batch(from, recording.as_ref()).await {
+                Ok((events, more)) => {
+                    if from != Source::Inbox {
+                        glanced = Instant::now();
+                        from = if more { from } else { Source::Inbox };
+                    }
+                    events
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read unrouted events");
                     pause(&mut shutdown, Duration::from_millis(500)).await;
@@ -82,23 +119,39 @@ impl Pipeline {
                     continue;
                 }
                 tokio::select! {
-                    _ = signals.events.notified() => {}
+                    _ = self.inbox.ready() => {}
+                    _ = signals.events.notified() => from = Source::Store,
                     _ = plugins_changed.changed() => look_at_waiting = true,
                     _ = self.config.changed() => look_at_waiting = true,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => from = Source::Store,
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
+            let bodies: HashMap<String, Bytes> = events
+                .iter()
+                .map(|e| (e.id.clone(), e.body.clone()))
+                .collect();
             let (routings, unavailable) = self.route_batch(events).await;
             if let Some(r) = recording.take() {
                 self.finish(r).await;
             }
             if !routings.is_empty() {
                 count(&self.metrics, &routings);
-                recording = Some(self.start_recording(routings, shutdown.clone()));
+                let cfg = self.config.borrow().clone();
+                recording = Some(Recording::start(
+                    self.store.clone(),
+                    &mut self.handoff,
+                    &cfg,
+                    routings,
+                    &bodies,
+                    self.clock,
+                    shutdown.clone(),
+                ));
             }
             if unavailable {
+                // The events left unevaluated are in the store: read them from there.
+                from = Source::Store;
                 pause(&mut shutdown, Duration::from_secs(1)).await;
             }
         }
@@ -107,25 +160,35 @@ impl Pipeline {
         }
     }
 
-    /// Commits `routings` in the background, so the next batch is evaluated meanwhile.
-    fn start_recording(
-        &self,
-        routings: Vec<Routing>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Recording {
-        let ids = routings.iter().map(|r| r.event_id.clone()).collect();
-        let (store, clock) = (self.store.clone(), self.clock);
-        let task =
-            tokio::spawn(async move { record(&*store, routings, clock, &mut shutdown).await });
-        Recording { task, ids }
+    /// The next batch, and whether the store may hold more (when read from it).
+    async fn next_batch(
+        &mut self,
+        from: Source,
+        recording: Option<&Recording>,
+    ) -> Result<(Vec<StoredEvent>, bool), crate::store::StoreError> {
+        if from == Source::Inbox {
+            return Ok((self.inbox.take(BATCH), false));
+        }
+        if from == Source::Store {
+            self.inbox.discard();
+        }
+        // Events being committed are still unrouted in the store: read past them.
+        let skip = recording.map_or(0, |r| r.ids.len());
+        let read = self.store.unrouted_events(BATCH + skip).await?;
+        let more = read.len() == BATCH + skip;
+        let events = read
+            .into_iter()
+            .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
+            .take(BATCH)
+            .collect();
+        Ok((events, more))
     }
 
     /// Waits for a batch's commit; ingress sees the backlog shrink as soon as it lands.
     async fn finish(&self, recording: Recording) {
-        match recording.task.await {
-            Ok(true) => self.backlog.routed(recording.ids.len() as u64),
-            Ok(false) => {} // shutdown came first: the events stay unrouted
-            Err(e) => tracing::error!(error = %e, "recording a routing batch panicked"),
+        let routed = recording.ids.len() as u64;
+        if recording.finish().await {
+            self.backlog.routed(routed);
         }
     }
 
@@ -215,7 +278,8 @@ impl Pipeline {
         for task in tasks {
             match task.await {
                 Ok(part) => routings.extend(part),
-                // A panic in the host is a bug; those events stay unrouted and are tried again.
+                // A panic in the host is a bug; those events stay unrouted and are tried again
+                // (the next idle scan of the store finds them).
                 Err(e) => tracing::error!(error = %e, "plugin batch panicked"),
             }
         }
@@ -264,7 +328,11 @@ impl Pipeline {
             .collect();
         let routings = self.with_plugins(cfg, routed).await;
         count(&self.metrics, &routings);
-        record(&*self.store, routings, self.clock, shutdown).await;
+        let batch = Arc::new(RoutingBatch {
+            routings,
+            leases: HashMap::new(),
+        });
+        record::record(&*self.store, batch, self.clock, shutdown).await;
         full
     }
 }
@@ -350,12 +418,6 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
             .any(|r| r.source == source && (r.filter.is_some() || r.transform.is_some()))
 }
 
-/// A batch of routings being committed, and the events they route.
-struct Recording {
-    task: tokio::task::JoinHandle<bool>,
-    ids: std::collections::HashSet<String>,
-}
-
 /// Transform time per route, and deliveries that were born failed (their route's mapping failed).
 fn count(metrics: &Metrics, routings: &[Routing]) {
     for r in routings {
@@ -365,29 +427,6 @@ fn count(metrics: &Metrics, routings: &[Routing]) {
         for d in &r.deliveries {
             if d.status == DeliveryStatus::Failed {
                 metrics.delivery_finished(&d.target, "failed");
-            }
-        }
-    }
-}
-
-/// Records routings, retrying while the store is unavailable: the events stay unrouted until then.
-/// False when shutdown came first.
-async fn record(
-    store: &dyn Store,
-    routings: Vec<Routing>,
-    clock: crate::Clock,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
-    let routings: Arc<[Routing]> = routings.into();
-    loop {
-        match store.record_routing(routings.clone(), clock.now_ms()).await {
-            Ok(()) => return true,
-            Err(e) => {
-                // A database's message may quote event types or details taken from bodies.
-                tracing::warn!(error = %crate::log_safe::Escaped(&e), "cannot record routing; retrying");
-                if pause(shutdown, Duration::from_millis(500)).await {
-                    return false;
-                }
             }
         }
     }

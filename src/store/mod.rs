@@ -144,6 +144,17 @@ pub struct Routing {
     pub plugin_calls: Vec<String>,
 }
 
+/// Routings to record in one transaction, and which of their deliveries the route loop hands
+/// straight to the delivery worker in memory: those are written leased to this process until the
+/// given time (Unix ms, scheduling clock), so that no claim, here or on another instance, takes
+/// them meanwhile. The others are written claimable.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingBatch {
+    pub routings: Vec<Routing>,
+    /// Delivery id → lease end.
+    pub leases: std::collections::HashMap<String, i64>,
+}
+
 /// A route that waits for its plugin, with its event.
 #[derive(Debug, Clone)]
 pub struct WaitingRoute {
@@ -341,13 +352,26 @@ pub struct SharedPlugin {
 /// attempts recorded, and the signals that wake the next stage.
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
-    /// Commits an event. Returns only once it is durable.
+    /// Commits an event. Returns only once it is durable. On a shared store the event is leased
+    /// to this instance for routing (ingress hands it to the route loop in memory).
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
     /// The oldest events whose routing is not yet recorded.
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// Records routing outcomes and deliveries, and marks the events routed, atomically.
-    /// Shared, not owned: a caller retrying after `Unavailable` hands the same batch again.
-    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError>;
+    /// Fenced on the events: a routing is taken whole while its event is unrouted, and once it is
+    /// routed only for routes still `waiting` for their plugin, so an event routed twice (handed
+    /// over in memory and found by a scan, say) never gets its deliveries twice. Returns the ids
+    /// of the leased deliveries (see [`RoutingBatch::leases`]) it wrote: only those may be
+    /// handed over. Shared, not owned: a caller retrying after `Unavailable` hands the same batch
+    /// again.
+    async fn record_routing(
+        &self,
+        batch: Arc<RoutingBatch>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Ends this process's leases on deliveries it held in memory but will not attempt (their
+    /// target was disabled or its breaker opened meanwhile), so a claim can take them at once.
+    async fn release_leases(&self, ids: Vec<String>) -> Result<(), StoreError>;
     /// Leases up to `limit` pending deliveries of `target` that are due at `now`.
     async fn claim_due(
         &self,
@@ -362,7 +386,6 @@ pub trait Queue: Send + Sync + 'static {
     async fn unrouted_count(&self) -> Result<u64, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError>;
-    /// One event with the ids of its deliveries.
     /// Routes waiting for their plugin among `routes`, with their events, oldest first.
     async fn waiting_routes(
         &self,

@@ -7,6 +7,7 @@
 use hookgate::store::postgres::PostgresStore;
 use hookgate::store::*;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 const NOW: i64 = 1_000_000;
@@ -69,6 +70,14 @@ fn attempt(id: &str, n: u32, after: AfterAttempt, at: i64) -> Attempt {
     }
 }
 
+/// Routings recorded without hand-over (no delivery leased).
+fn batch(routings: Vec<Routing>) -> Arc<RoutingBatch> {
+    Arc::new(RoutingBatch {
+        routings,
+        leases: Default::default(),
+    })
+}
+
 /// `n` events, routed, each with one pending delivery `d{i}` due at NOW.
 async fn seed_deliveries(store: &PostgresStore, n: usize) {
     seed_deliveries_from(store, 0, n).await
@@ -80,7 +89,7 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
         store.insert_event(event(&format!("e{i}"))).await.unwrap();
         routings.push(routing(&format!("e{i}"), &format!("d{i}")));
     }
-    store.record_routing(routings.into(), NOW).await.unwrap();
+    store.record_routing(batch(routings), NOW).await.unwrap();
 }
 
 #[tokio::test]
@@ -91,7 +100,7 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
     assert_eq!(unrouted.len(), 1);
     assert_eq!(unrouted[0].headers, vec![("x-a".into(), "1".into())]);
     store
-        .record_routing(vec![routing("e1", "d1")].into(), NOW)
+        .record_routing(batch(vec![routing("e1", "d1")]), NOW)
         .await
         .unwrap();
     assert!(store.unrouted_events(10).await.unwrap().is_empty());
@@ -220,18 +229,18 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
     waiting.results[0].outcome = Outcome::Waiting;
     waiting.deliveries.clear();
     store
-        .record_routing(vec![waiting].into(), NOW)
+        .record_routing(batch(vec![waiting]), NOW)
         .await
         .unwrap();
     let w = store.waiting_routes(vec!["r".into()], 10).await.unwrap();
     assert_eq!((w.len(), w[0].event.id.as_str()), (1, "w"));
     // The plugin arrived: the waiting route is recorded once, even if two instances resolve it.
     store
-        .record_routing(vec![routing("w", "dw")].into(), NOW)
+        .record_routing(batch(vec![routing("w", "dw")]), NOW)
         .await
         .unwrap();
     store
-        .record_routing(vec![routing("w", "dw2")].into(), NOW)
+        .record_routing(batch(vec![routing("w", "dw2")]), NOW)
         .await
         .unwrap();
     assert_eq!(
@@ -347,10 +356,25 @@ async fn pg_leases_end_with_their_time_or_their_holder() {
 async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     let url = fresh_database("routing_lease").await;
     let (a, b) = (open(&url).await, open(&url).await);
-    for i in 0..100 {
-        a.insert_event(event(&format!("e{i}"))).await.unwrap();
-    }
-    let (ea, eb) = tokio::join!(a.unrouted_events(60), b.unrouted_events(60));
+    // An instance's own events are leased to it from their insert (its route loop has them in
+    // memory): the other leaves them alone.
+    a.insert_event(event("mine")).await.unwrap();
+    assert!(b.unrouted_events(10).await.unwrap().is_empty());
+    assert_eq!(a.unrouted_events(10).await.unwrap().len(), 1);
+    // Unleased events (say, of an instance gone) are split between the routers.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            "INSERT INTO events (id, source, received_at, headers, query, body) \
+             SELECT 'e' || i, 'src', 0, '[]', '[]', '{}'::bytea FROM generate_series(0, 99) AS i",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ea, eb) = tokio::join!(a.unrouted_events(61), b.unrouted_events(60));
     let (ea, eb) = (ea.unwrap(), eb.unwrap());
     let ids: HashSet<&String> = ea.iter().chain(&eb).map(|e| &e.id).collect();
     assert_eq!(
@@ -358,23 +382,47 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
         ea.len() + eb.len(),
         "an event went to both routers"
     );
-    assert_eq!(ids.len(), 100);
+    assert_eq!(ids.len(), 101);
     // Each instance gets its own leased events again (its pipeline retries them), never the other's.
     assert_eq!(a.unrouted_events(200).await.unwrap().len(), ea.len());
     assert_eq!(b.unrouted_events(200).await.unwrap().len(), eb.len());
 
     // Even if both record a routing for one event (a lease ran out mid-routing), it is taken once.
     let e = &ea[0].id;
-    a.record_routing(vec![routing(e, "first")].into(), NOW)
+    a.record_routing(batch(vec![routing(e, "first")]), NOW)
         .await
         .unwrap();
-    b.record_routing(vec![routing(e, "second")].into(), NOW)
+    b.record_routing(batch(vec![routing(e, "second")]), NOW)
         .await
         .unwrap();
     assert_eq!(
         a.get_event(e).await.unwrap().deliveries,
         vec!["first".to_string()]
     );
+}
+
+#[tokio::test]
+async fn pg_handed_over_deliveries_are_leased_until_given_back() {
+    let url = fresh_database("handed_over").await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    a.insert_event(event("e1")).await.unwrap();
+    let leased = RoutingBatch {
+        routings: vec![routing("e1", "d1")],
+        leases: [("d1".to_string(), NOW + 60_000)].into(),
+    };
+    let written = a
+        .record_routing(Arc::new(leased.clone()), NOW)
+        .await
+        .unwrap();
+    assert_eq!(written, ["d1"]);
+    assert!(a.claim_due("t", NOW, 10, 1_000).await.unwrap().is_empty());
+    assert!(b.claim_due("t", NOW, 10, 1_000).await.unwrap().is_empty());
+    // Recorded again (a duplicate routing of the event): the fence writes nothing.
+    let again = a.record_routing(Arc::new(leased), NOW).await.unwrap();
+    assert!(again.is_empty());
+    // Given back, any instance may claim it.
+    a.release_leases(vec!["d1".into()]).await.unwrap();
+    assert_eq!(b.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -413,15 +461,17 @@ async fn pg_commits_of_one_instance_wake_the_others() {
     let _ = tokio::time::timeout(Duration::from_millis(100), signals.events.notified()).await;
     let _ = tokio::time::timeout(Duration::from_millis(100), signals.deliveries.notified()).await;
     a.insert_event(event("e1")).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), signals.events.notified())
-        .await
-        .expect("b woken for a's event");
-    a.record_routing(vec![routing("e1", "d1")].into(), NOW)
+    a.record_routing(batch(vec![routing("e1", "d1")]), NOW)
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), signals.deliveries.notified())
         .await
         .expect("b woken for a's delivery");
+    // A new event goes to a's own route loop in memory; a replay is for whoever is free.
+    a.replay_event("e1").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), signals.events.notified())
+        .await
+        .expect("b woken for a's replay");
 }
 
 #[tokio::test]
@@ -431,7 +481,7 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
     let store = open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await;
     store.insert_event(event("e1")).await.unwrap();
     store
-        .record_routing(vec![routing("e1", "d1")].into(), NOW)
+        .record_routing(batch(vec![routing("e1", "d1")]), NOW)
         .await
         .unwrap();
     assert_eq!(store.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);

@@ -102,16 +102,18 @@ impl PostgresStore {
         let listener = tokio::spawn(listen(config, tls, signals.clone(), instance.clone()));
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
-        let events = batch::Batcher::spawn(
-            pool.clone(),
-            |pool, events: Arc<[StoredEvent]>| async move {
-                let c = get(&pool).await?;
-                queries::insert_events(&c, &events)
-                    .await
-                    .map_err(store_err)?;
-                Ok(())
-            },
-        );
+        let owner = instance.clone();
+        let events =
+            batch::Batcher::spawn(pool.clone(), move |pool, events: Arc<[StoredEvent]>| {
+                let owner = owner.clone();
+                async move {
+                    let c = get(&pool).await?;
+                    queries::insert_events(&c, &owner, ROUTE_LEASE_MS, &events)
+                        .await
+                        .map_err(store_err)?;
+                    Ok(())
+                }
+            });
         let owner = instance.clone();
         let attempts =
             batch::Batcher::spawn(pool.clone(), move |pool, attempts: Arc<[Attempt]>| {
@@ -262,10 +264,9 @@ macro_rules! in_tx {
 #[async_trait::async_trait]
 impl Queue for PostgresStore {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
-        self.events.submit(event).await?;
-        self.signals.events.notify_one();
-        self.wakeups.events();
-        Ok(())
+        // No wake-up: ingress hands the event to this instance's route loop in memory, and the
+        // others leave it alone while this instance holds its lease.
+        self.events.submit(event).await
     }
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let c = self.client().await?;
@@ -273,12 +274,30 @@ impl Queue for PostgresStore {
             .await
             .map_err(store_err)
     }
-    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError> {
-        let wrote = in_tx!(self, |tx| queries::record_routing(&tx, &routings, now));
-        if wrote {
+    async fn record_routing(
+        &self,
+        batch: Arc<RoutingBatch>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let recorded = in_tx!(self, |tx| queries::record_routing(
+            &tx,
+            &self.instance,
+            &batch,
+            now
+        ));
+        if recorded.claimable {
             self.signals.deliveries.notify_one();
             self.wakeups.deliveries();
         }
+        Ok(recorded.leased)
+    }
+    async fn release_leases(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        queries::release_leases(&c, &self.instance, &ids)
+            .await
+            .map_err(store_err)?;
+        self.signals.deliveries.notify_one();
+        self.wakeups.deliveries();
         Ok(())
     }
     async fn claim_due(
@@ -306,8 +325,8 @@ impl Queue for PostgresStore {
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
         self.attempts.submit(attempt).await?;
-        self.signals.deliveries.notify_one();
         if retry {
+            self.signals.deliveries.notify_one();
             self.wakeups.deliveries();
         }
         Ok(())

@@ -145,8 +145,15 @@ impl Queue for SqliteStore {
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.call(|r| Op::Unrouted(limit, r)).await
     }
-    async fn record_routing(&self, routings: Arc<[Routing]>, now: i64) -> Result<(), StoreError> {
-        self.call(|r| Op::RecordRouting(routings, now, r)).await
+    async fn record_routing(
+        &self,
+        batch: Arc<RoutingBatch>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.call(|r| Op::RecordRouting(batch, now, r)).await
+    }
+    async fn release_leases(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.call(|r| Op::ReleaseLeases(ids, r)).await
     }
     async fn claim_due(
         &self,

@@ -40,25 +40,44 @@ pub(super) fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<Sto
     rows.collect()
 }
 
+/// See [`Queue::record_routing`]: the fence is the `routed = 0` in the first statement, which
+/// changes one row only for the first routing of an event.
 pub(super) fn record_routing(
     c: &Connection,
-    routings: &[Routing],
+    batch: &RoutingBatch,
     now: i64,
-) -> rusqlite::Result<()> {
-    for routing in routings {
-        c.prepare_cached("UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1")?
-            .execute(params![routing.event_id, routing.event_type])?;
-        for result in &routing.results {
+) -> rusqlite::Result<Vec<String>> {
+    let mut leased = Vec::new();
+    for routing in &batch.routings {
+        let first = c
+            .prepare_cached(
+                "UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1 AND routed = 0",
+            )?
+            .execute(params![routing.event_id, routing.event_type])?
+            == 1;
+        // Routed already (or pruned): only routes still waiting for their plugin are taken.
+        let waiting: Vec<String> = if first {
+            Vec::new()
+        } else {
+            c.prepare_cached(
+                "SELECT route FROM route_results WHERE event_id = ?1 AND outcome = 'waiting'",
+            )?
+            .query_map(params![routing.event_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let takes = |route: &str| first || waiting.iter().any(|w| w == route);
+        for result in routing.results.iter().filter(|r| takes(&r.route)) {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![routing.event_id, result.route, result.outcome.as_str(), result.detail])?;
         }
-        for d in &routing.deliveries {
+        for d in routing.deliveries.iter().filter(|d| takes(&d.route)) {
             let next = (d.status == DeliveryStatus::Pending).then_some(now);
+            let lease = batch.leases.get(&d.id).copied();
             c.prepare_cached(
                 "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
-                 last_error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                 last_error, created_at, updated_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
             )?
             .execute(params![
                 d.id,
@@ -70,9 +89,32 @@ pub(super) fn record_routing(
                 pairs_to_json(&d.headers),
                 next,
                 d.error,
-                now
+                now,
+                lease.unwrap_or(0)
             ])?;
+            if lease.is_some() {
+                leased.push(d.id.clone());
+            }
         }
+    }
+    Ok(leased)
+}
+
+/// Whether recording `batch` leaves a delivery a claim can take (so the worker must look).
+pub(super) fn claimable(batch: &RoutingBatch) -> bool {
+    batch
+        .routings
+        .iter()
+        .flat_map(|r| &r.deliveries)
+        .any(|d| d.status == DeliveryStatus::Pending && !batch.leases.contains_key(&d.id))
+}
+
+pub(super) fn release_leases(c: &Connection, ids: &[String]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE deliveries SET lease_until = 0 WHERE id = ?1 AND status = 'pending'",
+    )?;
+    for id in ids {
+        stmt.execute(params![id])?;
     }
     Ok(())
 }

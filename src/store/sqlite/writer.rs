@@ -16,7 +16,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Op {
     InsertEvent(StoredEvent, Reply<()>),
     Unrouted(usize, Reply<Vec<StoredEvent>>),
-    RecordRouting(Arc<[Routing]>, i64, Reply<()>),
+    RecordRouting(Arc<RoutingBatch>, i64, Reply<Vec<String>>),
+    ReleaseLeases(Vec<String>, Reply<()>),
     Claim {
         target: String,
         now: i64,
@@ -71,10 +72,16 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
         let commit_error = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => {
                 for op in batch {
+                    // Ingress hands new events to the route loop in memory, and the route loop
+                    // hands most deliveries to the worker the same way: the signals are for work
+                    // only the store knows of.
                     match &op {
-                        Op::InsertEvent(..) | Op::ReplayEvent(..) => new_events = true,
-                        Op::RecordRouting(..)
-                        | Op::RecordAttempt(..)
+                        Op::ReplayEvent(..) => new_events = true,
+                        Op::RecordRouting(batch, ..) if claimable(batch) => new_deliveries = true,
+                        Op::RecordAttempt(a, _) if matches!(a.after, AfterAttempt::RetryAt(_)) => {
+                            new_deliveries = true
+                        }
+                        Op::ReleaseLeases(..)
                         | Op::RetryDelivery(..)
                         | Op::RetryDeliveries(..)
                         | Op::SetTargetDisabled(..) => new_deliveries = true,
@@ -116,10 +123,10 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
         ))
     }
     match op {
-        Op::InsertEvent(_, r)
-        | Op::RecordRouting(_, _, r)
-        | Op::RecordAttempt(_, r)
-        | Op::Ping(r) => defer(r, err()),
+        Op::RecordRouting(_, _, r) => defer(r, err()),
+        Op::InsertEvent(_, r) | Op::ReleaseLeases(_, r) | Op::RecordAttempt(_, r) | Op::Ping(r) => {
+            defer(r, err())
+        }
         Op::Unrouted(_, r) => defer(r, err()),
         Op::Claim { reply, .. } => defer(reply, err()),
         Op::NextDue(_, _, r) => defer(r, err()),
@@ -143,9 +150,11 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
 /// Runs one operation inside a savepoint of the batch's transaction.
 pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
-        Op::InsertEvent(ev, r) => defer(r, savepoint(tx, |c| insert_event(c, &ev))),
-        Op::Unrouted(limit, r) => defer(r, read(tx, |c| unrouted(c, limit))),
+        // One statement: atomic on its own, so no savepoint.
+        Op::InsertEvent(ev, r) => defer(r, direct(tx, |c| insert_event(c, &ev))),
+        Op::Unrouted(limit, r) => defer(r, direct(tx, |c| unrouted(c, limit))),
         Op::RecordRouting(rs, now, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs, now))),
+        Op::ReleaseLeases(ids, r) => defer(r, savepoint(tx, |c| release_leases(c, &ids))),
         Op::Claim {
             target,
             now,
@@ -156,33 +165,34 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
             reply,
             savepoint(tx, |c| claim(c, &target, now, limit, lease_ms)),
         ),
-        Op::NextDue(now, targets, r) => defer(r, read(tx, |c| next_due(c, now, &targets))),
-        Op::QueueDepth(r) => defer(r, read(tx, queue_depth)),
-        Op::UnroutedCount(r) => defer(r, read(tx, unrouted_count)),
+        Op::NextDue(now, targets, r) => defer(r, direct(tx, |c| next_due(c, now, &targets))),
+        Op::QueueDepth(r) => defer(r, direct(tx, queue_depth)),
+        Op::UnroutedCount(r) => defer(r, direct(tx, unrouted_count)),
         Op::RecordAttempt(a, r) => defer(r, savepoint(tx, |c| record_attempt(c, &a))),
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
-        Op::CountRetryable(q, r) => defer(r, read(tx, |c| count_retryable(c, &q))),
+        Op::CountRetryable(q, r) => defer(r, direct(tx, |c| count_retryable(c, &q))),
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
-        Op::ListEvents(q, r) => defer(r, read(tx, |c| list_events(c, &q))),
+        Op::ListEvents(q, r) => defer(r, direct(tx, |c| list_events(c, &q))),
         Op::WaitingRoutes(routes, limit, r) => {
-            defer(r, read(tx, |c| waiting_routes(c, &routes, limit)))
+            defer(r, direct(tx, |c| waiting_routes(c, &routes, limit)))
         }
         Op::ReplayEvent(id, r) => defer(r, replay_event(tx, &id)),
         Op::Prune(before, batch, r) => defer(r, savepoint(tx, |c| prune(c, before, batch))),
-        Op::DisabledTargets(r) => defer(r, read(tx, disabled_targets)),
+        Op::DisabledTargets(r) => defer(r, direct(tx, disabled_targets)),
         Op::SetTargetDisabled(t, reason, r) => defer(
             r,
             savepoint(tx, |c| set_target_disabled(c, &t, reason.as_deref())),
         ),
-        Op::ListDeliveries(query, r) => defer(r, read(tx, |c| list_deliveries(c, &query))),
-        Op::Ping(r) => defer(r, read(tx, |c| c.query_row("SELECT 1", [], |_| Ok(())))),
+        Op::ListDeliveries(query, r) => defer(r, direct(tx, |c| list_deliveries(c, &query))),
+        Op::Ping(r) => defer(r, direct(tx, |c| c.query_row("SELECT 1", [], |_| Ok(())))),
     }
 }
 
-/// Runs a read-only operation: it changes nothing, so it needs no savepoint to undo.
-fn read<T>(
+/// Runs an operation that needs no savepoint to undo: a read, or a single statement (atomic on
+/// its own).
+fn direct<T>(
     tx: &Transaction<'_>,
     f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {

@@ -5,9 +5,13 @@ use super::*;
 use crate::store::*;
 use deadpool_postgres::{ClientWrapper as Client, Transaction};
 
-/// Inserts events in one statement (one commit for the lot: group commit for ingress).
+/// Inserts events in one statement (one commit for the lot: group commit for ingress), leased to
+/// `owner` for routing: ingress hands them to its own route loop in memory, so other instances
+/// leave them alone unless it dies.
 pub(in crate::store::postgres) async fn insert_events(
     c: &Client,
+    owner: &str,
+    lease_ms: i64,
     events: &[StoredEvent],
 ) -> Pg<u64> {
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
@@ -16,10 +20,16 @@ pub(in crate::store::postgres) async fn insert_events(
     let headers: Vec<String> = events.iter().map(|e| pairs_to_json(&e.headers)).collect();
     let queries: Vec<String> = events.iter().map(|e| pairs_to_json(&e.query)).collect();
     let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
+    let sql = format!(
+        "INSERT INTO events (id, source, received_at, headers, query, body, route_owner, route_lease_until) \
+         SELECT u.*, $7, {DB_NOW} + $8 \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[]) AS u"
+    );
     c.execute(
-        &c.cached("INSERT INTO events (id, source, received_at, headers, query, body) \
-         SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[])").await?,
-        &[&ids, &sources, &received, &headers, &queries, &bodies],
+        &c.cached(&sql).await?,
+        &[
+            &ids, &sources, &received, &headers, &queries, &bodies, &owner, &lease_ms,
+        ],
     )
     .await
 }
@@ -79,9 +89,11 @@ pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEven
 /// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
 pub(in crate::store::postgres) async fn record_routing(
     tx: &Transaction<'_>,
-    routings: &[Routing],
+    owner: &str,
+    batch: &RoutingBatch,
     now: i64,
-) -> Pg<bool> {
+) -> Pg<Recorded> {
+    let routings = &batch.routings;
     let ids: Vec<&str> = routings.iter().map(|r| r.event_id.as_str()).collect();
     // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
     let rows = tx
@@ -145,7 +157,8 @@ pub(in crate::store::postgres) async fn record_routing(
             }
         }
         for d in routing.deliveries.iter().filter(|d| takes(event, &d.route)) {
-            deliveries.push(event, d, now);
+            let lease = batch.leases.get(&d.id).copied();
+            deliveries.push(event, d, now, lease.map(|until| (until, owner)));
         }
     }
     if !marks.is_empty() {
@@ -165,11 +178,39 @@ pub(in crate::store::postgres) async fn record_routing(
         )
         .await?;
     }
-    let wrote = !deliveries.ids.is_empty();
-    if wrote {
+    let recorded = Recorded {
+        leased: deliveries.leased(),
+        claimable: deliveries.claimable(),
+    };
+    if !deliveries.ids.is_empty() {
         deliveries.insert(tx, now).await?;
     }
-    Ok(wrote)
+    Ok(recorded)
+}
+
+/// What [`record_routing`] wrote.
+pub(in crate::store::postgres) struct Recorded {
+    /// The leased deliveries written (the caller may hand them over).
+    pub leased: Vec<String>,
+    /// Whether a claim can take any delivery written (the workers must look).
+    pub claimable: bool,
+}
+
+/// Ends `owner`'s leases on pending deliveries it will not attempt.
+pub(in crate::store::postgres) async fn release_leases(
+    c: &Client,
+    owner: &str,
+    ids: &[String],
+) -> Pg<u64> {
+    c.execute(
+        &c.cached(
+            "UPDATE deliveries SET lease_until = 0, lease_owner = NULL \
+             WHERE id = ANY($1) AND status = 'pending' AND lease_owner = $2",
+        )
+        .await?,
+        &[&ids, &owner],
+    )
+    .await
 }
 
 /// Text columns of rows bound as arrays.
@@ -207,10 +248,20 @@ pub(in crate::store::postgres) struct DeliveryRows<'a> {
     headers: Vec<String>,
     next: Vec<Option<i64>>,
     errors: Vec<Option<Cow<'a, str>>>,
+    lease_until: Vec<i64>,
+    lease_owners: Vec<Option<&'a str>>,
 }
 
 impl<'a> DeliveryRows<'a> {
-    fn push(&mut self, event: &'a str, d: &'a NewDelivery, now: i64) {
+    fn push(
+        &mut self,
+        event: &'a str,
+        d: &'a NewDelivery,
+        now: i64,
+        lease: Option<(i64, &'a str)>,
+    ) {
+        self.lease_until.push(lease.map_or(0, |(until, _)| until));
+        self.lease_owners.push(lease.map(|(_, owner)| owner));
         self.ids.push(&d.id);
         self.events.push(event);
         self.routes.push(&d.route);
@@ -223,13 +274,30 @@ impl<'a> DeliveryRows<'a> {
         self.errors.push(d.error.as_deref().map(text));
     }
 
+    fn leased(&self) -> Vec<String> {
+        self.ids
+            .iter()
+            .zip(&self.lease_owners)
+            .filter(|(_, owner)| owner.is_some())
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    fn claimable(&self) -> bool {
+        self.statuses
+            .iter()
+            .zip(&self.lease_owners)
+            .any(|(status, owner)| *status == DeliveryStatus::Pending.as_str() && owner.is_none())
+    }
+
     async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
         tx.execute(
             &tx.cached(
                 "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
-             next_attempt_at, last_error, created_at, updated_at) \
-             SELECT u.*, $10, $10 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
-             $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[]) AS u",
+             next_attempt_at, last_error, lease_until, lease_owner, created_at, updated_at) \
+             SELECT u.*, $12, $12 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+             $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[], \
+             $11::TEXT[]) AS u",
             )
             .await?,
             &[
@@ -242,6 +310,8 @@ impl<'a> DeliveryRows<'a> {
                 &self.headers,
                 &self.next,
                 &self.errors.iter().map(|e| e.as_deref()).collect::<Vec<_>>(),
+                &self.lease_until,
+                &self.lease_owners,
                 &now,
             ],
         )

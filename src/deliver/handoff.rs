@@ -1,0 +1,235 @@
+//! Deliveries handed from the route loop to the worker in memory, so that a fresh delivery is
+//! not claimed back from the store that has just written it.
+//!
+//! The store stays the source of truth. A delivery is handed over only if the route loop
+//! reserved room for it *before* recording it, and the store wrote it leased to this process
+//! (until its target's timeout plus a minute): no claim takes it meanwhile, here or on another
+//! instance. The worker attempts it like a claimed one; if it cannot before the lease would run
+//! out during the attempt (its target disabled, its breaker open, a reload removed it), it gives
+//! the lease back so a claim takes it. After a crash the lease ends (SQLite: at the next start;
+//! PostgreSQL: when the instance stops beating) and another claim does.
+//!
+//! Room is bounded per target (four rounds of its concurrency), so a slow target holds a bounded
+//! number of deliveries in memory; the rest wait in the store, claimable, as before.
+
+use super::{Gates, TargetSwitch};
+use crate::config::Target;
+use crate::store::DueDelivery;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Rounds of a target's concurrency that may wait in memory.
+const ROUNDS: usize = 4;
+
+/// How long a delivery is leased to the process that attempts it: the attempt's timeout and a
+/// minute to record it. Claims and hand-overs lease alike.
+pub fn lease_ms(target: &Target) -> i64 {
+    crate::duration_ms(target.timeout.saturating_add(Duration::from_secs(60)))
+}
+
+/// One delivery handed over, with the end of its lease.
+#[derive(Debug)]
+pub struct Handed {
+    pub delivery: DueDelivery,
+    pub lease_until: i64,
+    /// Its place in memory, freed when it is dropped (after its attempt).
+    pub room: Room,
+}
+
+/// The route loop's side: reserves room, then hands over what the store wrote.
+#[derive(Debug)]
+pub struct Handoff {
+    sender: HandoffSender,
+    held: HashMap<String, Arc<AtomicUsize>>,
+    switch: TargetSwitch,
+    gates: Gates,
+}
+
+/// A reservation for one delivery of a target (give it to [`Handoff::send`], or drop it).
+#[derive(Debug)]
+pub struct Room(Arc<AtomicUsize>);
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The worker's side: deliveries handed over, queued per target.
+#[derive(Debug)]
+pub struct Queues {
+    rx: mpsc::UnboundedReceiver<Handed>,
+    queues: BTreeMap<String, VecDeque<Handed>>,
+}
+
+/// A new hand-off between a route loop and a worker.
+pub fn handoff(switch: TargetSwitch, gates: Gates) -> (Handoff, Queues) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sender = Handoff {
+        sender: HandoffSender { tx },
+        held: HashMap::new(),
+        switch,
+        gates,
+    };
+    let queues = Queues {
+        rx,
+        queues: BTreeMap::new(),
+    };
+    (sender, queues)
+}
+
+impl Handoff {
+    /// Room for one more delivery of `target` in memory, if it has any and can take deliveries
+    /// now (not disabled, breaker not open).
+    pub fn reserve(&mut self, target: &Target, now: i64) -> Option<Room> {
+        if self.sender.tx.is_closed()
+            || self.switch.is_disabled(&target.name)
+            || self.gates.admits(&target.name, now) == Some(0)
+        {
+            return None;
+        }
+        let held = self.held.entry(target.name.clone()).or_default().clone();
+        let cap = target.concurrency.saturating_mul(ROUNDS).max(ROUNDS);
+        let before = held.fetch_add(1, Ordering::AcqRel);
+        let room = Room(held);
+        (before < cap).then_some(room)
+    }
+
+    /// What hands deliveries over once their commit landed (from the recording task).
+    pub fn sender(&self) -> HandoffSender {
+        self.sender.clone()
+    }
+}
+
+/// Hands deliveries over. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HandoffSender {
+    tx: mpsc::UnboundedSender<Handed>,
+}
+
+impl HandoffSender {
+    /// Hands over a delivery the store wrote leased until `lease_until`.
+    pub fn send(&self, room: Room, delivery: DueDelivery, lease_until: i64) {
+        let handed = Handed {
+            delivery,
+            lease_until,
+            room,
+        };
+        // A worker gone (shutdown) drops it: its lease ends and a claim takes it after restart.
+        let _ = self.tx.send(handed);
+    }
+}
+
+impl Queues {
+    /// Moves what was handed over since the last call into the per-target queues.
+    pub fn collect(&mut self) {
+        while let Ok(h) = self.rx.try_recv() {
+            self.push(h);
+        }
+    }
+
+    /// Waits for the next delivery handed over (pending forever once the route loop is gone).
+    pub async fn recv(&mut self) {
+        match self.rx.recv().await {
+            Some(h) => self.push(h),
+            None => std::future::pending().await,
+        }
+    }
+
+    fn push(&mut self, h: Handed) {
+        self.queues
+            .entry(h.delivery.target.clone())
+            .or_default()
+            .push_back(h);
+    }
+
+    /// Takes up to `n` deliveries of `target`, oldest first.
+    pub fn take(&mut self, target: &str, n: usize) -> Vec<Handed> {
+        let Some(queue) = self.queues.get_mut(target) else {
+            return Vec::new();
+        };
+        let taken = queue.drain(..n.min(queue.len())).collect();
+        if queue.is_empty() {
+            self.queues.remove(target);
+        }
+        taken
+    }
+
+    /// Takes every delivery queued for a target not in `keep` (removed by a reload).
+    pub fn take_orphans(&mut self, keep: &BTreeMap<String, impl Sized>) -> Vec<Handed> {
+        let gone: Vec<String> = self
+            .queues
+            .keys()
+            .filter(|t| !keep.contains_key(*t))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .flat_map(|t| self.queues.remove(&t).unwrap_or_default())
+            .collect()
+    }
+
+    /// Whether `target` has deliveries queued.
+    pub fn has(&self, target: &str) -> bool {
+        self.queues.contains_key(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn target(concurrency: usize) -> Arc<Target> {
+        let toml =
+            format!("[targets.t]\nurl = \"http://127.0.0.1:9/\"\nconcurrency = {concurrency}\n");
+        let config = Config::parse(&toml, "test.toml", &|_| None).expect("valid config");
+        config.targets["t"].clone()
+    }
+
+    fn due(id: &str) -> DueDelivery {
+        DueDelivery {
+            id: id.into(),
+            event_id: "e".into(),
+            event_type: None,
+            route: "r".into(),
+            target: "t".into(),
+            body: bytes::Bytes::new(),
+            headers: Vec::new(),
+            attempts: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn room_is_bounded_per_target_and_freed_when_a_delivery_leaves() {
+        let (mut sender, mut queues) = handoff(TargetSwitch::default(), Gates::default());
+        let t = target(1);
+        let mut rooms: Vec<Room> = (0..ROUNDS).map_while(|_| sender.reserve(&t, 0)).collect();
+        assert_eq!(rooms.len(), ROUNDS);
+        assert!(sender.reserve(&t, 0).is_none(), "full");
+        drop(rooms.pop());
+        let room = sender
+            .reserve(&t, 0)
+            .expect("room again once a reservation is dropped");
+        sender.sender().send(room, due("d1"), 10);
+        assert!(
+            sender.reserve(&t, 0).is_none(),
+            "a handed delivery holds its room"
+        );
+        queues.collect();
+        assert!(queues.has("t"));
+        let taken = queues.take("t", 5);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].lease_until, 10);
+        assert!(!queues.has("t"));
+        assert!(
+            sender.reserve(&t, 0).is_none(),
+            "held while being attempted"
+        );
+        drop(taken);
+        assert!(sender.reserve(&t, 0).is_some());
+    }
+}

@@ -1,0 +1,206 @@
+//! The route loop's inbox: events ingress committed, handed over in memory so that routing does
+//! not read back from the store what ingress has just written.
+//!
+//! The store stays the source of truth: an event enters the inbox only after its commit, and
+//! whatever the inbox cannot take (full, or the loop gone) is only *missed*, never lost; the
+//! loop then scans the store, where every unrouted event is. The inbox is bounded in events and
+//! in bytes, so a burst costs bounded memory.
+
+use crate::store::StoredEvent;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::sync::{Notify, mpsc};
+
+/// Events the inbox holds at most.
+const MAX_EVENTS: usize = 4096;
+/// Bytes of bodies the inbox holds at most.
+const MAX_BYTES: usize = 64 << 20;
+
+/// What ingress and the loop share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set when an event was not handed over: the loop must scan the store.
+    missed: AtomicBool,
+    /// Body bytes of the events in the channel.
+    bytes: AtomicUsize,
+    /// Wakes the loop after a miss (the channel may be empty by then).
+    missed_wake: Notify,
+}
+
+/// Ingress's side. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    tx: mpsc::Sender<StoredEvent>,
+    shared: Arc<Shared>,
+}
+
+/// The route loop's side.
+#[derive(Debug)]
+pub struct Mailbox {
+    rx: mpsc::Receiver<StoredEvent>,
+    shared: Arc<Shared>,
+    /// An event [`Mailbox::ready`] received, taken first.
+    first: Option<StoredEvent>,
+}
+
+/// A new inbox: its sending and receiving sides.
+pub fn inbox() -> (Inbox, Mailbox) {
+    let (tx, rx) = mpsc::channel(MAX_EVENTS);
+    let shared = Arc::new(Shared::default());
+    let mailbox = Mailbox {
+        rx,
+        shared: shared.clone(),
+        first: None,
+    };
+    (Inbox { tx, shared }, mailbox)
+}
+
+impl Inbox {
+    /// Hands over an event that is committed. Never waits: when the inbox is full the event is
+    /// left to the loop's next scan of the store.
+    pub fn offer(&self, event: StoredEvent) {
+        let size = event.body.len();
+        let held = self.shared.bytes.fetch_add(size, Ordering::AcqRel);
+        if held.saturating_add(size) > MAX_BYTES || self.tx.try_send(event).is_err() {
+            self.shared.bytes.fetch_sub(size, Ordering::AcqRel);
+            self.miss();
+        }
+    }
+
+    /// An event about to be committed: see [`Promise`].
+    pub fn promise(&self) -> Promise<'_> {
+        Promise {
+            inbox: self,
+            kept: false,
+        }
+    }
+
+    fn miss(&self) {
+        self.shared.missed.store(true, Ordering::Release);
+        self.shared.missed_wake.notify_one();
+    }
+}
+
+/// An event on its way to the inbox: offered once committed, or, if the request handler is
+/// dropped before that (a client hanging up while the commit is under way, which then still
+/// lands), a miss, so the loop finds the event in the store.
+#[derive(Debug)]
+pub struct Promise<'a> {
+    inbox: &'a Inbox,
+    kept: bool,
+}
+
+impl Promise<'_> {
+    /// Offers the committed event.
+    pub fn keep(mut self, event: StoredEvent) {
+        self.kept = true;
+        self.inbox.offer(event);
+    }
+}
+
+impl Drop for Promise<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.inbox.miss();
+        }
+    }
+}
+
+impl Mailbox {
+    /// Up to `limit` events handed over, without waiting.
+    pub fn take(&mut self, limit: usize) -> Vec<StoredEvent> {
+        let mut events: Vec<StoredEvent> = self.first.take().into_iter().collect();
+        while events.len() < limit {
+            match self.rx.try_recv() {
+                Ok(event) => events.push(self.received(event)),
+                Err(_) => break,
+            }
+        }
+        events
+    }
+
+    /// Waits until an event is handed over or one was missed. Cancel-safe.
+    pub async fn ready(&mut self) {
+        if self.first.is_some() {
+            return;
+        }
+        tokio::select! {
+            event = self.rx.recv() => match event {
+                Some(e) => self.first = Some(self.received(e)),
+                // Ingress is gone (shutdown): only the store can have work now.
+                None => std::future::pending().await,
+            },
+            _ = self.shared.missed_wake.notified() => {}
+        }
+    }
+
+    /// Whether an event was missed since the last call (which forgets it): if so, the store
+    /// holds unrouted events the inbox does not, and the loop must scan.
+    pub fn missed(&self) -> bool {
+        self.shared.missed.swap(false, Ordering::AcqRel)
+    }
+
+    /// Empties the inbox before a scan of the store, which finds all of its events again.
+    pub fn discard(&mut self) {
+        self.first = None;
+        while let Ok(event) = self.rx.try_recv() {
+            self.received(event);
+        }
+    }
+
+    fn received(&self, event: StoredEvent) -> StoredEvent {
+        self.shared
+            .bytes
+            .fetch_sub(event.body.len(), Ordering::AcqRel);
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, size: usize) -> StoredEvent {
+        StoredEvent {
+            id: id.into(),
+            source: "s".into(),
+            received_at: 0,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: vec![b' '; size].into(),
+        }
+    }
+
+    #[test]
+    fn events_come_out_in_order_and_a_full_inbox_is_a_miss() {
+        let (inbox, mut mailbox) = inbox();
+        inbox.offer(event("a", 10));
+        inbox.offer(event("b", 10));
+        assert!(!mailbox.missed());
+        inbox.offer(event("huge", MAX_BYTES));
+        assert!(
+            mailbox.missed(),
+            "past the byte bound the event is left to a scan"
+        );
+        assert!(!mailbox.missed(), "a miss is reported once");
+        let ids: Vec<String> = mailbox.take(10).into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(mailbox.shared.bytes.load(Ordering::Acquire), 0);
+        for i in 0..MAX_EVENTS {
+            inbox.offer(event(&i.to_string(), 1));
+        }
+        assert!(!mailbox.missed());
+        inbox.offer(event("one too many", 1));
+        assert!(mailbox.missed());
+        mailbox.discard();
+        drop(inbox.promise());
+        assert!(
+            mailbox.missed(),
+            "an event whose handler went away is left to a scan"
+        );
+        inbox.promise().keep(event("kept", 1));
+        assert!(!mailbox.missed());
+        assert_eq!(mailbox.take(5).len(), 1);
+        assert!(mailbox.take(1).is_empty());
+    }
+}
