@@ -216,13 +216,14 @@ async fn accept(
     };
     let id = event.id.clone();
     let promise = state.inbox.promise();
+    let copy = promise.wanted().then(|| event.clone());
     state
         .store
-        .insert_event(event.clone())
+        .insert_event(event)
         .await
         .map_err(IngressError::Unavailable)?;
     state.backlog.added(1);
-    promise.keep(event);
+    promise.keep(copy);
     Ok(id)
 }
 

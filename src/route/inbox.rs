@@ -2,9 +2,11 @@
 //! not read back from the store what ingress has just written.
 //!
 //! The store stays the source of truth: an event enters the inbox only after its commit, and
-//! whatever the inbox cannot take (full, or the loop gone) is only *missed*, never lost; the
-//! loop then scans the store, where every unrouted event is. The inbox is bounded in events and
-//! in bytes, so a burst costs bounded memory.
+//! whatever the inbox cannot take (full, or its request handler gone) is only *missed*, never
+//! lost. A miss closes the inbox and the loop reads unrouted events from the store until it has
+//! none left, then reopens the inbox and reads the store once more (for what was committed while
+//! it was closed). While closed, ingress neither copies nor offers events. The inbox is bounded in
+//! events and in bytes, so a burst costs bounded memory.
 
 use crate::store::StoredEvent;
 use std::sync::Arc;
@@ -12,13 +14,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
 
 /// Events the inbox holds at most.
-const MAX_EVENTS: usize = 4096;
+const MAX_EVENTS: usize = 65_536;
 /// Bytes of bodies the inbox holds at most.
 const MAX_BYTES: usize = 64 << 20;
 
 /// What ingress and the loop share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
+    /// Whether ingress offers events; closed by a miss until the loop has read the store.
+    open: AtomicBool,
     /// Set when an event was not handed over: the loop must scan the store.
     missed: AtomicBool,
     /// Body bytes of the events in the channel.
@@ -46,7 +50,12 @@ pub struct Mailbox {
 /// A new inbox: its sending and receiving sides.
 pub fn inbox() -> (Inbox, Mailbox) {
     let (tx, rx) = mpsc::channel(MAX_EVENTS);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        open: AtomicBool::new(true),
+        missed: AtomicBool::new(false),
+        bytes: AtomicUsize::new(0),
+        missed_wake: Notify::new(),
+    });
     let mailbox = Mailbox {
         rx,
         shared: shared.clone(),
@@ -57,8 +66,11 @@ pub fn inbox() -> (Inbox, Mailbox) {
 
 impl Inbox {
     /// Hands over an event that is committed. Never waits: when the inbox is full the event is
-    /// left to the loop's next scan of the store.
-    pub fn offer(&self, event: StoredEvent) {
+    /// left to the loop's scan of the store (and so is any event while the inbox is closed).
+    fn offer(&self, event: StoredEvent) {
+        if !self.shared.open.load(Ordering::Acquire) {
+            return;
+        }
         let size = event.body.len();
         let held = self.shared.bytes.fetch_add(size, Ordering::AcqRel);
         if held.saturating_add(size) > MAX_BYTES || self.tx.try_send(event).is_err() {
@@ -71,11 +83,13 @@ impl Inbox {
     pub fn promise(&self) -> Promise<'_> {
         Promise {
             inbox: self,
+            wanted: self.shared.open.load(Ordering::Acquire),
             kept: false,
         }
     }
 
     fn miss(&self) {
+        self.shared.open.store(false, Ordering::Release);
         self.shared.missed.store(true, Ordering::Release);
         self.shared.missed_wake.notify_one();
     }
@@ -87,14 +101,26 @@ impl Inbox {
 #[derive(Debug)]
 pub struct Promise<'a> {
     inbox: &'a Inbox,
+    /// The inbox was open when the event was received: ingress keeps a copy to offer.
+    wanted: bool,
     kept: bool,
 }
 
 impl Promise<'_> {
-    /// Offers the committed event.
-    pub fn keep(mut self, event: StoredEvent) {
+    /// Whether the inbox wants the event (else ingress need not copy it).
+    pub fn wanted(&self) -> bool {
+        self.wanted
+    }
+
+    /// Offers the committed event (`None` if it was not [`wanted`](Self::wanted)).
+    pub fn keep(mut self, event: Option<StoredEvent>) {
         self.kept = true;
-        self.inbox.offer(event);
+        match event {
+            Some(event) => self.inbox.offer(event),
+            // Closed then, open now: the loop may have read the store before this commit.
+            None if self.inbox.shared.open.load(Ordering::Acquire) => self.inbox.miss(),
+            None => {}
+        }
     }
 }
 
@@ -140,6 +166,17 @@ impl Mailbox {
         self.shared.missed.swap(false, Ordering::AcqRel)
     }
 
+    /// Closes the inbox: the loop reads the store, which has every event, until it has none.
+    pub fn close(&self) {
+        self.shared.open.store(false, Ordering::Release);
+    }
+
+    /// Opens the inbox again once the store has no more unrouted events; the loop then reads
+    /// the store once more, for events committed while it was closed.
+    pub fn reopen(&self) {
+        self.shared.open.store(true, Ordering::Release);
+    }
+
     /// Empties the inbox before a scan of the store, which finds all of its events again.
     pub fn discard(&mut self) {
         self.first = None;
@@ -172,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn events_come_out_in_order_and_a_full_inbox_is_a_miss() {
+    fn events_come_out_in_order_and_a_full_inbox_is_a_miss_that_closes_it() {
         let (inbox, mut mailbox) = inbox();
         inbox.offer(event("a", 10));
         inbox.offer(event("b", 10));
@@ -186,6 +223,10 @@ mod tests {
         let ids: Vec<String> = mailbox.take(10).into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(mailbox.shared.bytes.load(Ordering::Acquire), 0);
+        assert!(!inbox.promise().wanted(), "closed after a miss");
+        inbox.offer(event("while closed", 1));
+        assert!(mailbox.take(1).is_empty());
+        mailbox.reopen();
         for i in 0..MAX_EVENTS {
             inbox.offer(event(&i.to_string(), 1));
         }
@@ -193,14 +234,36 @@ mod tests {
         inbox.offer(event("one too many", 1));
         assert!(mailbox.missed());
         mailbox.discard();
+        mailbox.reopen();
+    }
+
+    #[test]
+    fn a_promise_not_kept_or_kept_across_a_reopening_is_a_miss() {
+        let (inbox, mut mailbox) = inbox();
         drop(inbox.promise());
         assert!(
             mailbox.missed(),
             "an event whose handler went away is left to a scan"
         );
-        inbox.promise().keep(event("kept", 1));
+        mailbox.reopen();
+        inbox.promise().keep(Some(event("kept", 1)));
         assert!(!mailbox.missed());
         assert_eq!(mailbox.take(5).len(), 1);
-        assert!(mailbox.take(1).is_empty());
+        mailbox.close();
+        let promise = inbox.promise();
+        assert!(!promise.wanted());
+        mailbox.reopen();
+        promise.keep(None);
+        assert!(
+            mailbox.missed(),
+            "committed around the reopening: the store is read again"
+        );
+        mailbox.reopen();
+        mailbox.close();
+        inbox.promise().keep(None);
+        assert!(
+            !mailbox.missed(),
+            "still closed: the loop is reading the store anyway"
+        );
     }
 }

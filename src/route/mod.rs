@@ -65,11 +65,14 @@ pub struct Pipeline {
 enum Source {
     /// The inbox: events ingress handed over.
     Inbox,
-    /// The store, until it has no more: it may hold unrouted events the inbox does not (at
-    /// start, after a miss or a replay, after events were given up on). The inbox's events are
-    /// in the store too, so it is emptied first.
+    /// The store, with the inbox closed and emptied (the store has its events too), until the
+    /// store has no more: it may hold unrouted events the inbox does not (at start, after a miss
+    /// or a replay, after events were given up on). Then the inbox reopens, and one glance
+    /// follows.
     Store,
-    /// One batch from the store, keeping the inbox (a shared store's safety net).
+    /// One batch from the store, keeping the inbox: after the inbox reopens (for what was
+    /// committed while it was closed), and on a shared store every [`SCAN_SHARED_EVERY`]. A full
+    /// batch means more: back to [`Source::Store`].
     Glance,
 }
 
@@ -98,9 +101,16 @@ impl Pipeline {
             }
             let events = match self.next_batch(from, recording.as_ref()).await {
                 Ok((events, more)) => {
-                    if from != Source::Inbox {
-                        glanced = Instant::now();
-                        from = if more { from } else { Source::Inbox };
+                    match (from, more) {
+                        (Source::Inbox, _) | (Source::Store, true) => {}
+                        (Source::Store, false) => {
+                            self.inbox.reopen();
+                            from = Source::Glance;
+                        }
+                        (Source::Glance, more) => {
+                            glanced = Instant::now();
+                            from = if more { Source::Store } else { Source::Inbox };
+                        }
                     }
                     events
                 }
@@ -115,7 +125,8 @@ impl Pipeline {
                     self.finish(r).await;
                     continue;
                 }
-                if look_at_waiting {
+                // Glance now rather than after the next event: idle, it is cheap.
+                if look_at_waiting || from == Source::Glance {
                     continue;
                 }
                 tokio::select! {
@@ -170,6 +181,7 @@ impl Pipeline {
             return Ok((self.inbox.take(BATCH), false));
         }
         if from == Source::Store {
+            self.inbox.close();
             self.inbox.discard();
         }
         // Events being committed are still unrouted in the store: read past them.
