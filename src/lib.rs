@@ -39,6 +39,8 @@ pub mod signature;
 pub mod store;
 pub mod transform;
 
+pub use cli::main;
+
 /// The entry points the fuzz targets in `fuzz/` drive, in one place, so those targets do not
 /// depend on where each lives (nor break if modules become `pub(crate)`). Not an API.
 #[doc(hidden)]

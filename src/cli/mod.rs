@@ -18,8 +18,12 @@ use bytes::Bytes;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+mod args;
 pub mod client;
 pub mod redact;
+mod run;
+
+pub use run::main;
 
 /// Parses `Name: value` as given to `--header`.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {
