@@ -2,9 +2,7 @@
 //! `migrate`, `try`, `sign`), or call a running gateway's admin API. `src/main.rs` calls only
 //! [`main`].
 
-use super::args::{
-    AdminArgs, Cli, Command, DeliveriesCommand, EventsCommand, PluginCommand,
-};
+use super::args::{AdminArgs, Cli, Command, DeliveriesCommand, EventsCommand, PluginCommand};
 use super::client::AdminClient;
 use crate::config::Config;
 use crate::transform::wasm::registry::Registry;
@@ -85,10 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 id,
                 event_type,
             };
-            print!(
-                "{}",
-                super::sign(&opts, &body).map_err(anyhow::Error::msg)?
-            );
+            print!("{}", super::sign(&opts, &body).map_err(anyhow::Error::msg)?);
             Ok(ExitCode::SUCCESS)
         }
     }
