@@ -33,14 +33,6 @@ impl<const N: usize> Counters<N> {
         }
     }
 
-    fn get(&self, labels: [&str; N]) -> u64 {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&labels.map(str::to_string)).copied())
-            .unwrap_or(0)
-    }
-
     fn render(&self, out: &mut String, name: &str, help: &str, keys: [&str; N]) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         if let Ok(m) = self.0.lock() {
@@ -223,11 +215,6 @@ impl Metrics {
 
     pub(crate) fn breaker_opened(&self, target: &str) {
         self.breaker_opened.add([target], 1);
-    }
-
-    /// How many attempts against `target` ended with `result` (for tests and the admin API).
-    pub(crate) fn attempts_of(&self, target: &str, result: AttemptResult) -> u64 {
-        self.attempts.get([target, result.as_str()])
     }
 
     /// Prometheus text exposition (version 0.0.4).

@@ -435,8 +435,6 @@ async fn enable_target(
         id: format!("ping_{}", ulid::Ulid::new()),
         event_id: "ping".into(),
         event_type: Some("hookgate.ping".into()),
-        route: "admin".into(),
-        target: name.clone(),
         body: bytes::Bytes::from(
             serde_json::json!({ "type": "hookgate.ping", "target": name }).to_string(),
         ),

@@ -129,8 +129,6 @@ fn describe_request(
         id: d.id.clone(),
         event_id: event.id.clone(),
         event_type: event_type.map(str::to_string),
-        route: d.route.clone(),
-        target: d.target.clone(),
         body: d.body.clone().unwrap_or_else(|| event.body.clone()),
         headers: d.headers.clone(),
         attempts: 0,

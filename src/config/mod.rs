@@ -14,9 +14,7 @@ pub(crate) mod reload;
 pub(crate) mod validator;
 
 pub(crate) use crate::deliver::config::Target;
-pub(crate) use crate::ingress::config::{
-    NULLSTONE_TOKEN_HEADER, NULLSTONE_TOKEN_QUERY, Source, SourceKind,
-};
+pub(crate) use crate::ingress::config::Source;
 use crate::route::rules::Route;
 use crate::signature::Secret;
 use std::collections::BTreeMap;

@@ -50,10 +50,6 @@ impl Reloader {
         }
     }
 
-    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
-        self.tx.subscribe()
-    }
-
     /// Reads and validates the file; publishes it only if it is whole.
     pub(crate) async fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one = self.one_at_a_time.lock().await;

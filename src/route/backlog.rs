@@ -72,6 +72,7 @@ impl Backlog {
     }
 
     /// Events waiting now, as last counted.
+    #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }

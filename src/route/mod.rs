@@ -17,9 +17,7 @@ pub(crate) mod rules;
 
 mod routing;
 
-pub(crate) use routing::{
-    new_delivery_id, new_event_id, route_event, route_event_only, run_plugins,
-};
+pub(crate) use routing::{new_event_id, route_event, route_event_only, run_plugins};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

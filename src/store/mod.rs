@@ -158,8 +158,6 @@ pub(crate) struct DueDelivery {
     pub(crate) id: String,
     pub(crate) event_id: String,
     pub(crate) event_type: Option<String>,
-    pub(crate) route: String,
-    pub(crate) target: String,
     pub(crate) body: Bytes,
     pub(crate) headers: Vec<(String, String)>,
     /// Attempts made before this one.

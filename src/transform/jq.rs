@@ -114,10 +114,6 @@ impl JqProgram {
         })
     }
 
-    pub(crate) fn code(&self) -> &str {
-        &self.code
-    }
-
     /// Runs the program on `input` and collects every output.
     pub fn run(&self, input: Val) -> Result<Vec<Val>, JqError> {
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));

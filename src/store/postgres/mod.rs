@@ -140,11 +140,13 @@ impl PostgresStore {
     }
 
     /// This instance's id, as it appears in `instances` and as the holder of its leases.
+    #[cfg(test)]
     pub(crate) fn instance(&self) -> &str {
         &self.instance
     }
 
     /// The instances beating now (this one included), oldest first.
+    #[cfg(test)]
     pub(crate) async fn live_instances(&self) -> Result<Vec<String>, StoreError> {
         let c = self.client().await?;
         queries::live_instances(&c).await.map_err(store_err)

@@ -170,12 +170,9 @@ impl Engine {
     }
 
     /// How many components this engine compiled instead of loading them from the cache.
+    #[cfg(test)]
     pub(crate) fn compilations(&self) -> u64 {
         self.inner.compiles.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn limits(&self) -> Limits {
-        self.inner.limits
     }
 
     fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, LoadError> {

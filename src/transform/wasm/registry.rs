@@ -231,11 +231,6 @@ impl Registry {
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
-
-    /// Number of compilations so far (a restart with a warm cache compiles nothing).
-    pub(crate) fn compilations(&self) -> u64 {
-        self.engine.compilations()
-    }
 }
 
 fn info(name: &str, e: &Entry) -> PluginInfo {
