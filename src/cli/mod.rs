@@ -1,5 +1,7 @@
-//! Command-line helpers that run pipeline stages offline: `try` (a dry run of one event) and
-//! `sign` (the headers a producer would send). Neither touches the network or a store.
+//! The `hookgate` command line: its arguments (`args.rs`) and what each subcommand does
+//! (`run.rs`, whose `main` is all `src/main.rs` calls); here, the subcommands that run pipeline
+//! stages offline: `try` (a dry run of one event) and `sign` (the headers a producer would send).
+//! Neither touches the network or a store.
 //!
 //! `try` routes through the server's contained evaluator (a `hookgate __route-worker` child under
 //! `jq.timeout_ms` and `jq.memory_mb`), so a mapping that runs away or overflows its stack fails

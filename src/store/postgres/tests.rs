@@ -13,6 +13,10 @@ use std::time::Duration;
 
 const NOW: i64 = 1_000_000;
 
+/// The integration tests' helper, shared so that both make test databases one way.
+#[path = "../../../tests/it/utils/pg_database.rs"]
+mod pg_database;
+
 /// A fresh, empty database on the test server (its URL), or `None` when there is no server and
 /// none was asked for.
 async fn fresh_database(name: &str) -> Option<String> {
@@ -23,18 +27,7 @@ async fn fresh_database(name: &str) -> Option<String> {
         eprintln!("skipped: HOOKGATE_TEST_POSTGRES_URL is not set (./scripts/test sets it)");
         return None;
     };
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to HOOKGATE_TEST_POSTGRES_URL");
-    tokio::spawn(connection);
-    let db = format!("t_{name}_{}", ulid::Ulid::new()).to_lowercase();
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .expect("create test database");
-    let mut url = url::Url::parse(&base).expect("test url");
-    url.set_path(&format!("/{db}"));
-    Some(url.to_string())
+    Some(pg_database::fresh_postgres_database_on(&base, name).await)
 }
 
 async fn open(url: &str) -> PostgresStore {

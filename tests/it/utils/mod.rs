@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod binary;
+pub mod pg_database;
 pub mod receiver;
 pub mod store;
 pub mod wasm;
