@@ -14,10 +14,10 @@
 //!
 //! Both are timed per call; the table gives mean, p50, p99 and the ratio of the means.
 
-use hookgate::route::envelope::{BodyFormat, Envelope, EventTypeRule};
-use hookgate::store::StoredEvent;
-use hookgate::transform::jq::{self, JqProgram};
-use hookgate::transform::wasm::{Engine, Limits};
+use hookgate::testing::{
+    BodyFormat, Engine, Envelope, EventTypeRule, JqProgram, StoredEvent, WasmLimits as Limits,
+    jq_to_json,
+};
 use std::time::{Duration, Instant};
 
 /// slack-notify's Spacelift message, written in jq.
@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
     let jq = measure(calls, || {
         program
             .run(envelope.val().clone())
-            .map_or(0, |v| jq::to_json(&v[0]).len())
+            .map_or(0, |v| jq_to_json(&v[0]).len())
     });
     let serialise = measure(calls, || envelope.to_json().len());
     let echo = std::env::var("HOOKGATE_BENCH_ECHO").ok().map(|p| {
@@ -149,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         "\nwasm / jq (means): {:.2}×; output {} bytes (wasm) vs {} bytes (jq)",
         wasm.mean.as_secs_f64() / jq.mean.as_secs_f64(),
         from_wasm[0].body.len(),
-        jq::to_json(&from_jq[0]).len()
+        jq_to_json(&from_jq[0]).len()
     );
     Ok(())
 }

@@ -18,10 +18,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often an instance looks for changes without being told.
-pub const POLL: Duration = Duration::from_secs(5);
+pub(crate) const POLL: Duration = Duration::from_secs(5);
 
 /// This instance's view of what it has applied.
-pub struct Cluster {
+pub(crate) struct Cluster {
     store: Arc<dyn Store>,
     plugins: Arc<Registry>,
     reloader: Arc<Reloader>,
@@ -34,7 +34,7 @@ impl Cluster {
     /// Joins the instances sharing `store`: installs the plugins they share, shares the local
     /// plugins they have never seen, and takes the config file as read as the newest reload.
     /// `None` when the store is not shared.
-    pub async fn join(
+    pub(crate) async fn join(
         store: Arc<dyn Store>,
         plugins: Arc<Registry>,
         reloader: Arc<Reloader>,
@@ -56,7 +56,7 @@ impl Cluster {
     }
 
     /// Applies changes as they are signalled (or found by polling) until `stop`.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let signal = self.store.signals().cluster;
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -20,24 +20,53 @@
 //! the stages and runs them until shutdown; [`cluster`] keeps instances on one store in step;
 //! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the
 //! counters every stage writes and `/metrics` renders; [`log_safe`] escapes producer text in log
-//! lines.
+//! lines; `clock` the times every stage records.
+//!
+//! Every module is internal to the crate. The public surface is [`main`] (the `hookgate` command line) and
+//! what running the gateway in-process takes: [`Config`], [`run`] with its [`ServerOptions`] and
+//! [`IngressLimits`], [`install_crypto`].
 
 // `deny`, not `forbid`: transform::wasm loads its compile cache with one audited `unsafe` call.
 #![deny(unsafe_code)]
 
-pub mod admin;
-pub mod cli;
-pub mod cluster;
-pub mod config;
-pub mod deliver;
-pub mod ingress;
-pub mod log_safe;
-pub mod metrics;
-pub mod route;
-pub mod server;
-pub mod signature;
-pub mod store;
-pub mod transform;
+pub(crate) mod admin;
+pub(crate) mod cli;
+mod clock;
+pub(crate) mod cluster;
+pub(crate) mod config;
+pub(crate) mod deliver;
+pub(crate) mod ingress;
+pub(crate) mod log_safe;
+pub(crate) mod metrics;
+pub(crate) mod route;
+pub(crate) mod server;
+pub(crate) mod signature;
+pub(crate) mod store;
+pub(crate) mod transform;
+
+pub(crate) use clock::{Clock, duration_ms, now_ms, rfc3339};
+
+// The public façade: the command line, and a gateway run in-process on a bound listener (what
+// `src/main.rs`, the integration tests and the load benchmark use). Everything else stays inside
+// the crate, so the compiler reports what nothing uses.
+pub use cli::main;
+pub use config::Config;
+pub use ingress::Limits as IngressLimits;
+pub use server::{Options as ServerOptions, install_crypto, run};
+
+/// What the integration tests and benchmarks in this repository reach inside for: signatures
+/// as producers compute them, the clock, the engines a benchmark drives alone. Not an API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::clock::now_ms;
+    pub use crate::ingress::verify::Verifier;
+    pub use crate::route::envelope::{BodyFormat, Envelope, EventTypeRule};
+    pub use crate::signature::{Algorithm, Encoding, Secret, hmac};
+    pub use crate::signature::{standard_webhooks_key, standard_webhooks_signature};
+    pub use crate::store::StoredEvent;
+    pub use crate::transform::jq::{JqProgram, to_json as jq_to_json};
+    pub use crate::transform::wasm::{Engine, Limits as WasmLimits};
+}
 
 /// The entry points the fuzz targets in `fuzz/` drive, in one place, so those targets do not
 /// depend on where each lives (nor break if modules become `pub(crate)`). Not an API.
@@ -75,67 +104,5 @@ pub mod fuzzing {
     }
     pub fn decode_routing(frame: &[u8], expected: &str) -> Result<Routing, String> {
         messages::decode_routing(frame, expected).map_err(|e| e.to_string())
-    }
-}
-
-/// Milliseconds since the Unix epoch: the one clock every stage records times in.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A duration in whole milliseconds, saturating at `i64::MAX` instead of wrapping: add it to a
-/// clock with `saturating_add`, so no configured duration can overflow a schedule.
-pub fn duration_ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The scheduling clock: Unix milliseconds that advance with tokio's clock, so retry schedules
-/// follow `tokio::time::pause()` in tests. Created inside the runtime; in production it is the
-/// wall clock at start plus monotonic time since, so wall-clock jumps do not reorder retries.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    base: tokio::time::Instant,
-    base_ms: i64,
-}
-
-impl Clock {
-    pub fn new() -> Self {
-        Self {
-            base: tokio::time::Instant::now(),
-            base_ms: now_ms(),
-        }
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.base_ms + self.base.elapsed().as_millis() as i64
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Formats milliseconds since the epoch as RFC 3339 (UTC, second precision), as envelopes show times.
-/// Times past the year 9999 show as its last second: humantime cannot write a five-digit year (its
-/// `Display` fails, and `to_string` would panic), and such times come only from saturated clocks
-/// (`i64::MAX` as "never") or bad data, never from an event (found by fuzz/'s `envelope` target).
-pub fn rfc3339(ms: i64) -> String {
-    const LAST_MS: i64 = 253_402_300_799_000; // 9999-12-31T23:59:59Z
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.clamp(0, LAST_MS) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_writes_any_time() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(-1), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
     }
 }

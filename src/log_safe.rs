@@ -9,7 +9,7 @@ use std::fmt::{self, Display, Write};
 
 /// Displays its value with control and invisible characters escaped (`\n`, `\u{202e}`…) and
 /// backslashes doubled, so the escaped form can never be mistaken for the original.
-pub struct Escaped<T>(pub T);
+pub(crate) struct Escaped<T>(pub(crate) T);
 
 impl<T: Display> Display for Escaped<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

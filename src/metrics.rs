@@ -33,14 +33,6 @@ impl<const N: usize> Counters<N> {
         }
     }
 
-    fn get(&self, labels: [&str; N]) -> u64 {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&labels.map(str::to_string)).copied())
-            .unwrap_or(0)
-    }
-
     fn render(&self, out: &mut String, name: &str, help: &str, keys: [&str; N]) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         if let Ok(m) = self.0.lock() {
@@ -117,7 +109,7 @@ impl Histograms {
 
 /// How one delivery attempt ended, as the attempt counter labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult {
+pub(crate) enum AttemptResult {
     Success,
     /// Failed and will be tried again.
     Retry,
@@ -143,7 +135,7 @@ impl AttemptResult {
 
 /// Every metric of one gateway process.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     received: Counters<1>,
     rejected: Counters<2>,
     deliveries: Counters<2>,
@@ -173,33 +165,33 @@ impl Default for Metrics {
 
 /// Gauges read from the store and the worker at scrape time.
 #[derive(Debug, Default)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     /// Events committed but not yet routed.
-    pub unrouted: u64,
+    pub(crate) unrouted: u64,
     /// Pending deliveries per target.
-    pub pending: Vec<(String, u64)>,
+    pub(crate) pending: Vec<(String, u64)>,
     /// Per target: 0 closed, 1 open, 2 half-open.
-    pub breaker: Vec<(String, u8)>,
+    pub(crate) breaker: Vec<(String, u8)>,
     /// Targets paused by an operator or a 410.
-    pub disabled: Vec<String>,
+    pub(crate) disabled: Vec<String>,
 }
 
 impl Metrics {
-    pub fn event_received(&self, source: &str) {
+    pub(crate) fn event_received(&self, source: &str) {
         self.received.add([source], 1);
     }
 
-    pub fn event_rejected(&self, source: &str, reason: &str) {
+    pub(crate) fn event_rejected(&self, source: &str, reason: &str) {
         self.rejected.add([source, reason], 1);
     }
 
     /// A delivery reached a final state (`succeeded`, `failed`, `dead`), or was created failed.
-    pub fn delivery_finished(&self, target: &str, outcome: &str) {
+    pub(crate) fn delivery_finished(&self, target: &str, outcome: &str) {
         self.deliveries.add([target, outcome], 1);
     }
 
     /// One attempt ended; `latency` is creation to success when it succeeded.
-    pub fn attempt(
+    pub(crate) fn attempt(
         &self,
         target: &str,
         attempt: u32,
@@ -217,21 +209,16 @@ impl Metrics {
         }
     }
 
-    pub fn transform_time(&self, route: &str, elapsed: Duration) {
+    pub(crate) fn transform_time(&self, route: &str, elapsed: Duration) {
         self.transform_time.observe(route, elapsed);
     }
 
-    pub fn breaker_opened(&self, target: &str) {
+    pub(crate) fn breaker_opened(&self, target: &str) {
         self.breaker_opened.add([target], 1);
     }
 
-    /// How many attempts against `target` ended with `result` (for tests and the admin API).
-    pub fn attempts_of(&self, target: &str, result: AttemptResult) -> u64 {
-        self.attempts.get([target, result.as_str()])
-    }
-
     /// Prometheus text exposition (version 0.0.4).
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         self.received.render(
             &mut out,

@@ -84,7 +84,7 @@ pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Compares two MACs in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
@@ -138,7 +138,7 @@ impl KeyBytes {
     pub fn new(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
 }
@@ -152,10 +152,10 @@ impl std::fmt::Debug for KeyBytes {
 /// An HMAC written into one header: `<prefix><encoded mac>`.
 #[derive(Debug, Clone)]
 pub struct HmacHeader {
-    pub header: String,
-    pub algorithm: Algorithm,
-    pub prefix: String,
-    pub encoding: Encoding,
+    pub(crate) header: String,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) prefix: String,
+    pub(crate) encoding: Encoding,
 }
 
 impl HmacHeader {
@@ -210,7 +210,7 @@ impl HmacHeader {
     }
 
     /// The header value for `body` signed with `secret`.
-    pub fn value(&self, secret: &Secret, body: &[u8]) -> String {
+    pub(crate) fn value(&self, secret: &Secret, body: &[u8]) -> String {
         let mac = hmac(self.algorithm, secret.expose().as_bytes(), &[body]);
         format!("{}{}", self.prefix, self.encoding.encode(&mac))
     }

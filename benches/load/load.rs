@@ -5,7 +5,7 @@ use crate::peers::SOURCE_SECRET;
 use crate::utils::receiver::Recorded;
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use hookgate::signature::{Algorithm, Encoding};
+use hookgate::testing::{Algorithm, Encoding};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -102,7 +102,7 @@ pub fn make_events(n: usize) -> Vec<Event> {
         .map(|seq| {
             let body = event_body(seq);
             let mac =
-                hookgate::signature::hmac(Algorithm::Sha256, SOURCE_SECRET.as_bytes(), &[&body]);
+                hookgate::testing::hmac(Algorithm::Sha256, SOURCE_SECRET.as_bytes(), &[&body]);
             let signature = format!("sha256={}", Encoding::Hex.encode(&mac));
             Event { body, signature }
         })

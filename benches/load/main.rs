@@ -133,7 +133,7 @@ async fn main() -> ExitCode {
 
 /// Runs every scenario and prints the table; `Ok(false)` when any event was refused or lost.
 async fn run(args: &Args) -> anyhow::Result<bool> {
-    hookgate::server::install_crypto();
+    hookgate::install_crypto();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(load::OPEN_LOOP_MAX_IN_FLIGHT))
         .tcp_nodelay(true)

@@ -23,24 +23,24 @@ use tokio::sync::watch;
 mod plugins;
 
 /// Most items one page may hold.
-pub const MAX_PAGE: usize = 500;
+pub(crate) const MAX_PAGE: usize = 500;
 /// Deliveries one bulk retry queues when the request names no `limit`…
-pub const DEFAULT_BULK_RETRY: usize = 1000;
+pub(crate) const DEFAULT_BULK_RETRY: usize = 1000;
 /// …and the most it may name: a larger redrive is several requests, each seen before it is sent.
-pub const MAX_BULK_RETRY: usize = 10_000;
+pub(crate) const MAX_BULK_RETRY: usize = 10_000;
 
 #[derive(Clone)]
-pub struct Admin {
-    pub store: Arc<dyn Store>,
+pub(crate) struct Admin {
+    pub(crate) store: Arc<dyn Store>,
     /// The current config: targets, and the admin token itself (a reload may rotate it).
-    pub config: watch::Receiver<Arc<Config>>,
-    pub reloader: Arc<Reloader>,
-    pub plugins: Arc<crate::transform::wasm::registry::Registry>,
-    pub clock: crate::Clock,
-    pub switch: crate::deliver::TargetSwitch,
-    pub gates: crate::deliver::Gates,
+    pub(crate) config: watch::Receiver<Arc<Config>>,
+    pub(crate) reloader: Arc<Reloader>,
+    pub(crate) plugins: Arc<crate::transform::wasm::registry::Registry>,
+    pub(crate) clock: crate::Clock,
+    pub(crate) switch: crate::deliver::TargetSwitch,
+    pub(crate) gates: crate::deliver::Gates,
     /// For the ping an enable sends.
-    pub client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Admin {
@@ -51,7 +51,7 @@ impl Admin {
 
 /// What an admin request can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("missing or wrong bearer token")]
     Unauthorized,
     #[error("{0}")]
@@ -99,7 +99,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn router(state: Admin) -> Router {
+pub(crate) fn router(state: Admin) -> Router {
     Router::new()
         .route("/admin/v1/deliveries", get(list_deliveries))
         .route("/admin/v1/deliveries/{id}", get(get_delivery))
@@ -435,8 +435,6 @@ async fn enable_target(
         id: format!("ping_{}", ulid::Ulid::new()),
         event_id: "ping".into(),
         event_type: Some("hookgate.ping".into()),
-        route: "admin".into(),
-        target: name.clone(),
         body: bytes::Bytes::from(
             serde_json::json!({ "type": "hookgate.ping", "target": name }).to_string(),
         ),

@@ -7,9 +7,9 @@ use anyhow::{Context as _, bail};
 
 /// Where the admin API is and how to authenticate.
 #[derive(Debug, Clone)]
-pub struct AdminClient {
-    pub url: String,
-    pub token: String,
+pub(crate) struct AdminClient {
+    pub(crate) url: String,
+    pub(crate) token: String,
 }
 
 impl AdminClient {
@@ -56,7 +56,7 @@ impl AdminClient {
     }
 
     /// `deliveries ls`: one page (or every page with `all`).
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         filters: &[(&str, Option<String>)],
         json: bool,
@@ -97,7 +97,7 @@ impl AdminClient {
     }
 
     /// `deliveries show ID`: the delivery and every attempt.
-    pub async fn show(&self, id: &str, json: bool) -> anyhow::Result<String> {
+    pub(crate) async fn show(&self, id: &str, json: bool) -> anyhow::Result<String> {
         let d = self
             .call(reqwest::Method::GET, &format!("/admin/v1/deliveries/{id}"))
             .await?;
@@ -137,7 +137,7 @@ impl AdminClient {
     }
 
     /// `deliveries retry ID`.
-    pub async fn retry(&self, id: &str) -> anyhow::Result<String> {
+    pub(crate) async fn retry(&self, id: &str) -> anyhow::Result<String> {
         self.call(
             reqwest::Method::POST,
             &format!("/admin/v1/deliveries/{id}/retry"),
@@ -148,7 +148,7 @@ impl AdminClient {
 
     /// `deliveries retry --status … [--limit N] [--yes]`: asks for the count first (a dry run);
     /// queues only with `yes`, and then says how many went.
-    pub async fn retry_many(
+    pub(crate) async fn retry_many(
         &self,
         filters: &[(&str, Option<String>)],
         yes: bool,
@@ -186,7 +186,7 @@ impl AdminClient {
 
     /// `events replay ID`.
     /// `plugin push NAME FILE`: upload; the gateway validates and compiles before switching.
-    pub async fn push_plugin(
+    pub(crate) async fn push_plugin(
         &self,
         name: &str,
         wasm: Vec<u8>,
@@ -206,7 +206,7 @@ impl AdminClient {
     }
 
     /// `plugin ls`.
-    pub async fn list_plugins(&self, json: bool) -> anyhow::Result<String> {
+    pub(crate) async fn list_plugins(&self, json: bool) -> anyhow::Result<String> {
         let page = self.call(reqwest::Method::GET, "/admin/v1/plugins").await?;
         if json {
             return Ok(format!("{page:#}\n"));
@@ -231,7 +231,7 @@ impl AdminClient {
         ))
     }
 
-    pub async fn replay(&self, id: &str) -> anyhow::Result<String> {
+    pub(crate) async fn replay(&self, id: &str) -> anyhow::Result<String> {
         self.call(
             reqwest::Method::POST,
             &format!("/admin/v1/events/{id}/replay"),

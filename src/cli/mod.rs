@@ -1,5 +1,7 @@
-//! Command-line helpers that run pipeline stages offline: `try` (a dry run of one event) and
-//! `sign` (the headers a producer would send). Neither touches the network or a store.
+//! The `hookgate` command line: its arguments (`args.rs`) and what each subcommand does
+//! (`run.rs`, whose `main` is all `src/main.rs` calls); here, the subcommands that run pipeline
+//! stages offline: `try` (a dry run of one event) and `sign` (the headers a producer would send).
+//! Neither touches the network or a store.
 //!
 //! `try` routes through the server's contained evaluator (a `hookgate __route-worker` child under
 //! `jq.timeout_ms` and `jq.memory_mb`), so a mapping that runs away or overflows its stack fails
@@ -18,11 +20,15 @@ use bytes::Bytes;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-pub mod client;
-pub mod redact;
+mod args;
+pub(crate) mod client;
+pub(crate) mod redact;
+mod run;
+
+pub use run::main;
 
 /// Parses `Name: value` as given to `--header`.
-pub fn parse_header(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_header(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once(':')
         .ok_or_else(|| format!("`{s}` is not `Name: value`"))?;
@@ -35,7 +41,7 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 /// Runs one event through verification, every route of its source (contained, in `evaluators`),
 /// and signing, and describes what would be sent. Errs when ingress would refuse the event or no
 /// evaluator could be started.
-pub async fn try_event(
+pub(crate) async fn try_event(
     config: &Arc<Config>,
     plugins: &Registry,
     evaluators: &mut Pool,
@@ -125,8 +131,6 @@ fn describe_request(
         id: d.id.clone(),
         event_id: event.id.clone(),
         event_type: event_type.map(str::to_string),
-        route: d.route.clone(),
-        target: d.target.clone(),
         body: d.body.clone().unwrap_or_else(|| event.body.clone()),
         headers: d.headers.clone(),
         attempts: 0,
@@ -146,22 +150,22 @@ fn describe_request(
 
 /// Options of `hookgate sign`.
 #[derive(Debug, Clone, Default)]
-pub struct SignOptions {
-    pub scheme: String,
-    pub secret: String,
-    pub header: Option<String>,
-    pub prefix: Option<String>,
-    pub encoding: Option<String>,
+pub(crate) struct SignOptions {
+    pub(crate) scheme: String,
+    pub(crate) secret: String,
+    pub(crate) header: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) encoding: Option<String>,
     /// `port` scheme: sha1, sha256 or plain.
-    pub algorithm: Option<String>,
+    pub(crate) algorithm: Option<String>,
     /// `spacelift` scheme: also send Spacelift's legacy `X-Signature` (HMAC-SHA1).
-    pub sha1: bool,
-    pub id: Option<String>,
-    pub event_type: Option<String>,
+    pub(crate) sha1: bool,
+    pub(crate) id: Option<String>,
+    pub(crate) event_type: Option<String>,
 }
 
 /// The headers a producer using `scheme` would send with `body`, one `Name: value` per line.
-pub fn sign(opts: &SignOptions, body: &[u8]) -> Result<String, String> {
+pub(crate) fn sign(opts: &SignOptions, body: &[u8]) -> Result<String, String> {
     let signer = crate::deliver::config::signer_of(crate::config::raw::Sign {
         scheme: opts.scheme.clone(),
         secret: Some(opts.secret.clone()),

@@ -4,7 +4,7 @@
 //! as `***`. Signatures `try` computes are MACs of this one body, not secrets, and stay visible.
 
 /// What replaces a secret.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Query parameter names (lower case) whose values are credentials however they are spelled
 /// around: `access_token`, `api_key`, `client_secret`, `x-signature`…
@@ -25,7 +25,7 @@ const SECRET_NAMES: &[&str] = &["sig", "code", "pass", "pwd", "hmac", "jwt"];
 
 /// `url` with its secrets masked: a password (or a lone user name, often a token), token-like
 /// query parameters, and the secret segments of Slack and Discord webhook paths.
-pub fn url(url: &str) -> String {
+pub(crate) fn url(url: &str) -> String {
     let Ok(mut u) = url::Url::parse(url) else {
         // Validated at load, so this is not expected; printing nothing of it is the safe side.
         return "<unparsable URL>".into();
@@ -84,7 +84,7 @@ fn webhook_path(u: &url::Url) -> Option<String> {
 
 /// A request header as `try` prints it: the value of a header the target's config sets (an API
 /// key, a bearer token) is masked; everything else (computed signatures included) is shown.
-pub fn header(configured: &[(String, String)], name: &str, value: &str) -> String {
+pub(crate) fn header(configured: &[(String, String)], name: &str, value: &str) -> String {
     let secret = configured
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case(name) && v == value);

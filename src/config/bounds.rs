@@ -19,40 +19,40 @@ const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// `targets.X.timeout`: one HTTP attempt.
-pub const MAX_TARGET_TIMEOUT: Duration = HOUR;
+pub(crate) const MAX_TARGET_TIMEOUT: Duration = HOUR;
 /// `store.retention`.
-pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+pub(crate) const MAX_RETENTION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 /// `targets.X.retry.initial`: the first backoff.
-pub const MAX_RETRY_INITIAL: Duration = DAY;
+pub(crate) const MAX_RETRY_INITIAL: Duration = DAY;
 /// `targets.X.retry.max`: the longest backoff.
-pub const MAX_RETRY_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const MAX_RETRY_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 /// `targets.X.retry.max_attempts`.
-pub const MAX_ATTEMPTS: u32 = 1000;
+pub(crate) const MAX_ATTEMPTS: u32 = 1000;
 /// `targets.X.breaker.cool_down`.
-pub const MAX_COOL_DOWN: Duration = DAY;
+pub(crate) const MAX_COOL_DOWN: Duration = DAY;
 /// `targets.X.breaker.failures`.
-pub const MAX_BREAKER_FAILURES: u32 = 100_000;
+pub(crate) const MAX_BREAKER_FAILURES: u32 = 100_000;
 /// `targets.X.concurrency`.
-pub const MAX_CONCURRENCY: usize = 10_000;
+pub(crate) const MAX_CONCURRENCY: usize = 10_000;
 /// `targets.X.rate_limit`, in attempts per second: at least one an hour, at most a million a
 /// second (a slower rate would schedule the next token centuries ahead).
-pub const MIN_RATE_PER_SECOND: f64 = 1.0 / 3600.0;
-pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+pub(crate) const MIN_RATE_PER_SECOND: f64 = 1.0 / 3600.0;
+pub(crate) const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 /// `jq.timeout_ms`: all routes of one event. Generous: past the deadline the child is killed,
 /// so a long one costs the event's routes time, never the gateway.
-pub const MAX_JQ_TIMEOUT: Duration = HOUR;
+pub(crate) const MAX_JQ_TIMEOUT: Duration = HOUR;
 /// `jq.memory_mb`.
-pub const MAX_JQ_MEMORY_MB: u64 = 64 * 1024;
+pub(crate) const MAX_JQ_MEMORY_MB: u64 = 64 * 1024;
 /// `plugins.timeout_ms`: one call.
-pub const MAX_PLUGIN_TIMEOUT: Duration = MINUTE;
+pub(crate) const MAX_PLUGIN_TIMEOUT: Duration = MINUTE;
 /// `plugins.memory_mb`: a wasm32 memory cannot exceed 4 GiB.
-pub const MAX_PLUGIN_MEMORY_MB: u64 = 4 * 1024;
+pub(crate) const MAX_PLUGIN_MEMORY_MB: u64 = 4 * 1024;
 /// `server.max_body_bytes`.
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 /// `server.max_backlog`: past ten million unrouted events the store, not routing, is the limit.
-pub const MAX_BACKLOG: u64 = 10_000_000;
+pub(crate) const MAX_BACKLOG: u64 = 10_000_000;
 /// `admin.token`: characters other than whitespace.
-pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+pub(crate) const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 impl Validator {
     /// A duration like "10s" at `key`, greater than zero and at most `max`; `default` when unset

@@ -6,20 +6,20 @@
 
 /// A string of the config that took at least one `${VAR}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spliced {
+pub(crate) struct Spliced {
     /// Where, e.g. `targets.t.headers.Authorization` or `routes[0].targets[1]`.
-    pub key: String,
+    pub(crate) key: String,
     /// The variables it took, in order.
-    pub vars: Vec<String>,
+    pub(crate) vars: Vec<String>,
     /// The string as the file has it, `${VAR}` and all: what errors show instead of `value`.
-    pub written: String,
+    pub(crate) written: String,
     /// The string after interpolation, which may hold a secret.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// Replaces `${VAR}` in every string of `value`; `$${` stays a literal `${`. Each string that
 /// took a variable is pushed to `spliced`.
-pub fn interpolate(
+pub(crate) fn interpolate(
     value: &mut toml::Value,
     key: &str,
     lookup: &dyn Fn(&str) -> Option<String>,

@@ -6,17 +6,15 @@
 //! first, and never with a value that came from the environment ([`redact`]); ranges live in
 //! [`bounds`]. Nothing here serves traffic or touches the store.
 
-pub mod bounds;
+pub(crate) mod bounds;
 mod env;
-pub mod raw;
+pub(crate) mod raw;
 mod redact;
-pub mod reload;
+pub(crate) mod reload;
 pub(crate) mod validator;
 
-pub use crate::deliver::config::Target;
-pub use crate::ingress::config::{
-    NULLSTONE_TOKEN_HEADER, NULLSTONE_TOKEN_QUERY, Source, SourceKind,
-};
+pub(crate) use crate::deliver::config::Target;
+pub(crate) use crate::ingress::config::Source;
 use crate::route::rules::Route;
 use crate::signature::Secret;
 use std::collections::BTreeMap;
@@ -28,47 +26,47 @@ use validator::{Validator, toml_message};
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// The config as TOML after `${VAR}` interpolation: what the route-evaluator process loads.
     /// It holds secrets; it never leaves this process except down that private pipe.
     pub resolved: Secret,
-    pub server: ServerConfig,
-    pub admin: Option<AdminConfig>,
-    pub store: StoreConfig,
-    pub jq_timeout: Duration,
-    pub jq_memory_mb: u64,
-    pub plugins: PluginsConfig,
-    pub sources: BTreeMap<String, Arc<Source>>,
-    pub targets: BTreeMap<String, Arc<Target>>,
-    pub routes: Vec<Arc<Route>>,
+    pub(crate) server: ServerConfig,
+    pub(crate) admin: Option<AdminConfig>,
+    pub(crate) store: StoreConfig,
+    pub(crate) jq_timeout: Duration,
+    pub(crate) jq_memory_mb: u64,
+    pub(crate) plugins: PluginsConfig,
+    pub(crate) sources: BTreeMap<String, Arc<Source>>,
+    pub(crate) targets: BTreeMap<String, Arc<Target>>,
+    pub(crate) routes: Vec<Arc<Route>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: String,
-    pub max_body_bytes: usize,
+pub(crate) struct ServerConfig {
+    pub(crate) listen: String,
+    pub(crate) max_body_bytes: usize,
     /// Committed-but-unrouted events past which ingress answers 503 (see `route::backlog`).
-    pub max_backlog: u64,
+    pub(crate) max_backlog: u64,
 }
 
 #[derive(Debug, Clone)]
-pub struct AdminConfig {
-    pub listen: String,
-    pub token: Secret,
+pub(crate) struct AdminConfig {
+    pub(crate) listen: String,
+    pub(crate) token: Secret,
 }
 
 /// `[plugins]`: where uploaded wasm plugins live and what each call may use.
 #[derive(Debug, Clone)]
-pub struct PluginsConfig {
+pub(crate) struct PluginsConfig {
     /// As written; relative paths are relative to the config file (see [`Config::plugins_dir`]).
-    pub dir: PathBuf,
-    pub timeout: Duration,
-    pub memory_mb: u64,
+    pub(crate) dir: PathBuf,
+    pub(crate) timeout: Duration,
+    pub(crate) memory_mb: u64,
 }
 
 impl PluginsConfig {
     /// The per-call limits `[plugins]` sets.
-    pub fn limits(&self) -> crate::transform::wasm::Limits {
+    pub(crate) fn limits(&self) -> crate::transform::wasm::Limits {
         crate::transform::wasm::Limits {
             timeout: self.timeout,
             memory_bytes: (self.memory_mb as usize) << 20,
@@ -77,37 +75,37 @@ impl PluginsConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub url: String,
+pub(crate) struct StoreConfig {
+    pub(crate) url: String,
     /// Finished events, deliveries and attempts older than this are pruned; `None` keeps them.
-    pub retention: Option<Duration>,
-    pub sync: crate::store::sqlite::Sync,
+    pub(crate) retention: Option<Duration>,
+    pub(crate) sync: crate::store::sqlite::Sync,
 }
 
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub(crate) const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// A few seconds of routing on a small machine: deep enough to absorb bursts, shallow enough that
 /// an overload pushes back on producers within seconds instead of filling the disk.
-pub const DEFAULT_MAX_BACKLOG: u64 = 20_000;
-pub const DEFAULT_STORE: &str = "sqlite://hookgate.db";
-pub const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(2);
-pub const DEFAULT_JQ_MEMORY_MB: u64 = 1024;
-pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
-pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(100);
-pub const DEFAULT_PLUGIN_MEMORY_MB: u64 = 64;
+pub(crate) const DEFAULT_MAX_BACKLOG: u64 = 20_000;
+pub(crate) const DEFAULT_STORE: &str = "sqlite://hookgate.db";
+pub(crate) const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_JQ_MEMORY_MB: u64 = 1024;
+pub(crate) const DEFAULT_PLUGINS_DIR: &str = "plugins";
+pub(crate) const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_PLUGIN_MEMORY_MB: u64 = 64;
 
 /// Every problem found in a config file, each with its key.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ConfigError {
-    pub file: String,
-    pub problems: Vec<(String, String)>,
+    pub(crate) file: String,
+    pub(crate) problems: Vec<(String, String)>,
 }
 
 impl ConfigError {
     /// An error with one problem.
-    pub fn single(key: &str, why: String) -> Self {
+    pub(crate) fn single(key: &str, why: String) -> Self {
         Self {
             file: String::new(),
             problems: vec![(key.to_string(), why)],
@@ -148,15 +146,21 @@ impl Config {
         Ok(config)
     }
 
-    /// Where plugins live: `plugins.dir`, relative to the config file's folder when relative.
+    /// The address `[admin]` says the admin API listens on; `None` when there is no admin API.
+    /// Whoever runs the gateway binds it and passes the listener in [`crate::ServerOptions`].
+    pub fn admin_listen(&self) -> Option<&str> {
+        self.admin.as_ref().map(|admin| admin.listen.as_str())
+    }
+
     /// The plugins the routes name (a name may repeat).
-    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn plugin_names(&self) -> impl Iterator<Item = &str> {
         self.routes
             .iter()
             .filter_map(|r| r.wasm.as_ref().map(|w| w.plugin.as_str()))
     }
 
-    pub fn plugins_dir(&self) -> PathBuf {
+    /// Where plugins live: `plugins.dir`, relative to the config file's folder when relative.
+    pub(crate) fn plugins_dir(&self) -> PathBuf {
         let dir = &self.plugins.dir;
         match self.path.as_deref().and_then(Path::parent) {
             Some(base) if dir.is_relative() => base.join(dir),

@@ -6,64 +6,64 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Server {
-    pub listen: Option<String>,
-    pub max_body_bytes: Option<usize>,
-    pub max_backlog: Option<u64>,
+pub(crate) struct Server {
+    pub(crate) listen: Option<String>,
+    pub(crate) max_body_bytes: Option<usize>,
+    pub(crate) max_backlog: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Admin {
-    pub listen: Option<String>,
-    pub token: String,
+pub(crate) struct Admin {
+    pub(crate) listen: Option<String>,
+    pub(crate) token: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Store {
-    pub url: Option<String>,
+pub(crate) struct Store {
+    pub(crate) url: Option<String>,
     /// `full` (default) or `normal`.
-    pub sync: Option<String>,
+    pub(crate) sync: Option<String>,
     /// How long events, deliveries and attempts are kept once finished, e.g. "7d"; "off" keeps all.
-    pub retention: Option<String>,
+    pub(crate) retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Plugins {
-    pub dir: Option<String>,
-    pub timeout_ms: Option<u64>,
-    pub memory_mb: Option<u64>,
+pub(crate) struct Plugins {
+    pub(crate) dir: Option<String>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Wasm {
-    pub plugin: String,
+pub(crate) struct Wasm {
+    pub(crate) plugin: String,
     /// Handed to the plugin as JSON text.
-    pub config: Option<toml::Value>,
+    pub(crate) config: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Jq {
+pub(crate) struct Jq {
     /// Deadline for evaluating all routes of one event.
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Memory cap of the route-evaluator process.
-    pub memory_mb: Option<u64>,
+    pub(crate) memory_mb: Option<u64>,
 }
 
 /// A string or a list of strings (secret rotation).
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
         match self {
             Self::One(s) => vec![s],
             Self::Many(v) => v,
@@ -73,81 +73,81 @@ impl OneOrMany {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Source {
-    pub kind: String,
-    pub secret: Option<OneOrMany>,
-    pub verify: Option<Verify>,
-    pub event_type: Option<String>,
+pub(crate) struct Source {
+    pub(crate) kind: String,
+    pub(crate) secret: Option<OneOrMany>,
+    pub(crate) verify: Option<Verify>,
+    pub(crate) event_type: Option<String>,
     /// `json` (default) or `raw`.
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Verify {
-    pub header: String,
-    pub algorithm: Option<String>,
-    pub prefix: Option<String>,
-    pub encoding: Option<String>,
-    pub secret: OneOrMany,
+pub(crate) struct Verify {
+    pub(crate) header: String,
+    pub(crate) algorithm: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) encoding: Option<String>,
+    pub(crate) secret: OneOrMany,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
-    pub url: String,
+pub(crate) struct Target {
+    pub(crate) url: String,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    pub sign: Option<Sign>,
-    pub timeout: Option<String>,
-    pub retry: Option<Retry>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) sign: Option<Sign>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) retry: Option<Retry>,
     /// Most attempts in flight to this target at once.
-    pub concurrency: Option<usize>,
+    pub(crate) concurrency: Option<usize>,
     /// `{ failures, cool_down }`, or `"off"`.
-    pub breaker: Option<toml::Value>,
+    pub(crate) breaker: Option<toml::Value>,
     /// `"50/s"`, `"600/m"`, `"100/h"`.
-    pub rate_limit: Option<String>,
+    pub(crate) rate_limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Breaker {
-    pub failures: Option<u32>,
-    pub cool_down: Option<String>,
+pub(crate) struct Breaker {
+    pub(crate) failures: Option<u32>,
+    pub(crate) cool_down: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Sign {
-    pub scheme: String,
-    pub secret: Option<String>,
-    pub header: Option<String>,
-    pub prefix: Option<String>,
-    pub encoding: Option<String>,
+pub(crate) struct Sign {
+    pub(crate) scheme: String,
+    pub(crate) secret: Option<String>,
+    pub(crate) header: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) encoding: Option<String>,
     /// `port` scheme: sha1, sha256 or plain (the header carries the secret itself).
-    pub algorithm: Option<String>,
+    pub(crate) algorithm: Option<String>,
     #[serde(default)]
-    pub sha1: bool,
+    pub(crate) sha1: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Retry {
-    pub max_attempts: Option<u32>,
-    pub initial: Option<String>,
-    pub max: Option<String>,
+pub(crate) struct Retry {
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) initial: Option<String>,
+    pub(crate) max: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Route {
-    pub name: String,
-    pub source: String,
-    pub filter: Option<String>,
+pub(crate) struct Route {
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) filter: Option<String>,
     /// Event types (or Pulumi filter names) the route takes; ANDed with `filter`.
-    pub events: Option<Vec<String>>,
-    pub jq: Option<String>,
-    pub map: Option<toml::Value>,
-    pub wasm: Option<toml::Value>,
-    pub targets: Vec<String>,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) jq: Option<String>,
+    pub(crate) map: Option<toml::Value>,
+    pub(crate) wasm: Option<toml::Value>,
+    pub(crate) targets: Vec<String>,
 }

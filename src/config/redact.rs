@@ -26,7 +26,7 @@ const REFUSED_IN_JQ: &str = "may not be used in a jq program";
 const FRAGMENT: usize = 6;
 
 /// Rewrites `problems` so that no interpolated value in `spliced` shows.
-pub fn problems(problems: &mut [(String, String)], spliced: &[Spliced]) {
+pub(crate) fn problems(problems: &mut [(String, String)], spliced: &[Spliced]) {
     for (key, why) in problems.iter_mut() {
         let mut vars: Vec<&str> = Vec::new();
         // Whole values become placeholders first, so that the fragment pass below cannot chop
@@ -106,7 +106,7 @@ fn fragments(why: &str, value: &str) -> Option<String> {
 }
 
 /// The problem for a jq program at `key` that took a `${VAR}` (itself or, for a map, a leaf).
-pub fn splice_in_code(key: &str, spliced: &[Spliced]) -> Option<String> {
+pub(crate) fn splice_in_code(key: &str, spliced: &[Spliced]) -> Option<String> {
     let vars: Vec<String> = spliced
         .iter()
         .filter(|s| s.key == key || below(&s.key, key))

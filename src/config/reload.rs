@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, watch};
 
 /// Why a reload changed nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
+pub(crate) enum ReloadError {
     #[error("the gateway was not started from a config file")]
     NoFile,
     #[error("{0}")]
@@ -25,24 +25,24 @@ pub enum ReloadError {
 
 /// What a successful reload changed.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Reloaded {
-    pub sources: usize,
-    pub targets: usize,
-    pub routes: usize,
+pub(crate) struct Reloaded {
+    pub(crate) sources: usize,
+    pub(crate) targets: usize,
+    pub(crate) routes: usize,
     /// Settings that only a restart applies.
-    pub restart_needed: Vec<&'static str>,
+    pub(crate) restart_needed: Vec<&'static str>,
 }
 
 /// Publishes reloaded configs. One reload at a time.
 #[derive(Debug)]
-pub struct Reloader {
+pub(crate) struct Reloader {
     path: Option<PathBuf>,
     tx: watch::Sender<Arc<Config>>,
     one_at_a_time: Mutex<()>,
 }
 
 impl Reloader {
-    pub fn new(path: Option<PathBuf>, tx: watch::Sender<Arc<Config>>) -> Self {
+    pub(crate) fn new(path: Option<PathBuf>, tx: watch::Sender<Arc<Config>>) -> Self {
         Self {
             path,
             tx,
@@ -50,12 +50,8 @@ impl Reloader {
         }
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
-        self.tx.subscribe()
-    }
-
     /// Reads and validates the file; publishes it only if it is whole.
-    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+    pub(crate) async fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one = self.one_at_a_time.lock().await;
         let path = self.path.clone().ok_or(ReloadError::NoFile)?;
         // Validation compiles every jq program: keep it off the async threads.

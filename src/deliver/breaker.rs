@@ -11,9 +11,9 @@ use std::time::Duration;
 
 /// `[targets.X] breaker = { failures = 10, cool_down = "30s" }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerPolicy {
-    pub failures: u32,
-    pub cool_down: Duration,
+pub(crate) struct BreakerPolicy {
+    pub(crate) failures: u32,
+    pub(crate) cool_down: Duration,
 }
 
 impl Default for BreakerPolicy {
@@ -26,7 +26,7 @@ impl Default for BreakerPolicy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
+pub(crate) enum BreakerState {
     Closed {
         failures: u32,
     },
@@ -41,7 +41,7 @@ pub enum BreakerState {
 
 impl BreakerState {
     /// As the `hookgate_breaker_state` gauge shows it.
-    pub fn gauge(&self) -> u8 {
+    pub(crate) fn gauge(&self) -> u8 {
         match self {
             Self::Closed { .. } => 0,
             Self::Open { .. } => 1,
@@ -51,29 +51,29 @@ impl BreakerState {
 }
 
 #[derive(Debug, Clone)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     policy: BreakerPolicy,
     state: BreakerState,
 }
 
 impl Breaker {
-    pub fn new(policy: BreakerPolicy) -> Self {
+    pub(crate) fn new(policy: BreakerPolicy) -> Self {
         Self {
             policy,
             state: BreakerState::Closed { failures: 0 },
         }
     }
 
-    pub fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         self.state
     }
 
-    pub fn set_policy(&mut self, policy: BreakerPolicy) {
+    pub(crate) fn set_policy(&mut self, policy: BreakerPolicy) {
         self.policy = policy;
     }
 
     /// How many deliveries may be claimed now: `None` for no limit, else at most this many.
-    pub fn admits(&mut self, now: i64) -> Option<usize> {
+    pub(crate) fn admits(&mut self, now: i64) -> Option<usize> {
         match self.state {
             BreakerState::Closed { .. } => None,
             BreakerState::Open { until } if now < until => Some(0),
@@ -83,7 +83,7 @@ impl Breaker {
     }
 
     /// The worker claimed `n` deliveries that [`admits`](Self::admits) allowed.
-    pub fn claimed(&mut self, n: usize, now: i64) {
+    pub(crate) fn claimed(&mut self, n: usize, now: i64) {
         if n == 0 {
             return;
         }
@@ -97,7 +97,7 @@ impl Breaker {
     }
 
     /// When the worker should look again while the breaker holds deliveries back.
-    pub fn reopens_at(&self) -> Option<i64> {
+    pub(crate) fn reopens_at(&self) -> Option<i64> {
         match self.state {
             BreakerState::Open { until } => Some(until),
             _ => None,
@@ -106,7 +106,7 @@ impl Breaker {
 
     /// An attempt ended. `healthy` is false for the answers that count against the target.
     /// Returns true when this result opened the breaker.
-    pub fn record(&mut self, healthy: bool, now: i64) -> bool {
+    pub(crate) fn record(&mut self, healthy: bool, now: i64) -> bool {
         if healthy {
             self.state = BreakerState::Closed { failures: 0 };
             return false;
@@ -136,13 +136,13 @@ impl Breaker {
 /// `[targets.X] rate_limit = "50/s"`: at most `per_second` attempts per second on average, with
 /// bursts up to one second's worth.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub per_second: f64,
+pub(crate) struct Rate {
+    pub(crate) per_second: f64,
 }
 
 impl Rate {
     /// Parses `N/s`, `N/m` or `N/h` (N may be fractional).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("`{text}` is not a rate such as \"50/s\", \"600/m\" or \"100/h\"");
         let (n, unit) = text.trim().split_once('/').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
@@ -163,14 +163,14 @@ impl Rate {
 
 /// A token bucket for one target's [`Rate`].
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     rate: Rate,
     tokens: f64,
     at: i64,
 }
 
 impl Bucket {
-    pub fn new(rate: Rate, now: i64) -> Self {
+    pub(crate) fn new(rate: Rate, now: i64) -> Self {
         Self {
             rate,
             tokens: Self::capacity(rate),
@@ -189,18 +189,18 @@ impl Bucket {
     }
 
     /// Whole tokens available now.
-    pub fn available(&mut self, now: i64) -> usize {
+    pub(crate) fn available(&mut self, now: i64) -> usize {
         self.refill(now);
         self.tokens.floor() as usize
     }
 
-    pub fn take(&mut self, n: usize, now: i64) {
+    pub(crate) fn take(&mut self, n: usize, now: i64) {
         self.refill(now);
         self.tokens = (self.tokens - n as f64).max(0.0);
     }
 
     /// When the next whole token arrives, if none is available now.
-    pub fn next_token_at(&mut self, now: i64) -> Option<i64> {
+    pub(crate) fn next_token_at(&mut self, now: i64) -> Option<i64> {
         self.refill(now);
         if self.tokens >= 1.0 {
             return None;

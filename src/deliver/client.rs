@@ -8,21 +8,21 @@ use bytes::{Bytes, BytesMut};
 use std::time::{Duration, SystemTime};
 
 /// How much of a response body the delivery log keeps.
-pub const RESPONSE_BODY_LIMIT: usize = 4096;
+pub(crate) const RESPONSE_BODY_LIMIT: usize = 4096;
 
 /// What one attempt came to.
 #[derive(Debug)]
-pub struct Sent {
-    pub result: AttemptResult,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub response_headers: Vec<(String, String)>,
-    pub response_body: Bytes,
-    pub retry_after: Option<Duration>,
+pub(crate) struct Sent {
+    pub(crate) result: AttemptResult,
+    pub(crate) status_code: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) response_headers: Vec<(String, String)>,
+    pub(crate) response_body: Bytes,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// Every header a target receives for this attempt, in the order they are sent.
-pub fn request_headers(
+pub(crate) fn request_headers(
     target: &Target,
     d: &DueDelivery,
     attempt: u32,
@@ -48,7 +48,7 @@ pub fn request_headers(
 }
 
 /// Sends attempt number `attempt` (1-based) of `d` to `target`.
-pub async fn send(
+pub(crate) async fn send(
     client: &reqwest::Client,
     target: &Target,
     d: &DueDelivery,

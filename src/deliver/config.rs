@@ -10,22 +10,22 @@ use crate::deliver::sign::Signer;
 use crate::signature::{Algorithm, Encoding, HmacHeader, Secret};
 use std::time::Duration;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_CONCURRENCY: usize = 64;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Where deliveries go.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub name: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub signer: Signer,
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
-    pub concurrency: usize,
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) signer: Signer,
+    pub(crate) timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) concurrency: usize,
     /// `None`: the breaker is off.
-    pub breaker: Option<BreakerPolicy>,
-    pub rate_limit: Option<Rate>,
+    pub(crate) breaker: Option<BreakerPolicy>,
+    pub(crate) rate_limit: Option<Rate>,
 }
 
 impl Validator {
@@ -220,7 +220,7 @@ impl Validator {
 
 /// The signer of `spec`, from the same scheme table targets use: `hookgate sign` shows what a
 /// target signed with `spec` would send. Every problem is in the error, keyed under `sign`.
-pub fn signer_of(spec: raw::Sign) -> Result<Signer, String> {
+pub(crate) fn signer_of(spec: raw::Sign) -> Result<Signer, String> {
     let mut v = Validator {
         problems: Vec::new(),
         spliced: Vec::new(),

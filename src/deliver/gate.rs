@@ -17,11 +17,11 @@ struct Gate {
 
 /// Breakers and rate limits of every target. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Gates(Arc<Mutex<BTreeMap<String, Gate>>>);
+pub(crate) struct Gates(Arc<Mutex<BTreeMap<String, Gate>>>);
 
 impl Gates {
     /// Applies the targets' policies, keeping the state of targets that stay (config reload).
-    pub fn configure(&self, targets: &BTreeMap<String, Arc<Target>>, now: i64) {
+    pub(crate) fn configure(&self, targets: &BTreeMap<String, Arc<Target>>, now: i64) {
         let Ok(mut gates) = self.0.lock() else { return };
         gates.retain(|name, _| targets.contains_key(name));
         for (name, t) in targets {
@@ -39,7 +39,7 @@ impl Gates {
     }
 
     /// How many deliveries of `target` may be claimed now; `None` for no limit.
-    pub fn admits(&self, target: &str, now: i64) -> Option<usize> {
+    pub(crate) fn admits(&self, target: &str, now: i64) -> Option<usize> {
         let Ok(mut gates) = self.0.lock() else {
             return None;
         };
@@ -52,7 +52,7 @@ impl Gates {
         }
     }
 
-    pub fn claimed(&self, target: &str, n: usize, now: i64) {
+    pub(crate) fn claimed(&self, target: &str, n: usize, now: i64) {
         let Ok(mut gates) = self.0.lock() else { return };
         if let Some(gate) = gates.get_mut(target) {
             if let Some(b) = gate.breaker.as_mut() {
@@ -65,7 +65,7 @@ impl Gates {
     }
 
     /// Feeds an attempt's health to the breaker; true when it opened it.
-    pub fn record(&self, target: &str, healthy: bool, now: i64) -> bool {
+    pub(crate) fn record(&self, target: &str, healthy: bool, now: i64) -> bool {
         let Ok(mut gates) = self.0.lock() else {
             return false;
         };
@@ -76,7 +76,7 @@ impl Gates {
     }
 
     /// The earliest time a gate that holds deliveries back opens again.
-    pub fn wake_at(&self, now: i64) -> Option<i64> {
+    pub(crate) fn wake_at(&self, now: i64) -> Option<i64> {
         let Ok(mut gates) = self.0.lock() else {
             return None;
         };
@@ -92,7 +92,7 @@ impl Gates {
     }
 
     /// Breaker state per target that has one.
-    pub fn states(&self) -> Vec<(String, BreakerState)> {
+    pub(crate) fn states(&self) -> Vec<(String, BreakerState)> {
         let Ok(gates) = self.0.lock() else {
             return Vec::new();
         };
@@ -102,13 +102,13 @@ impl Gates {
             .collect()
     }
 
-    pub fn state(&self, target: &str) -> Option<BreakerState> {
+    pub(crate) fn state(&self, target: &str) -> Option<BreakerState> {
         let gates = self.0.lock().ok()?;
         gates.get(target)?.breaker.as_ref().map(Breaker::state)
     }
 
     /// Closes `target`'s breaker: an operator's successful ping proved it healthy.
-    pub fn reset(&self, target: &str, now: i64) {
+    pub(crate) fn reset(&self, target: &str, now: i64) {
         self.record(target, true, now);
     }
 }

@@ -26,31 +26,32 @@ const ROUNDS: usize = 4;
 
 /// How long a delivery is leased to the process that attempts it: the attempt's timeout and a
 /// minute to record it. Claims and hand-overs lease alike.
-pub fn lease_ms(target: &Target) -> i64 {
+pub(crate) fn lease_ms(target: &Target) -> i64 {
     crate::duration_ms(target.timeout.saturating_add(Duration::from_secs(60)))
 }
 
 /// One delivery handed over, with the end of its lease.
 #[derive(Debug)]
-pub struct Handed {
-    pub delivery: DueDelivery,
-    pub lease_until: i64,
+pub(crate) struct Handed {
+    pub(crate) delivery: DueDelivery,
+    pub(crate) lease_until: i64,
     /// Its place in memory, freed when it is dropped (after its attempt).
-    pub room: Room,
+    pub(crate) room: Room,
 }
 
 /// The route loop's side: reserves room, then hands over what the store wrote.
 #[derive(Debug)]
-pub struct Handoff {
+pub(crate) struct Handoff {
     sender: HandoffSender,
     held: HashMap<String, Arc<AtomicUsize>>,
     switch: TargetSwitch,
     gates: Gates,
 }
 
-/// A reservation for one delivery of a target (give it to [`Handoff::send`], or drop it).
+/// A reservation for one delivery of a target (give it to [`HandoffSender::send`], or drop it):
+/// the target's count of deliveries held in memory, and the target's name.
 #[derive(Debug)]
-pub struct Room(Arc<AtomicUsize>);
+pub(crate) struct Room(Arc<AtomicUsize>, String);
 
 impl Drop for Room {
     fn drop(&mut self) {
@@ -60,13 +61,13 @@ impl Drop for Room {
 
 /// The worker's side: deliveries handed over, queued per target.
 #[derive(Debug)]
-pub struct Queues {
+pub(crate) struct Queues {
     rx: mpsc::UnboundedReceiver<Handed>,
     queues: BTreeMap<String, VecDeque<Handed>>,
 }
 
 /// A new hand-off between a route loop and a worker.
-pub fn handoff(switch: TargetSwitch, gates: Gates) -> (Handoff, Queues) {
+pub(crate) fn handoff(switch: TargetSwitch, gates: Gates) -> (Handoff, Queues) {
     let (tx, rx) = mpsc::unbounded_channel();
     let sender = Handoff {
         sender: HandoffSender { tx },
@@ -84,7 +85,7 @@ pub fn handoff(switch: TargetSwitch, gates: Gates) -> (Handoff, Queues) {
 impl Handoff {
     /// Room for one more delivery of `target` in memory, if it has any and can take deliveries
     /// now (not disabled, breaker not open).
-    pub fn reserve(&mut self, target: &Target, now: i64) -> Option<Room> {
+    pub(crate) fn reserve(&mut self, target: &Target, now: i64) -> Option<Room> {
         if self.sender.tx.is_closed()
             || self.switch.is_disabled(&target.name)
             || self.gates.admits(&target.name, now) == Some(0)
@@ -94,25 +95,25 @@ impl Handoff {
         let held = self.held.entry(target.name.clone()).or_default().clone();
         let cap = target.concurrency.saturating_mul(ROUNDS).max(ROUNDS);
         let before = held.fetch_add(1, Ordering::AcqRel);
-        let room = Room(held);
+        let room = Room(held, target.name.clone());
         (before < cap).then_some(room)
     }
 
     /// What hands deliveries over once their commit landed (from the recording task).
-    pub fn sender(&self) -> HandoffSender {
+    pub(crate) fn sender(&self) -> HandoffSender {
         self.sender.clone()
     }
 }
 
 /// Hands deliveries over. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct HandoffSender {
+pub(crate) struct HandoffSender {
     tx: mpsc::UnboundedSender<Handed>,
 }
 
 impl HandoffSender {
     /// Hands over a delivery the store wrote leased until `lease_until`.
-    pub fn send(&self, room: Room, delivery: DueDelivery, lease_until: i64) {
+    pub(crate) fn send(&self, room: Room, delivery: DueDelivery, lease_until: i64) {
         let handed = Handed {
             delivery,
             lease_until,
@@ -125,14 +126,14 @@ impl HandoffSender {
 
 impl Queues {
     /// Moves what was handed over since the last call into the per-target queues.
-    pub fn collect(&mut self) {
+    pub(crate) fn collect(&mut self) {
         while let Ok(h) = self.rx.try_recv() {
             self.push(h);
         }
     }
 
     /// Waits for the next delivery handed over (pending forever once the route loop is gone).
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         match self.rx.recv().await {
             Some(h) => self.push(h),
             None => std::future::pending().await,
@@ -141,13 +142,13 @@ impl Queues {
 
     fn push(&mut self, h: Handed) {
         self.queues
-            .entry(h.delivery.target.clone())
+            .entry(h.room.1.clone())
             .or_default()
             .push_back(h);
     }
 
     /// Takes up to `n` deliveries of `target`, oldest first.
-    pub fn take(&mut self, target: &str, n: usize) -> Vec<Handed> {
+    pub(crate) fn take(&mut self, target: &str, n: usize) -> Vec<Handed> {
         let Some(queue) = self.queues.get_mut(target) else {
             return Vec::new();
         };
@@ -159,7 +160,7 @@ impl Queues {
     }
 
     /// Takes every delivery queued for a target not in `keep` (removed by a reload).
-    pub fn take_orphans(&mut self, keep: &BTreeMap<String, impl Sized>) -> Vec<Handed> {
+    pub(crate) fn take_orphans(&mut self, keep: &BTreeMap<String, impl Sized>) -> Vec<Handed> {
         let gone: Vec<String> = self
             .queues
             .keys()
@@ -172,7 +173,7 @@ impl Queues {
     }
 
     /// Whether `target` has deliveries queued.
-    pub fn has(&self, target: &str) -> bool {
+    pub(crate) fn has(&self, target: &str) -> bool {
         self.queues.contains_key(target)
     }
 }
@@ -194,8 +195,6 @@ mod tests {
             id: id.into(),
             event_id: "e".into(),
             event_type: None,
-            route: "r".into(),
-            target: "t".into(),
             body: bytes::Bytes::new(),
             headers: Vec::new(),
             attempts: 0,

@@ -6,17 +6,17 @@
 //! [`retry`] policy decide what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
-pub mod breaker;
-pub mod client;
-pub mod config;
-pub mod gate;
-pub mod handoff;
-pub mod retry;
-pub mod sign;
-pub mod switch;
+pub(crate) mod breaker;
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod gate;
+pub(crate) mod handoff;
+pub(crate) mod retry;
+pub(crate) mod sign;
+pub(crate) mod switch;
 
-pub use gate::Gates;
-pub use switch::TargetSwitch;
+pub(crate) use gate::Gates;
+pub(crate) use switch::TargetSwitch;
 
 use crate::Clock;
 use crate::config::{Config, Target};
@@ -38,13 +38,13 @@ const MAX_CLAIM: usize = 256;
 
 /// What every attempt needs besides its target: shared handles, cheap to clone.
 #[derive(Clone)]
-pub struct Context {
-    pub store: Arc<dyn Store>,
-    pub client: reqwest::Client,
-    pub clock: Clock,
-    pub switch: TargetSwitch,
-    pub gates: Gates,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Context {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) clock: Clock,
+    pub(crate) switch: TargetSwitch,
+    pub(crate) gates: Gates,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 struct Slot {
@@ -53,7 +53,7 @@ struct Slot {
 }
 
 /// The delivery worker of one gateway process.
-pub struct Worker {
+pub(crate) struct Worker {
     ctx: Context,
     config: watch::Receiver<Arc<Config>>,
     slots: BTreeMap<String, Slot>,
@@ -63,7 +63,7 @@ pub struct Worker {
 }
 
 /// The HTTP client every delivery shares: pooled keep-alive connections per target host.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
+pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(256)
@@ -74,7 +74,11 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 }
 
 impl Worker {
-    pub fn new(ctx: Context, mut config: watch::Receiver<Arc<Config>>, handed: Queues) -> Self {
+    pub(crate) fn new(
+        ctx: Context,
+        mut config: watch::Receiver<Arc<Config>>,
+        handed: Queues,
+    ) -> Self {
         let current = config.borrow_and_update().clone();
         let mut worker = Self {
             ctx,
@@ -104,7 +108,7 @@ impl Worker {
     }
 
     /// Runs until `shutdown` turns true, then waits for attempts in flight (up to `grace`).
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let signals = self.ctx.store.signals();
         let mut in_flight = JoinSet::new();
         // Whether a claim may find work in the store (at start: what a previous run left), and

@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 
 /// A target's `retry` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    pub initial: Duration,
-    pub max: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -28,7 +28,7 @@ impl Default for RetryPolicy {
 
 /// What an attempt came to, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult {
+pub(crate) enum AttemptResult {
     Status(u16),
     /// Timed out, refused, reset: the target never answered.
     TransportError,
@@ -36,7 +36,7 @@ pub enum AttemptResult {
 
 /// The policy's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Success,
     RetryAfter(Duration),
     /// Final failure without retries (a 4xx other than 408 and 429).
@@ -46,7 +46,7 @@ pub enum Verdict {
 }
 
 /// Whether a result may succeed if tried again.
-pub fn is_retryable(result: AttemptResult) -> bool {
+pub(crate) fn is_retryable(result: AttemptResult) -> bool {
     match result {
         AttemptResult::TransportError => true,
         AttemptResult::Status(s) => s >= 500 || s == 408 || s == 429,
@@ -56,7 +56,7 @@ pub fn is_retryable(result: AttemptResult) -> bool {
 impl RetryPolicy {
     /// Decides after attempt number `attempt` (1-based). `retry_after` is the target's request, if any;
     /// `unit` is a random number in `[0, 1)` (injected so tests are deterministic).
-    pub fn verdict(
+    pub(crate) fn verdict(
         &self,
         attempt: u32,
         result: AttemptResult,
@@ -80,7 +80,7 @@ impl RetryPolicy {
     }
 
     /// The random wait after attempt `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32, unit: f64) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32, unit: f64) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
         let ceiling = self
             .initial
@@ -93,7 +93,7 @@ impl RetryPolicy {
 }
 
 /// Reads a `Retry-After` header: delay-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

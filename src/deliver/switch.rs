@@ -7,13 +7,13 @@ use std::sync::{Arc, RwLock};
 
 /// Disabled targets and why. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct TargetSwitch {
+pub(crate) struct TargetSwitch {
     disabled: Arc<RwLock<BTreeMap<String, String>>>,
 }
 
 impl TargetSwitch {
     /// Loads the disabled set the store remembers.
-    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+    pub(crate) async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let disabled = store.disabled_targets().await?;
         let switch = Self::default();
         if let Ok(mut d) = switch.disabled.write() {
@@ -22,14 +22,14 @@ impl TargetSwitch {
         Ok(switch)
     }
 
-    pub fn is_disabled(&self, target: &str) -> bool {
+    pub(crate) fn is_disabled(&self, target: &str) -> bool {
         self.disabled
             .read()
             .map(|d| d.contains_key(target))
             .unwrap_or(false)
     }
 
-    pub fn reason(&self, target: &str) -> Option<String> {
+    pub(crate) fn reason(&self, target: &str) -> Option<String> {
         self.disabled
             .read()
             .ok()
@@ -37,7 +37,7 @@ impl TargetSwitch {
     }
 
     /// Disables `target` durably, then in memory.
-    pub async fn disable(
+    pub(crate) async fn disable(
         &self,
         store: &dyn Store,
         target: &str,
@@ -52,7 +52,7 @@ impl TargetSwitch {
 
     /// Enables `target` durably, then in memory.
     /// Replaces the disabled set with the store's (another instance may have changed it).
-    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+    pub(crate) async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
         let disabled = store.disabled_targets().await?;
         if let Ok(mut d) = self.disabled.write() {
             *d = disabled.into_iter().collect();
@@ -60,7 +60,7 @@ impl TargetSwitch {
         Ok(())
     }
 
-    pub async fn enable(&self, store: &dyn Store, target: &str) -> Result<(), StoreError> {
+    pub(crate) async fn enable(&self, store: &dyn Store, target: &str) -> Result<(), StoreError> {
         store.set_target_disabled(target, None).await?;
         if let Ok(mut d) = self.disabled.write() {
             d.remove(target);

@@ -10,16 +10,16 @@ use crate::signature::{HmacHeader, Secret};
 
 /// A producer that posts to `/hooks/{name}`.
 #[derive(Debug, Clone)]
-pub struct Source {
-    pub name: String,
-    pub kind: SourceKind,
-    pub verifier: Option<Verifier>,
-    pub event_type: EventTypeRule,
-    pub format: BodyFormat,
+pub(crate) struct Source {
+    pub(crate) name: String,
+    pub(crate) kind: SourceKind,
+    pub(crate) verifier: Option<Verifier>,
+    pub(crate) event_type: EventTypeRule,
+    pub(crate) format: BodyFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
+pub(crate) enum SourceKind {
     Generic,
     Github,
     Spacelift,
@@ -32,7 +32,7 @@ pub enum SourceKind {
 impl Source {
     /// The event type of this preset's handshake (ping, verification): answered 2xx and stored,
     /// but routed only to routes whose `events` name it.
-    pub fn control_event_type(&self) -> Option<&'static str> {
+    pub(crate) fn control_event_type(&self) -> Option<&'static str> {
         match self.kind {
             SourceKind::Github | SourceKind::Pulumi => Some("ping"),
             SourceKind::Hcp => Some("hashicorp.webhook.verification.test"),
@@ -42,9 +42,9 @@ impl Source {
 }
 
 /// Nullstone does not sign: a source with a secret expects it as this header…
-pub const NULLSTONE_TOKEN_HEADER: &str = "X-Hookgate-Token";
+pub(crate) const NULLSTONE_TOKEN_HEADER: &str = "X-Hookgate-Token";
 /// …or as this query parameter (for webhook URLs that cannot carry headers).
-pub const NULLSTONE_TOKEN_QUERY: &str = "token";
+pub(crate) const NULLSTONE_TOKEN_QUERY: &str = "token";
 impl Validator {
     pub(crate) fn source(&mut self, name: &str, s: raw::Source) -> Option<Source> {
         let key = format!("sources.{name}");

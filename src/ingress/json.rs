@@ -15,7 +15,7 @@
 
 /// How deep arrays and objects may nest in a JSON body: routing's own bound (real webhook payloads
 /// nest fewer than 20 levels; 128 is serde_json's recursion limit, far below a 2 MiB stack).
-pub const MAX_JSON_DEPTH: usize = crate::route::envelope::MAX_DEPTH;
+pub(crate) const MAX_JSON_DEPTH: usize = crate::route::envelope::MAX_DEPTH;
 
 /// Why a body is not JSON that routing can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +41,7 @@ pub fn check(body: &[u8]) -> Result<(), JsonError> {
 
 /// Refuses `body` if its arrays and objects nest deeper than `max` (one pass, no recursion; the
 /// scan routing uses, see [`crate::route::envelope::nests_deeper_than`]).
-pub fn check_depth(body: &[u8], max: usize) -> Result<(), JsonError> {
+pub(crate) fn check_depth(body: &[u8], max: usize) -> Result<(), JsonError> {
     match crate::route::envelope::nests_deeper_than(body, max) {
         true => Err(JsonError::TooDeep(max)),
         false => Ok(()),

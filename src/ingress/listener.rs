@@ -33,12 +33,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 /// How long a client may take to send a request's head (line and headers).
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a whole body once its headers are in (a 1 MiB body then
 /// needs about 35 KiB/s).
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most connections served at once when the open-file limit allows it.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The listener's limits. Fixed at start; see [`crate::server::Options`].
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,7 @@ impl Default for Limits {
 /// [`DEFAULT_MAX_CONNECTIONS`], or three quarters of the soft open-file limit if that is less:
 /// the other quarter is for everything else the process opens (with `ulimit -n 1024`, 768
 /// connections and 256 other files).
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, _)) => {
             let share = usize::try_from(soft / 4 * 3).unwrap_or(usize::MAX);
@@ -75,7 +75,7 @@ pub fn default_max_connections() -> usize {
 /// closes connections outside a request, lets the others finish their request in flight, and
 /// returns once they are closed (or after `drain` at most, as every request is bounded by the
 /// body deadline anyway).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,

@@ -12,10 +12,10 @@
 //! before anything recursive reads it, and credentials (including a source's shared token) are
 //! never stored.
 
-pub mod config;
-pub mod json;
-pub mod listener;
-pub mod verify;
+pub(crate) mod config;
+pub(crate) mod json;
+pub(crate) mod listener;
+pub(crate) mod verify;
 
 pub use listener::Limits;
 
@@ -39,24 +39,24 @@ const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorizat
 
 /// Shared state of the ingress handlers.
 #[derive(Clone)]
-pub struct Ingress {
-    pub store: Arc<dyn Store>,
-    pub config: watch::Receiver<Arc<Config>>,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Ingress {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: watch::Receiver<Arc<Config>>,
+    pub(crate) metrics: Arc<Metrics>,
     /// For the breaker and disabled-target gauges on `/metrics`.
-    pub gates: crate::deliver::Gates,
-    pub switch: crate::deliver::TargetSwitch,
+    pub(crate) gates: crate::deliver::Gates,
+    pub(crate) switch: crate::deliver::TargetSwitch,
     /// Committed-but-unrouted events: past `server.max_backlog`, new events get 503.
-    pub backlog: Arc<crate::route::backlog::Backlog>,
+    pub(crate) backlog: Arc<crate::route::backlog::Backlog>,
     /// Committed events go to the route loop this way (the store has them anyway).
-    pub inbox: crate::route::inbox::Inbox,
+    pub(crate) inbox: crate::route::inbox::Inbox,
     /// The whole-body deadline comes from here (the listener applies the rest).
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
 #[derive(Debug, thiserror::Error)]
-pub enum IngressError {
+pub(crate) enum IngressError {
     #[error("unknown source `{0}`")]
     UnknownSource(String),
     #[error("{0}")]
@@ -136,7 +136,7 @@ impl IntoResponse for IngressError {
     }
 }
 
-pub fn router(state: Ingress) -> Router {
+pub(crate) fn router(state: Ingress) -> Router {
     Router::new()
         .route("/hooks/{source}", post(receive))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -228,7 +228,7 @@ async fn accept(
 }
 
 /// Verification and format checks: everything about a request that needs no store.
-pub fn check(
+pub(crate) fn check(
     source: &Source,
     headers: &HeaderMap,
     query: Option<&str>,

@@ -8,7 +8,7 @@ use crate::signature::{self, Encoding, HmacHeader, KeyBytes, Secret};
 use axum::http::HeaderMap;
 
 /// How long a Standard Webhooks timestamp stays acceptable, either side of now.
-pub const STANDARD_WEBHOOKS_TOLERANCE_S: i64 = 5 * 60;
+pub(crate) const STANDARD_WEBHOOKS_TOLERANCE_S: i64 = 5 * 60;
 
 /// Why a request failed verification. Every variant answers 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

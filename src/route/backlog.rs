@@ -13,13 +13,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often the count is read from the store.
-pub const REFRESH: Duration = Duration::from_secs(1);
+pub(crate) const REFRESH: Duration = Duration::from_secs(1);
 /// How often a full backlog is logged while it lasts.
 const WARN_EVERY_MS: i64 = 10_000;
 
 /// Committed-but-unrouted events, shared by ingress, the routing loop and the refresher.
 #[derive(Debug, Default)]
-pub struct Backlog {
+pub(crate) struct Backlog {
     count: AtomicU64,
     last_warning_ms: AtomicI64,
 }
@@ -27,15 +27,15 @@ pub struct Backlog {
 /// Ingress's answer when the backlog is full.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("routing backlog is full ({count} events waiting, limit {limit}); retry later")]
-pub struct Full {
-    pub count: u64,
-    pub limit: u64,
+pub(crate) struct Full {
+    pub(crate) count: u64,
+    pub(crate) limit: u64,
 }
 
 impl Backlog {
     /// Whether one more event may be stored under `limit`. Logs a full backlog at most once per
     /// interval, however many requests it refuses.
-    pub fn admit(&self, limit: u64) -> Result<(), Full> {
+    pub(crate) fn admit(&self, limit: u64) -> Result<(), Full> {
         let count = self.count.load(Ordering::Relaxed);
         if count < limit {
             return Ok(());
@@ -58,12 +58,12 @@ impl Backlog {
     }
 
     /// Ingress committed `n` events.
-    pub fn added(&self, n: u64) {
+    pub(crate) fn added(&self, n: u64) {
         self.count.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The routing loop recorded the routing of `n` events.
-    pub fn routed(&self, n: u64) {
+    pub(crate) fn routed(&self, n: u64) {
         let _ = self
             .count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
@@ -72,7 +72,8 @@ impl Backlog {
     }
 
     /// Events waiting now, as last counted.
-    pub fn count(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
@@ -84,7 +85,7 @@ impl Backlog {
 /// Reads the true count from the store every [`REFRESH`] until `shutdown` turns true. A store
 /// that cannot answer leaves the count as it was: ingress's own answers then say whether the
 /// store can take events.
-pub async fn refresh(
+pub(crate) async fn refresh(
     backlog: Arc<Backlog>,
     store: Arc<dyn Store>,
     mut shutdown: watch::Receiver<bool>,

@@ -110,7 +110,7 @@ impl Envelope {
     }
 
     /// The envelope with an event type resolved earlier (by the contained evaluator): no jq runs.
-    pub fn with_type(
+    pub(crate) fn with_type(
         event: &StoredEvent,
         format: BodyFormat,
         event_type: Option<String>,

@@ -33,14 +33,14 @@ struct Shared {
 
 /// Ingress's side. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     tx: mpsc::Sender<StoredEvent>,
     shared: Arc<Shared>,
 }
 
 /// The route loop's side.
 #[derive(Debug)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     rx: mpsc::Receiver<StoredEvent>,
     shared: Arc<Shared>,
     /// An event [`Mailbox::ready`] received, taken first.
@@ -48,7 +48,7 @@ pub struct Mailbox {
 }
 
 /// A new inbox: its sending and receiving sides.
-pub fn inbox() -> (Inbox, Mailbox) {
+pub(crate) fn inbox() -> (Inbox, Mailbox) {
     let (tx, rx) = mpsc::channel(MAX_EVENTS);
     let shared = Arc::new(Shared {
         open: AtomicBool::new(true),
@@ -80,7 +80,7 @@ impl Inbox {
     }
 
     /// An event about to be committed: see [`Promise`].
-    pub fn promise(&self) -> Promise<'_> {
+    pub(crate) fn promise(&self) -> Promise<'_> {
         Promise {
             inbox: self,
             wanted: self.shared.open.load(Ordering::Acquire),
@@ -99,7 +99,7 @@ impl Inbox {
 /// dropped before that (a client hanging up while the commit is under way, which then still
 /// lands), a miss, so the loop finds the event in the store.
 #[derive(Debug)]
-pub struct Promise<'a> {
+pub(crate) struct Promise<'a> {
     inbox: &'a Inbox,
     /// The inbox was open when the event was received: ingress keeps a copy to offer.
     wanted: bool,
@@ -108,12 +108,12 @@ pub struct Promise<'a> {
 
 impl Promise<'_> {
     /// Whether the inbox wants the event (else ingress need not copy it).
-    pub fn wanted(&self) -> bool {
+    pub(crate) fn wanted(&self) -> bool {
         self.wanted
     }
 
     /// Offers the committed event (`None` if it was not [`wanted`](Self::wanted)).
-    pub fn keep(mut self, event: Option<StoredEvent>) {
+    pub(crate) fn keep(mut self, event: Option<StoredEvent>) {
         self.kept = true;
         match event {
             Some(event) => self.inbox.offer(event),
@@ -134,7 +134,7 @@ impl Drop for Promise<'_> {
 
 impl Mailbox {
     /// Up to `limit` events handed over, without waiting.
-    pub fn take(&mut self, limit: usize) -> Vec<StoredEvent> {
+    pub(crate) fn take(&mut self, limit: usize) -> Vec<StoredEvent> {
         let mut events: Vec<StoredEvent> = self.first.take().into_iter().collect();
         while events.len() < limit {
             match self.rx.try_recv() {
@@ -146,7 +146,7 @@ impl Mailbox {
     }
 
     /// Waits until an event is handed over or one was missed. Cancel-safe.
-    pub async fn ready(&mut self) {
+    pub(crate) async fn ready(&mut self) {
         if self.first.is_some() {
             return;
         }
@@ -162,23 +162,23 @@ impl Mailbox {
 
     /// Whether an event was missed since the last call (which forgets it): if so, the store
     /// holds unrouted events the inbox does not, and the loop must scan.
-    pub fn missed(&self) -> bool {
+    pub(crate) fn missed(&self) -> bool {
         self.shared.missed.swap(false, Ordering::AcqRel)
     }
 
     /// Closes the inbox: the loop reads the store, which has every event, until it has none.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.shared.open.store(false, Ordering::Release);
     }
 
     /// Opens the inbox again once the store has no more unrouted events; the loop then reads
     /// the store once more, for events committed while it was closed.
-    pub fn reopen(&self) {
+    pub(crate) fn reopen(&self) {
         self.shared.open.store(true, Ordering::Release);
     }
 
     /// Empties the inbox before a scan of the store, which finds all of its events again.
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.first = None;
         while let Ok(event) = self.rx.try_recv() {
             self.received(event);

@@ -11,17 +11,17 @@
 //! [`crate::route::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
 //! away or crashes fails that event's routes with a clear error, and the loop carries on.
 
-pub mod backlog;
-pub mod config;
-pub mod envelope;
-pub mod evaluator;
-pub mod inbox;
-pub mod rules;
+pub(crate) mod backlog;
+pub(crate) mod config;
+pub(crate) mod envelope;
+pub(crate) mod evaluator;
+pub(crate) mod inbox;
+pub(crate) mod rules;
 
 mod record;
 mod routing;
 
-pub use routing::{new_delivery_id, new_event_id, route_event, route_event_only, run_plugins};
+pub(crate) use routing::{new_event_id, route_event, route_event_only, run_plugins};
 
 use crate::config::Config;
 use crate::deliver::handoff::Handoff;
@@ -45,19 +45,19 @@ const BATCH: usize = 256;
 const SCAN_SHARED_EVERY: Duration = Duration::from_secs(10);
 
 /// What the routing loop works with.
-pub struct Pipeline {
-    pub store: Arc<dyn Store>,
-    pub config: watch::Receiver<Arc<Config>>,
-    pub evaluators: Pool,
+pub(crate) struct Pipeline {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: watch::Receiver<Arc<Config>>,
+    pub(crate) evaluators: Pool,
     /// Told how many events each batch routed, so ingress sees the backlog shrink at once.
-    pub backlog: Arc<backlog::Backlog>,
+    pub(crate) backlog: Arc<backlog::Backlog>,
     /// Events ingress committed, handed over in memory.
-    pub inbox: inbox::Mailbox,
+    pub(crate) inbox: inbox::Mailbox,
     /// Fresh deliveries go to the worker this way.
-    pub handoff: Handoff,
-    pub plugins: Arc<Registry>,
-    pub clock: crate::Clock,
-    pub metrics: Arc<Metrics>,
+    pub(crate) handoff: Handoff,
+    pub(crate) plugins: Arc<Registry>,
+    pub(crate) clock: crate::Clock,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Where the next batch comes from.
@@ -78,7 +78,7 @@ enum Source {
 
 impl Pipeline {
     /// Runs the routing loop until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let signals = self.store.signals();
         let mut plugins_changed = self.plugins.subscribe();
         // Routes may wait for plugins uploaded before this process started.
@@ -353,7 +353,7 @@ impl Pipeline {
 /// evaluator child under the deadline, and, when that runs away or crashes, route by route so only
 /// the routes at fault fail (with the cause). Plugin calls are left to the caller. `hookgate try`
 /// runs this, so a dry run is bounded like the server. Errs only when no evaluator is available.
-pub async fn route_contained(
+pub(crate) async fn route_contained(
     evaluators: &mut Pool,
     cfg: &Arc<Config>,
     event: &StoredEvent,

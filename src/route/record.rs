@@ -99,8 +99,6 @@ fn reserve(
                 id: d.id.clone(),
                 event_id: routing.event_id.clone(),
                 event_type: routing.event_type.clone(),
-                route: d.route.clone(),
-                target: d.target.clone(),
                 body: d.body.clone().unwrap_or_else(|| event_body.clone()),
                 headers: d.headers.clone(),
                 attempts: 0,

@@ -16,13 +16,17 @@ use crate::transform::wasm::registry::Registry;
 use std::time::{Duration, Instant};
 
 /// Routes one event through every route of its source. Pure apart from id generation.
-pub fn route_event(config: &Config, event: &StoredEvent) -> Routing {
+pub(crate) fn route_event(config: &Config, event: &StoredEvent) -> Routing {
     route_event_only(config, event, None)
 }
 
 /// Routes one event through the routes of its source, or through route `only` alone: the loop
 /// evaluates a route on its own when the event as a whole ran away, to tell which route did.
-pub fn route_event_only(config: &Config, event: &StoredEvent, only: Option<&str>) -> Routing {
+pub(crate) fn route_event_only(
+    config: &Config,
+    event: &StoredEvent,
+    only: Option<&str>,
+) -> Routing {
     let mut routing = Routing::new(&event.id);
     let Some(source) = config.sources.get(&event.source) else {
         return routing;
@@ -110,7 +114,7 @@ fn apply(routing: &mut Routing, route: &Route, outcome: Outcome, elapsed: Durati
 /// Runs the wasm plugins of the routes in `routing.plugin_calls`, in this process: wasmtime
 /// bounds each call's time and memory. A route whose plugin is not uploaded yet is recorded as
 /// waiting and runs when it arrives. Blocking: call it on a blocking thread.
-pub fn run_plugins(
+pub(crate) fn run_plugins(
     config: &Config,
     plugins: &Registry,
     event: &StoredEvent,
@@ -204,11 +208,11 @@ pub(super) fn fail(routing: &mut Routing, route: &Route, why: String) {
         .push(result(route, Recorded::Failed, Some(why)));
 }
 
-pub fn new_event_id() -> String {
+pub(crate) fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new())
 }
 
-pub fn new_delivery_id() -> String {
+pub(crate) fn new_delivery_id() -> String {
     format!("dlv_{}", ulid::Ulid::new())
 }
 

@@ -10,30 +10,30 @@ use std::sync::Arc;
 
 /// A validated `[[routes]]` entry.
 #[derive(Debug, Clone)]
-pub struct Route {
-    pub name: String,
-    pub source: String,
-    pub filter: Option<JqProgram>,
+pub(crate) struct Route {
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) filter: Option<JqProgram>,
     /// Event types (or aliases such as Pulumi's filter names) the route takes; `None` takes all.
-    pub events: Option<Vec<String>>,
+    pub(crate) events: Option<Vec<String>>,
     /// `None` (and no `wasm`) passes the body through byte for byte.
-    pub transform: Option<Arc<dyn Transform>>,
+    pub(crate) transform: Option<Arc<dyn Transform>>,
     /// A wasm plugin transforms instead. It runs in the gateway process, not where filters run.
-    pub wasm: Option<WasmSpec>,
-    pub targets: Vec<String>,
+    pub(crate) wasm: Option<WasmSpec>,
+    pub(crate) targets: Vec<String>,
 }
 
 /// `wasm = { plugin, config }` of a route.
 #[derive(Debug, Clone)]
-pub struct WasmSpec {
-    pub plugin: String,
+pub(crate) struct WasmSpec {
+    pub(crate) plugin: String,
     /// The route's `config` table as JSON text, serialised once.
-    pub config: Arc<str>,
+    pub(crate) config: Arc<str>,
 }
 
 /// What a route made of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The filter did not pass, or the transform yielded nothing: recorded, not failed.
     Filtered,
     /// Send the event's own body unchanged.
@@ -47,7 +47,7 @@ pub enum Outcome {
 }
 
 impl Route {
-    pub fn evaluate(&self, envelope: &Envelope) -> Outcome {
+    pub(crate) fn evaluate(&self, envelope: &Envelope) -> Outcome {
         if !self.takes(envelope) {
             return Outcome::Filtered;
         }
@@ -72,21 +72,21 @@ impl Route {
     }
 
     /// Whether the route's `events` list admits this event.
-    pub fn takes(&self, envelope: &Envelope) -> bool {
+    pub(crate) fn takes(&self, envelope: &Envelope) -> bool {
         self.events
             .as_ref()
             .is_none_or(|names| names.iter().any(|n| envelope.is_named(n)))
     }
 
     /// Whether the route asks for events of exactly this type by name.
-    pub fn names(&self, event_type: &str) -> bool {
+    pub(crate) fn names(&self, event_type: &str) -> bool {
         self.events
             .as_ref()
             .is_some_and(|names| names.iter().any(|n| n == event_type))
     }
 
     /// The targets a message goes to: its own target if it names one of the route's, else all.
-    pub fn targets_for<'a>(&'a self, message: &'a Message) -> Vec<&'a str> {
+    pub(crate) fn targets_for<'a>(&'a self, message: &'a Message) -> Vec<&'a str> {
         match &message.target {
             Some(t) => self
                 .targets

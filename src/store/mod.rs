@@ -9,9 +9,9 @@
 //! file) and [`postgres`] (several instances share one database, taking work under leases).
 //! A store never interprets bodies or calls out over the network.
 
-pub mod postgres;
-pub mod retention;
-pub mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod retention;
+pub(crate) mod sqlite;
 
 use bytes::Bytes;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 /// A store failure. Ingress answers 503 to it, so producers retry.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store query failed: {0}")]
@@ -54,7 +54,7 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Succeeded => "succeeded",
@@ -62,7 +62,7 @@ impl DeliveryStatus {
             Self::Dead => "dead",
         }
     }
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "pending" => Some(Self::Pending),
             "succeeded" => Some(Self::Succeeded),
@@ -76,25 +76,25 @@ impl DeliveryStatus {
 /// A delivery the pipeline creates.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub id: String,
-    pub route: String,
-    pub target: String,
+    pub(crate) id: String,
+    pub(crate) route: String,
+    pub(crate) target: String,
     /// `None`: the event's body, unchanged.
-    pub body: Option<Bytes>,
-    pub headers: Vec<(String, String)>,
-    pub status: DeliveryStatus,
-    pub error: Option<String>,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) status: DeliveryStatus,
+    pub(crate) error: Option<String>,
 }
 
 /// What one route made of one event.
 #[derive(Debug, Clone)]
 pub struct RouteResult {
-    pub route: String,
+    pub(crate) route: String,
     /// `delivered`, `filtered` or `failed`.
-    pub outcome: Outcome,
-    pub detail: Option<String>,
+    pub(crate) outcome: Outcome,
+    pub(crate) detail: Option<String>,
     /// Time the route's filter and transform took (for `/metrics`; not stored).
-    pub elapsed_us: u64,
+    pub(crate) elapsed_us: u64,
 }
 
 /// What a route did with an event, as `route_results` records it.
@@ -109,7 +109,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
             Self::Filtered => "filtered",
@@ -121,7 +121,7 @@ impl Outcome {
 
 impl Routing {
     /// Nothing learned yet about event `event_id`.
-    pub fn new(event_id: &str) -> Self {
+    pub(crate) fn new(event_id: &str) -> Self {
         Self {
             event_id: event_id.to_string(),
             event_type: None,
@@ -135,13 +135,13 @@ impl Routing {
 /// Everything the route stage learned about one event, committed in one transaction.
 #[derive(Debug, Clone)]
 pub struct Routing {
-    pub event_id: String,
-    pub event_type: Option<String>,
-    pub results: Vec<RouteResult>,
-    pub deliveries: Vec<NewDelivery>,
+    pub(crate) event_id: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) results: Vec<RouteResult>,
+    pub(crate) deliveries: Vec<NewDelivery>,
     /// Routes whose filter passed and whose wasm plugin is still to run (in the gateway process,
     /// after contained evaluation). Empty by the time the routing is recorded.
-    pub plugin_calls: Vec<String>,
+    pub(crate) plugin_calls: Vec<String>,
 }
 
 /// Routings to record in one transaction, and which of their deliveries the route loop hands
@@ -157,38 +157,36 @@ pub struct RoutingBatch {
 
 /// A route that waits for its plugin, with its event.
 #[derive(Debug, Clone)]
-pub struct WaitingRoute {
-    pub event: StoredEvent,
-    pub event_type: Option<String>,
-    pub route: String,
+pub(crate) struct WaitingRoute {
+    pub(crate) event: StoredEvent,
+    pub(crate) event_type: Option<String>,
+    pub(crate) route: String,
 }
 
 /// A delivery claimed for an attempt.
 #[derive(Debug, Clone)]
-pub struct DueDelivery {
-    pub id: String,
-    pub event_id: String,
-    pub event_type: Option<String>,
-    pub route: String,
-    pub target: String,
-    pub body: Bytes,
-    pub headers: Vec<(String, String)>,
+pub(crate) struct DueDelivery {
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) body: Bytes,
+    pub(crate) headers: Vec<(String, String)>,
     /// Attempts made before this one.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Unix ms when the delivery was created (routed).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// Work waiting in the store.
 #[derive(Debug, Clone, Default)]
-pub struct QueueDepth {
-    pub unrouted: u64,
-    pub pending: Vec<(String, u64)>,
+pub(crate) struct QueueDepth {
+    pub(crate) unrouted: u64,
+    pub(crate) pending: Vec<(String, u64)>,
 }
 
 /// What asking to retry one delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Due again now.
     Queued,
     /// Nothing to do: it is pending.
@@ -200,7 +198,7 @@ pub enum Retry {
 
 /// What the worker decided after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterAttempt {
+pub(crate) enum AfterAttempt {
     Succeeded,
     RetryAt(i64),
     Failed,
@@ -209,149 +207,149 @@ pub enum AfterAttempt {
 
 /// One attempt, as the delivery log keeps it.
 #[derive(Debug, Clone)]
-pub struct Attempt {
-    pub delivery_id: String,
-    pub attempt: u32,
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub response_headers: Vec<(String, String)>,
-    pub response_body: Bytes,
-    pub after: AfterAttempt,
+pub(crate) struct Attempt {
+    pub(crate) delivery_id: String,
+    pub(crate) attempt: u32,
+    pub(crate) started_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) status_code: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) response_headers: Vec<(String, String)>,
+    pub(crate) response_body: Bytes,
+    pub(crate) after: AfterAttempt,
     /// The scheduling clock when the attempt ended.
-    pub finished_at: i64,
+    pub(crate) finished_at: i64,
 }
 
 /// Which deliveries a listing wants, newest first.
 #[derive(Debug, Clone, Default)]
-pub struct DeliveryQuery {
+pub(crate) struct DeliveryQuery {
     /// Only deliveries in this state. For a bulk retry, `None` means failed and dead ones:
     /// succeeded deliveries are sent again only when asked for by name, pending ones never.
-    pub status: Option<DeliveryStatus>,
-    pub target: Option<String>,
-    pub route: Option<String>,
-    pub limit: usize,
+    pub(crate) status: Option<DeliveryStatus>,
+    pub(crate) target: Option<String>,
+    pub(crate) route: Option<String>,
+    pub(crate) limit: usize,
     /// Only deliveries older than this cursor (from a previous page).
-    pub before: Option<i64>,
+    pub(crate) before: Option<i64>,
     /// Only deliveries created at or after this time (Unix ms).
-    pub since: Option<i64>,
+    pub(crate) since: Option<i64>,
     /// Only deliveries of events from this source.
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
 }
 
 /// A page of events, newest first.
 #[derive(Debug, Clone, Default)]
-pub struct EventQuery {
-    pub source: Option<String>,
-    pub event_type: Option<String>,
-    pub limit: usize,
+pub(crate) struct EventQuery {
+    pub(crate) source: Option<String>,
+    pub(crate) event_type: Option<String>,
+    pub(crate) limit: usize,
     /// Only events older than this cursor (from a previous page).
-    pub before: Option<i64>,
+    pub(crate) before: Option<i64>,
     /// Only events received at or after this time (Unix ms).
-    pub since: Option<i64>,
+    pub(crate) since: Option<i64>,
 }
 
 /// One line of the event list.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct EventSummary {
+pub(crate) struct EventSummary {
     /// The cursor of this item.
-    pub seq: i64,
-    pub id: String,
-    pub source: String,
-    pub event_type: Option<String>,
-    pub received_at: i64,
-    pub routed: bool,
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) source: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) received_at: i64,
+    pub(crate) routed: bool,
 }
 
 /// An event as the admin API shows it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct EventView {
-    pub id: String,
-    pub source: String,
-    pub event_type: Option<String>,
-    pub received_at: i64,
-    pub routed: bool,
-    pub headers: Vec<(String, String)>,
+pub(crate) struct EventView {
+    pub(crate) id: String,
+    pub(crate) source: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) received_at: i64,
+    pub(crate) routed: bool,
+    pub(crate) headers: Vec<(String, String)>,
     /// The body as text (lossy where it was not UTF-8).
-    pub body: String,
-    pub deliveries: Vec<String>,
+    pub(crate) body: String,
+    pub(crate) deliveries: Vec<String>,
     /// What each route made of the event (`waiting` while its plugin is missing).
-    pub routes: Vec<RouteOutcomeView>,
+    pub(crate) routes: Vec<RouteOutcomeView>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RouteOutcomeView {
-    pub route: String,
-    pub outcome: String,
-    pub detail: Option<String>,
+pub(crate) struct RouteOutcomeView {
+    pub(crate) route: String,
+    pub(crate) outcome: String,
+    pub(crate) detail: Option<String>,
 }
 
 /// One attempt, as the delivery log shows it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct AttemptView {
-    pub attempt: u32,
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub response_headers: Vec<(String, String)>,
+pub(crate) struct AttemptView {
+    pub(crate) attempt: u32,
+    pub(crate) started_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) status_code: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) response_headers: Vec<(String, String)>,
     /// The first 4 KiB, as text (lossy where it was not UTF-8).
-    pub response_body: String,
+    pub(crate) response_body: String,
 }
 
 /// A delivery as the log shows it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DeliveryView {
+pub(crate) struct DeliveryView {
     /// Position in the log: the pagination cursor.
     #[serde(skip)]
-    pub seq: i64,
-    pub id: String,
-    pub event_id: String,
-    pub route: String,
-    pub target: String,
-    pub status: String,
-    pub attempts: u32,
-    pub next_attempt_at: Option<i64>,
-    pub last_error: Option<String>,
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) route: String,
+    pub(crate) target: String,
+    pub(crate) status: String,
+    pub(crate) attempts: u32,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// Wake-ups a store gives after commits, so stages need not poll in a tight loop.
 #[derive(Debug, Clone, Default)]
-pub struct Signals {
+pub(crate) struct Signals {
     /// New events are committed and await routing.
-    pub events: Arc<Notify>,
+    pub(crate) events: Arc<Notify>,
     /// New or re-scheduled deliveries are committed.
-    pub deliveries: Arc<Notify>,
+    pub(crate) deliveries: Arc<Notify>,
     /// Another instance sharing the store changed what instances share: a plugin, a reload, a
     /// target switched off or on (see [`crate::cluster`]).
-    pub cluster: Arc<Notify>,
+    pub(crate) cluster: Arc<Notify>,
 }
 
 /// A gateway instance beating on a shared store.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Instance {
-    pub id: String,
+pub(crate) struct Instance {
+    pub(crate) id: String,
     /// Unix ms, on the database's clock.
-    pub started_at: i64,
-    pub last_beat_ms_ago: i64,
+    pub(crate) started_at: i64,
+    pub(crate) last_beat_ms_ago: i64,
     /// The instance answering.
-    pub this: bool,
+    pub(crate) this: bool,
 }
 
 /// A plugin as a shared store holds it for every instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedPlugin {
-    pub name: String,
-    pub sha256: String,
+pub(crate) struct SharedPlugin {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
     /// Deleted: instances unload it (kept so an instance that was away learns of the delete).
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// What the stages need of the store: events in, routings recorded, deliveries claimed and their
 /// attempts recorded, and the signals that wake the next stage.
 #[async_trait::async_trait]
-pub trait Queue: Send + Sync + 'static {
+pub(crate) trait Queue: Send + Sync + 'static {
     /// Commits an event. Returns only once it is durable. On a shared store the event is leased
     /// to this instance for routing (ingress hands it to the route loop in memory).
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
@@ -402,7 +400,7 @@ pub trait Queue: Send + Sync + 'static {
 /// What operators see and change through admin and `/metrics`: events, deliveries and attempts,
 /// retries and replays, queue depth, and retention's pruning.
 #[async_trait::async_trait]
-pub trait DeliveryLog: Send + Sync + 'static {
+pub(crate) trait DeliveryLog: Send + Sync + 'static {
     /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
     /// Deliveries matching `query`, newest first.
@@ -430,7 +428,7 @@ pub trait DeliveryLog: Send + Sync + 'static {
 /// What instances sharing one store keep in step (src/cluster.rs), and disabled targets. A store
 /// that one process owns (SQLite) shares nothing but its disabled targets: the defaults say so.
 #[async_trait::async_trait]
-pub trait Shared: Send + Sync + 'static {
+pub(crate) trait Shared: Send + Sync + 'static {
     /// Targets disabled, with why.
     async fn disabled_targets(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Disables a target (`Some(reason)`) or enables it (`None`).
@@ -475,12 +473,12 @@ pub trait Shared: Send + Sync + 'static {
 
 /// A durable store backend: all three faces, as the server opens it. Each user names the face it
 /// needs (`Queue`, `DeliveryLog`, `Shared`) in its imports.
-pub trait Store: Queue + DeliveryLog + Shared {}
+pub(crate) trait Store: Queue + DeliveryLog + Shared {}
 
 impl<T: Queue + DeliveryLog + Shared> Store for T {}
 
 /// Opens the store a `store.url` names, migrating it first. `sync` applies to SQLite only.
-pub async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, StoreError> {
+pub(crate) async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, StoreError> {
     match Backend::of(url) {
         Some(Backend::Sqlite(path)) => Ok(Arc::new(sqlite::SqliteStore::open(path, sync)?)),
         Some(Backend::Postgres) => Ok(Arc::new(postgres::PostgresStore::open(url).await?)),
@@ -492,7 +490,7 @@ pub async fn open(url: &str, sync: sqlite::Sync) -> Result<Arc<dyn Store>, Store
 
 /// The backend a `store.url` selects.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Backend<'a> {
+pub(crate) enum Backend<'a> {
     /// `sqlite://PATH`, with the path.
     Sqlite(&'a str),
     /// `postgres://...` or `postgresql://...` (a libpq-style URL).
@@ -500,7 +498,7 @@ pub enum Backend<'a> {
 }
 
 impl<'a> Backend<'a> {
-    pub fn of(url: &'a str) -> Option<Self> {
+    pub(crate) fn of(url: &'a str) -> Option<Self> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             Some(Self::Sqlite(path))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

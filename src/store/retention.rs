@@ -11,7 +11,11 @@ use tokio::sync::watch;
 const BATCH: usize = 500;
 
 /// Prunes until `shutdown` turns true, looking every `retention / 10` (between 100 ms and 1 min).
-pub async fn run(store: Arc<dyn Store>, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let every = (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
     while !*shutdown.borrow() {
         tokio::select! {

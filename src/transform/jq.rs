@@ -19,7 +19,7 @@ type Data = JustLut<Val>;
 
 /// The most values one program may yield for one event; past it the run fails instead of
 /// fanning one event out into an unbounded number of deliveries.
-pub const MAX_OUTPUTS: usize = 1000;
+pub(crate) const MAX_OUTPUTS: usize = 1000;
 
 /// A compiled jq program. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -37,7 +37,7 @@ impl std::fmt::Debug for JqProgram {
 /// The stack of the thread that parses and compiles one program: four times what the worst
 /// program within [`super::nesting::MAX_NESTING`] needs in a debug build (measured by
 /// `compile_stack_is_enough` below; 2 MiB is not enough).
-pub const COMPILE_STACK: usize = 32 * 1024 * 1024;
+pub(crate) const COMPILE_STACK: usize = 32 * 1024 * 1024;
 
 /// Why a program does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,10 +114,6 @@ impl JqProgram {
         })
     }
 
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
     /// Runs the program on `input` and collects every output.
     pub fn run(&self, input: Val) -> Result<Vec<Val>, JqError> {
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
@@ -182,7 +178,7 @@ pub fn to_json(v: &Val) -> Vec<u8> {
 }
 
 /// Whether a filter's outputs let an event pass: the first value must be `true`.
-pub fn passes(outputs: &[Val]) -> bool {
+pub(crate) fn passes(outputs: &[Val]) -> bool {
     matches!(outputs.first(), Some(Val::Bool(true)))
 }
 

@@ -6,7 +6,7 @@
 //! paste in unchanged and evaluate in one pass.
 
 /// Builds the jq text of a mapping. Errors name the key of a leaf that cannot be used.
-pub fn to_jq(map: &toml::Value) -> Result<String, String> {
+pub(crate) fn to_jq(map: &toml::Value) -> Result<String, String> {
     let mut out = String::new();
     write_value(map, "", &mut out)?;
     Ok(out)

@@ -7,10 +7,10 @@
 //! stores. A transform does no I/O and must not block on anything but computation; the route
 //! stage runs it under a deadline.
 
-pub mod jq;
-pub mod map;
-pub mod nesting;
-pub mod wasm;
+pub(crate) mod jq;
+pub(crate) mod map;
+pub(crate) mod nesting;
+pub(crate) mod wasm;
 
 use bytes::Bytes;
 use jaq_json::Val;
@@ -21,26 +21,26 @@ pub struct Message {
     /// The bytes to send (JSON unless `headers` says otherwise).
     pub body: Bytes,
     /// Headers added to the target's own for this message.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// Only this target of the route; `None` sends to every target of the route.
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
 }
 
 /// Why a transform produced no messages for an event.
 #[derive(Debug, thiserror::Error)]
-pub enum TransformError {
+pub(crate) enum TransformError {
     #[error(transparent)]
     Jq(#[from] jq::JqError),
 }
 
 /// An engine that reshapes an envelope into messages. An empty result drops the event for the route.
-pub trait Transform: Send + Sync + std::fmt::Debug {
+pub(crate) trait Transform: Send + Sync + std::fmt::Debug {
     fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError>;
 }
 
 /// A jq program (or a compiled map): every output value becomes one JSON message.
 #[derive(Debug, Clone)]
-pub struct JqTransform(pub jq::JqProgram);
+pub(crate) struct JqTransform(pub(crate) jq::JqProgram);
 
 impl Transform for JqTransform {
     fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError> {

@@ -15,10 +15,10 @@
 //! less would let one crash the gateway, so when in doubt the scan counts.
 
 /// The deepest nesting a program may have, by the measure above.
-pub const MAX_NESTING: usize = 512;
+pub(crate) const MAX_NESTING: usize = 512;
 
 /// The longest program accepted, in bytes.
-pub const MAX_PROGRAM_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_PROGRAM_BYTES: usize = 256 * 1024;
 
 /// Why a program is refused before parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +49,7 @@ enum Frame {
 }
 
 /// Refuses a program that is too long or could nest deeper than [`MAX_NESTING`].
-pub fn check(code: &str) -> Result<(), ShapeError> {
+pub(crate) fn check(code: &str) -> Result<(), ShapeError> {
     if code.len() > MAX_PROGRAM_BYTES {
         return Err(ShapeError::TooLong { len: code.len() });
     }

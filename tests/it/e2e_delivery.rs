@@ -59,11 +59,10 @@ async fn standard_webhooks_signing_uses_the_delivery_id() {
     post_json(&gw.hook("s"), r#"{"n":1}"#, &[]).await;
     let r = receiver.wait_for(1, Duration::from_secs(5)).await.remove(0);
     assert_eq!(r.header("webhook-id"), r.header("x-hookgate-delivery"));
-    let verifier = hookgate::ingress::verify::Verifier::standard_webhooks(&[
-        hookgate::signature::Secret::new(secret),
-    ]);
+    let verifier =
+        hookgate::testing::Verifier::standard_webhooks(&[hookgate::testing::Secret::new(secret)]);
     assert_eq!(
-        verifier.verify(&r.headers, &r.body, hookgate::now_ms() / 1000),
+        verifier.verify(&r.headers, &r.body, hookgate::testing::now_ms() / 1000),
         Ok(())
     );
 }

@@ -181,7 +181,7 @@ async fn spacelift_fixtures_verify_and_one_changed_byte_fails() {
 
 #[tokio::test]
 async fn generic_hmac_with_sha512_base64() {
-    use hookgate::signature::{Algorithm, Encoding, hmac};
+    use hookgate::testing::{Algorithm, Encoding, hmac};
     let gw = Gateway::start(&config("http://127.0.0.1:9/")).await;
     let body = br#"{"k":"v"}"#;
     let sig = Encoding::Base64.encode(&hmac(Algorithm::Sha512, b"custom-secret", &[body]));
@@ -194,11 +194,11 @@ async fn generic_hmac_with_sha512_base64() {
 
 #[tokio::test]
 async fn standard_webhooks_fresh_stale_and_tampered() {
-    use hookgate::signature::{standard_webhooks_key, standard_webhooks_signature};
+    use hookgate::testing::{standard_webhooks_key, standard_webhooks_signature};
     let gw = Gateway::start(&config("http://127.0.0.1:9/")).await;
     let key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     let body = br#"{"type":"invoice.paid","data":{}}"#;
-    let now = hookgate::now_ms() / 1000;
+    let now = hookgate::testing::now_ms() / 1000;
     for (ts, body_sent, want) in [
         (now, &body[..], 202),
         (now - 240, &body[..], 202),

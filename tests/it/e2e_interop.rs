@@ -87,7 +87,7 @@ async fn standard_webhooks_library_and_octokit_accept_what_we_sign() {
     let gw = Gateway::start(&config(&receiver.url)).await;
     // Inbound, signed by the Standard Webhooks library.
     let body = r#"{"type":"stack.updated","data":{"stack":"payments-prod"}}"#;
-    let now = (hookgate::now_ms() / 1000).to_string();
+    let now = (hookgate::testing::now_ms() / 1000).to_string();
     let (ok, sig) = python(&["sign", SW_SECRET, "msg_interop_1", &now], body.as_bytes());
     assert!(ok, "python sign");
     let headers = [
@@ -163,7 +163,7 @@ async fn we_accept_what_the_libraries_sign_and_refuse_stale_or_tampered() {
     assert_eq!(status, 401);
 
     let sw_body = r#"{"type":"ping","data":{}}"#;
-    let now = hookgate::now_ms() / 1000;
+    let now = hookgate::testing::now_ms() / 1000;
     for (ts, sent, want) in [
         (now, sw_body, 202),
         (now - 600, sw_body, 401),

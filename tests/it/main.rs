@@ -18,5 +18,4 @@ mod e2e_plugins;
 mod e2e_presets;
 mod e2e_route_containment;
 mod e2e_routes;
-mod store_pg;
 mod utils;

@@ -12,7 +12,7 @@ use crate::route::route_event_only;
 const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
 
 /// The child side: `hookgate __route-worker`. Returns when the parent closes the pipe.
-pub fn child_main() -> std::io::Result<()> {
+pub(crate) fn child_main() -> std::io::Result<()> {
     watch_parent()?;
     let worker = std::thread::Builder::new()
         .name("route-worker".into())

@@ -77,8 +77,8 @@ enum WireOutcome {
 
 /// An event to route: all its routes, or `only` one.
 pub(crate) struct Request {
-    pub event: StoredEvent,
-    pub only: Option<String>,
+    pub(crate) event: StoredEvent,
+    pub(crate) only: Option<String>,
 }
 
 /// The request for `events`, each through all its routes or `only` one.

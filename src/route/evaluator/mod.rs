@@ -17,9 +17,9 @@ mod pool;
 mod thread;
 mod wire;
 
-pub use child::child_main;
-pub use pool::Pool;
-pub use thread::ThreadEvaluator;
+pub(crate) use child::child_main;
+pub(crate) use pool::Pool;
+pub(crate) use thread::ThreadEvaluator;
 
 use crate::config::Config;
 use crate::store::{Routing, StoredEvent};
@@ -33,7 +33,7 @@ pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why an event's routes could not be evaluated.
 #[derive(Debug, thiserror::Error)]
-pub enum EvalError {
+pub(crate) enum EvalError {
     #[error("route evaluation exceeded the {0:?} deadline (jq.timeout_ms)")]
     Overran(Duration),
     #[error(
@@ -47,14 +47,14 @@ pub enum EvalError {
 }
 
 /// Evaluates routes for one event at a time.
-pub enum Evaluator {
+pub(crate) enum Evaluator {
     Process(Box<ProcessEvaluator>),
     Thread(ThreadEvaluator),
 }
 
 impl Evaluator {
     /// A child-process evaluator running `exe __route-worker`, or a thread when `exe` is `None`.
-    pub fn new(exe: Option<PathBuf>) -> Self {
+    pub(crate) fn new(exe: Option<PathBuf>) -> Self {
         match exe {
             Some(exe) => Self::Process(Box::new(ProcessEvaluator { exe, child: None })),
             None => Self::Thread(ThreadEvaluator::new()),
@@ -65,7 +65,7 @@ impl Evaluator {
     /// has one entry per event evaluated, the last of which may be the error; events after it are
     /// left for the next call. Large batches go to the child in several requests, bounded by
     /// bytes, so no event fails because of the size of its neighbours.
-    pub async fn route_batch(
+    pub(crate) async fn route_batch(
         &mut self,
         config: &Arc<Config>,
         events: &[StoredEvent],
@@ -83,7 +83,7 @@ impl Evaluator {
     }
 
     /// Routes `event` through route `only` alone, under the same deadline and containment.
-    pub async fn route_alone(
+    pub(crate) async fn route_alone(
         &mut self,
         config: &Arc<Config>,
         event: &StoredEvent,
@@ -111,7 +111,7 @@ impl Evaluator {
 }
 
 /// Evaluates in a child process; see the module docs.
-pub struct ProcessEvaluator {
+pub(crate) struct ProcessEvaluator {
     exe: PathBuf,
     child: Option<Child>,
 }

@@ -12,14 +12,14 @@ use std::sync::Arc;
 const MIN_RUN: usize = 8;
 
 /// The evaluators the routing loop spreads its batches over.
-pub struct Pool {
+pub(crate) struct Pool {
     workers: Vec<Evaluator>,
 }
 
 impl Pool {
     /// `size` evaluators (at least one), each a child running `exe __route-worker`, or a thread
     /// when `exe` is `None`.
-    pub fn new(exe: Option<PathBuf>, size: usize) -> Self {
+    pub(crate) fn new(exe: Option<PathBuf>, size: usize) -> Self {
         let workers = (0..size.max(1))
             .map(|_| Evaluator::new(exe.clone()))
             .collect();
@@ -28,7 +28,7 @@ impl Pool {
 
     /// Routes `events`, one answer per event in order. `None` marks an event left unevaluated
     /// because an earlier event of its run failed: it stays unrouted and comes back next round.
-    pub async fn route_batch(
+    pub(crate) async fn route_batch(
         &mut self,
         config: &Arc<Config>,
         events: &[StoredEvent],
@@ -56,7 +56,7 @@ impl Pool {
     }
 
     /// Routes `event` through route `only` alone (on the first evaluator).
-    pub async fn route_alone(
+    pub(crate) async fn route_alone(
         &mut self,
         config: &Arc<Config>,
         event: &StoredEvent,

@@ -16,7 +16,7 @@ type Job = (
 
 /// Evaluates on a thread with a large stack. An overrun abandons the thread (it cannot be
 /// stopped) and starts a new one; a stack overflow is not contained.
-pub struct ThreadEvaluator {
+pub(crate) struct ThreadEvaluator {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
 }
 

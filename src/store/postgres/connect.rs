@@ -20,9 +20,9 @@ const SESSION_LIMITS: [(&str, &str); 2] = [("lock_timeout", "5s"), ("statement_t
 
 /// How to reach the database.
 pub(super) struct Target {
-    pub config: tokio_postgres::Config,
+    pub(crate) config: tokio_postgres::Config,
     /// `Some` when the URL requires TLS.
-    pub tls: Option<MakeRustlsConnect>,
+    pub(crate) tls: Option<MakeRustlsConnect>,
 }
 
 /// Parses `url` (`postgres://` or `postgresql://`).

@@ -15,6 +15,8 @@ mod batch;
 mod connect;
 mod listen;
 mod queries;
+#[cfg(test)]
+mod tests;
 
 use listen::{Wakeups, listen, notify};
 
@@ -42,7 +44,7 @@ const POOL_SIZE: usize = 16;
 const BEAT_EVERY: Duration = Duration::from_secs(2);
 
 /// The PostgreSQL backend. Cheap to share: it holds a pool and the signals.
-pub struct PostgresStore {
+pub(crate) struct PostgresStore {
     pool: Pool,
     signals: Signals,
     /// Names this instance as the holder of its leases, in `instances`.
@@ -75,7 +77,7 @@ impl Drop for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://` or `postgresql://`), migrates and starts listening for
     /// other instances' commits.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
         let connect::Target { config, tls } = connect::target(url)?;
         let manager_config = || ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -140,12 +142,14 @@ impl PostgresStore {
     }
 
     /// This instance's id, as it appears in `instances` and as the holder of its leases.
-    pub fn instance(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn instance(&self) -> &str {
         &self.instance
     }
 
     /// The instances beating now (this one included), oldest first.
-    pub async fn live_instances(&self) -> Result<Vec<String>, StoreError> {
+    #[cfg(test)]
+    pub(crate) async fn live_instances(&self) -> Result<Vec<String>, StoreError> {
         let c = self.client().await?;
         queries::live_instances(&c).await.map_err(store_err)
     }

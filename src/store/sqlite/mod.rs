@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use writer::{Op, Reply, writer_loop};
 
 /// Most operations grouped into one transaction.
-pub const MAX_BATCH: usize = 1024;
+pub(crate) const MAX_BATCH: usize = 1024;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
@@ -28,7 +28,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Sync {
+pub(crate) enum Sync {
     /// fsync on every commit: survives power loss as well as a killed process.
     #[default]
     Full,
@@ -39,10 +39,10 @@ pub enum Sync {
 /// Free space below which the store reports itself not ready: SQLite needs room for the WAL and
 /// a checkpoint, and a commit that hits a full disk fails every operation in its batch. A load
 /// balancer reading `/readyz` sends producers elsewhere before that, rather than after.
-pub const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The SQLite backend. Cheap to share: it holds the writer's queue and the signals.
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     ops: std::sync::Mutex<mpsc::Sender<Op>>,
     signals: Signals,
     /// The directory holding the database (and its WAL), whose filesystem `ping` checks for free
@@ -52,7 +52,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
-    pub fn open(path: &str, sync: Sync) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &str, sync: Sync) -> Result<Self, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Unavailable(format!("open {path}: {e}")))?;
         configure(&conn, sync)

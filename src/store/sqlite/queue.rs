@@ -127,7 +127,7 @@ pub(super) fn claim(
     lease_ms: i64,
 ) -> rusqlite::Result<Vec<DueDelivery>> {
     let mut stmt = c.prepare_cached(
-        "SELECT d.seq, d.id, d.event_id, e.event_type, d.route, d.target, COALESCE(d.body, e.body), d.headers, d.attempts, d.created_at \
+        "SELECT d.seq, d.id, d.event_id, e.event_type, COALESCE(d.body, e.body), d.headers, d.attempts, d.created_at \
          FROM deliveries d JOIN events e ON e.id = d.event_id \
          WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
          ORDER BY d.next_attempt_at LIMIT ?3",
@@ -139,12 +139,10 @@ pub(super) fn claim(
                 id: r.get(1)?,
                 event_id: r.get(2)?,
                 event_type: r.get(3)?,
-                route: r.get(4)?,
-                target: r.get(5)?,
-                body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
-                headers: pairs_from_json(&r.get::<_, String>(7)?),
-                attempts: r.get::<_, i64>(8)? as u32,
-                created_at: r.get(9)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
+                headers: pairs_from_json(&r.get::<_, String>(5)?),
+                attempts: r.get::<_, i64>(6)? as u32,
+                created_at: r.get(7)?,
             },
         ))
     })?;

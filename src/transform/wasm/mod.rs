@@ -14,7 +14,7 @@
 mod cache;
 mod host;
 mod plugin;
-pub mod registry;
+pub(crate) mod registry;
 #[cfg(test)]
 #[path = "../../../tests/guests/build_guests.rs"]
 mod testing;
@@ -36,13 +36,13 @@ mod bindings {
 }
 
 use bindings::{Transformer, TransformerPre};
-pub use plugin::Plugin;
+pub(crate) use plugin::Plugin;
 use plugin::PluginInner;
 
 /// The most messages one call may return.
-pub const MAX_MESSAGES: usize = 1000;
+pub(crate) const MAX_MESSAGES: usize = 1000;
 /// The most bytes (bodies and headers) one call may return.
-pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+pub(crate) const MAX_OUTPUT_BYTES: usize = 16 << 20;
 /// How often the epoch advances: the resolution of the time limit.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -170,12 +170,9 @@ impl Engine {
     }
 
     /// How many components this engine compiled instead of loading them from the cache.
-    pub fn compilations(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn compilations(&self) -> u64 {
         self.inner.compiles.load(Ordering::Relaxed)
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.inner.limits
     }
 
     fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, LoadError> {

@@ -32,17 +32,17 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.inner.name
     }
 
     /// The SHA-256 of the component's bytes, lower-case hex.
-    pub fn sha256(&self) -> &str {
+    pub(crate) fn sha256(&self) -> &str {
         &self.inner.sha256
     }
 
     /// The component's size in bytes.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.inner.size
     }
 

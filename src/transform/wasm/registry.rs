@@ -14,10 +14,10 @@ use std::sync::RwLock;
 use tokio::sync::watch;
 
 /// Largest plugin accepted, in bytes.
-pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// Whether `name` can name a plugin (and its file).
-pub fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -27,7 +27,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Why the registry refused an operation.
 #[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+pub(crate) enum RegistryError {
     #[error("`{0}` is not a plugin name (letters, digits, `-` and `_`, at most 64)")]
     BadName(String),
     #[error("plugin is larger than {MAX_PLUGIN_BYTES} bytes")]
@@ -45,12 +45,12 @@ pub enum RegistryError {
 
 /// One active plugin as the admin API lists it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct PluginInfo {
-    pub name: String,
-    pub sha256: String,
-    pub size: usize,
+pub(crate) struct PluginInfo {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    pub(crate) size: usize,
     /// RFC 3339: when the file was written.
-    pub uploaded_at: String,
+    pub(crate) uploaded_at: String,
 }
 
 #[derive(Clone)]
@@ -60,7 +60,7 @@ struct Entry {
 }
 
 /// Active plugins by name, backed by `plugins.dir`.
-pub struct Registry {
+pub(crate) struct Registry {
     engine: Engine,
     dir: PathBuf,
     active: RwLock<BTreeMap<String, Entry>>,
@@ -79,7 +79,7 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// Opens `dir` (creating it) and loads every `*.wasm` in it. A file that does not load is
     /// reported and skipped, so one bad file cannot keep the gateway from starting.
-    pub fn open(dir: &Path, limits: Limits) -> Result<Self, RegistryError> {
+    pub(crate) fn open(dir: &Path, limits: Limits) -> Result<Self, RegistryError> {
         let io = |source| RegistryError::Io {
             path: dir.to_path_buf(),
             source,
@@ -109,7 +109,7 @@ impl Registry {
     /// For `check` and `try`: loads the plugins `names` (those the config's routes name) from
     /// `dir` without creating or caching anything. Answers the registry, the plugins that failed
     /// to load (with why), and those not uploaded yet.
-    pub fn for_routes<'a>(
+    pub(crate) fn for_routes<'a>(
         dir: PathBuf,
         limits: Limits,
         names: impl IntoIterator<Item = &'a str>,
@@ -166,12 +166,12 @@ impl Registry {
     }
 
     /// The active version of `name`, if any.
-    pub fn get(&self, name: &str) -> Option<Plugin> {
+    pub(crate) fn get(&self, name: &str) -> Option<Plugin> {
         let active = self.active.read().ok()?;
         active.get(name).map(|e| e.plugin.clone())
     }
 
-    pub fn list(&self) -> Vec<PluginInfo> {
+    pub(crate) fn list(&self) -> Vec<PluginInfo> {
         let Ok(active) = self.active.read() else {
             return Vec::new();
         };
@@ -180,7 +180,7 @@ impl Registry {
 
     /// Validates and compiles `bytes`, stores them durably, then makes them the active `name`.
     /// Blocking (compilation takes a while): call it from a blocking thread.
-    pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, RegistryError> {
+    pub(crate) fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, RegistryError> {
         if !valid_name(name) {
             return Err(RegistryError::BadName(name.to_string()));
         }
@@ -197,7 +197,7 @@ impl Registry {
     }
 
     /// Unloads `name` and deletes its file. The caller checks that no route uses it.
-    pub fn remove(&self, name: &str) -> Result<(), RegistryError> {
+    pub(crate) fn remove(&self, name: &str) -> Result<(), RegistryError> {
         let removed = self
             .active
             .write()
@@ -218,23 +218,18 @@ impl Registry {
     /// Held by whoever changes plugins and shares the change (an upload, a delete, the cluster
     /// applying what others shared), so the cluster never sees a local change half-shared and
     /// undoes it.
-    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.changing.lock().await
     }
 
     /// The stored bytes of `name` (to share them with other instances).
-    pub fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+    pub(crate) fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(format!("{name}.wasm")))
     }
 
     /// Changes whenever a plugin is installed.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
-    }
-
-    /// Number of compilations so far (a restart with a warm cache compiles nothing).
-    pub fn compilations(&self) -> u64 {
-        self.engine.compilations()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{events_stored, passthrough};
 use crate::utils::{Gateway, Receiver, client, post_json};
-use hookgate::ingress::Limits;
+use hookgate::IngressLimits as Limits;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

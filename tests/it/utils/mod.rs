@@ -2,13 +2,14 @@
 
 pub mod admin;
 pub mod binary;
+pub mod pg_database;
 pub mod receiver;
 pub mod store;
 pub mod wasm;
 
 pub use receiver::{Receiver, Reply};
 
-use hookgate::config::Config;
+use hookgate::Config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -55,7 +56,7 @@ impl Gateway {
 
     /// Starts a gateway whose public listener runs under `limits` (short timeouts, a small
     /// connection cap) instead of the defaults.
-    pub async fn start_with_limits(config: &str, limits: hookgate::ingress::Limits) -> Self {
+    pub async fn start_with_limits(config: &str, limits: hookgate::IngressLimits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store_url = store::url_for(dir.path()).await;
         Self::start_on(config, dir, "", "", store_url, limits).await
@@ -97,7 +98,7 @@ impl Gateway {
         server_extra: &str,
         store_extra: &str,
         store_url: String,
-        limits: hookgate::ingress::Limits,
+        limits: hookgate::IngressLimits,
     ) -> Self {
         // Small bodies unless the test sets its own limit.
         let body_limit = match server_extra.contains("max_body_bytes") {
@@ -115,7 +116,7 @@ impl Gateway {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let admin_listener = match &config.admin {
+        let admin_listener = match config.admin_listen() {
             Some(_) => Some(
                 tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -126,20 +127,15 @@ impl Gateway {
         let admin_url = admin_listener
             .as_ref()
             .map(|l| format!("http://{}", l.local_addr().expect("admin addr")));
-        let options = hookgate::server::Options {
+        let options = hookgate::ServerOptions {
             admin_listener,
             evaluator_exe: Some(binary::BIN.into()),
             reload_on_sighup: false,
             ingress: limits,
         };
-        let task = tokio::spawn(hookgate::server::run(
-            config,
-            options,
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(hookgate::run(config, options, listener, async move {
+            let _ = stopped.await;
+        }));
         let path = dir.path().to_path_buf();
         let gw = Self {
             url,
@@ -270,16 +266,16 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// `sha256=<hex>` of `body`, as GitHub and Spacelift sign.
 pub fn sha256_header(secret: &str, body: &[u8]) -> String {
-    let mac = hookgate::signature::hmac(
-        hookgate::signature::Algorithm::Sha256,
+    let mac = hookgate::testing::hmac(
+        hookgate::testing::Algorithm::Sha256,
         secret.as_bytes(),
         &[body],
     );
-    format!("sha256={}", hookgate::signature::Encoding::Hex.encode(&mac))
+    format!("sha256={}", hookgate::testing::Encoding::Hex.encode(&mac))
 }
 
 pub fn client() -> reqwest::Client {
-    hookgate::server::install_crypto();
+    hookgate::install_crypto();
     reqwest::Client::new()
 }
 

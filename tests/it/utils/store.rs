@@ -5,6 +5,7 @@
 //! gateway's folder. `./scripts/test` runs the whole suite once each way. A test that needs
 //! PostgreSQL and finds no server fails with the reason: nothing is skipped silently.
 
+pub use super::pg_database::fresh_postgres_database_on;
 use std::path::Path;
 
 /// The backend the suite runs on, from `HOOKGATE_TEST_STORE`.
@@ -46,22 +47,6 @@ pub fn postgres_ca() -> String {
 /// A fresh, empty database on the test server; returns its URL.
 pub async fn fresh_postgres_database(name: &str) -> String {
     fresh_postgres_database_on(&postgres_server(), name).await
-}
-
-/// A fresh, empty database on the server `base` names; returns its URL.
-pub async fn fresh_postgres_database_on(base: &str, name: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to HOOKGATE_TEST_POSTGRES_URL");
-    tokio::spawn(connection);
-    let db = format!("t_{name}_{}", ulid::Ulid::new()).to_lowercase();
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .expect("create test database");
-    let mut url = url::Url::parse(base).expect("test url");
-    url.set_path(&format!("/{db}"));
-    url.to_string()
 }
 
 /// The `store.url` of the gateway kept in `dir`: the same store every time it is asked, so a

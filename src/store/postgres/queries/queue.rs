@@ -337,9 +337,9 @@ pub(in crate::store::postgres) async fn claim(
            ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
          leased AS (UPDATE deliveries d SET lease_until = $2 + $4, lease_owner = $5 \
            FROM picked WHERE d.seq = picked.seq \
-           RETURNING d.seq, d.id, d.event_id, d.route, d.target, d.body, d.headers, d.attempts, \
+           RETURNING d.seq, d.id, d.event_id, d.body, d.headers, d.attempts, \
            d.created_at, d.next_attempt_at) \
-         SELECT l.id, l.event_id, e.event_type, l.route, l.target, COALESCE(l.body, e.body), l.headers, \
+         SELECT l.id, l.event_id, e.event_type, COALESCE(l.body, e.body), l.headers, \
            l.attempts, l.created_at \
          FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq"
     );
@@ -355,12 +355,10 @@ pub(in crate::store::postgres) async fn claim(
                 id: r.try_get(0)?,
                 event_id: r.try_get(1)?,
                 event_type: r.try_get(2)?,
-                route: r.try_get(3)?,
-                target: r.try_get(4)?,
-                body: Bytes::from(r.try_get::<_, Vec<u8>>(5)?),
-                headers: pairs_from_json(r.try_get(6)?),
-                attempts: r.try_get::<_, i64>(7)? as u32,
-                created_at: r.try_get(8)?,
+                body: Bytes::from(r.try_get::<_, Vec<u8>>(3)?),
+                headers: pairs_from_json(r.try_get(4)?),
+                attempts: r.try_get::<_, i64>(5)? as u32,
+                created_at: r.try_get(6)?,
             })
         })
         .collect()

@@ -58,6 +58,7 @@ pub(in crate::store::postgres) async fn instances(c: &Client) -> Pg<Vec<Instance
 }
 
 /// The ids of the instances beating now, oldest first.
+#[cfg(test)]
 pub(in crate::store::postgres) async fn live_instances(c: &Client) -> Pg<Vec<String>> {
     let sql = format!(
         "SELECT id FROM instances WHERE heartbeat_at > {DB_NOW} - {DEAD_AFTER_MS} ORDER BY started_at, id"

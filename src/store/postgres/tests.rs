@@ -1,19 +1,34 @@
 //! The PostgreSQL store against a real server: what several instances sharing one database rely on
 //! (leases, `SKIP LOCKED`, fenced routing, concurrent migrations) and a round trip of every stage.
 //!
-//! Needs `HOOKGATE_TEST_POSTGRES_URL`; `./scripts/test` starts a throwaway server and sets it. Each
-//! test creates its own database, so tests stay independent and may run in parallel.
+//! They need a server: `HOOKGATE_TEST_POSTGRES_URL`, which `./scripts/test` sets (it starts a
+//! throwaway one and runs these in its PostgreSQL pass). Without it they return at once, saying so
+//! on stderr, unless `HOOKGATE_TEST_STORE=postgres` asks for PostgreSQL: then they fail. Each test
+//! creates its own database, so tests stay independent and may run in parallel.
 
-use hookgate::store::postgres::PostgresStore;
-use hookgate::store::*;
+use super::PostgresStore;
+use crate::store::*;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 const NOW: i64 = 1_000_000;
 
-async fn fresh_database(name: &str) -> String {
-    crate::utils::store::fresh_postgres_database(name).await
+/// The integration tests' helper, shared so that both make test databases one way.
+#[path = "../../../tests/it/utils/pg_database.rs"]
+mod pg_database;
+
+/// A fresh, empty database on the test server (its URL), or `None` when there is no server and
+/// none was asked for.
+async fn fresh_database(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("HOOKGATE_TEST_POSTGRES_URL") else {
+        if std::env::var("HOOKGATE_TEST_STORE").as_deref() == Ok("postgres") {
+            panic!("HOOKGATE_TEST_STORE=postgres, but HOOKGATE_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipped: HOOKGATE_TEST_POSTGRES_URL is not set (./scripts/test sets it)");
+        return None;
+    };
+    Some(pg_database::fresh_postgres_database_on(&base, name).await)
 }
 
 async fn open(url: &str) -> PostgresStore {
@@ -94,7 +109,10 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
 
 #[tokio::test]
 async fn pg_round_trip_insert_route_claim_attempt_retry() {
-    let store = open(&fresh_database("round_trip").await).await;
+    let Some(url) = fresh_database("round_trip").await else {
+        return;
+    };
+    let store = open(&url).await;
     store.insert_event(event("e1")).await.unwrap();
     let unrouted = store.unrouted_events(10).await.unwrap();
     assert_eq!(unrouted.len(), 1);
@@ -189,7 +207,10 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
 
 #[tokio::test]
 async fn pg_targets_retry_many_list_events_waiting_and_prune() {
-    let store = open(&fresh_database("misc").await).await;
+    let Some(url) = fresh_database("misc").await else {
+        return;
+    };
+    let store = open(&url).await;
     store.set_target_disabled("t", Some("gone")).await.unwrap();
     assert_eq!(
         store.disabled_targets().await.unwrap(),
@@ -273,7 +294,9 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
 
 #[tokio::test]
 async fn pg_two_claimers_never_get_the_same_delivery() {
-    let url = fresh_database("skip_locked").await;
+    let Some(url) = fresh_database("skip_locked").await else {
+        return;
+    };
     let (a, b) = (open(&url).await, open(&url).await);
     seed_deliveries(&a, 200).await;
     async fn drain(store: &PostgresStore) -> Vec<String> {
@@ -298,7 +321,9 @@ async fn pg_two_claimers_never_get_the_same_delivery() {
 
 #[tokio::test]
 async fn pg_leases_end_with_their_time_or_their_holder() {
-    let url = fresh_database("lease").await;
+    let Some(url) = fresh_database("lease").await else {
+        return;
+    };
     let (a, b) = (open(&url).await, open(&url).await);
     seed_deliveries(&a, 2).await;
     assert_eq!(a.claim_due("t", NOW, 1, 1_000).await.unwrap().len(), 1);
@@ -354,7 +379,9 @@ async fn pg_leases_end_with_their_time_or_their_holder() {
 
 #[tokio::test]
 async fn pg_unrouted_events_are_not_handed_to_two_routers() {
-    let url = fresh_database("routing_lease").await;
+    let Some(url) = fresh_database("routing_lease").await else {
+        return;
+    };
     let (a, b) = (open(&url).await, open(&url).await);
     // An instance's own events are leased to it from their insert (its route loop has them in
     // memory): the other leaves them alone.
@@ -403,7 +430,9 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
 
 #[tokio::test]
 async fn pg_handed_over_deliveries_are_leased_until_given_back() {
-    let url = fresh_database("handed_over").await;
+    let Some(url) = fresh_database("handed_over").await else {
+        return;
+    };
     let (a, b) = (open(&url).await, open(&url).await);
     a.insert_event(event("e1")).await.unwrap();
     let leased = RoutingBatch {
@@ -427,7 +456,9 @@ async fn pg_handed_over_deliveries_are_leased_until_given_back() {
 
 #[tokio::test]
 async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
-    let url = fresh_database("migrate").await;
+    let Some(url) = fresh_database("migrate").await else {
+        return;
+    };
     let opened = futures_util::future::join_all((0..4).map(|_| PostgresStore::open(&url))).await;
     for store in &opened {
         assert!(
@@ -453,7 +484,9 @@ async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
 
 #[tokio::test]
 async fn pg_commits_of_one_instance_wake_the_others() {
-    let url = fresh_database("notify").await;
+    let Some(url) = fresh_database("notify").await else {
+        return;
+    };
     let (a, b) = (open(&url).await, open(&url).await);
     let signals = b.signals();
     // Let b's listener connect, then take the wake-up it gives on connecting.
@@ -476,8 +509,12 @@ async fn pg_commits_of_one_instance_wake_the_others() {
 
 #[tokio::test]
 async fn pg_tls_verifies_the_server_and_carries_every_connection() {
-    let url = fresh_database("tls").await;
-    let ca = crate::utils::store::postgres_ca();
+    let Some(url) = fresh_database("tls").await else {
+        return;
+    };
+    let ca = std::env::var("HOOKGATE_TEST_POSTGRES_CA").expect(
+        "HOOKGATE_TEST_POSTGRES_CA: the CA `scripts/pg start` made (./scripts/test sets it)",
+    );
     let store = open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await;
     store.insert_event(event("e1")).await.unwrap();
     store

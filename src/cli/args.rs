@@ -1,0 +1,208 @@
+//! The `hookgate` command line as clap reads it: the subcommands and their arguments. What each
+//! one does is in [`super::run`].
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hookgate", version, about = "A self-hosted webhook gateway")]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(super) enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text")]
+        log_format: String,
+    },
+    /// Validate a config file without serving: exit 0, or 1 with every problem listed.
+    Check {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+    },
+    /// Create or upgrade the store's schema (as `serve` does at start), then exit.
+    Migrate {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+    },
+    /// Dry-run one event through the pipeline: no network, no store.
+    Try {
+        #[arg(long, env = "HOOKGATE_CONFIG", default_value = "hookgate.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        source: String,
+        /// File holding the request body.
+        #[arg(long)]
+        body: PathBuf,
+        /// A request header, `Name: value`; repeatable.
+        #[arg(long = "header", value_parser = super::parse_header)]
+        headers: Vec<(String, String)>,
+    },
+    /// The delivery log of a running gateway (admin API).
+    Deliveries {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Events of a running gateway (admin API).
+    Events {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// WebAssembly plugins of a running gateway (admin API).
+    Plugin {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Internal: the route-evaluator child process (see ARCHITECTURE.md).
+    #[command(name = "__route-worker", hide = true)]
+    RouteWorker,
+    /// Print the headers a producer using SCHEME would send with the body.
+    Sign {
+        #[arg(long)]
+        scheme: String,
+        #[arg(long, env = "HOOKGATE_SIGN_SECRET")]
+        secret: String,
+        #[arg(long)]
+        body: PathBuf,
+        /// Header name (hmac-* schemes).
+        #[arg(long)]
+        header: Option<String>,
+        /// Value prefix (hmac-* schemes), e.g. `sha256=`.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// `hex` or `base64` (hmac-* schemes).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// `sha1`, `sha256` or `plain` (port scheme, Port's signatureAlgorithm).
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// Also send Spacelift's legacy SHA-1 `X-Signature` (spacelift scheme).
+        #[arg(long)]
+        sha1: bool,
+        /// Message id (standard-webhooks, pulumi).
+        #[arg(long)]
+        id: Option<String>,
+        /// Event type (pulumi's kind header).
+        #[arg(long)]
+        event_type: Option<String>,
+    },
+}
+
+/// Where the admin API is.
+#[derive(clap::Args)]
+pub(super) struct AdminArgs {
+    /// Admin API base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub(super) url: String,
+    /// Admin bearer token.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_ADMIN_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub(super) token: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+}
+
+/// The filters `deliveries ls` and a bulk `deliveries retry` share.
+#[derive(clap::Args, Default)]
+pub(super) struct DeliveryFilter {
+    /// `pending`, `succeeded`, `failed` or `dead` (a bulk retry: `failed` or `dead`, default
+    /// both, or `succeeded` to send those again).
+    #[arg(long)]
+    pub(super) status: Option<String>,
+    #[arg(long)]
+    pub(super) target: Option<String>,
+    #[arg(long)]
+    pub(super) route: Option<String>,
+    /// Only deliveries of events from this source.
+    #[arg(long)]
+    pub(super) source: Option<String>,
+    /// Only those created within this long, e.g. `1h`.
+    #[arg(long)]
+    pub(super) since: Option<String>,
+}
+
+impl DeliveryFilter {
+    pub(super) fn is_empty(&self) -> bool {
+        [
+            &self.status,
+            &self.target,
+            &self.route,
+            &self.source,
+            &self.since,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+    }
+
+    pub(super) fn pairs(self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("status", self.status),
+            ("target", self.target),
+            ("route", self.route),
+            ("source", self.source),
+            ("since", self.since),
+        ]
+    }
+}
+
+#[derive(Subcommand)]
+pub(super) enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    Ls {
+        #[command(flatten)]
+        filter: DeliveryFilter,
+    },
+    /// One delivery with every attempt.
+    Show { id: String },
+    /// Queue one delivery for another attempt, or (no ID) every failed or dead one matching the
+    /// filters: the count is shown first, and they are queued only with `--yes`.
+    Retry {
+        /// One delivery; leave out for a bulk retry by filters.
+        id: Option<String>,
+        #[command(flatten)]
+        filter: DeliveryFilter,
+        /// At most this many (the gateway's default 1000, at most 10000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Queue them; without it, a bulk retry only shows how many it would queue.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum PluginCommand {
+    /// Upload FILE (a wasm32-wasip2 component) as plugin NAME; routes using NAME switch to it.
+    Push { name: String, file: PathBuf },
+    /// List the active plugins.
+    Ls,
+}
+
+#[derive(Subcommand)]
+pub(super) enum EventsCommand {
+    /// Run an event through the current config again.
+    Replay { id: String },
+}

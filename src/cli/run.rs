@@ -1,0 +1,316 @@
+//! What each subcommand does: load the config and hand over to the stages (`serve`, `check`,
+//! `migrate`, `try`, `sign`), or call a running gateway's admin API. `src/main.rs` calls only
+//! [`main`].
+
+use super::args::{AdminArgs, Cli, Command, DeliveriesCommand, EventsCommand, PluginCommand};
+use super::client::AdminClient;
+use crate::config::Config;
+use crate::transform::wasm::registry::Registry;
+use anyhow::Context as _;
+use clap::Parser as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The `hookgate` command line: parses the arguments, runs the subcommand, and prints an error
+/// that ends it as `error: …` (exit code 1).
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, log_format } => {
+            init_tracing(&log_format)?;
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { admin, command } => plugin(admin, command),
+        Command::Deliveries { admin, command } => deliveries(admin, command),
+        Command::Events { admin, command } => {
+            let EventsCommand::Replay { id } = command;
+            print!(
+                "{}",
+                admin_call(admin, |client| async move { client.replay(&id).await })?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { config } => {
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            migrate(&config)?;
+            println!("store migrated: {}", redact_url(&config.store.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RouteWorker => {
+            crate::route::evaluator::child_main()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => check(&config),
+        Command::Try {
+            config,
+            source,
+            body,
+            headers,
+        } => try_event(&config, &source, &body, &headers),
+        Command::Sign {
+            scheme,
+            secret,
+            body,
+            header,
+            prefix,
+            encoding,
+            algorithm,
+            sha1,
+            id,
+            event_type,
+        } => {
+            let body =
+                std::fs::read(&body).with_context(|| format!("reading {}", body.display()))?;
+            let opts = super::SignOptions {
+                scheme,
+                secret,
+                header,
+                prefix,
+                encoding,
+                algorithm,
+                sha1,
+                id,
+                event_type,
+            };
+            print!("{}", super::sign(&opts, &body).map_err(anyhow::Error::msg)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `hookgate plugin push|ls`.
+fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> {
+    let json = admin.json;
+    let wasm = match &command {
+        PluginCommand::Push { file, .. } => {
+            Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)
+        }
+        PluginCommand::Ls => None,
+    };
+    let out = admin_call(admin, |client| async move {
+        match (command, wasm) {
+            (PluginCommand::Push { name, .. }, Some(wasm)) => {
+                client.push_plugin(&name, wasm, json).await
+            }
+            _ => client.list_plugins(json).await,
+        }
+    })?;
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hookgate deliveries ls|show|retry`.
+fn deliveries(admin: AdminArgs, command: DeliveriesCommand) -> anyhow::Result<ExitCode> {
+    let json = admin.json;
+    let out = admin_call(admin, |client| async move {
+        match command {
+            DeliveriesCommand::Ls { filter } => client.list(&filter.pairs(), json).await,
+            DeliveriesCommand::Show { id } => client.show(&id, json).await,
+            DeliveriesCommand::Retry {
+                id: Some(id),
+                filter,
+                limit: None,
+                yes: _,
+            } if filter.is_empty() => client.retry(&id).await,
+            DeliveriesCommand::Retry { id: Some(_), .. } => {
+                Err(anyhow::anyhow!("give a delivery ID or filters, not both"))
+            }
+            DeliveriesCommand::Retry {
+                id: None,
+                filter,
+                limit,
+                yes,
+            } => {
+                let mut filters = filter.pairs();
+                filters.push(("limit", limit.map(|n| n.to_string())));
+                client.retry_many(&filters, yes, json).await
+            }
+        }
+    })?;
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hookgate check`: the config loads, and every plugin a route names loads.
+fn check(config: &Path) -> anyhow::Result<ExitCode> {
+    match Config::load(config) {
+        Ok(c) => {
+            // Every plugin a route names must load and export the `transformer` world;
+            // one not uploaded yet is fine (its events wait for it) and noted.
+            let (_, broken, missing) =
+                Registry::for_routes(c.plugins_dir(), c.plugins.limits(), c.plugin_names())?;
+            for note in &missing {
+                println!("note: {note}");
+            }
+            if !broken.is_empty() {
+                for problem in &broken {
+                    eprintln!("{}: {problem}", config.display());
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+            println!(
+                "{}: ok ({} sources, {} targets, {} routes)",
+                config.display(),
+                c.sources.len(),
+                c.targets.len(),
+                c.routes.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `hookgate try`: one event through the pipeline, offline ([`super::try_event`]).
+fn try_event(
+    config: &Path,
+    source: &str,
+    body: &Path,
+    headers: &[(String, String)],
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let body = std::fs::read(body).with_context(|| format!("reading {}", body.display()))?;
+    let (plugins, broken, missing) = Registry::for_routes(
+        config.plugins_dir(),
+        config.plugins.limits(),
+        config.plugin_names(),
+    )?;
+    for note in broken.iter().chain(&missing) {
+        eprintln!("note: {note}");
+    }
+    let config = std::sync::Arc::new(config);
+    // The server's containment: mappings run in a `__route-worker` child of this binary.
+    let exe = std::env::current_exe().context("locating the hookgate executable")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // The pool lives inside the runtime, so its child is killed and reaped there.
+    let tried = runtime.block_on(async {
+        let mut evaluators = crate::route::evaluator::Pool::new(Some(exe), 1);
+        let body = body.into();
+        super::try_event(&config, &plugins, &mut evaluators, source, body, headers).await
+    });
+    match tried {
+        Ok(out) => {
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs one admin API call on a small runtime of its own.
+fn admin_call<F, Fut>(admin: AdminArgs, call: F) -> anyhow::Result<String>
+where
+    F: FnOnce(AdminClient) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let client = AdminClient {
+        url: admin.url,
+        token: admin.token,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(call(client))
+}
+
+/// Opens the store, which migrates it, and closes it again.
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        crate::store::open(&config.store.url, config.store.sync)
+            .await
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
+
+/// A store URL without its password, for printing.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let admin_listener = match &config.admin {
+            Some(admin) => Some(
+                tokio::net::TcpListener::bind(&admin.listen)
+                    .await
+                    .with_context(|| format!("binding {}", admin.listen))?,
+            ),
+            None => None,
+        };
+        let options = crate::server::Options {
+            admin_listener,
+            evaluator_exe: Some(
+                std::env::current_exe().context("locating the hookgate executable")?,
+            ),
+            reload_on_sighup: true,
+            ingress: Default::default(),
+        };
+        crate::server::run(config, options, listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: draining in-flight work");
+}
+
+fn init_tracing(format: &str) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    use std::io::IsTerminal as _;
+    // Colour codes only for a person at a terminal; log files and collectors get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => anyhow::bail!("--log-format must be `text` or `json`, not `{other}`"),
+    }
+    Ok(())
+}
