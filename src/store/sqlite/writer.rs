@@ -204,10 +204,12 @@ pub(super) fn savepoint<T>(
     f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {
     let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
-    tx.execute_batch("SAVEPOINT op").map_err(q)?;
+    // Cached statements: parsing them anew for every operation cost more than running them.
+    let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    run("SAVEPOINT op").map_err(q)?;
     match f(tx) {
         Ok(v) => {
-            tx.execute_batch("RELEASE op").map_err(q)?;
+            run("RELEASE op").map_err(q)?;
             Ok(v)
         }
         Err(e) => {
