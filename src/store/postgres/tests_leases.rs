@@ -1,0 +1,167 @@
+//! What several instances sharing one database rely on: a delivery or an event is worked on by
+//! one instance at a time, leases end with their time or their holder, and a routing recorded
+//! twice writes its deliveries once.
+
+use super::*;
+
+#[tokio::test]
+async fn pg_two_claimers_never_get_the_same_delivery() {
+    let Some(url) = fresh_database("skip_locked").await else {
+        return;
+    };
+    let (a, b) = (open(&url).await, open(&url).await);
+    seed_deliveries(&a, 200).await;
+    async fn drain(store: &PostgresStore) -> Vec<String> {
+        let mut got = Vec::new();
+        loop {
+            let batch = store.claim_due("t", NOW, 7, 60_000).await.unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch.into_iter().map(|d| d.id));
+        }
+    }
+    let (ga, gb) = tokio::join!(drain(&a), drain(&b));
+    let all: HashSet<&String> = ga.iter().chain(&gb).collect();
+    assert_eq!(
+        all.len(),
+        ga.len() + gb.len(),
+        "a delivery was claimed twice"
+    );
+    assert_eq!(all.len(), 200);
+}
+
+#[tokio::test]
+async fn pg_leases_end_with_their_time_or_their_holder() {
+    let Some(url) = fresh_database("lease").await else {
+        return;
+    };
+    let (a, b) = (open(&url).await, open(&url).await);
+    seed_deliveries(&a, 2).await;
+    assert_eq!(a.claim_due("t", NOW, 1, 1_000).await.unwrap().len(), 1);
+    // A live holder keeps its lease until it ends.
+    let taken = b.claim_due("t", NOW + 999, 10, 60_000).await.unwrap();
+    assert_eq!(taken.len(), 1, "only the unleased one");
+    assert_eq!(
+        b.next_due_at(NOW + 999, vec!["t".into()]).await.unwrap(),
+        None
+    );
+    let first = b.claim_due("t", NOW + 1_000, 10, 60_000).await.unwrap();
+    assert_eq!(first.len(), 1, "the lease ran out");
+
+    // b holds both now, for a minute. b's heart stops (as under kill -9: no goodbye), seen here by
+    // moving its last beat back past the dead line; a takes the work at once.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    assert!(
+        a.claim_due("t", NOW + 2_000, 10, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    client
+        .execute(
+            "UPDATE instances SET heartbeat_at = heartbeat_at - 60000 WHERE id = $1",
+            &[&b.instance()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        a.claim_due("t", NOW + 2_000, 10, 1_000)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        a.live_instances().await.unwrap(),
+        vec![a.instance().to_string()]
+    );
+
+    // A graceful stop says goodbye: its leases are free without waiting.
+    let c = open(&url).await;
+    seed_deliveries_from(&c, 2, 1).await;
+    assert_eq!(c.claim_due("t", NOW, 10, 60_000).await.unwrap().len(), 1);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn pg_unrouted_events_are_not_handed_to_two_routers() {
+    let Some(url) = fresh_database("routing_lease").await else {
+        return;
+    };
+    let (a, b) = (open(&url).await, open(&url).await);
+    // An instance's own events are leased to it from their insert (its route loop has them in
+    // memory): the other leaves them alone.
+    a.insert_event(event("mine")).await.unwrap();
+    assert!(b.unrouted_events(10).await.unwrap().is_empty());
+    assert_eq!(a.unrouted_events(10).await.unwrap().len(), 1);
+    // Unleased events (say, of an instance gone) are split between the routers.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            "INSERT INTO events (id, source, received_at, headers, query, body) \
+             SELECT 'e' || i, 'src', 0, '[]', '[]', '{}'::bytea FROM generate_series(0, 99) AS i",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ea, eb) = tokio::join!(a.unrouted_events(61), b.unrouted_events(60));
+    let (ea, eb) = (ea.unwrap(), eb.unwrap());
+    let ids: HashSet<&String> = ea.iter().chain(&eb).map(|e| &e.id).collect();
+    assert_eq!(
+        ids.len(),
+        ea.len() + eb.len(),
+        "an event went to both routers"
+    );
+    assert_eq!(ids.len(), 101);
+    // Each instance gets its own leased events again (its pipeline retries them), never the other's.
+    assert_eq!(a.unrouted_events(200).await.unwrap().len(), ea.len());
+    assert_eq!(b.unrouted_events(200).await.unwrap().len(), eb.len());
+
+    // Even if both record a routing for one event (a lease ran out mid-routing), it is taken once.
+    let e = &ea[0].id;
+    a.record_routing(batch(vec![routing(e, "first")]), NOW)
+        .await
+        .unwrap();
+    b.record_routing(batch(vec![routing(e, "second")]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get_event(e).await.unwrap().deliveries,
+        vec!["first".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn pg_handed_over_deliveries_are_leased_until_given_back() {
+    let Some(url) = fresh_database("handed_over").await else {
+        return;
+    };
+    let (a, b) = (open(&url).await, open(&url).await);
+    a.insert_event(event("e1")).await.unwrap();
+    let leased = RoutingBatch {
+        routings: vec![routing("e1", "d1")],
+        leases: [("d1".to_string(), NOW + 60_000)].into(),
+    };
+    let written = a
+        .record_routing(Arc::new(leased.clone()), NOW)
+        .await
+        .unwrap();
+    assert_eq!(written, ["d1"]);
+    assert!(a.claim_due("t", NOW, 10, 1_000).await.unwrap().is_empty());
+    assert!(b.claim_due("t", NOW, 10, 1_000).await.unwrap().is_empty());
+    // Recorded again (a duplicate routing of the event): the fence writes nothing.
+    let again = a.record_routing(Arc::new(leased), NOW).await.unwrap();
+    assert!(again.is_empty());
+    // Given back, any instance may claim it.
+    a.release_leases(vec!["d1".into()]).await.unwrap();
+    assert_eq!(b.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
+}
