@@ -198,14 +198,7 @@ mod tests {
     use super::*;
 
     fn event(id: &str, size: usize) -> StoredEvent {
-        StoredEvent {
-            id: id.into(),
-            source: "s".into(),
-            received_at: 0,
-            headers: Vec::new(),
-            query: Vec::new(),
-            body: vec![b' '; size].into(),
-        }
+        StoredEvent::blank(id, size)
     }
 
     #[test]
@@ -223,7 +216,10 @@ mod tests {
         let ids: Vec<String> = mailbox.take(10).into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(mailbox.shared.bytes.load(Ordering::Acquire), 0);
-        assert!(!inbox.promise().wanted(), "closed after a miss");
+        let promise = inbox.promise();
+        assert!(!promise.wanted(), "closed after a miss");
+        promise.keep(None);
+        assert!(!mailbox.missed(), "still closed: nothing new to report");
         inbox.offer(event("while closed", 1));
         assert!(mailbox.take(1).is_empty());
         mailbox.reopen();

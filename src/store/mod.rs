@@ -44,6 +44,21 @@ pub struct StoredEvent {
     pub body: Bytes,
 }
 
+#[cfg(test)]
+impl StoredEvent {
+    /// An event of source `s` whose body is `size` blanks, for tests.
+    pub(crate) fn blank(id: &str, size: usize) -> Self {
+        Self {
+            id: id.into(),
+            source: "s".into(),
+            received_at: 0,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: vec![b' '; size].into(),
+        }
+    }
+}
+
 /// Status of a delivery, as the delivery log shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -80,14 +80,7 @@ mod tests {
     use super::*;
 
     fn event(size: usize) -> StoredEvent {
-        StoredEvent {
-            id: format!("evt_{size}"),
-            source: "s".into(),
-            received_at: 0,
-            headers: Vec::new(),
-            query: Vec::new(),
-            body: vec![b' '; size].into(),
-        }
+        StoredEvent::blank(&format!("evt_{size}"), size)
     }
 
     #[test]
