@@ -143,7 +143,13 @@ impl Pipeline {
                 .iter()
                 .map(|e| (e.id.clone(), e.body.clone()))
                 .collect();
+            let taken = events.len();
             let (routings, unavailable) = self.route_batch(events).await;
+            if routings.len() < taken {
+                // Events left unrouted (evaluator unavailable, a plugin batch that panicked) are
+                // still in the store: read them from there.
+                from = Source::Store;
+            }
             if let Some(r) = recording.take() {
                 self.finish(r).await;
             }
@@ -161,8 +167,6 @@ impl Pipeline {
                 ));
             }
             if unavailable {
-                // The events left unevaluated are in the store: read them from there.
-                from = Source::Store;
                 pause(&mut shutdown, Duration::from_secs(1)).await;
             }
         }
@@ -290,8 +294,8 @@ impl Pipeline {
         for task in tasks {
             match task.await {
                 Ok(part) => routings.extend(part),
-                // A panic in the host is a bug; those events stay unrouted and are tried again
-                // (the next idle scan of the store finds them).
+                // A panic in the host is a bug; those events stay unrouted and the loop reads
+                // them from the store again.
                 Err(e) => tracing::error!(error = %e, "plugin batch panicked"),
             }
         }
