@@ -6,9 +6,9 @@
 //! depth) are read at scrape time by whoever renders. Labels are source, route and target names
 //! from the config, never anything a producer controls (unknown sources share one label).
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency buckets: 1 ms to 5 minutes.
@@ -28,17 +28,13 @@ struct Counters<const N: usize>(Mutex<BTreeMap<[String; N], u64>>);
 
 impl<const N: usize> Counters<N> {
     fn add(&self, labels: [&str; N], n: u64) {
-        if let Ok(mut m) = self.0.lock() {
-            *m.entry(labels.map(str::to_string)).or_default() += n;
-        }
+        *self.0.lock().entry(labels.map(str::to_string)).or_default() += n;
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str, keys: [&str; N]) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        if let Ok(m) = self.0.lock() {
-            for (labels, n) in m.iter() {
-                let _ = writeln!(out, "{name}{{{}}} {n}", label_pairs(&keys, labels));
-            }
+        for (labels, n) in self.0.lock().iter() {
+            let _ = writeln!(out, "{name}{{{}}} {n}", label_pairs(&keys, labels));
         }
     }
 }
@@ -67,9 +63,7 @@ impl Histograms {
 
     fn observe(&self, label: &str, value: Duration) {
         let secs = value.as_secs_f64();
-        let Ok(mut m) = self.by_label.lock() else {
-            return;
-        };
+        let mut m = self.by_label.lock();
         let h = m.entry(label.to_string()).or_insert_with(|| Histogram {
             counts: vec![0; self.bounds.len()],
             sum: 0.0,
@@ -85,10 +79,7 @@ impl Histograms {
 
     fn render(&self, out: &mut String, name: &str, help: &str, key: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let Ok(m) = self.by_label.lock() else {
-            return;
-        };
-        for (label, h) in m.iter() {
+        for (label, h) in self.by_label.lock().iter() {
             let label = escape(label);
             let mut cumulative = 0;
             for (bound, n) in self.bounds.iter().zip(&h.counts) {
@@ -145,6 +136,7 @@ pub(crate) struct Metrics {
     delivery_latency: Histograms,
     transform_time: Histograms,
     breaker_opened: Counters<1>,
+    shed: Counters<1>,
 }
 
 impl Default for Metrics {
@@ -159,6 +151,7 @@ impl Default for Metrics {
             delivery_latency: Histograms::new(&BUCKETS),
             transform_time: Histograms::new(&FAST_BUCKETS),
             breaker_opened: Counters::default(),
+            shed: Counters::default(),
         }
     }
 }
@@ -217,6 +210,11 @@ impl Metrics {
         self.breaker_opened.add([target], 1);
     }
 
+    /// A delivery was recorded dead unattempted: its target's queue was full.
+    pub(crate) fn delivery_shed(&self, target: &str) {
+        self.shed.add([target], 1);
+    }
+
     /// Prometheus text exposition (version 0.0.4).
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
@@ -254,6 +252,12 @@ impl Metrics {
             &mut out,
             "hookgate_breaker_opened_total",
             "Times a target's circuit breaker opened.",
+            ["target"],
+        );
+        self.shed.render(
+            &mut out,
+            "hookgate_deliveries_shed_total",
+            "Deliveries recorded dead without an attempt because their target's queue was at `max_queue`.",
             ["target"],
         );
         self.attempt_duration.render(

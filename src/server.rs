@@ -93,6 +93,8 @@ pub async fn run(
         stop_rx.clone(),
     ));
 
+    let (depths, queues) = route::shed::queues();
+    let shed_task = tokio::spawn(route::shed::refresh(depths, store.clone(), stop_rx.clone()));
     let pipeline = route::Pipeline {
         store: store.clone(),
         config: config_rx.clone(),
@@ -103,6 +105,7 @@ pub async fn run(
         backlog: backlog.clone(),
         inbox: mailbox,
         handoff,
+        queues,
         plugins: plugins.clone(),
         clock,
         metrics: ctx.metrics.clone(),
@@ -134,6 +137,7 @@ pub async fn run(
         sighup_task.map(|t| t.abort_handle()),
         cluster_task.map(|t| t.abort_handle()),
         Some(backlog_task.abort_handle()),
+        Some(shed_task.abort_handle()),
     ]
     .into_iter()
     .flatten()

@@ -107,6 +107,8 @@ pub(crate) struct Target {
     pub(crate) breaker: Option<toml::Value>,
     /// `"50/s"`, `"600/m"`, `"100/h"`.
     pub(crate) rate_limit: Option<String>,
+    /// Most pending deliveries kept for this target; past it new ones are recorded dead.
+    pub(crate) max_queue: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,11 @@ use std::time::Duration;
 
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_CONCURRENCY: usize = 64;
+/// A target down for a day at ten events a second stays under it; a million bodies of a few KB
+/// is a few GB of store.
+pub(crate) const DEFAULT_MAX_QUEUE: u64 = 1_000_000;
+/// Past a billion waiting deliveries the store, not this bound, is the limit.
+const MAX_MAX_QUEUE: u64 = 1_000_000_000;
 
 /// Where deliveries go.
 #[derive(Debug, Clone)]
@@ -26,6 +31,8 @@ pub(crate) struct Target {
     /// `None`: the breaker is off.
     pub(crate) breaker: Option<BreakerPolicy>,
     pub(crate) rate_limit: Option<Rate>,
+    /// Pending deliveries kept at most; past it new deliveries are recorded dead (route::shed).
+    pub(crate) max_queue: u64,
 }
 
 impl Validator {
@@ -95,6 +102,12 @@ impl Validator {
             self.rate(&format!("{key}.rate_limit"), parsed.per_second);
             Some(parsed)
         });
+        let max_queue = self.within(
+            &format!("{key}.max_queue"),
+            t.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
+            1,
+            MAX_MAX_QUEUE,
+        );
         Some(Target {
             name: name.to_string(),
             url: t.url,
@@ -105,6 +118,7 @@ impl Validator {
             concurrency,
             breaker,
             rate_limit,
+            max_queue,
         })
     }
 

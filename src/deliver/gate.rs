@@ -6,8 +6,9 @@
 
 use super::breaker::{Breaker, BreakerState, Bucket};
 use crate::config::Target;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 struct Gate {
@@ -22,7 +23,7 @@ pub(crate) struct Gates(Arc<Mutex<BTreeMap<String, Gate>>>);
 impl Gates {
     /// Applies the targets' policies, keeping the state of targets that stay (config reload).
     pub(crate) fn configure(&self, targets: &BTreeMap<String, Arc<Target>>, now: i64) {
-        let Ok(mut gates) = self.0.lock() else { return };
+        let mut gates = self.0.lock();
         gates.retain(|name, _| targets.contains_key(name));
         for (name, t) in targets {
             let gate = gates.entry(name.clone()).or_default();
@@ -40,9 +41,7 @@ impl Gates {
 
     /// How many deliveries of `target` may be claimed now; `None` for no limit.
     pub(crate) fn admits(&self, target: &str, now: i64) -> Option<usize> {
-        let Ok(mut gates) = self.0.lock() else {
-            return None;
-        };
+        let mut gates = self.0.lock();
         let gate = gates.get_mut(target)?;
         let by_breaker = gate.breaker.as_mut().and_then(|b| b.admits(now));
         let by_rate = gate.bucket.as_mut().map(|b| b.available(now));
@@ -53,7 +52,7 @@ impl Gates {
     }
 
     pub(crate) fn claimed(&self, target: &str, n: usize, now: i64) {
-        let Ok(mut gates) = self.0.lock() else { return };
+        let mut gates = self.0.lock();
         if let Some(gate) = gates.get_mut(target) {
             if let Some(b) = gate.breaker.as_mut() {
                 b.claimed(n, now);
@@ -66,9 +65,7 @@ impl Gates {
 
     /// Feeds an attempt's health to the breaker; true when it opened it.
     pub(crate) fn record(&self, target: &str, healthy: bool, now: i64) -> bool {
-        let Ok(mut gates) = self.0.lock() else {
-            return false;
-        };
+        let mut gates = self.0.lock();
         gates
             .get_mut(target)
             .and_then(|g| g.breaker.as_mut())
@@ -77,9 +74,7 @@ impl Gates {
 
     /// The earliest time a gate that holds deliveries back opens again.
     pub(crate) fn wake_at(&self, now: i64) -> Option<i64> {
-        let Ok(mut gates) = self.0.lock() else {
-            return None;
-        };
+        let mut gates = self.0.lock();
         gates
             .values_mut()
             .flat_map(|g| {
@@ -93,9 +88,7 @@ impl Gates {
 
     /// Breaker state per target that has one.
     pub(crate) fn states(&self) -> Vec<(String, BreakerState)> {
-        let Ok(gates) = self.0.lock() else {
-            return Vec::new();
-        };
+        let gates = self.0.lock();
         gates
             .iter()
             .filter_map(|(n, g)| g.breaker.as_ref().map(|b| (n.clone(), b.state())))
@@ -103,7 +96,7 @@ impl Gates {
     }
 
     pub(crate) fn state(&self, target: &str) -> Option<BreakerState> {
-        let gates = self.0.lock().ok()?;
+        let gates = self.0.lock();
         gates.get(target)?.breaker.as_ref().map(Breaker::state)
     }
 

@@ -2,8 +2,9 @@
 //! flips them). The store holds the durable copy; this is the in-memory view of one process.
 
 use crate::store::{Store, StoreError};
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Disabled targets and why. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -16,24 +17,16 @@ impl TargetSwitch {
     pub(crate) async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let disabled = store.disabled_targets().await?;
         let switch = Self::default();
-        if let Ok(mut d) = switch.disabled.write() {
-            d.extend(disabled);
-        }
+        switch.disabled.write().extend(disabled);
         Ok(switch)
     }
 
     pub(crate) fn is_disabled(&self, target: &str) -> bool {
-        self.disabled
-            .read()
-            .map(|d| d.contains_key(target))
-            .unwrap_or(false)
+        self.disabled.read().contains_key(target)
     }
 
     pub(crate) fn reason(&self, target: &str) -> Option<String> {
-        self.disabled
-            .read()
-            .ok()
-            .and_then(|d| d.get(target).cloned())
+        self.disabled.read().get(target).cloned()
     }
 
     /// Disables `target` durably, then in memory.
@@ -44,9 +37,9 @@ impl TargetSwitch {
         reason: &str,
     ) -> Result<(), StoreError> {
         store.set_target_disabled(target, Some(reason)).await?;
-        if let Ok(mut d) = self.disabled.write() {
-            d.insert(target.to_string(), reason.to_string());
-        }
+        self.disabled
+            .write()
+            .insert(target.to_string(), reason.to_string());
         Ok(())
     }
 
@@ -54,17 +47,13 @@ impl TargetSwitch {
     /// Replaces the disabled set with the store's (another instance may have changed it).
     pub(crate) async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
         let disabled = store.disabled_targets().await?;
-        if let Ok(mut d) = self.disabled.write() {
-            *d = disabled.into_iter().collect();
-        }
+        *self.disabled.write() = disabled.into_iter().collect();
         Ok(())
     }
 
     pub(crate) async fn enable(&self, store: &dyn Store, target: &str) -> Result<(), StoreError> {
         store.set_target_disabled(target, None).await?;
-        if let Ok(mut d) = self.disabled.write() {
-            d.remove(target);
-        }
+        self.disabled.write().remove(target);
         Ok(())
     }
 }

@@ -17,9 +17,11 @@ pub(crate) mod envelope;
 pub(crate) mod evaluator;
 pub(crate) mod inbox;
 pub(crate) mod rules;
+pub(crate) mod shed;
 
 mod record;
 mod routing;
+mod seen;
 
 pub(crate) use routing::{new_event_id, route_event, route_event_only, run_plugins};
 
@@ -28,11 +30,11 @@ use crate::deliver::handoff::Handoff;
 use crate::metrics::Metrics;
 use crate::store::{DeliveryStatus, Routing, RoutingBatch, Store, StoredEvent};
 use crate::transform::wasm::registry::Registry;
-use bytes::Bytes;
 use evaluator::{EvalError, Pool};
 use record::Recording;
 use routing::{fail, failed_everywhere};
 use rules::Route;
+use seen::Seen;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,8 @@ pub(crate) struct Pipeline {
     pub(crate) inbox: inbox::Mailbox,
     /// Fresh deliveries go to the worker this way.
     pub(crate) handoff: Handoff,
+    /// Bounds each target's queue: past it, new deliveries are recorded dead.
+    pub(crate) queues: shed::Queues,
     pub(crate) plugins: Arc<Registry>,
     pub(crate) clock: crate::Clock,
     pub(crate) metrics: Arc<Metrics>,
@@ -87,6 +91,7 @@ impl Pipeline {
         let mut recording: Option<Recording> = None;
         let mut from = Source::Store;
         let mut glanced = Instant::now();
+        let mut seen = Seen::default();
         while !*shutdown.borrow() {
             if look_at_waiting {
                 look_at_waiting = self.resolve_waiting(&mut shutdown).await;
@@ -99,7 +104,7 @@ impl Pipeline {
             {
                 from = Source::Glance;
             }
-            let events = match self.next_batch(from, recording.as_ref()).await {
+            let events = match self.next_batch(from, recording.as_ref(), &mut seen).await {
                 Ok((events, more)) => {
                     match (from, more) {
                         (Source::Inbox, _) | (Source::Store, true) => {}
@@ -139,13 +144,9 @@ impl Pipeline {
                 }
                 continue;
             }
-            let bodies: HashMap<String, Bytes> = events
-                .iter()
-                .map(|e| (e.id.clone(), e.body.clone()))
-                .collect();
             let taken = events.len();
-            let (routings, unavailable) = self.route_batch(events).await;
-            if routings.len() < taken {
+            let (mut routed, unavailable) = self.route_batch(events).await;
+            if routed.len() < taken {
                 // Events left unrouted (evaluator unavailable, a plugin batch that panicked) are
                 // still in the store: read them from there.
                 from = Source::Store;
@@ -153,15 +154,16 @@ impl Pipeline {
             if let Some(r) = recording.take() {
                 self.finish(r).await;
             }
-            if !routings.is_empty() {
-                count(&self.metrics, &routings);
+            if !routed.is_empty() {
                 let cfg = self.config.borrow().clone();
+                count(&self.metrics, routed.iter().map(|(_, r)| r));
+                self.queues
+                    .shed(&cfg, &self.metrics, routed.iter_mut().map(|(_, r)| r));
                 recording = Some(Recording::start(
                     self.store.clone(),
                     &mut self.handoff,
                     &cfg,
-                    routings,
-                    &bodies,
+                    routed,
                     self.clock,
                     shutdown.clone(),
                 ));
@@ -175,14 +177,17 @@ impl Pipeline {
         }
     }
 
-    /// The next batch, and whether the store may hold more (when read from it).
+    /// The next batch, and whether the store may hold more (when read from it). Events a store
+    /// read returned are not taken from the inbox again.
     async fn next_batch(
         &mut self,
         from: Source,
         recording: Option<&Recording>,
+        seen: &mut Seen,
     ) -> Result<(Vec<StoredEvent>, bool), crate::store::StoreError> {
         if from == Source::Inbox {
-            return Ok((self.inbox.take(BATCH), false));
+            let events = seen.only_new(self.inbox.take(BATCH), Instant::now());
+            return Ok((events, false));
         }
         if from == Source::Store {
             self.inbox.close();
@@ -192,11 +197,12 @@ impl Pipeline {
         let skip = recording.map_or(0, |r| r.ids.len());
         let read = self.store.unrouted_events(BATCH + skip).await?;
         let more = read.len() == BATCH + skip;
-        let events = read
+        let events: Vec<StoredEvent> = read
             .into_iter()
             .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
             .take(BATCH)
             .collect();
+        seen.read_from_store(&events, Instant::now());
         Ok((events, more))
     }
 
@@ -208,9 +214,12 @@ impl Pipeline {
         }
     }
 
-    /// Routes a batch of events; true beside them when the evaluator was unavailable (those
-    /// events have no routing and are tried again).
-    async fn route_batch(&mut self, events: Vec<StoredEvent>) -> (Vec<Routing>, bool) {
+    /// Routes a batch of events, each kept beside its routing; true beside them when the
+    /// evaluator was unavailable (those events have no routing and are tried again).
+    async fn route_batch(
+        &mut self,
+        events: Vec<StoredEvent>,
+    ) -> (Vec<(StoredEvent, Routing)>, bool) {
         let cfg = self.config.borrow().clone();
         let (contained, inline): (Vec<StoredEvent>, Vec<StoredEvent>) = events
             .into_iter()
@@ -266,9 +275,9 @@ impl Pipeline {
         &self,
         cfg: Arc<Config>,
         routed: Vec<(StoredEvent, Routing)>,
-    ) -> Vec<Routing> {
+    ) -> Vec<(StoredEvent, Routing)> {
         if routed.iter().all(|(_, r)| r.plugin_calls.is_empty()) {
-            return routed.into_iter().map(|(_, r)| r).collect();
+            return routed;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = routed.len().div_ceil(cores).max(16);
@@ -286,7 +295,7 @@ impl Pipeline {
                     for (event, routing) in &mut part {
                         run_plugins(&cfg, &plugins, event, routing);
                     }
-                    part.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+                    part
                 })
             })
             .collect();
@@ -342,7 +351,12 @@ impl Pipeline {
                 (w.event, routing)
             })
             .collect();
-        let routings = self.with_plugins(cfg, routed).await;
+        let routings: Vec<Routing> = self
+            .with_plugins(cfg, routed)
+            .await
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         count(&self.metrics, &routings);
         let batch = Arc::new(RoutingBatch {
             routings,
@@ -435,7 +449,7 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
 }
 
 /// Transform time per route, and deliveries that were born failed (their route's mapping failed).
-fn count(metrics: &Metrics, routings: &[Routing]) {
+fn count<'a>(metrics: &Metrics, routings: impl IntoIterator<Item = &'a Routing>) {
     for r in routings {
         for result in &r.results {
             metrics.transform_time(&result.route, Duration::from_micros(result.elapsed_us));

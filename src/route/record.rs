@@ -8,9 +8,8 @@
 
 use crate::config::Config;
 use crate::deliver::handoff::{self, Handoff, HandoffSender, Room};
-use crate::store::{DeliveryStatus, DueDelivery, Routing, RoutingBatch, Store};
-use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use crate::store::{DeliveryStatus, DueDelivery, Routing, RoutingBatch, Store, StoredEvent};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,25 +28,25 @@ pub(super) struct Recording {
 }
 
 impl Recording {
-    /// Commits `routings` in the background (handing over what it may), so the next batch is
-    /// evaluated meanwhile. `bodies` are the events' bodies, by event id.
+    /// Commits the routings in the background (handing over what it may), so the next batch is
+    /// evaluated meanwhile. Each routing comes with its event, whose body a delivery without a
+    /// transformed body carries.
     pub(super) fn start(
         store: Arc<dyn Store>,
         handoff: &mut Handoff,
         cfg: &Config,
-        routings: Vec<Routing>,
-        bodies: &HashMap<String, Bytes>,
+        routed: Vec<(StoredEvent, Routing)>,
         clock: crate::Clock,
         mut shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let ids = routings.iter().map(|r| r.event_id.clone()).collect();
-        let reserved = reserve(handoff, cfg, &routings, bodies, clock.now_ms());
+        let ids = routed.iter().map(|(_, r)| r.event_id.clone()).collect();
+        let reserved = reserve(handoff, cfg, &routed, clock.now_ms());
         let batch = Arc::new(RoutingBatch {
             leases: reserved
                 .iter()
                 .map(|r| (r.delivery.id.clone(), r.lease_until))
                 .collect(),
-            routings,
+            routings: routed.into_iter().map(|(_, r)| r).collect(),
         });
         let sender = handoff.sender();
         let task = tokio::spawn(async move {
@@ -76,15 +75,11 @@ impl Recording {
 fn reserve(
     handoff: &mut Handoff,
     cfg: &Config,
-    routings: &[Routing],
-    bodies: &HashMap<String, Bytes>,
+    routed: &[(StoredEvent, Routing)],
     now: i64,
 ) -> Vec<Reserved> {
     let mut reserved = Vec::new();
-    for routing in routings {
-        let Some(event_body) = bodies.get(&routing.event_id) else {
-            continue;
-        };
+    for (event, routing) in routed {
         for d in &routing.deliveries {
             if d.status != DeliveryStatus::Pending {
                 continue;
@@ -99,7 +94,7 @@ fn reserve(
                 id: d.id.clone(),
                 event_id: routing.event_id.clone(),
                 event_type: routing.event_type.clone(),
-                body: d.body.clone().unwrap_or_else(|| event_body.clone()),
+                body: d.body.clone().unwrap_or_else(|| event.body.clone()),
                 headers: d.headers.clone(),
                 attempts: 0,
                 created_at: now,

@@ -1,8 +1,10 @@
 //! Backpressure: past `server.max_backlog` committed-but-unrouted events, ingress answers 503 with
 //! `Retry-After` and stores nothing; once routing catches up it accepts again, and every event it
-//! acknowledged is delivered.
+//! acknowledged is delivered. A target that stays down keeps at most `max_queue` deliveries
+//! waiting, and never makes ingress refuse events bound for other targets.
 
-use crate::utils::{Gateway, Receiver, client, post_json};
+use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::{Gateway, Receiver, Reply, client, post_json};
 use std::time::{Duration, Instant};
 
 /// One route whose mapping, for `{"slow": true}`, runs until the 2 s deadline: routing stalls on
@@ -87,4 +89,92 @@ async fn a_full_backlog_answers_503_with_retry_after_and_loses_nothing() {
     }
     let seen = receiver.wait_for(5, Duration::from_secs(10)).await;
     assert!(seen.iter().any(|r| r.json()["n"] == 99));
+}
+
+/// A target that stays down keeps at most `max_queue` deliveries waiting: past it, its new
+/// deliveries are recorded dead, with their bodies and the reason, and counted. Ingress never
+/// refuses, the other target gets every event, and once the target is back a retry of its dead
+/// deliveries delivers them all.
+#[tokio::test]
+async fn a_target_that_stays_down_sheds_past_max_queue_and_never_holds_up_the_others() {
+    let (up, down) = (Receiver::start().await, Receiver::start().await);
+    down.default_reply(Reply::status(503));
+    let config = format!(
+        r#"{ADMIN}
+[sources.s]
+kind = "generic"
+
+[targets.up]
+url = "{}"
+
+[targets.down]
+url = "{}"
+max_queue = 5
+retry = {{ max_attempts = 100, initial = "1h", max = "1h" }}
+breaker = "off"
+
+[[routes]]
+name = "r"
+source = "s"
+targets = ["up", "down"]
+"#,
+        up.url, down.url
+    );
+    let gw = Gateway::start(&config).await;
+    for n in 0..20 {
+        let (status, _) = post_json(&gw.hook("s"), format!(r#"{{"n": {n}}}"#), &[]).await;
+        assert_eq!(status, 202, "event {n} refused");
+    }
+    up.wait_for(20, Duration::from_secs(10)).await;
+    let db = gw.db();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (pending, dead) = loop {
+        let (pending, dead) = (
+            down_count(&db, "pending").await,
+            down_count(&db, "dead").await,
+        );
+        if pending + dead == 20 || Instant::now() > deadline {
+            break (pending, dead);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((pending, dead), (5, 15), "{:?}", gw.deliveries().await);
+    let errors = db
+        .texts("SELECT last_error FROM deliveries WHERE target = 'down' AND status = 'dead'")
+        .await;
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("targets.down.max_queue = 5")),
+        "{errors:?}"
+    );
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics.contains(r#"hookgate_deliveries_shed_total{target="down"} 15"#),
+        "{metrics}"
+    );
+
+    // Back up: the dead deliveries are retried in one call, and every event arrives once.
+    down.clear();
+    down.default_reply(Reply::status(200));
+    let path = "/admin/v1/deliveries/retry?status=dead&target=down";
+    let (status, body) = admin(&gw, reqwest::Method::POST, path, Some(TOKEN)).await;
+    assert_eq!((status, body["queued"].as_u64()), (202, Some(15)), "{body}");
+    let seen = down.wait_for(15, Duration::from_secs(10)).await;
+    let mut ns: Vec<i64> = seen.iter().filter_map(|r| r.json()["n"].as_i64()).collect();
+    ns.sort();
+    ns.dedup();
+    assert_eq!(ns.len(), 15, "{ns:?}");
+    gw.wait_deliveries(Duration::from_secs(5), |d| {
+        let down = |status: &str| d.iter().filter(|x| x.1 == "down" && x.2 == status).count();
+        (down("succeeded"), down("pending"), down("dead")) == (15, 5, 0)
+    })
+    .await;
+}
+
+async fn down_count(db: &crate::utils::store::Db, status: &str) -> i64 {
+    db.count(&format!(
+        "SELECT COUNT(*) FROM deliveries WHERE target = 'down' AND status = '{status}'"
+    ))
+    .await
 }

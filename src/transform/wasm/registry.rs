@@ -8,9 +8,9 @@
 //! never touches the store.
 
 use crate::transform::wasm::{Engine, Limits, LoadError, Plugin};
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use tokio::sync::watch;
 
 /// Largest plugin accepted, in bytes.
@@ -158,24 +158,18 @@ impl Registry {
             uploaded_at,
         };
         let info = info(name, &entry);
-        if let Ok(mut active) = self.active.write() {
-            active.insert(name.to_string(), entry);
-        }
+        self.active.write().insert(name.to_string(), entry);
         self.changed.send_modify(|n| *n += 1);
         info
     }
 
     /// The active version of `name`, if any.
     pub(crate) fn get(&self, name: &str) -> Option<Plugin> {
-        let active = self.active.read().ok()?;
-        active.get(name).map(|e| e.plugin.clone())
+        self.active.read().get(name).map(|e| e.plugin.clone())
     }
 
     pub(crate) fn list(&self) -> Vec<PluginInfo> {
-        let Ok(active) = self.active.read() else {
-            return Vec::new();
-        };
-        active.iter().map(|(n, e)| info(n, e)).collect()
+        self.active.read().iter().map(|(n, e)| info(n, e)).collect()
     }
 
     /// Validates and compiles `bytes`, stores them durably, then makes them the active `name`.
@@ -198,12 +192,7 @@ impl Registry {
 
     /// Unloads `name` and deletes its file. The caller checks that no route uses it.
     pub(crate) fn remove(&self, name: &str) -> Result<(), RegistryError> {
-        let removed = self
-            .active
-            .write()
-            .ok()
-            .and_then(|mut a| a.remove(name))
-            .is_some();
+        let removed = self.active.write().remove(name).is_some();
         if !removed {
             return Err(RegistryError::NotFound(name.to_string()));
         }
