@@ -87,14 +87,14 @@ pub async fn run(
         .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
     let backlog = Arc::new(route::backlog::Backlog::default());
+    let (depths, queues) = route::shed::queues();
     let backlog_task = tokio::spawn(route::backlog::refresh(
         backlog.clone(),
+        depths,
         store.clone(),
         stop_rx.clone(),
     ));
 
-    let (depths, queues) = route::shed::queues();
-    let shed_task = tokio::spawn(route::shed::refresh(depths, store.clone(), stop_rx.clone()));
     let pipeline = route::Pipeline {
         store: store.clone(),
         config: config_rx.clone(),
@@ -137,7 +137,6 @@ pub async fn run(
         sighup_task.map(|t| t.abort_handle()),
         cluster_task.map(|t| t.abort_handle()),
         Some(backlog_task.abort_handle()),
-        Some(shed_task.abort_handle()),
     ]
     .into_iter()
     .flatten()

@@ -6,6 +6,7 @@
 //! every [`REFRESH`], which corrects any drift and, on a shared PostgreSQL store, brings in the
 //! other instances' events. It must never refuse on a stale reading for longer than that.
 
+use super::shed;
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -82,19 +83,34 @@ impl Backlog {
     }
 }
 
-/// Reads the true count from the store every [`REFRESH`] until `shutdown` turns true. A store
-/// that cannot answer leaves the count as it was: ingress's own answers then say whether the
-/// store can take events.
+/// Reads the true count from the store every [`REFRESH`] until `shutdown` turns true, and, every
+/// [`shed::REFRESH`], the targets' queues with it (one store round trip a second in all: each
+/// query waits on the store's writer). A store that cannot answer leaves the counts as they were:
+/// ingress's own answers then say whether the store can take events.
 pub(crate) async fn refresh(
     backlog: Arc<Backlog>,
+    queues: watch::Sender<Arc<shed::Depths>>,
     store: Arc<dyn Store>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let every = (shed::REFRESH.as_millis() / REFRESH.as_millis()).max(1);
+    let mut round: u128 = 0;
     while !*shutdown.borrow() {
-        match store.unrouted_count().await {
-            Ok(n) => backlog.set(n),
-            Err(e) => tracing::debug!(error = %e, "cannot count the routing backlog"),
+        if round.is_multiple_of(every) {
+            match store.queue_depth().await {
+                Ok(depth) => {
+                    backlog.set(depth.unrouted);
+                    queues.send_replace(Arc::new(depth.pending.into_iter().collect()));
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot count the queues"),
+            }
+        } else {
+            match store.unrouted_count().await {
+                Ok(n) => backlog.set(n),
+                Err(e) => tracing::debug!(error = %e, "cannot count the routing backlog"),
+            }
         }
+        round += 1;
         tokio::select! {
             _ = tokio::time::sleep(REFRESH) => {}
             _ = shutdown.changed() => {}

@@ -10,13 +10,13 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::{DeliveryStatus, Routing, Store};
+use crate::store::{DeliveryStatus, Routing};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How often the targets' queues are counted in the store.
+/// How often the targets' queues are counted in the store (by [`super::backlog::refresh`]).
 pub(crate) const REFRESH: Duration = Duration::from_secs(5);
 /// How often a target that sheds is logged while it does.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -99,27 +99,6 @@ impl Queues {
             );
             *last = Some(now);
             *shed = 0;
-        }
-    }
-}
-
-/// Counts the targets' pending deliveries in the store every [`REFRESH`] until `shutdown`. A
-/// store that cannot answer leaves the last count.
-pub(crate) async fn refresh(
-    counted: watch::Sender<Arc<Depths>>,
-    store: Arc<dyn Store>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    while !*shutdown.borrow() {
-        match store.queue_depth().await {
-            Ok(depth) => {
-                counted.send_replace(Arc::new(depth.pending.into_iter().collect()));
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot count the targets' queues"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(REFRESH) => {}
-            _ = shutdown.changed() => {}
         }
     }
 }
