@@ -408,7 +408,7 @@ fn breaker_view(state: Option<BreakerState>) -> serde_json::Value {
     }
 }
 
-fn target(state: &Admin, name: &str) -> Result<Arc<crate::config::Target>, ApiError> {
+fn target(state: &Admin, name: &str) -> Result<Arc<crate::deliver::config::Target>, ApiError> {
     let config = state.config.borrow().clone();
     config.targets.get(name).cloned().ok_or(ApiError::NotFound)
 }
