@@ -16,7 +16,8 @@
 //! - [`admin`]: the admin API (own listener, bearer token): the delivery log, retries, plugins.
 //! - [`cli`]: `try`, `sign` and the admin client; stages run offline.
 //!
-//! Beside them: [`config`] reads the file, interpolates `${VAR}` and validates; [`server`] wires
+//! Beside them: [`config`] reads the file, interpolates `${VAR}` and assembles the settings each
+//! stage validates beside its code with [`validate`]'s `Validator`; [`server`] wires
 //! the stages and runs them until shutdown; [`cluster`] keeps instances on one store in step;
 //! [`signature`] holds the HMAC primitives shared by `verify` and `sign`; [`metrics`] the
 //! counters every stage writes and `/metrics` renders; [`log_safe`] escapes producer text in log
@@ -43,6 +44,7 @@ pub(crate) mod server;
 pub(crate) mod signature;
 pub(crate) mod store;
 pub(crate) mod transform;
+pub(crate) mod validate;
 
 pub(crate) use clock::{Clock, duration_ms, now_ms, rfc3339};
 

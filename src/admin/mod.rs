@@ -3,11 +3,11 @@
 //! store; it never sends deliveries itself (the worker does, woken by the store's signal after the commit).
 //!
 //! Errors are [`ApiError`]: a status and a one-line JSON `{"error"}`; internal causes go to the
-//! log, never to the client.
+//! log, never to the client. Answers are admin's own wire types ([`views`]), mapped from the
+//! store's views, never the store's types themselves.
 
 use crate::config::Config;
 use crate::config::reload::Reloader;
-use crate::deliver::breaker::BreakerState;
 use crate::signature::{Secret, constant_time_eq};
 use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Retry, Store, StoreError};
 use axum::extract::DefaultBodyLimit;
@@ -21,6 +21,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 mod plugins;
+mod targets;
+pub(crate) mod views;
 
 /// Most items one page may hold.
 pub(crate) const MAX_PAGE: usize = 500;
@@ -108,9 +110,9 @@ pub(crate) fn router(state: Admin) -> Router {
         .route("/admin/v1/events", get(list_events))
         .route("/admin/v1/events/{id}", get(get_event))
         .route("/admin/v1/events/{id}/replay", post(replay_event))
-        .route("/admin/v1/targets", get(list_targets))
-        .route("/admin/v1/targets/{id}/disable", post(disable_target))
-        .route("/admin/v1/targets/{id}/enable", post(enable_target))
+        .route("/admin/v1/targets", get(targets::list))
+        .route("/admin/v1/targets/{id}/disable", post(targets::disable))
+        .route("/admin/v1/targets/{id}/enable", post(targets::enable))
         .route("/admin/v1/reload", post(reload))
         .route("/admin/v1/instances", get(list_instances))
         .route("/admin/v1/plugins", get(plugins::list))
@@ -210,6 +212,7 @@ async fn list_deliveries(
     let next_cursor = (page.len() == limit)
         .then(|| page.last().map(|d| d.seq.to_string()))
         .flatten();
+    let page: Vec<views::Delivery> = page.into_iter().map(views::Delivery::from).collect();
     Ok(Json(
         serde_json::json!({ "data": page, "next_cursor": next_cursor }),
     ))
@@ -220,6 +223,8 @@ async fn get_delivery(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (delivery, attempts) = state.store.get_delivery(&id).await?;
+    let delivery = views::Delivery::from(delivery);
+    let attempts: Vec<views::Attempt> = attempts.into_iter().map(views::Attempt::from).collect();
     let mut body =
         serde_json::to_value(&delivery).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     body["attempts"] =
@@ -344,6 +349,7 @@ async fn list_events(
     let next_cursor = (page.len() == limit)
         .then(|| page.last().map(|e| e.seq.to_string()))
         .flatten();
+    let page: Vec<views::EventSummary> = page.into_iter().map(views::EventSummary::from).collect();
     Ok(Json(
         serde_json::json!({ "data": page, "next_cursor": next_cursor }),
     ))
@@ -352,8 +358,8 @@ async fn list_events(
 async fn get_event(
     State(state): State<Admin>,
     Path(id): Path<String>,
-) -> Result<Json<crate::store::EventView>, ApiError> {
-    Ok(Json(state.store.get_event(&id).await?))
+) -> Result<Json<views::Event>, ApiError> {
+    Ok(Json(views::Event::from(state.store.get_event(&id).await?)))
 }
 
 async fn replay_event(
@@ -368,96 +374,13 @@ async fn replay_event(
         .into_response())
 }
 
-/// Scheme and host only: a target URL can carry a secret (Slack's webhook URLs do).
-fn public_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
-        Err(_) => "(invalid)".into(),
-    }
-}
-
-async fn list_targets(State(state): State<Admin>) -> Json<serde_json::Value> {
-    let config = state.config.borrow().clone();
-    let targets: Vec<serde_json::Value> = config
-        .targets
-        .values()
-        .map(|t| {
-            serde_json::json!({
-                "name": t.name,
-                "url": public_url(&t.url),
-                "disabled": state.switch.is_disabled(&t.name),
-                "reason": state.switch.reason(&t.name),
-                "breaker": breaker_view(state.gates.state(&t.name)),
-                "rate_limit_per_second": t.rate_limit.map(|r| r.per_second),
-            })
-        })
-        .collect();
-    Json(serde_json::json!({ "data": targets }))
-}
-
-fn breaker_view(state: Option<BreakerState>) -> serde_json::Value {
-    match state {
-        None => serde_json::json!({ "state": "off" }),
-        Some(BreakerState::Closed { failures }) => {
-            serde_json::json!({ "state": "closed", "consecutive_failures": failures })
-        }
-        Some(BreakerState::Open { until }) => {
-            serde_json::json!({ "state": "open", "until": crate::rfc3339(until) })
-        }
-        Some(BreakerState::HalfOpen { .. }) => serde_json::json!({ "state": "half-open" }),
-    }
-}
-
-fn target(state: &Admin, name: &str) -> Result<Arc<crate::config::Target>, ApiError> {
-    let config = state.config.borrow().clone();
-    config.targets.get(name).cloned().ok_or(ApiError::NotFound)
-}
-
-async fn disable_target(
-    State(state): State<Admin>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    target(&state, &name)?;
-    state
-        .switch
-        .disable(&*state.store, &name, "disabled by an operator")
-        .await?;
-    Ok(Json(serde_json::json!({ "name": name, "disabled": true })))
-}
-
-/// Enabling first sends a signed ping, as HCP does: only a 2xx answer enables the target.
-async fn enable_target(
-    State(state): State<Admin>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let t = target(&state, &name)?;
-    let ping = crate::store::DueDelivery {
-        id: format!("ping_{}", ulid::Ulid::new()),
-        event_id: "ping".into(),
-        event_type: Some("hookgate.ping".into()),
-        body: bytes::Bytes::from(
-            serde_json::json!({ "type": "hookgate.ping", "target": name }).to_string(),
-        ),
-        headers: Vec::new(),
-        attempts: 0,
-        created_at: 0,
-    };
-    let sent = crate::deliver::client::send(&state.client, &t, &ping, 1).await;
-    if !sent.status_code.is_some_and(|s| (200..300).contains(&s)) {
-        let why = sent.error.unwrap_or_else(|| "no answer".into());
-        return Err(ApiError::Conflict(format!(
-            "ping failed ({why}); the target stays disabled"
-        )));
-    }
-    state.switch.enable(&*state.store, &name).await?;
-    state.gates.reset(&name, state.clock.now_ms());
-    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
-}
-
 /// The gateway instances sharing this store, alive now. A store one process owns (SQLite) is
 /// shared by no one: the list is empty and `shared` false.
 async fn list_instances(State(state): State<Admin>) -> Result<Json<serde_json::Value>, ApiError> {
-    let instances = state.store.instances().await?;
+    let instances: Vec<views::Instance> = (state.store.instances().await?)
+        .into_iter()
+        .map(views::Instance::from)
+        .collect();
     Ok(Json(serde_json::json!({
         "shared": state.store.is_shared(),
         "data": instances,

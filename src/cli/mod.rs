@@ -8,7 +8,8 @@
 //! its route with the cause instead of hanging or aborting the dry run; and it prints no
 //! configured secret ([`redact`]).
 
-use crate::config::{Config, Target};
+use crate::config::Config;
+use crate::deliver::config::Target;
 use crate::deliver::sign::SignInput;
 use crate::ingress;
 use crate::route;
@@ -166,7 +167,7 @@ pub(crate) struct SignOptions {
 
 /// The headers a producer using `scheme` would send with `body`, one `Name: value` per line.
 pub(crate) fn sign(opts: &SignOptions, body: &[u8]) -> Result<String, String> {
-    let signer = crate::deliver::config::signer_of(crate::config::raw::Sign {
+    let signer = crate::deliver::config::signer_of(crate::deliver::config::raw::Sign {
         scheme: opts.scheme.clone(),
         secret: Some(opts.secret.clone()),
         header: opts.header.clone(),

@@ -1,27 +1,32 @@
-//! Configuration in two phases: parse the TOML into raw serde types ([`raw`]), interpolate
-//! `${VAR}` ([`env`]), then validate everything into typed values — durations, compiled jq,
-//! verifiers and signers — before anything starts.
+//! Configuration in two phases: read the file and interpolate `${VAR}` ([`env`]), then validate
+//! everything into typed values — durations, compiled jq, verifiers and signers — before anything
+//! starts, and assemble them into one [`Config`].
 //!
-//! Validation reports every problem it finds, each with its key, rather than stopping at the
-//! first, and never with a value that came from the environment ([`redact`]); ranges live in
-//! [`bounds`]. Nothing here serves traffic or touches the store.
+//! Each stage writes down and validates its own section beside its code (`ingress::config`,
+//! `route::config`, `deliver::config`) with the shared [`Validator`]; what is left here is the
+//! gateway-wide sections ([`raw`], their ranges in [`bounds`]), the assembly, and keeping values
+//! from the environment out of every problem ([`redact`]). Validation reports every problem it
+//! finds, each with its key, rather than stopping at the first. Nothing here serves traffic or
+//! touches the store, and nothing here reaches into a stage beyond its settings (its `config`
+//! module and the types it validates into): the stages' runtime reads the assembled `Config`,
+//! never the other way round.
 
 pub(crate) mod bounds;
 mod env;
 pub(crate) mod raw;
 mod redact;
 pub(crate) mod reload;
-pub(crate) mod validator;
 
-pub(crate) use crate::deliver::config::Target;
-pub(crate) use crate::ingress::config::Source;
+use crate::deliver::config::Target;
+use crate::ingress::config::Source;
 use crate::route::rules::Route;
 use crate::signature::Secret;
+use crate::validate::{Interpolated, Validator, toml_message};
+use crate::{deliver, ingress, route};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use validator::{Validator, toml_message};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -176,11 +181,8 @@ impl Config {
         };
         let doc: toml::Value =
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
-        let mut v = Validator {
-            problems: Vec::new(),
-            spliced: Vec::new(),
-        };
-        let config = v.config(doc).map(|c| Config {
+        let mut v = Validator::default();
+        let config = assemble(&mut v, doc).map(|c| Config {
             resolved: Secret::new(text),
             ..c
         });
@@ -205,159 +207,180 @@ impl Config {
         let (mut problems, mut spliced) = (Vec::new(), Vec::new());
         env::interpolate(&mut doc, "", lookup, &mut problems, &mut spliced);
         let resolved = Secret::new(toml::to_string(&doc).unwrap_or_default());
-        let mut v = Validator { problems, spliced };
-        let config = v.config(doc).map(|c| Config { resolved, ..c });
+        // The validator learns which keys took a variable, never the values.
+        let interpolated = spliced
+            .iter()
+            .map(|s| Interpolated {
+                key: s.key.clone(),
+                vars: s.vars.clone(),
+            })
+            .collect();
+        let mut v = Validator {
+            problems,
+            interpolated,
+        };
+        let config = assemble(&mut v, doc).map(|c| Config { resolved, ..c });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
             return Ok(config);
         }
-        redact::problems(&mut v.problems, &v.spliced);
+        redact::problems(&mut v.problems, &spliced);
         Err(fail(v.problems))
     }
 }
 
-impl Validator {
-    fn config(&mut self, doc: toml::Value) -> Option<Config> {
-        let toml::Value::Table(mut top) = doc else {
-            self.problem("", "the config must be a table");
-            return None;
-        };
-        let mut take = |k: &str| top.remove(k);
-        let server: raw::Server = take("server")
-            .and_then(|v| self.section("server", v))
-            .unwrap_or_default();
-        let admin: Option<raw::Admin> = take("admin").and_then(|v| self.section("admin", v));
-        let store: raw::Store = take("store")
-            .and_then(|v| self.section("store", v))
-            .unwrap_or_default();
-        let plugins: raw::Plugins = take("plugins")
-            .and_then(|v| self.section("plugins", v))
-            .unwrap_or_default();
-        let jq: raw::Jq = take("jq")
-            .and_then(|v| self.section("jq", v))
-            .unwrap_or_default();
-        let sources = self.table_of::<raw::Source>("sources", take("sources"));
-        let targets = self.table_of::<raw::Target>("targets", take("targets"));
-        let routes = self.routes_raw(take("routes"));
-        for key in top.keys() {
-            self.problem(key.clone(), "unknown section");
-        }
-
-        let sources: BTreeMap<String, Arc<Source>> = sources
-            .into_iter()
-            .filter_map(|(name, s)| Some((name.clone(), Arc::new(self.source(&name, s)?))))
-            .collect();
-        let targets: BTreeMap<String, Arc<Target>> = targets
-            .into_iter()
-            .filter_map(|(name, t)| Some((name.clone(), Arc::new(self.target(&name, t)?))))
-            .collect();
-        let routes: Vec<Arc<Route>> = routes
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| self.route(i, r, &sources, &targets).map(Arc::new))
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        for (i, r) in routes.iter().enumerate() {
-            if !seen.insert(r.name.clone()) {
-                self.problem(
-                    format!("routes[{i}].name"),
-                    format!("duplicate route name `{}`", r.name),
-                );
-            }
-        }
-
-        let sync = match store.sync.as_deref() {
-            None | Some("full") => crate::store::sqlite::Sync::Full,
-            Some("normal") => crate::store::sqlite::Sync::Normal,
-            Some(other) => {
-                self.problem(
-                    "store.sync",
-                    format!("expected `full` or `normal`, found `{other}`"),
-                );
-                crate::store::sqlite::Sync::Full
-            }
-        };
-        let url = store.url.unwrap_or_else(|| DEFAULT_STORE.into());
-        if store.sync.is_some()
-            && matches!(
-                crate::store::Backend::of(&url),
-                Some(crate::store::Backend::Postgres)
-            )
-        {
-            self.problem(
-                "store.sync",
-                "applies to SQLite only; PostgreSQL commits as its own synchronous_commit says",
-            );
-        }
-        if crate::store::Backend::of(&url).is_none() {
-            self.problem(
-                "store.url",
-                "expected sqlite://PATH, postgres://... or postgresql://...",
-            );
-        }
-        let retention = match store.retention.as_deref() {
-            Some("off") => None,
-            other => Some(self.duration(
-                "store.retention",
-                other,
-                DEFAULT_RETENTION,
-                bounds::MAX_RETENTION,
-            )),
-        };
-        let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
-        self.socket_addr("server.listen", &listen);
-        let admin = admin.map(|a| {
-            let listen = a.listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
-            self.socket_addr("admin.listen", &listen);
-            self.admin_token(&a.token);
-            AdminConfig {
-                listen,
-                token: Secret::new(a.token),
-            }
-        });
-        let max_body_bytes = self.within(
-            "server.max_body_bytes",
-            server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
-            1,
-            bounds::MAX_BODY_BYTES,
-        );
-        let max_backlog = self.within(
-            "server.max_backlog",
-            server.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG),
-            1,
-            bounds::MAX_BACKLOG,
-        );
-        Some(Config {
-            path: None,
-            resolved: Secret::new(""),
-            server: ServerConfig {
-                listen,
-                max_body_bytes,
-                max_backlog,
-            },
-            admin,
-            store: StoreConfig {
-                url,
-                retention,
-                sync,
-            },
-            jq_timeout: self.millis(
-                "jq.timeout_ms",
-                jq.timeout_ms,
-                DEFAULT_JQ_TIMEOUT,
-                bounds::MAX_JQ_TIMEOUT,
-            ),
-            jq_memory_mb: jq
-                .memory_mb
-                .map_or(DEFAULT_JQ_MEMORY_MB, |m| {
-                    self.within("jq.memory_mb", m, 0, bounds::MAX_JQ_MEMORY_MB)
-                })
-                .max(16),
-            plugins: self.plugins(plugins),
-            sources,
-            targets,
-            routes,
-        })
+/// Every section of `doc` validated (the stages' by the stages) and put together; `None` when the
+/// document is not a table. Problems are in `v`, and a `Some` with problems is never used.
+fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
+    let toml::Value::Table(mut top) = doc else {
+        v.problem("", "the config must be a table");
+        return None;
+    };
+    let mut take = |k: &str| top.remove(k);
+    let server: raw::Server = take("server")
+        .and_then(|value| v.section("server", value))
+        .unwrap_or_default();
+    let admin: Option<raw::Admin> = take("admin").and_then(|value| v.section("admin", value));
+    let store: raw::Store = take("store")
+        .and_then(|value| v.section("store", value))
+        .unwrap_or_default();
+    let plugins: raw::Plugins = take("plugins")
+        .and_then(|value| v.section("plugins", value))
+        .unwrap_or_default();
+    let jq: raw::Jq = take("jq")
+        .and_then(|value| v.section("jq", value))
+        .unwrap_or_default();
+    let sources = v.table_of::<ingress::config::raw::Source>("sources", take("sources"));
+    let targets = v.table_of::<deliver::config::raw::Target>("targets", take("targets"));
+    let routes = route::config::routes_raw(v, take("routes"));
+    for key in top.keys() {
+        v.problem(key.clone(), "unknown section");
     }
+
+    let sources: BTreeMap<String, Arc<Source>> = sources
+        .into_iter()
+        .filter_map(|(name, s)| {
+            Some((
+                name.clone(),
+                Arc::new(ingress::config::source(v, &name, s)?),
+            ))
+        })
+        .collect();
+    let targets: BTreeMap<String, Arc<Target>> = targets
+        .into_iter()
+        .filter_map(|(name, t)| {
+            Some((
+                name.clone(),
+                Arc::new(deliver::config::target(v, &name, t)?),
+            ))
+        })
+        .collect();
+    let routes: Vec<Arc<Route>> = routes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| route::config::route(v, i, r, &sources, &targets).map(Arc::new))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        if !seen.insert(r.name.clone()) {
+            v.problem(
+                format!("routes[{i}].name"),
+                format!("duplicate route name `{}`", r.name),
+            );
+        }
+    }
+
+    let sync = match store.sync.as_deref() {
+        None | Some("full") => crate::store::sqlite::Sync::Full,
+        Some("normal") => crate::store::sqlite::Sync::Normal,
+        Some(other) => {
+            v.problem(
+                "store.sync",
+                format!("expected `full` or `normal`, found `{other}`"),
+            );
+            crate::store::sqlite::Sync::Full
+        }
+    };
+    let url = store.url.unwrap_or_else(|| DEFAULT_STORE.into());
+    if store.sync.is_some()
+        && matches!(
+            crate::store::Backend::of(&url),
+            Some(crate::store::Backend::Postgres)
+        )
+    {
+        v.problem(
+            "store.sync",
+            "applies to SQLite only; PostgreSQL commits as its own synchronous_commit says",
+        );
+    }
+    if crate::store::Backend::of(&url).is_none() {
+        v.problem(
+            "store.url",
+            "expected sqlite://PATH, postgres://... or postgresql://...",
+        );
+    }
+    let retention = match store.retention.as_deref() {
+        Some("off") => None,
+        other => Some(v.duration(
+            "store.retention",
+            other,
+            DEFAULT_RETENTION,
+            bounds::MAX_RETENTION,
+        )),
+    };
+    let listen = server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+    v.socket_addr("server.listen", &listen);
+    let admin = admin.map(|a| {
+        let listen = a.listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
+        v.socket_addr("admin.listen", &listen);
+        bounds::admin_token(v, &a.token);
+        AdminConfig {
+            listen,
+            token: Secret::new(a.token),
+        }
+    });
+    let max_body_bytes = v.within(
+        "server.max_body_bytes",
+        server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+        1,
+        bounds::MAX_BODY_BYTES,
+    );
+    let max_backlog = v.within(
+        "server.max_backlog",
+        server.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG),
+        1,
+        bounds::MAX_BACKLOG,
+    );
+    Some(Config {
+        path: None,
+        resolved: Secret::new(""),
+        server: ServerConfig {
+            listen,
+            max_body_bytes,
+            max_backlog,
+        },
+        admin,
+        store: StoreConfig {
+            url,
+            retention,
+            sync,
+        },
+        jq_timeout: v.millis(
+            "jq.timeout_ms",
+            jq.timeout_ms,
+            DEFAULT_JQ_TIMEOUT,
+            bounds::MAX_JQ_TIMEOUT,
+        ),
+        jq_memory_mb: jq
+            .memory_mb
+            .map_or(DEFAULT_JQ_MEMORY_MB, |m| {
+                v.within("jq.memory_mb", m, 0, bounds::MAX_JQ_MEMORY_MB)
+            })
+            .max(16),
+        plugins: bounds::plugins(v, plugins),
+        sources,
+        targets,
+        routes,
+    })
 }
 
 #[cfg(test)]

@@ -10,17 +10,16 @@
 //! (a serde error for a whole section), or about a key below it; quoted anywhere else too when it
 //! is long enough to be recognised without mangling ordinary words.
 //!
-//! jq programs are refused `${VAR}` outright ([`splice_in_code`]): there the value would not only
-//! be echoed by jaq's errors but become code.
+//! jq programs are refused `${VAR}` outright (by [`crate::validate::Validator::jq`], which is
+//! told only which keys took a variable): there the value would not only be echoed by jaq's
+//! errors but become code.
 
 use super::env::Spliced;
+use crate::validate::{REFUSED_IN_JQ, below};
 
 /// Values this long are replaced in any problem, related key or not; shorter ones only in
 /// problems about a related key, where they cannot be confused with the message's own words.
 const ANYWHERE: usize = 8;
-
-/// How [`splice_in_code`]'s problem reads: it names the variables itself.
-const REFUSED_IN_JQ: &str = "may not be used in a jq program";
 
 /// Pieces of a value this long are cut from problems about a related key.
 const FRAGMENT: usize = 6;
@@ -105,33 +104,9 @@ fn fragments(why: &str, value: &str) -> Option<String> {
     cut.then_some(out)
 }
 
-/// The problem for a jq program at `key` that took a `${VAR}` (itself or, for a map, a leaf).
-pub(crate) fn splice_in_code(key: &str, spliced: &[Spliced]) -> Option<String> {
-    let vars: Vec<String> = spliced
-        .iter()
-        .filter(|s| s.key == key || below(&s.key, key))
-        .flat_map(|s| s.vars.iter().map(|v| format!("${{{v}}}")))
-        .collect();
-    (!vars.is_empty()).then(|| {
-        format!(
-            "{} {REFUSED_IN_JQ}: its text would be spliced into the code, so \
-             whoever sets it could change what the program does (one quote in the value can make \
-             a filter always pass). Write the value into the program itself; secrets belong in \
-             `secret`, `sign` and `headers`, which need no jq",
-            vars.join(", ")
-        )
-    })
-}
-
 /// Whether problems at `a` may quote the value at `b`: the same key, or one above the other.
 fn related(a: &str, b: &str) -> bool {
     a.is_empty() || a == b || below(a, b) || below(b, a)
-}
-
-/// Whether `key` lies inside `parent` (`routes[0].map.a` inside `routes[0].map`).
-fn below(key: &str, parent: &str) -> bool {
-    key.strip_prefix(parent)
-        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
 /// The ways a message quotes a value: serde's `"…"`, our `` `…` `` and `'…'`.

@@ -1,6 +1,6 @@
 //! One HTTP attempt: build the request a target receives, send it, and read what came back.
 
-use crate::config::Target;
+use crate::deliver::config::Target;
 use crate::deliver::retry::AttemptResult;
 use crate::deliver::sign::SignInput;
 use crate::store::DueDelivery;

@@ -5,7 +5,7 @@
 //! starts closed, which at worst costs one cool-down's worth of probing.
 
 use super::breaker::{Breaker, BreakerState, Bucket};
-use crate::config::Target;
+use crate::deliver::config::Target;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! number of deliveries in memory; the rest wait in the store, claimable, as before.
 
 use super::{Gates, TargetSwitch};
-use crate::config::Target;
+use crate::deliver::config::Target;
 use crate::store::DueDelivery;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;

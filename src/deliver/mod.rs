@@ -6,6 +6,7 @@
 //! [`retry`] policy decide what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
+pub(crate) mod bounds;
 pub(crate) mod breaker;
 pub(crate) mod client;
 pub(crate) mod config;
@@ -19,7 +20,8 @@ pub(crate) use gate::Gates;
 pub(crate) use switch::TargetSwitch;
 
 use crate::Clock;
-use crate::config::{Config, Target};
+use crate::config::Config;
+use crate::deliver::config::Target;
 use crate::metrics::{AttemptResult, Metrics};
 use crate::store::{AfterAttempt, Attempt, DueDelivery, Store};
 use handoff::{Handed, Queues};

@@ -1,12 +1,56 @@
-//! The ingress stage's settings: sources (`[sources.NAME]`), their presets, verifiers, event-type
-//! rules and body formats, validated from the file's raw form. Validation reports problems with
-//! their keys through the shared [`Validator`]; it never starts anything.
+//! The ingress stage's settings: sources (`[sources.NAME]`) as the file writes them ([`raw`]),
+//! and validated into presets, verifiers, event-type rules and body formats. Validation reports
+//! problems with their keys through the shared [`Validator`]; it never starts anything, and it
+//! never imports `config`, which assembles what this returns.
 
-use crate::config::raw;
-use crate::config::validator::Validator;
 use crate::ingress::verify::Verifier;
 use crate::route::envelope::{BodyFormat, EventTypeRule};
 use crate::signature::{HmacHeader, Secret};
+use crate::validate::Validator;
+
+/// `[sources.NAME]` as written: serde types that mirror the TOML, and nothing more. Every struct
+/// denies unknown keys so a typo is an error, not a silently ignored setting.
+pub(crate) mod raw {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Source {
+        pub(crate) kind: String,
+        pub(crate) secret: Option<OneOrMany>,
+        pub(crate) verify: Option<Verify>,
+        pub(crate) event_type: Option<String>,
+        /// `json` (default) or `raw`.
+        pub(crate) format: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Verify {
+        pub(crate) header: String,
+        pub(crate) algorithm: Option<String>,
+        pub(crate) prefix: Option<String>,
+        pub(crate) encoding: Option<String>,
+        pub(crate) secret: OneOrMany,
+    }
+
+    /// A string or a list of strings (secret rotation).
+    #[derive(Debug, Deserialize, Clone)]
+    #[serde(untagged)]
+    pub(crate) enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    impl OneOrMany {
+        pub(crate) fn into_vec(self) -> Vec<String> {
+            match self {
+                Self::One(s) => vec![s],
+                Self::Many(v) => v,
+            }
+        }
+    }
+}
 
 /// A producer that posts to `/hooks/{name}`.
 #[derive(Debug, Clone)]
@@ -45,116 +89,129 @@ impl Source {
 pub(crate) const NULLSTONE_TOKEN_HEADER: &str = "X-Hookgate-Token";
 /// …or as this query parameter (for webhook URLs that cannot carry headers).
 pub(crate) const NULLSTONE_TOKEN_QUERY: &str = "token";
-impl Validator {
-    pub(crate) fn source(&mut self, name: &str, s: raw::Source) -> Option<Source> {
-        let key = format!("sources.{name}");
-        let kind = match s.kind.as_str() {
-            "generic" => SourceKind::Generic,
-            "github" => SourceKind::Github,
-            "spacelift" => SourceKind::Spacelift,
-            "pulumi" => SourceKind::Pulumi,
-            "hcp" => SourceKind::Hcp,
-            "nullstone" => SourceKind::Nullstone,
-            "standard-webhooks" => SourceKind::StandardWebhooks,
-            other => {
-                self.problem(format!("{key}.kind"), format!("unknown kind `{other}` (expected spacelift, pulumi, hcp, nullstone, github, standard-webhooks or generic)"));
-                return None;
-            }
-        };
-        let secrets = self.secrets(&format!("{key}.secret"), s.secret);
-        let preset = |h: HmacHeader, secrets: Vec<Secret>| {
-            (!secrets.is_empty()).then_some(Verifier::Hmac { header: h, secrets })
-        };
-        let mut verifier = match kind {
-            SourceKind::Github => preset(HmacHeader::github(), secrets.clone()),
-            SourceKind::Spacelift => preset(HmacHeader::spacelift(), secrets.clone()),
-            SourceKind::Pulumi => preset(HmacHeader::pulumi(), secrets.clone()),
-            SourceKind::Hcp => preset(HmacHeader::hcp(), secrets.clone()),
-            SourceKind::StandardWebhooks => {
-                (!secrets.is_empty()).then(|| Verifier::standard_webhooks(&secrets))
-            }
-            SourceKind::Nullstone => (!secrets.is_empty()).then(|| Verifier::Token {
-                header: NULLSTONE_TOKEN_HEADER.into(),
-                query: NULLSTONE_TOKEN_QUERY.into(),
-                secrets: secrets.clone(),
-            }),
-            SourceKind::Generic => None,
-        };
-        if matches!(kind, SourceKind::Github | SourceKind::StandardWebhooks) && secrets.is_empty() {
-            self.problem(
-                format!("{key}.secret"),
-                format!("required for kind `{}`", s.kind),
-            );
-        }
-        if kind == SourceKind::Generic && !secrets.is_empty() {
-            self.problem(
-                format!("{key}.secret"),
-                "a generic source takes its secret in `verify`",
-            );
-        }
-        if let Some(v) = s.verify {
-            if kind != SourceKind::Generic {
-                self.problem(
-                    format!("{key}.verify"),
-                    "only generic sources take `verify`; presets verify by their own scheme",
-                );
-            }
-            verifier = self.verify_spec(&format!("{key}.verify"), v);
-        }
-        let event_type = match (s.event_type, kind) {
-            (Some(code), _) => self
-                .jq(&format!("{key}.event_type"), &code)
-                .map(EventTypeRule::Jq)
-                .unwrap_or_default(),
-            (None, SourceKind::Github) => EventTypeRule::Header("x-github-event".into()),
-            (None, SourceKind::Pulumi) => EventTypeRule::Pulumi,
-            (None, SourceKind::Spacelift) => EventTypeRule::Spacelift,
-            (None, SourceKind::Hcp) => EventTypeRule::Hcp,
-            (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyFields(vec!["type".into()]),
-            (None, SourceKind::Nullstone) => {
-                EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
-            }
-            (None, _) => EventTypeRule::None,
-        };
-        let format = match s.format.as_deref() {
-            None | Some("json") => BodyFormat::Json,
-            Some("raw") => BodyFormat::Raw,
-            Some(other) => {
-                self.problem(
-                    format!("{key}.format"),
-                    format!("expected `json` or `raw`, found `{other}`"),
-                );
-                BodyFormat::Json
-            }
-        };
-        Some(Source {
-            name: name.to_string(),
-            kind,
-            verifier,
-            event_type,
-            format,
-        })
-    }
 
-    pub(crate) fn verify_spec(&mut self, key: &str, v: raw::Verify) -> Option<Verifier> {
-        let algorithm = self.algorithm(
-            &format!("{key}.algorithm"),
-            v.algorithm.as_deref().unwrap_or("sha256"),
-        )?;
-        let encoding = self.encoding(
-            &format!("{key}.encoding"),
-            v.encoding.as_deref().unwrap_or("hex"),
-        )?;
-        let secrets = self.secrets(&format!("{key}.secret"), Some(v.secret));
-        if secrets.is_empty() {
-            self.problem(format!("{key}.secret"), "at least one secret is required");
+/// `[sources.NAME]`, validated; `None` when it cannot be used (the problems are in `v`).
+pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<Source> {
+    let key = format!("sources.{name}");
+    let kind = match s.kind.as_str() {
+        "generic" => SourceKind::Generic,
+        "github" => SourceKind::Github,
+        "spacelift" => SourceKind::Spacelift,
+        "pulumi" => SourceKind::Pulumi,
+        "hcp" => SourceKind::Hcp,
+        "nullstone" => SourceKind::Nullstone,
+        "standard-webhooks" => SourceKind::StandardWebhooks,
+        other => {
+            v.problem(format!("{key}.kind"), format!("unknown kind `{other}` (expected spacelift, pulumi, hcp, nullstone, github, standard-webhooks or generic)"));
+            return None;
         }
-        let header = HmacHeader::new(
-            &v.header,
-            algorithm,
-            v.prefix.as_deref().unwrap_or(""),
-            encoding,
+    };
+    let secrets = secrets(v, &format!("{key}.secret"), s.secret);
+    let preset = |h: HmacHeader, secrets: Vec<Secret>| {
+        (!secrets.is_empty()).then_some(Verifier::Hmac { header: h, secrets })
+    };
+    let mut verifier = match kind {
+        SourceKind::Github => preset(HmacHeader::github(), secrets.clone()),
+        SourceKind::Spacelift => preset(HmacHeader::spacelift(), secrets.clone()),
+        SourceKind::Pulumi => preset(HmacHeader::pulumi(), secrets.clone()),
+        SourceKind::Hcp => preset(HmacHeader::hcp(), secrets.clone()),
+        SourceKind::StandardWebhooks => {
+            (!secrets.is_empty()).then(|| Verifier::standard_webhooks(&secrets))
+        }
+        SourceKind::Nullstone => (!secrets.is_empty()).then(|| Verifier::Token {
+            header: NULLSTONE_TOKEN_HEADER.into(),
+            query: NULLSTONE_TOKEN_QUERY.into(),
+            secrets: secrets.clone(),
+        }),
+        SourceKind::Generic => None,
+    };
+    if matches!(kind, SourceKind::Github | SourceKind::StandardWebhooks) && secrets.is_empty() {
+        v.problem(
+            format!("{key}.secret"),
+            format!("required for kind `{}`", s.kind),
         );
-        Some(Verifier::Hmac { header, secrets })
     }
+    if kind == SourceKind::Generic && !secrets.is_empty() {
+        v.problem(
+            format!("{key}.secret"),
+            "a generic source takes its secret in `verify`",
+        );
+    }
+    if let Some(spec) = s.verify {
+        if kind != SourceKind::Generic {
+            v.problem(
+                format!("{key}.verify"),
+                "only generic sources take `verify`; presets verify by their own scheme",
+            );
+        }
+        verifier = verify_spec(v, &format!("{key}.verify"), spec);
+    }
+    let event_type = match (s.event_type, kind) {
+        (Some(code), _) => v
+            .jq(&format!("{key}.event_type"), &code)
+            .map(EventTypeRule::Jq)
+            .unwrap_or_default(),
+        (None, SourceKind::Github) => EventTypeRule::Header("x-github-event".into()),
+        (None, SourceKind::Pulumi) => EventTypeRule::Pulumi,
+        (None, SourceKind::Spacelift) => EventTypeRule::Spacelift,
+        (None, SourceKind::Hcp) => EventTypeRule::Hcp,
+        (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyFields(vec!["type".into()]),
+        (None, SourceKind::Nullstone) => {
+            EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
+        }
+        (None, _) => EventTypeRule::None,
+    };
+    let format = match s.format.as_deref() {
+        None | Some("json") => BodyFormat::Json,
+        Some("raw") => BodyFormat::Raw,
+        Some(other) => {
+            v.problem(
+                format!("{key}.format"),
+                format!("expected `json` or `raw`, found `{other}`"),
+            );
+            BodyFormat::Json
+        }
+    };
+    Some(Source {
+        name: name.to_string(),
+        kind,
+        verifier,
+        event_type,
+        format,
+    })
+}
+
+/// A generic source's `verify` table.
+fn verify_spec(v: &mut Validator, key: &str, spec: raw::Verify) -> Option<Verifier> {
+    let algorithm = v.algorithm(
+        &format!("{key}.algorithm"),
+        spec.algorithm.as_deref().unwrap_or("sha256"),
+    )?;
+    let encoding = v.encoding(
+        &format!("{key}.encoding"),
+        spec.encoding.as_deref().unwrap_or("hex"),
+    )?;
+    let secrets = secrets(v, &format!("{key}.secret"), Some(spec.secret));
+    if secrets.is_empty() {
+        v.problem(format!("{key}.secret"), "at least one secret is required");
+    }
+    let header = HmacHeader::new(
+        &spec.header,
+        algorithm,
+        spec.prefix.as_deref().unwrap_or(""),
+        encoding,
+    );
+    Some(Verifier::Hmac { header, secrets })
+}
+
+/// A source's secrets: one, or a list while rotating; none of them empty.
+fn secrets(v: &mut Validator, key: &str, s: Option<raw::OneOrMany>) -> Vec<Secret> {
+    let list = s.map(raw::OneOrMany::into_vec).unwrap_or_default();
+    if list.iter().any(String::is_empty) {
+        v.problem(key, "secret is empty");
+    }
+    list.into_iter()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect()
 }

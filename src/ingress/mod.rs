@@ -19,7 +19,8 @@ pub(crate) mod verify;
 
 pub use listener::Limits;
 
-use crate::config::{Config, Source};
+use crate::config::Config;
+use crate::ingress::config::Source;
 use crate::log_safe::Escaped;
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{Store, StoredEvent};

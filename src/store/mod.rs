@@ -240,7 +240,7 @@ pub(crate) struct Signals {
 }
 
 /// A gateway instance beating on a shared store.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Instance {
     pub(crate) id: String,
     /// Unix ms, on the database's clock.

@@ -1,7 +1,8 @@
 //! What the delivery log answers with: the queries admin sends ([`DeliveryQuery`],
 //! [`EventQuery`]), the views it shows, and what asking for a retry did. Plain data, filled by
 //! both backends; a view never carries a secret (bodies and headers are as stored, credentials
-//! were never stored).
+//! were never stored). These are not a wire format: the admin API maps them to its own JSON
+//! types (`admin::views`), so nothing here derives `Serialize`.
 
 use super::DeliveryStatus;
 
@@ -47,7 +48,7 @@ pub(crate) struct EventQuery {
 }
 
 /// One line of the event list.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct EventSummary {
     /// The cursor of this item.
     pub(crate) seq: i64,
@@ -59,7 +60,7 @@ pub(crate) struct EventSummary {
 }
 
 /// An event as the admin API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct EventView {
     pub(crate) id: String,
     pub(crate) source: String,
@@ -74,7 +75,7 @@ pub(crate) struct EventView {
     pub(crate) routes: Vec<RouteOutcomeView>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct RouteOutcomeView {
     pub(crate) route: String,
     pub(crate) outcome: String,
@@ -82,7 +83,7 @@ pub(crate) struct RouteOutcomeView {
 }
 
 /// One attempt, as the delivery log shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct AttemptView {
     pub(crate) attempt: u32,
     pub(crate) started_at: i64,
@@ -95,10 +96,9 @@ pub(crate) struct AttemptView {
 }
 
 /// A delivery as the log shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct DeliveryView {
     /// Position in the log: the pagination cursor.
-    #[serde(skip)]
     pub(crate) seq: i64,
     pub(crate) id: String,
     pub(crate) event_id: String,

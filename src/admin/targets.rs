@@ -1,0 +1,95 @@
+//! `/admin/v1/targets`: the targets of the current config with their switch, breaker and rate
+//! limit; disable, and enable after a ping the target answers.
+
+use super::{Admin, ApiError};
+use crate::deliver::breaker::BreakerState;
+use crate::deliver::config::Target;
+use axum::Json;
+use axum::extract::{Path, State};
+use std::sync::Arc;
+
+/// Scheme and host only: a target URL can carry a secret (Slack's webhook URLs do).
+fn public_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
+        Err(_) => "(invalid)".into(),
+    }
+}
+
+pub(super) async fn list(State(state): State<Admin>) -> Json<serde_json::Value> {
+    let config = state.config.borrow().clone();
+    let targets: Vec<serde_json::Value> = config
+        .targets
+        .values()
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "url": public_url(&t.url),
+                "disabled": state.switch.is_disabled(&t.name),
+                "reason": state.switch.reason(&t.name),
+                "breaker": breaker_view(state.gates.state(&t.name)),
+                "rate_limit_per_second": t.rate_limit.map(|r| r.per_second),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "data": targets }))
+}
+
+fn breaker_view(state: Option<BreakerState>) -> serde_json::Value {
+    match state {
+        None => serde_json::json!({ "state": "off" }),
+        Some(BreakerState::Closed { failures }) => {
+            serde_json::json!({ "state": "closed", "consecutive_failures": failures })
+        }
+        Some(BreakerState::Open { until }) => {
+            serde_json::json!({ "state": "open", "until": crate::rfc3339(until) })
+        }
+        Some(BreakerState::HalfOpen { .. }) => serde_json::json!({ "state": "half-open" }),
+    }
+}
+
+fn target(state: &Admin, name: &str) -> Result<Arc<Target>, ApiError> {
+    let config = state.config.borrow().clone();
+    config.targets.get(name).cloned().ok_or(ApiError::NotFound)
+}
+
+pub(super) async fn disable(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    target(&state, &name)?;
+    state
+        .switch
+        .disable(&*state.store, &name, "disabled by an operator")
+        .await?;
+    Ok(Json(serde_json::json!({ "name": name, "disabled": true })))
+}
+
+/// Enabling first sends a signed ping, as HCP does: only a 2xx answer enables the target.
+pub(super) async fn enable(
+    State(state): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = target(&state, &name)?;
+    let ping = crate::store::DueDelivery {
+        id: format!("ping_{}", ulid::Ulid::new()),
+        event_id: "ping".into(),
+        event_type: Some("hookgate.ping".into()),
+        body: bytes::Bytes::from(
+            serde_json::json!({ "type": "hookgate.ping", "target": name }).to_string(),
+        ),
+        headers: Vec::new(),
+        attempts: 0,
+        created_at: 0,
+    };
+    let sent = crate::deliver::client::send(&state.client, &t, &ping, 1).await;
+    if !sent.status_code.is_some_and(|s| (200..300).contains(&s)) {
+        let why = sent.error.unwrap_or_else(|| "no answer".into());
+        return Err(ApiError::Conflict(format!(
+            "ping failed ({why}); the target stays disabled"
+        )));
+    }
+    state.switch.enable(&*state.store, &name).await?;
+    state.gates.reset(&name, state.clock.now_ms());
+    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+}

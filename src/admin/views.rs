@@ -1,0 +1,212 @@
+//! The admin API's JSON: what each delivery-log answer looks like on the wire, mapped from the
+//! store's views. The store's types are rows as both backends read them; these are the API, so
+//! a change to how something is stored cannot change an answer by accident, nor a new column
+//! reach clients unasked. `hookgate`'s own admin client (`cli::client`) and the operators'
+//! scripts read these field names: never rename or reshape one without a new API version.
+//!
+//! Plain data, no logic; a view never carries a secret (bodies and headers are as stored, and
+//! credentials were never stored).
+
+use crate::store;
+use serde::Serialize;
+
+/// A delivery in the log (`GET /admin/v1/deliveries`, and the head of one delivery's answer).
+#[derive(Debug, Serialize)]
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) route: String,
+    pub(crate) target: String,
+    pub(crate) status: String,
+    pub(crate) attempts: u32,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
+}
+
+/// One attempt of a delivery (`GET /admin/v1/deliveries/{id}`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Attempt {
+    pub(crate) attempt: u32,
+    pub(crate) started_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) status_code: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) response_headers: Vec<(String, String)>,
+    /// The first 4 KiB, as text (lossy where it was not UTF-8).
+    pub(crate) response_body: String,
+}
+
+/// One line of the event list (`GET /admin/v1/events`).
+#[derive(Debug, Serialize)]
+pub(crate) struct EventSummary {
+    /// The cursor of this item.
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) source: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) received_at: i64,
+    pub(crate) routed: bool,
+}
+
+/// One event (`GET /admin/v1/events/{id}`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Event {
+    pub(crate) id: String,
+    pub(crate) source: String,
+    pub(crate) event_type: Option<String>,
+    pub(crate) received_at: i64,
+    pub(crate) routed: bool,
+    pub(crate) headers: Vec<(String, String)>,
+    /// The body as text (lossy where it was not UTF-8).
+    pub(crate) body: String,
+    pub(crate) deliveries: Vec<String>,
+    /// What each route made of the event (`waiting` while its plugin is missing).
+    pub(crate) routes: Vec<RouteOutcome>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RouteOutcome {
+    pub(crate) route: String,
+    pub(crate) outcome: String,
+    pub(crate) detail: Option<String>,
+}
+
+/// A gateway instance on a shared store (`GET /admin/v1/instances`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Instance {
+    pub(crate) id: String,
+    /// Unix ms, on the database's clock.
+    pub(crate) started_at: i64,
+    pub(crate) last_beat_ms_ago: i64,
+    /// The instance answering.
+    pub(crate) this: bool,
+}
+
+impl From<store::DeliveryView> for Delivery {
+    fn from(d: store::DeliveryView) -> Self {
+        // `seq` stays behind: it is the cursor, answered as `next_cursor`, not a field.
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            route: d.route,
+            target: d.target,
+            status: d.status,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error,
+        }
+    }
+}
+
+impl From<store::AttemptView> for Attempt {
+    fn from(a: store::AttemptView) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            status_code: a.status_code,
+            error: a.error,
+            response_headers: a.response_headers,
+            response_body: a.response_body,
+        }
+    }
+}
+
+impl From<store::EventSummary> for EventSummary {
+    fn from(e: store::EventSummary) -> Self {
+        Self {
+            seq: e.seq,
+            id: e.id,
+            source: e.source,
+            event_type: e.event_type,
+            received_at: e.received_at,
+            routed: e.routed,
+        }
+    }
+}
+
+impl From<store::EventView> for Event {
+    fn from(e: store::EventView) -> Self {
+        Self {
+            id: e.id,
+            source: e.source,
+            event_type: e.event_type,
+            received_at: e.received_at,
+            routed: e.routed,
+            headers: e.headers,
+            body: e.body,
+            deliveries: e.deliveries,
+            routes: e.routes.into_iter().map(RouteOutcome::from).collect(),
+        }
+    }
+}
+
+impl From<store::RouteOutcomeView> for RouteOutcome {
+    fn from(r: store::RouteOutcomeView) -> Self {
+        Self {
+            route: r.route,
+            outcome: r.outcome,
+            detail: r.detail,
+        }
+    }
+}
+
+impl From<store::Instance> for Instance {
+    fn from(i: store::Instance) -> Self {
+        Self {
+            id: i.id,
+            started_at: i.started_at,
+            last_beat_ms_ago: i.last_beat_ms_ago,
+            this: i.this,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire format is the API: field names and order as the admin client and the e2e tests
+    /// read them, `seq` of a delivery never among them.
+    #[test]
+    fn delivery_and_event_views_keep_their_wire_shape() {
+        let delivery = Delivery::from(store::DeliveryView {
+            seq: 7,
+            id: "d".into(),
+            event_id: "e".into(),
+            route: "r".into(),
+            target: "t".into(),
+            status: "dead".into(),
+            attempts: 3,
+            next_attempt_at: None,
+            last_error: Some("500".into()),
+        });
+        assert_eq!(
+            serde_json::to_string(&delivery).ok().as_deref(),
+            Some(
+                r#"{"id":"d","event_id":"e","route":"r","target":"t","status":"dead","attempts":3,"next_attempt_at":null,"last_error":"500"}"#
+            )
+        );
+        let event = Event::from(store::EventView {
+            id: "e".into(),
+            source: "s".into(),
+            event_type: None,
+            received_at: 1,
+            routed: true,
+            headers: vec![("x-a".into(), "1".into())],
+            body: "{}".into(),
+            deliveries: vec!["d".into()],
+            routes: vec![store::RouteOutcomeView {
+                route: "r".into(),
+                outcome: "delivered".into(),
+                detail: None,
+            }],
+        });
+        assert_eq!(
+            serde_json::to_string(&event).ok().as_deref(),
+            Some(
+                r#"{"id":"e","source":"s","event_type":null,"received_at":1,"routed":true,"headers":[["x-a","1"]],"body":"{}","deliveries":["d"],"routes":[{"route":"r","outcome":"delivered","detail":null}]}"#
+            )
+        );
+    }
+}
