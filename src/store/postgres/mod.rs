@@ -248,8 +248,24 @@ fn store_err(e: tokio_postgres::Error) -> StoreError {
             StoreError::Unavailable(db.to_string())
         }
         Some(db) => StoreError::Query(db.to_string()),
-        None => StoreError::Unavailable(with_causes(&e)),
+        // The connection is gone or its I/O failed: the server may come back.
+        None if e.is_closed() || io_caused(&e) => StoreError::Unavailable(with_causes(&e)),
+        // Anything else (a value that does not convert, a protocol surprise) is a fault of ours
+        // that retrying cannot cure: say so rather than pass it off as an outage.
+        None => StoreError::Query(with_causes(&e)),
     }
+}
+
+/// Whether an I/O error is among `e`'s causes.
+fn io_caused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Runs `$body` (a future using `$tx`) in a transaction and commits it.

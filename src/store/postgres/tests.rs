@@ -404,3 +404,36 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
     .to_string();
     assert!(err.contains("no certificate in sslrootcert"), "{err}");
 }
+
+/// The driver's errors are typed by what the caller can do: a value that does not convert is a
+/// query fault (retrying cannot cure it), a connection the server ended is an outage.
+#[tokio::test]
+async fn driver_errors_are_typed_by_cause() {
+    let Some(url) = fresh_database("pg_errors").await else {
+        return;
+    };
+    let store = open(&url).await;
+    let client = store.client().await.expect("client");
+    let row = client
+        .query_one("SELECT 'text'::text", &[])
+        .await
+        .expect("query");
+    let wrong = row.try_get::<_, i64>(0).expect_err("text is not an i64");
+    assert!(
+        matches!(super::store_err(wrong), StoreError::Query(_)),
+        "a conversion fault is a query fault"
+    );
+    let ended = client
+        .execute("SELECT pg_terminate_backend(pg_backend_pid())", &[])
+        .await
+        .expect_err("the server ends this connection");
+    assert!(matches!(
+        super::store_err(ended),
+        StoreError::Unavailable(_)
+    ));
+    let closed = client.query_one("SELECT 1", &[]).await.expect_err("closed");
+    assert!(
+        matches!(super::store_err(closed), StoreError::Unavailable(_)),
+        "a closed connection is an outage"
+    );
+}
