@@ -221,15 +221,9 @@ async fn list_deliveries(
 async fn get_delivery(
     State(state): State<Admin>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<views::DeliveryDetail>, ApiError> {
     let (delivery, attempts) = state.store.get_delivery(&id).await?;
-    let delivery = views::Delivery::from(delivery);
-    let attempts: Vec<views::Attempt> = attempts.into_iter().map(views::Attempt::from).collect();
-    let mut body =
-        serde_json::to_value(&delivery).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    body["attempts"] =
-        serde_json::to_value(&attempts).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(Json(body))
+    Ok(Json(views::DeliveryDetail::new(delivery, attempts)))
 }
 
 async fn retry_delivery(

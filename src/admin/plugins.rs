@@ -19,11 +19,9 @@ fn routes_using(state: &Admin, plugin: &str) -> Vec<String> {
         .collect()
 }
 
-fn view(state: &Admin, info: PluginInfo) -> serde_json::Value {
+fn view(state: &Admin, info: PluginInfo) -> super::views::Plugin {
     let routes = routes_using(state, &info.name);
-    let mut v = serde_json::to_value(info).unwrap_or_default();
-    v["routes"] = routes.into();
-    v
+    super::views::Plugin::new(info, routes)
 }
 
 impl From<RegistryError> for ApiError {

@@ -8,6 +8,7 @@
 //! credentials were never stored).
 
 use crate::store;
+use crate::transform::wasm::registry::PluginInfo;
 use serde::Serialize;
 
 /// A delivery in the log (`GET /admin/v1/deliveries`, and the head of one delivery's answer).
@@ -21,6 +22,35 @@ pub(crate) struct Delivery {
     pub(crate) attempts: u32,
     pub(crate) next_attempt_at: Option<i64>,
     pub(crate) last_error: Option<String>,
+}
+
+/// One delivery with every attempt (`GET /admin/v1/deliveries/{id}`): a [`Delivery`] whose
+/// `attempts` lists them instead of counting them.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeliveryDetail {
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) route: String,
+    pub(crate) target: String,
+    pub(crate) status: String,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
+}
+
+impl DeliveryDetail {
+    pub(crate) fn new(d: store::DeliveryView, attempts: Vec<store::AttemptView>) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            route: d.route,
+            target: d.target,
+            status: d.status,
+            attempts: attempts.into_iter().map(Attempt::from).collect(),
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error,
+        }
+    }
 }
 
 /// One attempt of a delivery (`GET /admin/v1/deliveries/{id}`).
@@ -69,6 +99,29 @@ pub(crate) struct RouteOutcome {
     pub(crate) route: String,
     pub(crate) outcome: String,
     pub(crate) detail: Option<String>,
+}
+
+/// An active plugin and the routes of the running config that use it (`/admin/v1/plugins`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Plugin {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    pub(crate) size: usize,
+    /// RFC 3339: when the file was written.
+    pub(crate) uploaded_at: String,
+    pub(crate) routes: Vec<String>,
+}
+
+impl Plugin {
+    pub(crate) fn new(p: PluginInfo, routes: Vec<String>) -> Self {
+        Self {
+            name: p.name,
+            sha256: p.sha256,
+            size: p.size,
+            uploaded_at: p.uploaded_at,
+            routes,
+        }
+    }
 }
 
 /// A gateway instance on a shared store (`GET /admin/v1/instances`).
@@ -170,7 +223,7 @@ mod tests {
     /// read them, `seq` of a delivery never among them.
     #[test]
     fn delivery_and_event_views_keep_their_wire_shape() {
-        let delivery = Delivery::from(store::DeliveryView {
+        let view = store::DeliveryView {
             seq: 7,
             id: "d".into(),
             event_id: "e".into(),
@@ -180,11 +233,31 @@ mod tests {
             attempts: 3,
             next_attempt_at: None,
             last_error: Some("500".into()),
-        });
+        };
+        let delivery = Delivery::from(view.clone());
         assert_eq!(
             serde_json::to_string(&delivery).ok().as_deref(),
             Some(
                 r#"{"id":"d","event_id":"e","route":"r","target":"t","status":"dead","attempts":3,"next_attempt_at":null,"last_error":"500"}"#
+            )
+        );
+        // One delivery's answer: the same fields, the attempts listed where the count stood.
+        let detail = DeliveryDetail::new(
+            view,
+            vec![store::AttemptView {
+                attempt: 1,
+                started_at: 2,
+                duration_ms: 3,
+                status_code: Some(500),
+                error: None,
+                response_headers: Vec::new(),
+                response_body: "no".into(),
+            }],
+        );
+        assert_eq!(
+            serde_json::to_string(&detail).ok().as_deref(),
+            Some(
+                r#"{"id":"d","event_id":"e","route":"r","target":"t","status":"dead","attempts":[{"attempt":1,"started_at":2,"duration_ms":3,"status_code":500,"error":null,"response_headers":[],"response_body":"no"}],"next_attempt_at":null,"last_error":"500"}"#
             )
         );
         let event = Event::from(store::EventView {

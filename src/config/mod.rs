@@ -206,7 +206,15 @@ impl Config {
             toml::from_str(text).map_err(|e| fail(vec![(String::new(), toml_message(&e))]))?;
         let (mut problems, mut spliced) = (Vec::new(), Vec::new());
         env::interpolate(&mut doc, "", lookup, &mut problems, &mut spliced);
-        let resolved = Secret::new(toml::to_string(&doc).unwrap_or_default());
+        // The evaluator children parse this text: a config that cannot be written back is refused
+        // here, not handed to them empty.
+        let resolved = match toml::to_string(&doc) {
+            Ok(text) => Secret::new(text),
+            Err(e) => {
+                problems.push((String::new(), format!("cannot write the config back: {e}")));
+                Secret::new("")
+            }
+        };
         // The validator learns which keys took a variable, never the values.
         let interpolated = spliced
             .iter()

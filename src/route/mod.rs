@@ -156,9 +156,7 @@ impl Pipeline {
             }
             if !routed.is_empty() {
                 let cfg = self.config.borrow().clone();
-                count(&self.metrics, routed.iter().map(|(_, r)| r));
-                self.queues
-                    .shed(&cfg, &self.metrics, routed.iter_mut().map(|(_, r)| r));
+                self.settle(&cfg, routed.iter_mut().map(|(_, r)| r));
                 recording = Some(Recording::start(
                     self.store.clone(),
                     &mut self.handoff,
@@ -311,6 +309,16 @@ impl Pipeline {
         routings
     }
 
+    /// What every batch goes through before it is recorded, from the inbox, the store or routes
+    /// that waited for a plugin: deliveries to a full target are recorded dead (`shed`), and
+    /// what the batch did is counted.
+    fn settle<'a>(&mut self, cfg: &Config, routings: impl IntoIterator<Item = &'a mut Routing>) {
+        let mut routings: Vec<&mut Routing> = routings.into_iter().collect();
+        self.queues
+            .shed(cfg, &self.metrics, routings.iter_mut().map(|r| &mut **r));
+        count(&self.metrics, routings.iter().map(|r| &**r));
+    }
+
     /// Runs routes that waited for a plugin that is now active. True while more may be left.
     async fn resolve_waiting(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
         let cfg = self.config.borrow().clone();
@@ -351,13 +359,13 @@ impl Pipeline {
                 (w.event, routing)
             })
             .collect();
-        let routings: Vec<Routing> = self
-            .with_plugins(cfg, routed)
+        let mut routings: Vec<Routing> = self
+            .with_plugins(cfg.clone(), routed)
             .await
             .into_iter()
             .map(|(_, r)| r)
             .collect();
-        count(&self.metrics, &routings);
+        self.settle(&cfg, routings.iter_mut());
         let batch = Arc::new(RoutingBatch {
             routings,
             leases: HashMap::new(),

@@ -65,10 +65,16 @@ impl Queues {
                 let Some(target) = cfg.targets.get(&d.target) else {
                     continue;
                 };
-                let added = self.added.entry(d.target.clone()).or_default();
-                let depth = counted.get(&d.target).copied().unwrap_or(0) + *added;
+                let added = self.added.get(&d.target).copied().unwrap_or(0);
+                let depth = counted.get(&d.target).copied().unwrap_or(0) + added;
                 if depth < target.max_queue {
-                    *added += 1;
+                    // Counted without copying the name, but for a target's first delivery.
+                    match self.added.get_mut(&d.target) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.added.insert(d.target.clone(), 1);
+                        }
+                    }
                     continue;
                 }
                 d.status = DeliveryStatus::Dead;

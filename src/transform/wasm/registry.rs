@@ -43,8 +43,8 @@ pub(crate) enum RegistryError {
     },
 }
 
-/// One active plugin as the admin API lists it.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One active plugin: what the admin API shows of it.
+#[derive(Debug, Clone)]
 pub(crate) struct PluginInfo {
     pub(crate) name: String,
     pub(crate) sha256: String,
