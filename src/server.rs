@@ -74,6 +74,8 @@ pub async fn run(
                 switch: ctx.switch.clone(),
                 gates: ctx.gates.clone(),
                 client: ctx.client.clone(),
+                metrics: ctx.metrics.clone(),
+                sessions: Default::default(),
             });
             tracing::info!(addr = %listener.local_addr()?, "admin listening");
             Some(tokio::spawn(

@@ -1,6 +1,8 @@
-//! The admin API: its own listener, every request authenticated with `Authorization: Bearer
-//! <admin.token>` (compared in constant time). It reads and steers the delivery log through the
-//! store; it never sends deliveries itself (the worker does, woken by the store's signal after the commit).
+//! The admin listener: the admin API under `/admin/v1`, every request authenticated with
+//! `Authorization: Bearer <admin.token>` (compared in constant time), and the web console
+//! ([`console`]) at `/`, signed in with the same token once. It reads and steers the delivery log
+//! through the store; it never sends deliveries itself (the worker does, woken by the store's
+//! signal after the commit).
 //!
 //! Errors are [`ApiError`]: a status and a one-line JSON `{"error"}`; internal causes go to the
 //! log, never to the client. Answers are admin's own wire types ([`views`]), mapped from the
@@ -20,6 +22,7 @@ use axum::{Json, Router};
 use std::sync::Arc;
 use tokio::sync::watch;
 
+pub(crate) mod console;
 mod plugins;
 mod targets;
 pub(crate) mod views;
@@ -43,6 +46,10 @@ pub(crate) struct Admin {
     pub(crate) gates: crate::deliver::Gates,
     /// For the ping an enable sends.
     pub(crate) client: reqwest::Client,
+    /// The console's activity chart reads it.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// The console's signed-in users.
+    pub(crate) sessions: Arc<console::session::Sessions>,
 }
 
 impl Admin {
@@ -125,7 +132,8 @@ pub(crate) fn router(state: Admin) -> Router {
                 )),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(console::router(state))
 }
 
 async fn authenticate(State(state): State<Admin>, request: Request, next: Next) -> Response {

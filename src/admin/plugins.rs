@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// Routes of the current config that name `plugin`.
-fn routes_using(state: &Admin, plugin: &str) -> Vec<String> {
+pub(super) fn routes_using(state: &Admin, plugin: &str) -> Vec<String> {
     let config = state.config.borrow().clone();
     config
         .routes

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use std::sync::Arc;
 
 /// Scheme and host only: a target URL can carry a secret (Slack's webhook URLs do).
-fn public_url(url: &str) -> String {
+pub(super) fn public_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
         Err(_) => "(invalid)".into(),
@@ -57,11 +57,7 @@ pub(super) async fn disable(
     State(state): State<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    target(&state, &name)?;
-    state
-        .switch
-        .disable(&*state.store, &name, "disabled by an operator")
-        .await?;
+    switch_off(&state, &name).await?;
     Ok(Json(serde_json::json!({ "name": name, "disabled": true })))
 }
 
@@ -70,7 +66,24 @@ pub(super) async fn enable(
     State(state): State<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let t = target(&state, &name)?;
+    switch_on(&state, &name).await?;
+    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+}
+
+/// Pauses deliveries to `name` (on every instance of a shared store).
+pub(super) async fn switch_off(state: &Admin, name: &str) -> Result<(), ApiError> {
+    target(state, name)?;
+    state
+        .switch
+        .disable(&*state.store, name, "disabled by an operator")
+        .await?;
+    Ok(())
+}
+
+/// Pings `name`, then resumes its deliveries if it answered 2xx; the refusal says what the ping
+/// got.
+pub(super) async fn switch_on(state: &Admin, name: &str) -> Result<(), ApiError> {
+    let t = target(state, name)?;
     let ping = crate::store::DueDelivery {
         id: format!("ping_{}", ulid::Ulid::new()),
         event_id: "ping".into(),
@@ -84,12 +97,16 @@ pub(super) async fn enable(
     };
     let sent = crate::deliver::client::send(&state.client, &t, &ping, 1).await;
     if !sent.status_code.is_some_and(|s| (200..300).contains(&s)) {
-        let why = sent.error.unwrap_or_else(|| "no answer".into());
+        let why = match (sent.status_code, sent.error) {
+            (_, Some(e)) => e,
+            (Some(code), None) => format!("HTTP {code}"),
+            (None, None) => "no answer".into(),
+        };
         return Err(ApiError::Conflict(format!(
             "ping failed ({why}); the target stays disabled"
         )));
     }
-    state.switch.enable(&*state.store, &name).await?;
-    state.gates.reset(&name, state.clock.now_ms());
-    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+    state.switch.enable(&*state.store, name).await?;
+    state.gates.reset(name, state.clock.now_ms());
+    Ok(())
 }

@@ -62,6 +62,11 @@ pub enum JqError {
 }
 
 impl JqProgram {
+    /// The program as written.
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+
     /// Parses and compiles `code`; the error names what is wrong and where (byte offset).
     pub fn compile(code: &str) -> Result<Self, CompileError> {
         super::nesting::check(code)?;

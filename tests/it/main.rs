@@ -3,8 +3,10 @@
 
 mod e2e_admin;
 mod e2e_backpressure;
+mod e2e_browser;
 mod e2e_cli;
 mod e2e_cluster;
+mod e2e_console;
 mod e2e_crash;
 mod e2e_delivery;
 mod e2e_examples;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod binary;
+pub mod console;
 pub mod pg_database;
 pub mod receiver;
 pub mod store;
@@ -208,6 +209,16 @@ impl Gateway {
             .await
             .iter()
             .map(|r| (r[0].text(), r[1].text(), r[2].text()))
+            .collect()
+    }
+
+    /// The deliveries' ids, oldest first (the order of [`Gateway::deliveries`]).
+    pub async fn delivery_ids(&self) -> Vec<String> {
+        self.db()
+            .rows("SELECT id FROM deliveries ORDER BY seq")
+            .await
+            .iter()
+            .map(|r| r[0].text())
             .collect()
     }
 

@@ -12,6 +12,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub delay: Duration,
+    /// The response body; `None` answers "receiver says hi".
+    pub body: Option<String>,
 }
 
 impl Reply {
@@ -20,7 +22,12 @@ impl Reply {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: None,
         }
+    }
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
     }
     pub fn header(mut self, k: &'static str, v: impl Into<String>) -> Self {
         self.headers.push((k, v.into()));
@@ -100,8 +107,8 @@ impl Receiver {
                 for (k, v) in reply.headers {
                     resp = resp.header(k, v);
                 }
-                resp.body(axum::body::Body::from("receiver says hi"))
-                    .expect("response")
+                let body = reply.body.unwrap_or_else(|| "receiver says hi".into());
+                resp.body(axum::body::Body::from(body)).expect("response")
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

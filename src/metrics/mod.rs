@@ -6,6 +6,8 @@
 //! depth) are read at scrape time by whoever renders. Labels are source, route and target names
 //! from the config, never anything a producer controls (unknown sources share one label).
 
+pub(crate) mod activity;
+
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -137,6 +139,7 @@ pub(crate) struct Metrics {
     transform_time: Histograms,
     breaker_opened: Counters<1>,
     shed: Counters<1>,
+    activity: activity::Activity,
 }
 
 impl Default for Metrics {
@@ -152,8 +155,16 @@ impl Default for Metrics {
             transform_time: Histograms::new(&FAST_BUCKETS),
             breaker_opened: Counters::default(),
             shed: Counters::default(),
+            activity: activity::Activity::default(),
         }
     }
+}
+
+/// Wall-clock Unix ms: the activity chart is read by people, against their clocks.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Gauges read from the store and the worker at scrape time.
@@ -172,6 +183,7 @@ pub(crate) struct Gauges {
 impl Metrics {
     pub(crate) fn event_received(&self, source: &str) {
         self.received.add([source], 1);
+        self.activity.count(activity::Kind::Event, wall_ms());
     }
 
     pub(crate) fn event_rejected(&self, source: &str, reason: &str) {
@@ -181,6 +193,16 @@ impl Metrics {
     /// A delivery reached a final state (`succeeded`, `failed`, `dead`), or was created failed.
     pub(crate) fn delivery_finished(&self, target: &str, outcome: &str) {
         self.deliveries.add([target, outcome], 1);
+        let kind = match outcome {
+            "succeeded" => activity::Kind::Succeeded,
+            _ => activity::Kind::Failed,
+        };
+        self.activity.count(kind, wall_ms());
+    }
+
+    /// Events and finished deliveries per minute over the last hour, oldest first.
+    pub(crate) fn last_hour(&self) -> Vec<activity::Minute> {
+        self.activity.last_hour(wall_ms())
     }
 
     /// One attempt ended; `latency` is creation to success when it succeeded.

@@ -1,0 +1,73 @@
+// hookgate console: progressive enhancement only. Every page works without this file.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Times arrive as UTC (RFC 3339); show them in the reader's own time zone, keeping UTC in the title.
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const at = new Date(t.getAttribute("datetime"));
+    if (!Number.isNaN(at.getTime())) {
+      t.title = t.getAttribute("datetime");
+      t.textContent = at.toLocaleString();
+    }
+  }
+  // Disabling a target pauses its deliveries: ask first.
+  for (const form of document.querySelectorAll('form[action$="/disable"]')) {
+    form.addEventListener("submit", (e) => {
+      if (!window.confirm("Pause every delivery to this target?")) e.preventDefault();
+    });
+  }
+  // The overview follows the gateway: reload it every 10 s while it is visible.
+  if (location.pathname === "/") {
+    setInterval(() => {
+      if (document.visibilityState === "visible") location.reload();
+    }, 10000);
+  }
+});
+
+// Plugins: upload the chosen (or dropped) file with a PUT, the CSRF token in a header, and show
+// the gateway's answer: the plugin's digest, or why it was refused.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const file = document.getElementById("plugin-file");
+  const name = document.getElementById("plugin-name");
+  const drop = document.getElementById("drop");
+  const result = document.getElementById("upload-result");
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files.length) {
+      file.files = e.dataTransfer.files;
+      if (!name.value) name.value = e.dataTransfer.files[0].name.replace(/\.wasm$/, "").replace(/_/g, "-");
+    }
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    result.className = "result";
+    result.textContent = `Uploading ${chosen.size} bytes…`;
+    const csrf = form.querySelector('input[name="csrf"]').value;
+    try {
+      const r = await fetch(`/plugins/${encodeURIComponent(name.value)}`, {
+        method: "PUT",
+        headers: { "x-csrf-token": csrf, "content-type": "application/wasm" },
+        body: chosen,
+      });
+      const answer = await r.json().catch(() => ({}));
+      if (r.ok) {
+        location.assign(`/plugins?uploaded=${encodeURIComponent(name.value)}`);
+      } else {
+        result.className = "result error";
+        result.textContent = `Refused (${r.status}): ${answer.error || r.statusText}`;
+      }
+    } catch (err) {
+      result.className = "result error";
+      result.textContent = `Upload failed: ${err}`;
+    }
+  });
+});

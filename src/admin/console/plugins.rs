@@ -1,0 +1,111 @@
+//! `/plugins`: the active wasm plugins and the routes using each; upload (file picker or drag and
+//! drop, sent by `console.js` with the CSRF token in a header) and delete. Both go through the
+//! admin API's own handlers, so the console refuses exactly what the API refuses, with the same
+//! reason.
+
+use super::layout::{self, Nav};
+use super::{PageError, SignedIn, see_other, segment};
+use crate::admin::plugins as api;
+use crate::admin::{Admin, ApiError};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::html;
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct Notice {
+    uploaded: Option<String>,
+    deleted: Option<String>,
+}
+
+pub(super) async fn page(
+    State(state): State<Admin>,
+    Extension(session): Extension<SignedIn>,
+    Query(n): Query<Notice>,
+) -> Html<String> {
+    let notice = match (&n.uploaded, &n.deleted) {
+        (Some(p), _) => Some((true, format!("Plugin `{p}` uploaded and active."))),
+        (_, Some(p)) => Some((true, format!("Plugin `{p}` deleted."))),
+        _ => None,
+    };
+    render(&state, &session, notice)
+}
+
+fn render(state: &Admin, session: &SignedIn, notice: Option<(bool, String)>) -> Html<String> {
+    let plugins = state.plugins.list();
+    let body = html! {
+        @if let Some((ok, text)) = &notice { (layout::notice(*ok, text)) }
+        @if plugins.is_empty() {
+            p.empty { "No plugin uploaded." }
+        } @else {
+            table.list {
+                thead { tr { th { "Plugin" } th { "SHA-256" } th { "Size" } th { "Uploaded" } th { "Routes" } th {} } }
+                tbody {
+                    @for p in &plugins {
+                        @let routes = api::routes_using(state, &p.name);
+                        tr {
+                            td { (p.name) }
+                            td { code { (p.sha256.get(..12).unwrap_or(&p.sha256)) "…" } }
+                            td { (p.size / 1024) " KiB" }
+                            td { (p.uploaded_at) }
+                            td { @if routes.is_empty() { "none" } @else { (routes.join(", ")) } }
+                            td { (layout::action_button(session, &format!("/plugins/{}/delete", segment(&p.name)), "Delete")) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Upload" }
+        form #upload.upload method="post" action="/plugins" {
+            (layout::csrf(session))
+            label { "Name " input #plugin-name type="text" name="name" required pattern="[a-z0-9][a-z0-9-]*" placeholder="slack-notify"; }
+            div #drop.drop {
+                "Drop a .wasm component here, or "
+                input #plugin-file type="file" name="file" accept=".wasm,application/wasm" required;
+            }
+            button type="submit" { "Upload" }
+            p #upload-result.result role="status" {}
+        }
+        noscript { p.hint { "Uploading from the console needs JavaScript; " code { "hookgate plugin push" } " works without." } }
+        p.hint { "A plugin replaces the one of the same name only once it is validated and compiled; a refused upload changes nothing." }
+    };
+    layout::page("Plugins", Nav::Plugins, session, body)
+}
+
+/// The upload form posted without the script (which sends the file itself): say so.
+pub(super) async fn without_script(
+    State(state): State<Admin>,
+    Extension(session): Extension<SignedIn>,
+) -> Response {
+    let why = "Uploading from the console needs JavaScript; `hookgate plugin push NAME FILE` works without.";
+    let page = render(&state, &session, Some((false, why.into())));
+    (StatusCode::BAD_REQUEST, page).into_response()
+}
+
+/// `PUT /plugins/{name}` from `console.js`: the API's upload, answered as the API answers (JSON),
+/// for the script to show.
+pub(super) async fn upload(
+    State(state): State<Admin>,
+    Extension(_): Extension<SignedIn>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    api::upload(State(state), Path(name), body).await
+}
+
+pub(super) async fn delete(
+    State(state): State<Admin>,
+    Extension(session): Extension<SignedIn>,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    match api::remove(State(state.clone()), Path(name.clone())).await {
+        Ok(_) => Ok(see_other(&format!("/plugins?deleted={}", segment(&name)))),
+        Err(ApiError::Conflict(why)) => {
+            let page = render(&state, &session, Some((false, why)));
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
