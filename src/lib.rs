@@ -15,6 +15,8 @@
 //!   retry policy, breakers, and outbound signing ([`deliver::sign`]).
 //! - [`admin`]: the admin API (own listener, bearer token): the delivery log, retries, plugins.
 //! - [`cli`]: `try`, `sign` and the admin client; stages run offline.
+//! - [`dry_run`]: one event through ingress's checks, the routes and signing, storing and sending
+//!   nothing (`hookgate try`, `POST /admin/v1/try`, the console's playground).
 //!
 //! Beside them: [`config`] reads the file, interpolates `${VAR}` and assembles the settings each
 //! stage validates beside its code with [`validate`]'s `Validator`; [`server`] wires
@@ -36,6 +38,7 @@ mod clock;
 pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod deliver;
+pub(crate) mod dry_run;
 pub(crate) mod ingress;
 pub(crate) mod log_safe;
 pub(crate) mod metrics;

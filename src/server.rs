@@ -76,6 +76,10 @@ pub async fn run(
                 client: ctx.client.clone(),
                 metrics: ctx.metrics.clone(),
                 sessions: Default::default(),
+                evaluators: Arc::new(tokio::sync::Mutex::new(crate::route::evaluator::Pool::new(
+                    options.evaluator_exe.clone(),
+                    1,
+                ))),
             });
             tracing::info!(addr = %listener.local_addr()?, "admin listening");
             Some(tokio::spawn(

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub(crate) mod console;
+mod dry_run;
 mod plugins;
 mod targets;
 pub(crate) mod views;
@@ -50,6 +51,8 @@ pub(crate) struct Admin {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The console's signed-in users.
     pub(crate) sessions: Arc<console::session::Sessions>,
+    /// The dry runs' own evaluator child (one at a time), apart from routing's.
+    pub(crate) evaluators: Arc<tokio::sync::Mutex<crate::route::evaluator::Pool>>,
 }
 
 impl Admin {
@@ -122,6 +125,7 @@ pub(crate) fn router(state: Admin) -> Router {
         .route("/admin/v1/targets/{id}/enable", post(targets::enable))
         .route("/admin/v1/reload", post(reload))
         .route("/admin/v1/instances", get(list_instances))
+        .route("/admin/v1/try", post(dry_run::handle))
         .route("/admin/v1/plugins", get(plugins::list))
         .route(
             "/admin/v1/plugins/{name}",

@@ -135,6 +135,37 @@ pub(crate) struct Instance {
     pub(crate) this: bool,
 }
 
+/// A dry run (`POST /admin/v1/try`): what each route of the source, or the candidate route,
+/// made of the event, and the request each target would get.
+#[derive(Debug, Serialize)]
+pub(crate) struct TryView {
+    pub(crate) event_type: Option<String>,
+    /// Why ingress would refuse the event (a bad signature…); the routes ran regardless.
+    pub(crate) refused: Option<String>,
+    pub(crate) routes: Vec<TryRoute>,
+    /// The candidate route as TOML, to paste into the config.
+    pub(crate) toml: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TryRoute {
+    pub(crate) route: String,
+    pub(crate) outcome: String,
+    pub(crate) detail: Option<String>,
+    pub(crate) requests: Vec<TryRequestView>,
+}
+
+/// A target's request: the URL as its origin only (its path may be a credential), the headers
+/// with configured values masked and signatures shown, and the body as text.
+#[derive(Debug, Serialize)]
+pub(crate) struct TryRequestView {
+    pub(crate) target: String,
+    pub(crate) method: &'static str,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
 impl From<store::DeliveryView> for Delivery {
     fn from(d: store::DeliveryView) -> Self {
         // `seq` stays behind: it is the cursor, answered as `next_cursor`, not a field.
@@ -211,6 +242,38 @@ impl From<store::Instance> for Instance {
             started_at: i.started_at,
             last_beat_ms_ago: i.last_beat_ms_ago,
             this: i.this,
+        }
+    }
+}
+
+impl From<super::dry_run::Tried> for TryView {
+    fn from(t: super::dry_run::Tried) -> Self {
+        Self {
+            event_type: t.run.event_type,
+            refused: t.run.refused,
+            routes: t.run.routes.into_iter().map(TryRoute::from).collect(),
+            toml: t.toml,
+        }
+    }
+}
+
+impl From<crate::dry_run::RouteRun> for TryRoute {
+    fn from(r: crate::dry_run::RouteRun) -> Self {
+        Self {
+            route: r.route,
+            outcome: r.outcome,
+            detail: r.detail,
+            requests: r
+                .requests
+                .into_iter()
+                .map(|q| TryRequestView {
+                    target: q.target.name.clone(),
+                    method: "POST",
+                    url: super::targets::public_url(&q.target.url),
+                    headers: q.headers,
+                    body: String::from_utf8_lossy(&q.body).into_owned(),
+                })
+                .collect(),
         }
     }
 }

@@ -9,14 +9,11 @@
 //! configured secret ([`redact`]).
 
 use crate::config::Config;
-use crate::deliver::config::Target;
 use crate::deliver::sign::SignInput;
-use crate::ingress;
-use crate::route;
+use crate::dry_run;
 use crate::route::evaluator::Pool;
-use crate::store::{DeliveryStatus, DueDelivery, StoredEvent};
 use crate::transform::wasm::registry::Registry;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -50,103 +47,46 @@ pub(crate) async fn try_event(
     body: Bytes,
     headers: &[(String, String)],
 ) -> Result<String, String> {
-    let mut out = String::new();
-    let src = config
-        .sources
-        .get(source)
-        .ok_or_else(|| format!("unknown source `{source}`"))?;
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(v.as_str()),
-        ) {
-            map.append(k, v);
-        }
-    }
-    if body.len() > config.server.max_body_bytes {
-        return Err(format!(
-            "ingress would answer 413: body exceeds {} bytes",
-            config.server.max_body_bytes
-        ));
-    }
-    if let Err(e) = ingress::check(src, &map, None, &body) {
-        return Err(format!("ingress would refuse the event: {e}"));
-    }
-    let event = StoredEvent {
-        id: route::new_event_id(),
+    let input = dry_run::Input {
         source: source.to_string(),
-        received_at: crate::now_ms(),
+        body,
         headers: headers.to_vec(),
-        query: Vec::new(),
-        body: body.clone(),
+        verify: true,
     };
-    let mut routing = route::route_contained(evaluators, config, &event)
+    let run = dry_run::run(config, plugins, evaluators, input)
         .await
-        .map_err(|e| format!("cannot evaluate the routes: {e}"))?;
-    route::run_plugins(config, plugins, &event, &mut routing);
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "event {} from source `{source}` (event type: {})",
-        event.id,
-        routing.event_type.as_deref().unwrap_or("none")
+        run.event.id,
+        run.event_type.as_deref().unwrap_or("none")
     );
-    let routes: Vec<_> = config
-        .routes
-        .iter()
-        .filter(|r| r.source == source)
-        .collect();
-    if routes.is_empty() {
+    if run.routes.is_empty() {
         let _ = writeln!(out, "no route takes events from `{source}`");
     }
-    for route in routes {
-        let result = routing.results.iter().find(|r| r.route == route.name);
-        let outcome = result.map_or("unknown", |r| r.outcome.as_str());
-        let detail = result
-            .and_then(|r| r.detail.clone())
+    for route in &run.routes {
+        let detail = route
+            .detail
+            .as_ref()
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
-        let _ = writeln!(out, "\nroute `{}`: {outcome}{detail}", route.name);
-        for d in routing
-            .deliveries
-            .iter()
-            .filter(|d| d.route == route.name && d.status == DeliveryStatus::Pending)
-        {
-            let Some(target) = config.targets.get(&d.target) else {
-                continue;
-            };
-            describe_request(&mut out, target, d, &event, routing.event_type.as_deref());
+        let _ = writeln!(out, "\nroute `{}`: {}{detail}", route.route, route.outcome);
+        for r in &route.requests {
+            let _ = writeln!(
+                out,
+                "  -> target `{}`: POST {}",
+                r.target.name,
+                redact::url(&r.target.url)
+            );
+            for (k, v) in &r.headers {
+                let _ = writeln!(out, "     {k}: {v}");
+            }
+            let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&r.body));
         }
     }
     Ok(out)
-}
-
-fn describe_request(
-    out: &mut String,
-    target: &Target,
-    d: &crate::store::NewDelivery,
-    event: &StoredEvent,
-    event_type: Option<&str>,
-) {
-    let due = DueDelivery {
-        id: d.id.clone(),
-        event_id: event.id.clone(),
-        event_type: event_type.map(str::to_string),
-        body: d.body.clone().unwrap_or_else(|| event.body.clone()),
-        headers: d.headers.clone(),
-        attempts: 0,
-        created_at: 0,
-    };
-    let _ = writeln!(
-        out,
-        "  -> target `{}`: POST {}",
-        target.name,
-        redact::url(&target.url)
-    );
-    for (k, v) in crate::deliver::client::request_headers(target, &due, 1, crate::now_ms() / 1000) {
-        let _ = writeln!(out, "     {k}: {}", redact::header(&target.headers, &k, &v));
-    }
-    let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&due.body));
 }
 
 /// Options of `hookgate sign`.
