@@ -195,14 +195,29 @@ pub(crate) fn with_candidate(
     let serde_json::Value::Object(fields) = candidate else {
         return Err(one("route", "must be an object".into()));
     };
-    // TOML has no null: a field set to null is a field left out.
-    let mut fields: serde_json::Map<_, _> = fields
-        .iter()
+    // Name and source first, as a person writes a route; TOML has no null, so a field set to
+    // null is a field left out.
+    let head = [
+        (
+            "name",
+            fields.get("name").cloned().unwrap_or(CANDIDATE.into()),
+        ),
+        (
+            "source",
+            fields.get("source").cloned().unwrap_or(source.into()),
+        ),
+    ];
+    let fields: serde_json::Map<_, _> = head
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(
+            fields
+                .iter()
+                .filter(|(k, _)| *k != "name" && *k != "source")
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    fields.entry("name").or_insert_with(|| CANDIDATE.into());
-    fields.entry("source").or_insert_with(|| source.into());
     let route = toml::Value::try_from(&fields).map_err(|e| one("route", e.to_string()))?;
     let mut doc: toml::Table = toml::from_str(config.resolved.expose())
         .map_err(|e| one("", format!("the running config cannot be read back: {e}")))?;
@@ -263,7 +278,10 @@ targets = ["t"]
         let (cfg, toml) = with_candidate(&config(), "gh", &candidate).expect("valid");
         assert_eq!(cfg.routes.len(), 1);
         assert_eq!(cfg.routes[0].name, CANDIDATE);
-        assert!(toml.starts_with("[[routes]]"), "{toml}");
+        assert!(
+            toml.starts_with("[[routes]]\nname = \"playground\"\nsource = \"gh\""),
+            "{toml}"
+        );
         assert!(toml.contains("jq = \".body\""), "{toml}");
         assert!(toml.contains("source = \"gh\""), "{toml}");
         assert!(!toml.contains("s3cret"));

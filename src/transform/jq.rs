@@ -109,7 +109,10 @@ impl JqProgram {
                 let parts: Vec<String> = errs
                     .into_iter()
                     .flat_map(|(_, undefined)| undefined)
-                    .map(|(name, kind)| format!("undefined {} `{name}`", kind.as_str()))
+                    .map(|(name, kind)| match offset_in(code, name) {
+                        Some(at) => format!("undefined {} `{name}` at offset {at}", kind.as_str()),
+                        None => format!("undefined {} `{name}`", kind.as_str()),
+                    })
                     .collect();
                 CompileError::Invalid(parts.join("; "))
             })?;
@@ -157,7 +160,11 @@ fn describe_load_errors<P>(code: &str, errs: &jaq_core::load::Errors<&str, P>) -
         match err {
             Error::Io(items) => parts.extend(items.iter().map(|(m, e)| format!("{m}: {e}"))),
             Error::Lex(items) => parts.extend(items.iter().map(|(expect, at)| {
-                format!("lex error at offset {}: expected {:?}", offset(at), expect)
+                format!(
+                    "lex error at offset {}: {}",
+                    offset(at),
+                    lex_expected(code, expect)
+                )
             })),
             Error::Parse(items) => parts.extend(items.iter().map(|(expect, at)| {
                 let found = at.chars().take(20).collect::<String>();
@@ -175,6 +182,34 @@ fn describe_load_errors<P>(code: &str, errs: &jaq_core::load::Errors<&str, P>) -
         }
     }
     parts.join("; ")
+}
+
+/// Where `part` (a slice of `code`, as jaq's errors hold them) starts in `code`; `None` for a
+/// name from the standard library's definitions.
+fn offset_in(code: &str, part: &str) -> Option<usize> {
+    let (start, at) = (code.as_ptr() as usize, part.as_ptr() as usize);
+    (start..=start + code.len())
+        .contains(&at)
+        .then(|| at - start)
+}
+
+/// What the lexer wanted, in words: an unclosed delimiter names where it opened.
+fn lex_expected(code: &str, expect: &jaq_core::load::lex::Expect<&str>) -> String {
+    use jaq_core::load::lex::Expect;
+    let closing = |open: &str| match open {
+        "(" => "a closing parenthesis",
+        "[" => "a closing bracket",
+        "{" => "a closing brace",
+        "\"" => "a closing quote",
+        _ => "a closing delimiter",
+    };
+    match expect {
+        Expect::Delim(open) => match offset_in(code, open) {
+            Some(at) => format!("expected {} for the `{open}` at offset {at}", closing(open)),
+            None => format!("expected {}", closing(open)),
+        },
+        other => format!("expected {}", other.as_str()),
+    }
 }
 
 /// Serialises a value as compact JSON.

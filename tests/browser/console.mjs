@@ -155,6 +155,30 @@ try {
   await settle(null);
   check((await page.content()).includes("is used by route(s) gh-to-slack"), "a plugin in use is not deleted, and the page says why");
 
+  step("the playground: an event from the store, a jq route as you type, its error, its TOML");
+  await visit(`/events/${hostile}`, null);
+  await page.click('a[href^="/playground?event="]');
+  await page.waitForURL(/\/playground\?event=/);
+  check((await page.locator("#result").innerText()).includes("plain-to-t: delivered"),
+    "the stored event through the configured routes");
+  const resultHas = (text) => page.waitForFunction(
+    (t) => (document.getElementById("result")?.textContent || "").includes(t), text, { timeout: 20000 });
+  await page.selectOption('select[name="kind"]', "jq");
+  await page.fill('textarea[name="code"]', "{text: .body.kind, channel: \"#ops\"}");
+  await resultHas('"text": "hostile"');
+  check((await page.locator("#result").innerText()).includes("playground: delivered"), "the candidate route delivers");
+  check((await page.locator("#result").innerText()).toLowerCase().includes("x-signature"), "the signed request is shown");
+  await page.fill('textarea[name="code"]', "{text: .body.kind");
+  await resultHas("route.jq");
+  check((await page.locator("#result").innerText()).includes("closing brace for the `{` at offset 0"),
+    "the jq error says what and where");
+  await page.fill('textarea[name="code"]', "{text: .body.kind}");
+  await resultHas("[[routes]]");
+  await page.click("#copy-toml");
+  check(/Copied|Selected/.test(await page.locator("#copy-toml").innerText()), "Copy as TOML answers");
+  check((await page.evaluate(() => window.pwned)) === undefined, "the hostile body stayed inert in the playground");
+  await settle("playground");
+
   step("reload a broken config and see the problems");
   const config = env("CONFIG_FILE");
   const good = readFileSync(config);
@@ -174,7 +198,7 @@ try {
   await visit("/", "overview");
   check((await page.locator("figure.chart svg").count()) === 1, "the activity chart is drawn");
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ["/", "/events", `/events/${hostile}`, "/deliveries", "/targets", "/plugins", "/config"]) {
+  for (const path of ["/", "/events", `/events/${hostile}`, "/deliveries", "/playground", "/targets", "/plugins", "/config"]) {
     await page.goto(base + path);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     check(wide <= 392, `${path} fits a phone (${wide} px wide)`);

@@ -214,3 +214,66 @@ async fn a_stored_event_is_tried_by_its_id() {
         "the dry run added no delivery"
     );
 }
+
+#[tokio::test]
+async fn the_console_playground_shows_the_result_and_the_jq_error() {
+    use crate::utils::console::Console;
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&config(&receiver.url)).await;
+    let console = Console::sign_in(gw.admin_url.as_deref().expect("admin")).await;
+    let empty = console.get("/playground").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("name=\"code\""), "{}", empty.body);
+
+    let form = |code: &'static str| {
+        [
+            ("source", "gh"),
+            ("headers", "X-GitHub-Event: issues"),
+            (
+                "body",
+                r#"{"action":"opened","issue":{"title":"<b>Disk</b>"}}"#,
+            ),
+            ("kind", "jq"),
+            ("filter", ".body.action == \"opened\""),
+            ("code", code),
+            ("targets", "t"),
+        ]
+    };
+    let ok = console
+        .post("/playground", &form("{text: .body.issue.title}"))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.contains("class=\"delivered\""), "{}", ok.body);
+    assert!(
+        ok.body.contains("&lt;b&gt;Disk&lt;/b&gt;"),
+        "the output is shown inert"
+    );
+    assert!(ok.body.contains("[[routes]]"), "the TOML is shown");
+    for secret in [
+        TOKEN,
+        SOURCE_SECRET,
+        SIGN_SECRET,
+        HEADER_SECRET,
+        "path-secret",
+    ] {
+        assert!(!ok.body.contains(secret), "the playground shows `{secret}`");
+    }
+
+    let broken = console
+        .post("/playground", &form("{text: .body.issue.title"))
+        .await;
+    assert_eq!(broken.status, 200);
+    assert!(broken.body.contains("route.jq"), "{}", broken.body);
+    // The form keeps what the user typed.
+    assert!(
+        broken.body.contains("{text: .body.issue.title</textarea>"),
+        "{}",
+        broken.body
+    );
+
+    // Without the CSRF token, nothing runs.
+    let forged = console.post_raw("/playground", &form("."), &[]).await;
+    assert_eq!(forged.status, 403);
+    assert!(gw.deliveries().await.is_empty());
+    assert!(receiver.seen().is_empty());
+}

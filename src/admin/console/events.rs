@@ -118,7 +118,10 @@ pub(super) async fn show(
             dt { "Received" } dd { (layout::time(event.received_at)) }
             dt { "Routed" } dd { @if event.routed { "yes" } @else { "not yet" } }
         }
-        (layout::action_button(&session, &format!("/events/{}/replay", event.id), "Replay"))
+        div.actions {
+            (layout::action_button(&session, &format!("/events/{}/replay", event.id), "Replay"))
+            a.button href=(format!("/playground?event={}", super::segment(&event.id))) { "Try in the playground" }
+        }
         h2 { "Routes" }
         @if event.routes.is_empty() {
             p.empty { "No route has recorded an outcome for this event yet." }

@@ -19,15 +19,17 @@ pub(super) enum Nav {
     Overview,
     Events,
     Deliveries,
+    Playground,
     Targets,
     Plugins,
     Config,
 }
 
-const NAV: [(Nav, &str, &str); 6] = [
+const NAV: [(Nav, &str, &str); 7] = [
     (Nav::Overview, "/", "Overview"),
     (Nav::Events, "/events", "Events"),
     (Nav::Deliveries, "/deliveries", "Deliveries"),
+    (Nav::Playground, "/playground", "Playground"),
     (Nav::Targets, "/targets", "Targets"),
     (Nav::Plugins, "/plugins", "Plugins"),
     (Nav::Config, "/config", "Config"),

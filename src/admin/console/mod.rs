@@ -27,6 +27,7 @@ mod events;
 mod layout;
 mod manage;
 mod overview;
+mod playground;
 mod plugins;
 pub(crate) mod session;
 
@@ -49,6 +50,7 @@ pub(crate) fn router(state: Admin) -> Router {
         .route("/deliveries/retry", post(deliveries::bulk_retry))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/playground", get(playground::page).post(playground::post))
         .route("/targets", get(manage::targets))
         .route("/targets/{name}/enable", post(manage::enable))
         .route("/targets/{name}/disable", post(manage::disable))

@@ -71,3 +71,67 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// Playground: run the form as the user types (after a pause), swapping in the result the page
+// would show; "Copy as TOML" copies the candidate route.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("playground");
+  if (!form) return;
+  const result = document.getElementById("result");
+  const csrf = form.querySelector('input[name="csrf"]').value;
+  let timer = null;
+  let sent = 0;
+  const run = async () => {
+    const mine = ++sent;
+    result.setAttribute("aria-busy", "true");
+    try {
+      const r = await fetch("/playground", {
+        method: "POST",
+        headers: { "x-csrf-token": csrf, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      const page = new DOMParser().parseFromString(await r.text(), "text/html");
+      const fresh = page.getElementById("result");
+      // An older answer arriving late must not replace a newer one.
+      if (mine !== sent) return;
+      if (fresh) {
+        result.replaceChildren(...fresh.childNodes);
+      } else {
+        result.textContent = `The gateway answered ${r.status}: ${page.body ? page.body.textContent.trim() : r.statusText}`;
+      }
+      showCopy();
+    } catch (err) {
+      if (mine === sent) result.textContent = `The gateway did not answer: ${err}`;
+    } finally {
+      if (mine === sent) result.removeAttribute("aria-busy");
+    }
+  };
+  const later = () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, 400);
+  };
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  form.addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(timer); run(); });
+  const showCopy = () => {
+    const button = document.getElementById("copy-toml");
+    const toml = document.getElementById("toml");
+    if (!button || !toml) return;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(toml.textContent);
+        button.textContent = "Copied";
+      } catch {
+        // No clipboard (not a secure context): select the text for the user to copy.
+        const range = document.createRange();
+        range.selectNodeContents(toml);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+    });
+  };
+  showCopy();
+});
