@@ -5,6 +5,9 @@
 //! It must never write to the store or send anything; it runs mappings in its own evaluator
 //! child, one request at a time, so trying a runaway mapping cannot stall routing.
 
+use super::answers::{ErrorAnswer, Problem, ProblemsAnswer};
+use super::extract::ApiJson;
+use super::views::TryView;
 use super::{Admin, ApiError};
 use crate::dry_run::{self, DryRun, DryRunError, Input};
 use axum::Json;
@@ -14,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// What the playground and `POST /admin/v1/try` take.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TryRequest {
     /// The source the event arrives at; a stored event's own when `event_id` is given.
@@ -24,12 +27,40 @@ pub(crate) struct TryRequest {
     pub(crate) body: Option<String>,
     /// `[name, value]` pairs.
     #[serde(default)]
+    #[schema(value_type = Vec<Vec<String>>)]
     pub(crate) headers: Vec<(String, String)>,
     /// Refuse the event when ingress would (a bad signature) instead of only reporting it.
     #[serde(default)]
     pub(crate) verify: bool,
-    /// A candidate route, as `[[routes]]` holds one; absent: the configured routes.
+    /// A candidate route, as `[[routes]]` holds one (`filter`, `events`, one of `jq`, `map`,
+    /// `wasm`, and `targets`); absent: the configured routes.
+    #[schema(value_type = Option<CandidateRoute>)]
     pub(crate) route: Option<serde_json::Value>,
+}
+
+/// A route as `[[routes]]` holds one, for the document only: the request keeps it as JSON and
+/// validates it the way a config load does, so its problems come back keyed `route.<field>`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes JSON; never built.
+pub(crate) struct CandidateRoute {
+    /// `playground` when absent.
+    name: Option<String>,
+    /// The request's `source` when absent.
+    source: Option<String>,
+    /// A jq program; the event passes when its first output is `true`.
+    filter: Option<String>,
+    /// Event types the route takes.
+    events: Option<Vec<String>>,
+    /// A jq program whose output is the body sent (at most one of `jq`, `map`, `wasm`).
+    jq: Option<String>,
+    /// A Port-style mapping: an object of jq expressions.
+    #[schema(value_type = Option<Object>)]
+    map: Option<serde_json::Value>,
+    /// `{ "plugin": name, "config": {...} }`.
+    #[schema(value_type = Option<Object>)]
+    wasm: Option<serde_json::Value>,
+    /// The targets' names; at least one.
+    targets: Vec<String>,
 }
 
 /// A dry run's result, and the candidate route as TOML.
@@ -53,26 +84,33 @@ impl IntoResponse for TryError {
         match self {
             Self::Api(e) => e.into_response(),
             Self::Invalid(problems) => {
-                let problems: Vec<_> = problems
-                    .into_iter()
-                    .map(|(key, message)| serde_json::json!({ "key": key, "message": message }))
-                    .collect();
-                let body = serde_json::json!({
-                    "error": "the route is not valid",
-                    "problems": problems,
-                });
+                let body = ProblemsAnswer {
+                    error: "the route is not valid".into(),
+                    problems: problems
+                        .into_iter()
+                        .map(|(key, message)| Problem { key, message })
+                        .collect(),
+                };
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
             }
         }
     }
 }
 
+/// A dry run: the event (pasted, or stored, by `event_id`) through the configured routes of its
+/// source, or through `route`; what each target would get. Stores and sends nothing.
+#[utoipa::path(post, path = "/admin/v1/try", tag = "try", request_body = TryRequest,
+    responses((status = 200, body = TryView), (status = 400, body = ErrorAnswer),
+        (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+        (status = 422, description = "The route is not valid (`problems`), or the event cannot be tried (`error`)",
+            body = ProblemsAnswer),
+        (status = 503, body = ErrorAnswer)))]
 pub(super) async fn handle(
     State(state): State<Admin>,
-    Json(req): Json<TryRequest>,
-) -> Result<Json<super::views::TryView>, TryError> {
+    ApiJson(req): ApiJson<TryRequest>,
+) -> Result<Json<TryView>, TryError> {
     let tried = try_it(&state, req).await?;
-    Ok(Json(super::views::TryView::from(tried)))
+    Ok(Json(TryView::from(tried)))
 }
 
 /// Runs `req`; see the module docs.

@@ -1,10 +1,13 @@
 //! `/admin/v1/plugins`: upload (validate, compile, then swap), list, delete.
 
+use super::answers::{Deleted, ErrorAnswer, PluginList};
+use super::extract::ApiPath;
+use super::views::Plugin;
 use super::{Admin, ApiError};
 use crate::transform::wasm::registry::{PluginInfo, RegistryError};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -19,9 +22,9 @@ pub(super) fn routes_using(state: &Admin, plugin: &str) -> Vec<String> {
         .collect()
 }
 
-fn view(state: &Admin, info: PluginInfo) -> super::views::Plugin {
+fn view(state: &Admin, info: PluginInfo) -> Plugin {
     let routes = routes_using(state, &info.name);
-    super::views::Plugin::new(info, routes)
+    Plugin::new(info, routes)
 }
 
 impl From<RegistryError> for ApiError {
@@ -37,20 +40,31 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-pub(super) async fn list(State(state): State<Admin>) -> Json<serde_json::Value> {
-    let data: Vec<_> = state
+/// The active plugins and the routes of the running config that use each.
+#[utoipa::path(get, path = "/admin/v1/plugins", tag = "plugins",
+    responses((status = 200, body = PluginList), (status = 401, body = ErrorAnswer)))]
+pub(super) async fn list(State(state): State<Admin>) -> Json<PluginList> {
+    let data = state
         .plugins
         .list()
         .into_iter()
         .map(|p| view(&state, p))
         .collect();
-    Json(serde_json::json!({ "data": data }))
+    Json(PluginList { data })
 }
 
-/// Compiles on a blocking thread; nothing changes unless the whole upload is valid.
+/// Uploads a WebAssembly component under `name`, replacing the one there. Compiled on a blocking
+/// thread; nothing changes unless the whole upload is valid.
+#[utoipa::path(put, path = "/admin/v1/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Letters, digits, `-` and `_`, at most 64")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A WebAssembly component of hookgate's plugin world (`.wasm`); any content type is taken"),
+    responses((status = 200, body = Plugin),
+        (status = 400, description = "Not a valid plugin; nothing changed", body = ErrorAnswer),
+        (status = 401, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
 pub(super) async fn upload(
     State(state): State<Admin>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let _changing = state.plugins.changing().await;
@@ -85,11 +99,17 @@ async fn share(state: &Admin, name: &str, upload: Option<(Bytes, String)>) -> Re
     })
 }
 
-/// Refused while a route of the current config uses the plugin.
+/// Deletes a plugin; refused while a route of the current config uses it.
+#[utoipa::path(delete, path = "/admin/v1/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name")),
+    responses((status = 200, body = Deleted), (status = 400, body = ErrorAnswer),
+        (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+        (status = 409, description = "A route uses the plugin", body = ErrorAnswer),
+        (status = 503, body = ErrorAnswer)))]
 pub(super) async fn remove(
     State(state): State<Admin>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Deleted>, ApiError> {
     let routes = routes_using(&state, &name);
     if !routes.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -101,5 +121,8 @@ pub(super) async fn remove(
     state.plugins.remove(&name)?;
     tracing::info!(plugin = %name, "plugin deleted");
     share(&state, &name, None).await?;
-    Ok(Json(serde_json::json!({ "name": name, "deleted": true })))
+    Ok(Json(Deleted {
+        name,
+        deleted: true,
+    }))
 }

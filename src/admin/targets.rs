@@ -1,11 +1,13 @@
 //! `/admin/v1/targets`: the targets of the current config with their switch, breaker and rate
 //! limit; disable, and enable after a ping the target answers.
 
+use super::answers::{Breaker, ErrorAnswer, Switched, TargetList, TargetState};
+use super::extract::ApiPath;
 use super::{Admin, ApiError};
 use crate::deliver::breaker::BreakerState;
 use crate::deliver::config::Target;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use std::sync::Arc;
 
 /// Scheme and host only: a target URL can carry a secret (Slack's webhook URLs do).
@@ -16,35 +18,37 @@ pub(super) fn public_url(url: &str) -> String {
     }
 }
 
-pub(super) async fn list(State(state): State<Admin>) -> Json<serde_json::Value> {
+/// The targets of the running config with their switch, breaker and rate limit.
+#[utoipa::path(get, path = "/admin/v1/targets", tag = "targets",
+    responses((status = 200, body = TargetList), (status = 401, body = ErrorAnswer)))]
+pub(super) async fn list(State(state): State<Admin>) -> Json<TargetList> {
     let config = state.config.borrow().clone();
-    let targets: Vec<serde_json::Value> = config
+    let data = config
         .targets
         .values()
-        .map(|t| {
-            serde_json::json!({
-                "name": t.name,
-                "url": public_url(&t.url),
-                "disabled": state.switch.is_disabled(&t.name),
-                "reason": state.switch.reason(&t.name),
-                "breaker": breaker_view(state.gates.state(&t.name)),
-                "rate_limit_per_second": t.rate_limit.map(|r| r.per_second),
-            })
+        .map(|t| TargetState {
+            name: t.name.clone(),
+            url: public_url(&t.url),
+            disabled: state.switch.is_disabled(&t.name),
+            reason: state.switch.reason(&t.name),
+            breaker: breaker_view(state.gates.state(&t.name)),
+            rate_limit_per_second: t.rate_limit.map(|r| r.per_second),
         })
         .collect();
-    Json(serde_json::json!({ "data": targets }))
+    Json(TargetList { data })
 }
 
-fn breaker_view(state: Option<BreakerState>) -> serde_json::Value {
-    match state {
-        None => serde_json::json!({ "state": "off" }),
-        Some(BreakerState::Closed { failures }) => {
-            serde_json::json!({ "state": "closed", "consecutive_failures": failures })
-        }
-        Some(BreakerState::Open { until }) => {
-            serde_json::json!({ "state": "open", "until": crate::rfc3339(until) })
-        }
-        Some(BreakerState::HalfOpen { .. }) => serde_json::json!({ "state": "half-open" }),
+fn breaker_view(state: Option<BreakerState>) -> Breaker {
+    let (name, consecutive_failures, until) = match state {
+        None => ("off", None, None),
+        Some(BreakerState::Closed { failures }) => ("closed", Some(failures), None),
+        Some(BreakerState::Open { until }) => ("open", None, Some(crate::rfc3339(until))),
+        Some(BreakerState::HalfOpen { .. }) => ("half-open", None, None),
+    };
+    Breaker {
+        state: name.into(),
+        consecutive_failures,
+        until,
     }
 }
 
@@ -53,21 +57,39 @@ fn target(state: &Admin, name: &str) -> Result<Arc<Target>, ApiError> {
     config.targets.get(name).cloned().ok_or(ApiError::NotFound)
 }
 
+/// Pauses deliveries to a target; they wait, pending, until it is enabled.
+#[utoipa::path(post, path = "/admin/v1/targets/{name}/disable", tag = "targets",
+    params(("name" = String, Path, description = "The target's name")),
+    responses((status = 200, body = Switched), (status = 400, body = ErrorAnswer),
+        (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+        (status = 503, body = ErrorAnswer)))]
 pub(super) async fn disable(
     State(state): State<Admin>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Switched>, ApiError> {
     switch_off(&state, &name).await?;
-    Ok(Json(serde_json::json!({ "name": name, "disabled": true })))
+    Ok(Json(Switched {
+        name,
+        disabled: true,
+    }))
 }
 
 /// Enabling first sends a signed ping, as HCP does: only a 2xx answer enables the target.
+#[utoipa::path(post, path = "/admin/v1/targets/{name}/enable", tag = "targets",
+    params(("name" = String, Path, description = "The target's name")),
+    responses((status = 200, body = Switched), (status = 400, body = ErrorAnswer),
+        (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+        (status = 409, description = "The target did not answer the ping with a 2xx", body = ErrorAnswer),
+        (status = 503, body = ErrorAnswer)))]
 pub(super) async fn enable(
     State(state): State<Admin>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Switched>, ApiError> {
     switch_on(&state, &name).await?;
-    Ok(Json(serde_json::json!({ "name": name, "disabled": false })))
+    Ok(Json(Switched {
+        name,
+        disabled: false,
+    }))
 }
 
 /// Pauses deliveries to `name` (on every instance of a shared store).

@@ -12,7 +12,7 @@ use crate::transform::wasm::registry::PluginInfo;
 use serde::Serialize;
 
 /// A delivery in the log (`GET /admin/v1/deliveries`, and the head of one delivery's answer).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Delivery {
     pub(crate) id: String,
     pub(crate) event_id: String,
@@ -26,7 +26,7 @@ pub(crate) struct Delivery {
 
 /// One delivery with every attempt (`GET /admin/v1/deliveries/{id}`): a [`Delivery`] whose
 /// `attempts` lists them instead of counting them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DeliveryDetail {
     pub(crate) id: String,
     pub(crate) event_id: String,
@@ -54,20 +54,21 @@ impl DeliveryDetail {
 }
 
 /// One attempt of a delivery (`GET /admin/v1/deliveries/{id}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Attempt {
     pub(crate) attempt: u32,
     pub(crate) started_at: i64,
     pub(crate) duration_ms: i64,
     pub(crate) status_code: Option<u16>,
     pub(crate) error: Option<String>,
+    #[schema(value_type = Vec<Vec<String>>)]
     pub(crate) response_headers: Vec<(String, String)>,
     /// The first 4 KiB, as text (lossy where it was not UTF-8).
     pub(crate) response_body: String,
 }
 
 /// One line of the event list (`GET /admin/v1/events`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EventSummary {
     /// The cursor of this item.
     pub(crate) seq: i64,
@@ -79,13 +80,14 @@ pub(crate) struct EventSummary {
 }
 
 /// One event (`GET /admin/v1/events/{id}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Event {
     pub(crate) id: String,
     pub(crate) source: String,
     pub(crate) event_type: Option<String>,
     pub(crate) received_at: i64,
     pub(crate) routed: bool,
+    #[schema(value_type = Vec<Vec<String>>)]
     pub(crate) headers: Vec<(String, String)>,
     /// The body as text (lossy where it was not UTF-8).
     pub(crate) body: String,
@@ -94,7 +96,7 @@ pub(crate) struct Event {
     pub(crate) routes: Vec<RouteOutcome>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RouteOutcome {
     pub(crate) route: String,
     pub(crate) outcome: String,
@@ -102,7 +104,7 @@ pub(crate) struct RouteOutcome {
 }
 
 /// An active plugin and the routes of the running config that use it (`/admin/v1/plugins`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Plugin {
     pub(crate) name: String,
     pub(crate) sha256: String,
@@ -125,7 +127,7 @@ impl Plugin {
 }
 
 /// A gateway instance on a shared store (`GET /admin/v1/instances`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Instance {
     pub(crate) id: String,
     /// Unix ms, on the database's clock.
@@ -137,7 +139,7 @@ pub(crate) struct Instance {
 
 /// A dry run (`POST /admin/v1/try`): what each route of the source, or the candidate route,
 /// made of the event, and the request each target would get.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TryView {
     pub(crate) event_type: Option<String>,
     /// Why ingress would refuse the event (a bad signature…); the routes ran regardless.
@@ -147,7 +149,7 @@ pub(crate) struct TryView {
     pub(crate) toml: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TryRoute {
     pub(crate) route: String,
     pub(crate) outcome: String,
@@ -157,11 +159,12 @@ pub(crate) struct TryRoute {
 
 /// A target's request: the URL as its origin only (its path may be a credential), the headers
 /// with configured values masked and signatures shown, and the body as text.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TryRequestView {
     pub(crate) target: String,
     pub(crate) method: &'static str,
     pub(crate) url: String,
+    #[schema(value_type = Vec<Vec<String>>)]
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
 }

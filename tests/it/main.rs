@@ -15,6 +15,7 @@ mod e2e_hostile_config;
 mod e2e_hostile_small;
 mod e2e_ingress;
 mod e2e_interop;
+mod e2e_openapi;
 mod e2e_operations;
 mod e2e_plugins;
 mod e2e_presets;

@@ -92,7 +92,7 @@ pub(super) async fn upload(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    api::upload(State(state), Path(name), body).await
+    api::upload(State(state), crate::admin::extract::ApiPath(name), body).await
 }
 
 pub(super) async fn delete(
@@ -100,7 +100,12 @@ pub(super) async fn delete(
     Extension(session): Extension<SignedIn>,
     Path(name): Path<String>,
 ) -> Result<Response, PageError> {
-    match api::remove(State(state.clone()), Path(name.clone())).await {
+    match api::remove(
+        State(state.clone()),
+        crate::admin::extract::ApiPath(name.clone()),
+    )
+    .await
+    {
         Ok(_) => Ok(see_other(&format!("/plugins?deleted={}", segment(&name)))),
         Err(ApiError::Conflict(why)) => {
             let page = render(&state, &session, Some((false, why)));
