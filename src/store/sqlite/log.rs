@@ -1,9 +1,11 @@
 //! The delivery log's statements on SQLite: what admin and `/metrics` read (events, deliveries,
 //! attempts, queue depth) and change (retries, replays), and retention's pruning.
 
+use super::filter::{self, Scope};
 use super::queue::unrouted_count;
 use crate::store::*;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 pub(super) fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
     let unrouted = unrouted_count(c)?;
@@ -39,27 +41,21 @@ pub(super) fn list_deliveries(
     c: &Connection,
     q: &DeliveryQuery,
 ) -> rusqlite::Result<Vec<DeliveryView>> {
+    let f = filter::deliveries(q, Scope::Listed);
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (?1 IS NULL OR status = ?1) \
-         AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) AND (?4 IS NULL OR seq < ?4) \
-         AND (?6 IS NULL OR created_at >= ?6) \
-         AND (?7 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?7)) \
-         ORDER BY seq DESC LIMIT ?5"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT {}",
+        f.clause,
+        limit(q.limit)
     );
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![
-            q.status.map(|s| s.as_str()),
-            q.target,
-            q.route,
-            q.before,
-            q.limit as i64,
-            q.since,
-            q.source
-        ],
-        delivery_row,
-    )?;
+    let rows = stmt.query_map(params_from_iter(&f.params), delivery_row)?;
     rows.collect()
+}
+
+/// A page size as SQL: a number, never a parameter, so it is part of the statement the planner
+/// sees (and the statement cache keys on it; pages come in few sizes).
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 pub(super) fn get_delivery(
@@ -126,71 +122,52 @@ pub(super) fn retry_delivery(c: &Connection, id: &str, now: i64) -> Result<Retry
     }
 }
 
-/// The deliveries a bulk retry takes, with ?1 status, ?2 target, ?3 route, ?4 since, ?5 source:
-/// never pending ones, never those that failed in routing (no attempt: their mapping failed, and
-/// sending them would send the raw event), and succeeded ones only when ?1 names them.
-pub(super) const RETRYABLE: &str = "status != 'pending' \
-     AND NOT (status = 'failed' AND attempts = 0) \
-     AND ((?1 IS NULL AND status != 'succeeded') OR status = ?1) \
-     AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR route = ?3) \
-     AND (?4 IS NULL OR created_at >= ?4) \
-     AND (?5 IS NULL OR event_id IN (SELECT id FROM events WHERE source = ?5))";
-
 pub(super) fn retry_deliveries(
     c: &Connection,
     q: &DeliveryQuery,
     now: i64,
 ) -> rusqlite::Result<usize> {
+    let f = filter::deliveries(q, Scope::Retryable);
     let sql = format!(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, lease_until = 0, updated_at = ?6 \
-         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT ?7)"
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_until = 0, updated_at = ? \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT {})",
+        f.clause,
+        limit(q.limit)
     );
-    c.prepare_cached(&sql)?.execute(params![
-        q.status.map(|s| s.as_str()),
-        q.target,
-        q.route,
-        q.since,
-        q.source,
-        now,
-        i64::try_from(q.limit).unwrap_or(i64::MAX),
-    ])
+    let params = [Value::from(now), Value::from(now)]
+        .into_iter()
+        .chain(f.params);
+    c.prepare_cached(&sql)?.execute(params_from_iter(params))
 }
 
 pub(super) fn count_retryable(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<usize> {
-    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
-    let n: i64 = c.prepare_cached(&sql)?.query_row(
-        params![
-            q.status.map(|s| s.as_str()),
-            q.target,
-            q.route,
-            q.since,
-            q.source
-        ],
-        |r| r.get(0),
-    )?;
+    let f = filter::deliveries(q, Scope::Retryable);
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {}", f.clause);
+    let n: i64 = c
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(&f.params), |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
 pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Vec<EventSummary>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT seq, id, source, event_type, received_at, routed FROM events \
-         WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR event_type = ?2) \
-         AND (?3 IS NULL OR seq < ?3) AND (?4 IS NULL OR received_at >= ?4) \
-         ORDER BY seq DESC LIMIT ?5",
-    )?;
-    let rows = stmt.query_map(
-        params![q.source, q.event_type, q.before, q.since, q.limit as i64],
-        |r| {
-            Ok(EventSummary {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                source: r.get(2)?,
-                event_type: r.get(3)?,
-                received_at: r.get(4)?,
-                routed: r.get::<_, i64>(5)? != 0,
-            })
-        },
-    )?;
+    let f = filter::events(q);
+    let sql = format!(
+        "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
+         ORDER BY seq DESC LIMIT {}",
+        f.clause,
+        limit(q.limit)
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(&f.params), |r| {
+        Ok(EventSummary {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            source: r.get(2)?,
+            event_type: r.get(3)?,
+            received_at: r.get(4)?,
+            routed: r.get::<_, i64>(5)? != 0,
+        })
+    })?;
     rows.collect()
 }
 

@@ -6,6 +6,7 @@
 //! the commit. Each operation runs inside its own savepoint, so one failing statement fails only
 //! its own caller.
 
+mod filter;
 mod log;
 mod queue;
 mod shared;
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_target_state.sql"),
     include_str!("../../../migrations/sqlite/0003_waiting_routes.sql"),
+    include_str!("../../../migrations/sqlite/0004_log_indexes.sql"),
 ];
 
 /// How hard a commit waits for the disk.
