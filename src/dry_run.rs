@@ -4,8 +4,9 @@
 //! admin API's `POST /admin/v1/try` (the console's playground) answers it as JSON, optionally for
 //! a candidate route instead of the configured ones ([`with_candidate`]).
 //!
-//! It never writes to a store and never sends anything. Configured header values are masked
-//! here; how much of a target URL shows is the caller's choice (both mask its secrets).
+//! It never writes to a store and never sends anything. Configured header values, and the header
+//! of a `plain` signing scheme (the secret itself), are masked here; computed signatures are
+//! shown; how much of a target URL shows is the caller's choice (both mask its secrets).
 
 use crate::cli::redact;
 use crate::config::{Config, ConfigError};
@@ -169,7 +170,14 @@ fn request(
     let headers = crate::deliver::client::request_headers(target, &due, 1, crate::now_ms() / 1000)
         .into_iter()
         .map(|(k, v)| {
-            let shown = redact::header(&target.headers, &k, &v);
+            let carries_secret = target
+                .signer
+                .secret_header()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&k));
+            let shown = match carries_secret {
+                true => redact::MASK.to_string(),
+                false => redact::header(&target.headers, &k, &v),
+            };
             (k, shown)
         })
         .collect();

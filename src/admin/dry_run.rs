@@ -16,6 +16,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+/// The most a `POST /admin/v1/try` request may carry: an event body (JSON-escaped) and headers.
+pub(super) const MAX_REQUEST: usize = 8 * 1024 * 1024;
+/// How long a dry run waits for the one before it.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the playground and `POST /admin/v1/try` take.
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +107,7 @@ impl IntoResponse for TryError {
 #[utoipa::path(post, path = "/admin/v1/try", tag = "try", request_body = TryRequest,
     responses((status = 200, body = TryView), (status = 400, body = ErrorAnswer),
         (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+        (status = 413, body = ErrorAnswer),
         (status = 422, description = "The route is not valid (`problems`), or the event cannot be tried (`error`)",
             body = ProblemsAnswer),
         (status = 503, body = ErrorAnswer)))]
@@ -156,14 +162,19 @@ pub(crate) async fn try_it(state: &Admin, req: TryRequest) -> Result<Tried, TryE
             .collect(),
         verify: req.verify,
     };
-    let (plugins, evaluators) = (Arc::clone(&state.plugins), Arc::clone(&state.evaluators));
-    // Plugins run synchronously (wasmtime bounds them), so the whole run takes a blocking thread.
+    // One dry run at a time. Waiting happens here, on the async side, so queued requests hold no
+    // blocking thread, and a request the browser gave up on stops waiting when it is dropped.
+    let mut evaluators =
+        tokio::time::timeout(BUSY_WAIT, Arc::clone(&state.evaluators).lock_owned())
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable("another dry run is still running; try again".into())
+            })?;
+    let plugins = Arc::clone(&state.plugins);
+    // Plugins run synchronously (wasmtime bounds them), so the run takes a blocking thread.
     let handle = tokio::runtime::Handle::current();
     let run = tokio::task::spawn_blocking(move || {
-        handle.block_on(async {
-            let mut evaluators = evaluators.lock().await;
-            dry_run::run(&config, &plugins, &mut evaluators, input).await
-        })
+        handle.block_on(dry_run::run(&config, &plugins, &mut evaluators, input))
     })
     .await
     .map_err(|e| ApiError::Unavailable(format!("the dry run did not finish: {e}")))?

@@ -44,6 +44,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         axum::Json::<T>::from_request(request, state)
             .await
             .map(|j| Self(j.0))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+            .map_err(|e| match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.body_text()),
+                _ => ApiError::BadRequest(e.body_text()),
+            })
     }
 }

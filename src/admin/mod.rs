@@ -85,6 +85,8 @@ pub(crate) enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -105,6 +107,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Store(e) => {
                 tracing::error!(error = %e, "admin request failed");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -132,7 +135,10 @@ pub(crate) fn router(state: Admin) -> Router {
         .route("/admin/v1/targets/{id}/enable", post(targets::enable))
         .route("/admin/v1/reload", post(log::reload))
         .route("/admin/v1/instances", get(log::list_instances))
-        .route("/admin/v1/try", post(dry_run::handle))
+        .route(
+            "/admin/v1/try",
+            post(dry_run::handle).layer(DefaultBodyLimit::max(dry_run::MAX_REQUEST)),
+        )
         .route("/admin/v1/plugins", get(plugins::list))
         .route(
             "/admin/v1/plugins/{name}",

@@ -36,6 +36,15 @@ pub struct SignInput<'a> {
 }
 
 impl Signer {
+    /// The header that carries the secret itself (Port's `plain`), which a dry run must mask;
+    /// every other scheme sends a MAC or an id, never the secret.
+    pub fn secret_header(&self) -> Option<&str> {
+        match self {
+            Self::Plain { header, .. } => Some(header),
+            _ => None,
+        }
+    }
+
     pub fn headers(&self, input: SignInput<'_>) -> Vec<(String, String)> {
         match self {
             Self::None => Vec::new(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 const SOURCE_SECRET: &str = "try-source-secret-71c0";
 const SIGN_SECRET: &str = "try-sign-secret-3e9d";
 const HEADER_SECRET: &str = "try-header-key-a55f";
+const PLAIN_SECRET: &str = "try-plain-secret-90be";
 
 fn config(receiver: &str) -> String {
     format!(
@@ -27,6 +28,10 @@ secret = "{SOURCE_SECRET}"
 url = "{receiver}/hooks/T000/B000/path-secret"
 headers = {{ "X-Api-Key" = "{HEADER_SECRET}" }}
 sign = {{ scheme = "hmac-sha256", secret = "{SIGN_SECRET}", header = "X-Signature" }}
+
+[targets.port]
+url = "{receiver}/port"
+sign = {{ scheme = "port", algorithm = "plain", secret = "{PLAIN_SECRET}", header = "X-Port-Secret" }}
 
 [[routes]]
 name = "configured"
@@ -64,7 +69,7 @@ async fn a_candidate_route_shows_the_signed_request_and_its_toml() {
             "source": "gh",
             "body": r#"{"action":"closed","issue":{"title":"Disk full"}}"#,
             "headers": [["X-GitHub-Event", "issues"]],
-            "route": {"filter": ".body.action == \"closed\"", "jq": "{text: .body.issue.title}", "targets": ["t"]},
+            "route": {"filter": ".body.action == \"closed\"", "jq": "{text: .body.issue.title}", "targets": ["t", "port"]},
         }),
     )
     .await;
@@ -97,6 +102,16 @@ async fn a_candidate_route_shows_the_signed_request_and_its_toml() {
         "{request}"
     );
     assert_eq!(header("x-api-key").as_deref(), Some("***"));
+    // Port's `plain` scheme sends the secret itself: masked too.
+    let port = &route["requests"][1];
+    assert_eq!(port["target"], "port", "{route}");
+    let plain = port["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h[0] == "X-Port-Secret")
+        .map(|h| h[1].clone());
+    assert_eq!(plain, Some(Value::from("***")), "{port}");
     let toml = answer["toml"].as_str().expect("toml");
     assert!(
         toml.starts_with("[[routes]]") && toml.contains("jq = "),

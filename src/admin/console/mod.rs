@@ -31,9 +31,10 @@ mod playground;
 mod plugins;
 pub(crate) mod session;
 
-/// The most a console form post may carry (plugin uploads send their CSRF token in a header and
-/// are not read here).
-const FORM_LIMIT: usize = 64 * 1024;
+/// The most a console form post may carry: a playground form holds an event's body and headers,
+/// URL-encoded (plugin uploads send their CSRF token in a header and are not read here). Only a
+/// signed-in session's posts are read.
+pub(super) const FORM_LIMIT: usize = 8 * 1024 * 1024;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
@@ -50,7 +51,12 @@ pub(crate) fn router(state: Admin) -> Router {
         .route("/deliveries/retry", post(deliveries::bulk_retry))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
-        .route("/playground", get(playground::page).post(playground::post))
+        .route(
+            "/playground",
+            get(playground::page)
+                .post(playground::post)
+                .layer(DefaultBodyLimit::max(FORM_LIMIT)),
+        )
         .route("/targets", get(manage::targets))
         .route("/targets/{name}/enable", post(manage::enable))
         .route("/targets/{name}/disable", post(manage::disable))
@@ -209,9 +215,12 @@ pub(super) fn see_other(location: &str) -> Response {
     }
 }
 
-/// `name` made safe as one path segment of a console address.
+/// `name` made safe as one path segment of a console address. Form encoding writes a space as
+/// `+`, which a path keeps as `+`: spaces become `%20` (a `+` of the name is `%2B` already).
 pub(super) fn segment(name: &str) -> String {
-    url::form_urlencoded::byte_serialize(name.as_bytes()).collect()
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 fn refuse(status: StatusCode, why: &'static str) -> Response {
@@ -313,7 +322,19 @@ async fn js() -> Response {
 /// page let through to the browser is seen, though the browser refused to run it.
 async fn csp_report(body: axum::body::Bytes) -> StatusCode {
     let text = String::from_utf8_lossy(&body);
-    let (head, _) = layout::clip(&text, 2048);
-    tracing::warn!(report = %head, "console: the content security policy blocked something");
+    let (head, _) = layout::clip(&text, 1024);
+    // Anyone may post here (browsers send reports without the session): escaped, so a report
+    // cannot forge a log line.
+    tracing::warn!(report = %crate::log_safe::Escaped(head),
+        "console: the content security policy blocked something");
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_segment_keeps_spaces_and_pluses_apart() {
+        assert_eq!(super::segment("my target"), "my%20target");
+        assert_eq!(super::segment("a+b/c"), "a%2Bb%2Fc");
+    }
 }

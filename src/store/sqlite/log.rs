@@ -43,19 +43,19 @@ pub(super) fn list_deliveries(
 ) -> rusqlite::Result<Vec<DeliveryView>> {
     let f = filter::deliveries(q, Scope::Listed);
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT {}",
-        f.clause,
-        limit(q.limit)
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT ?",
+        f.clause
     );
+    let params = f.params.into_iter().chain([limit(q.limit)]);
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(&f.params), delivery_row)?;
+    let rows = stmt.query_map(params_from_iter(params), delivery_row)?;
     rows.collect()
 }
 
-/// A page size as SQL: a number, never a parameter, so it is part of the statement the planner
-/// sees (and the statement cache keys on it; pages come in few sizes).
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// A limit as the last parameter: a parameter, not part of the text, so every page size shares
+/// one cached statement on the writer's connection (whose cache also holds the hot path's).
+fn limit(n: usize) -> Value {
+    Value::from(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 pub(super) fn get_delivery(
@@ -130,13 +130,13 @@ pub(super) fn retry_deliveries(
     let f = filter::deliveries(q, Scope::Retryable);
     let sql = format!(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_until = 0, updated_at = ? \
-         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT {})",
-        f.clause,
-        limit(q.limit)
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT ?)",
+        f.clause
     );
     let params = [Value::from(now), Value::from(now)]
         .into_iter()
-        .chain(f.params);
+        .chain(f.params)
+        .chain([limit(q.limit)]);
     c.prepare_cached(&sql)?.execute(params_from_iter(params))
 }
 
@@ -153,12 +153,12 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Ve
     let f = filter::events(q);
     let sql = format!(
         "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
-         ORDER BY seq DESC LIMIT {}",
-        f.clause,
-        limit(q.limit)
+         ORDER BY seq DESC LIMIT ?",
+        f.clause
     );
+    let params = f.params.into_iter().chain([limit(q.limit)]);
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(&f.params), |r| {
+    let rows = stmt.query_map(params_from_iter(params), |r| {
         Ok(EventSummary {
             seq: r.get(0)?,
             id: r.get(1)?,

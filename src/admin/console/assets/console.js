@@ -81,14 +81,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const csrf = form.querySelector('input[name="csrf"]').value;
   let timer = null;
   let sent = 0;
+  let inFlight = null;
   const run = async () => {
     const mine = ++sent;
+    // A newer run supersedes the one in flight: abort it, so the gateway stops waiting for it.
+    if (inFlight) inFlight.abort();
+    inFlight = new AbortController();
     result.setAttribute("aria-busy", "true");
     try {
       const r = await fetch("/playground", {
         method: "POST",
         headers: { "x-csrf-token": csrf, "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams(new FormData(form)),
+        signal: inFlight.signal,
       });
       const page = new DOMParser().parseFromString(await r.text(), "text/html");
       const fresh = page.getElementById("result");
@@ -101,7 +106,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       showCopy();
     } catch (err) {
-      if (mine === sent) result.textContent = `The gateway did not answer: ${err}`;
+      if (mine === sent && err.name !== "AbortError") result.textContent = `The gateway did not answer: ${err}`;
     } finally {
       if (mine === sent) result.removeAttribute("aria-busy");
     }
