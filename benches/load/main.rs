@@ -7,6 +7,7 @@
 //! cargo bench --bench load -- --events 20000 --concurrency 64 [--rate R] [--duration 5]
 //!     [--sync full|normal] [--target-concurrency 64] [--transform jq|wasm|slack-jq]
 //!     [--store postgres://USER@HOST:PORT/DB] [--instances N] [--compare PATH/TO/hookgate]
+//!     [--console]
 //! ```
 //!
 //! The gateway runs as its own process (this build's binary, and with `--compare` another build's
@@ -18,6 +19,10 @@
 //! commits it, routes it (jq by default), signs the result (github scheme) and delivers it.
 //! Latency runs from the start of a send to the receiver's arrival, matched by the body's `seq`.
 //! Exits non-zero when any event is refused or not delivered within 30 s of the last send.
+//!
+//! `--console` also runs the gateway's closed loop with a browser (chromium, through
+//! tests/browser/poll-overview.mjs) loading the console's overview once a second, on the same
+//! machine, so the console's cost shows as the ratio of the two runs.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../tests/it/utils/mod.rs"]
@@ -29,7 +34,7 @@ mod peers;
 use axum::http::StatusCode;
 use clap::Parser;
 use load::{Arrivals, Sent, Stats};
-use peers::{Gateway, GatewaySpec, Relay};
+use peers::{ConsoleWatcher, Gateway, GatewaySpec, Relay};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,6 +77,9 @@ struct Args {
     /// Another build's `hookgate` binary, run on the same events after this build's.
     #[arg(long)]
     compare: Option<PathBuf>,
+    /// Also run the closed loop with a browser polling the console's overview every second.
+    #[arg(long)]
+    console: bool,
     /// `cargo bench` passes this to harness-less benches.
     #[arg(long, hide = true)]
     bench: bool,
@@ -92,6 +100,8 @@ enum Via<'a> {
     Direct,
     Relay,
     Gateway(&'a Path),
+    /// A gateway with a browser polling its console's overview.
+    Watched(&'a Path),
 }
 
 #[derive(Clone, Copy)]
@@ -151,6 +161,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         (Some(Via::Direct), "baseline"),
         (has_nginx.then_some(Via::Relay), "nginx relay"),
         (Some(Via::Gateway(&this)), "gateway"),
+        (
+            args.console.then_some(Via::Watched(&this)),
+            "gateway + console",
+        ),
         (args.compare.as_deref().map(Via::Gateway), "compared build"),
     ];
     for (via, label) in closed_runs {
@@ -199,6 +213,7 @@ async fn scenario(
     let receiver = Receiver::start().await;
     let mut relay = None;
     let mut gateways = Vec::new();
+    let mut watcher = None;
     let (urls, signed, expect) = match via {
         Via::Direct => (vec![receiver.url.clone()], false, StatusCode::OK),
         Via::Relay => {
@@ -207,7 +222,7 @@ async fn scenario(
             relay = Some(r);
             (vec![url], false, StatusCode::OK)
         }
-        Via::Gateway(binary) => {
+        Via::Gateway(binary) | Via::Watched(binary) => {
             let store = match &args.store {
                 Some(server) => utils::store::fresh_postgres_database_on(server, "bench").await,
                 None => String::new(),
@@ -223,9 +238,13 @@ async fn scenario(
                 target_concurrency: args.target_concurrency,
                 transform: &transform(args.transform),
                 plugin: plugin.as_deref(),
+                admin: matches!(via, Via::Watched(_)),
             };
             for _ in 0..args.instances.max(1) {
                 gateways.push(Gateway::start(&spec, &receiver.url)?);
+            }
+            if let Some(admin) = gateways[0].process.admin_url.as_deref() {
+                watcher = Some(ConsoleWatcher::start(admin)?);
             }
             (
                 gateways.iter().map(|g| g.hook.clone()).collect(),
@@ -259,6 +278,7 @@ async fn scenario(
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     let arrived = load::arrivals(n, &receiver.seen());
+    drop(watcher);
     Ok(outcome(name, sent, arrived, cpu_used))
 }
 
@@ -377,6 +397,7 @@ fn report(args: &Args, rows: &[Outcome], rate: f64) {
     println!();
     if let Some(gw) = closed("gateway") {
         for (label, other) in [
+            ("gateway + console", closed("gateway + console")),
             ("baseline", closed("baseline")),
             ("nginx relay", closed("nginx relay")),
             ("compared build", closed("compared build")),

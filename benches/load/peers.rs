@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub const SOURCE_SECRET: &str = "bench-secret";
 const TARGET_SECRET: &str = "bench-target";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 /// How a gateway under test is configured.
 pub struct GatewaySpec<'a> {
@@ -18,6 +19,8 @@ pub struct GatewaySpec<'a> {
     pub target_concurrency: usize,
     pub transform: &'a str,
     pub plugin: Option<&'a Path>,
+    /// Open the admin listener (and its console).
+    pub admin: bool,
 }
 
 /// A running `hookgate serve`, in a folder of its own.
@@ -43,9 +46,14 @@ impl Gateway {
         if let Some(wasm) = spec.plugin {
             std::fs::copy(wasm, plugins.join("slack-notify.wasm"))?;
         }
+        let admin = match spec.admin {
+            true => format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n"),
+            false => String::new(),
+        };
         let text = format!(
             r#"[server]
 listen = "127.0.0.1:0"
+{admin}
 
 [store]
 url = "{store}"
@@ -152,6 +160,62 @@ impl Relay {
     /// CPU time of nginx's master and workers so far.
     pub fn cpu(&self) -> Duration {
         process_tree_cpu(self.child.id())
+    }
+}
+
+/// A browser keeping the console's overview open: chromium, driven by
+/// tests/browser/poll-overview.mjs, loads it once a second until dropped.
+pub struct ConsoleWatcher {
+    child: Child,
+}
+
+impl ConsoleWatcher {
+    /// Signs in to `admin_url` and starts polling; returns once the first load is done.
+    pub fn start(admin_url: &str) -> anyhow::Result<Self> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        anyhow::ensure!(
+            dir.join("node_modules/playwright-core").is_dir(),
+            "--console needs playwright-core: (cd tests/browser && npm ci), and Debian's chromium"
+        );
+        let mut child = Command::new("node")
+            .arg("poll-overview.mjs")
+            .current_dir(&dir)
+            .env("CONSOLE_URL", admin_url)
+            .env("TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        match lines.next() {
+            Some(Ok(l)) if l == "polling" => {}
+            other => anyhow::bail!("the console watcher did not start: {other:?}"),
+        }
+        // The summary line comes at the end; echo it to stderr beside the run's progress.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("console watcher: {line}");
+            }
+        });
+        Ok(Self { child })
+    }
+}
+
+impl Drop for ConsoleWatcher {
+    fn drop(&mut self) {
+        // SIGTERM: it closes the browser and prints how many loads it made.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -9,7 +9,7 @@ use super::answers::{
 };
 use super::extract::{ApiPath, ApiQuery};
 use super::{Admin, ApiError, DEFAULT_BULK_RETRY, MAX_BULK_RETRY, MAX_PAGE, views};
-use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Retry};
+use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery, Retry, Scope};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -204,7 +204,10 @@ pub(super) async fn retry_deliveries(
         ..list.query(now)?
     };
     if p.dry_run {
-        let matching = state.store.count_retryable(query).await?;
+        let matching = state
+            .store
+            .count_deliveries(query, Scope::Retryable)
+            .await?;
         let count = BulkCount {
             would_queue: matching.min(limit),
             matching,

@@ -9,6 +9,8 @@
 //! file) and [`postgres`] (several instances share one database, taking work under leases).
 //! A store never interprets bodies or calls out over the network.
 
+mod filter;
+pub(crate) use filter::Scope;
 pub(crate) mod postgres;
 pub(crate) mod retention;
 pub(crate) mod sqlite;
@@ -326,8 +328,13 @@ pub(crate) trait DeliveryLog: Send + Sync + 'static {
     /// [`DeliveryQuery::status`]; the cursor is ignored) due at `now`, oldest first; returns how
     /// many.
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError>;
-    /// changes nothing (a bulk retry's dry run).
-    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError>;
+    /// How many deliveries match `query` in `scope` (the cursor and limit are ignored); with
+    /// [`Scope::Retryable`], how many a bulk retry would take. Changes nothing.
+    async fn count_deliveries(
+        &self,
+        query: DeliveryQuery,
+        scope: Scope,
+    ) -> Result<usize, StoreError>;
     /// Events matching `query`, newest first.
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError>;
     async fn get_event(&self, id: &str) -> Result<EventView, StoreError>;

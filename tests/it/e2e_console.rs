@@ -172,6 +172,11 @@ async fn a_failed_delivery_is_retried_from_its_page_and_bulk_retry_confirms_the_
     .await;
     let ids = gw.delivery_ids().await;
     receiver.default_reply(Reply::status(200));
+    let overview = console.get("/").await.body;
+    assert!(
+        overview.contains(r#"<span class="n">3</span> dead"#),
+        "{overview}"
+    );
 
     let page = console.get(&format!("/deliveries/{}", ids[0])).await;
     assert!(page.body.contains("HTTP 503"), "{}", page.body);
@@ -216,6 +221,31 @@ async fn a_failed_delivery_is_retried_from_its_page_and_bulk_retry_confirms_the_
     })
     .await;
     assert_eq!(receiver.seen().len(), 3 + 3);
+}
+
+/// A route whose mapping fails makes a failed delivery that no retry can send (it has no body to
+/// send); the overview counts it with the others, as the list its tile links to shows it.
+#[tokio::test]
+async fn the_overview_counts_every_failed_delivery_its_link_lists() {
+    let receiver = Receiver::start().await;
+    let text = config(&receiver.url).replace(
+        "filter = '.body.kind != \"skip\"'",
+        "jq = 'error(\"no mapping for \\(.body.n)\")'",
+    );
+    let gw = Gateway::start(&text).await;
+    let console = Console::sign_in(gw.admin_url.as_deref().expect("admin")).await;
+    post_json(&gw.hook("plain"), r#"{"n":1}"#.to_string(), &[]).await;
+    gw.wait_deliveries(Duration::from_secs(10), |d| {
+        d.len() == 1 && d[0].2 == "failed"
+    })
+    .await;
+    let overview = console.get("/").await.body;
+    assert!(
+        overview.contains(r#"<span class="n">1</span> failed"#),
+        "{overview}"
+    );
+    let listed = console.get("/deliveries?status=failed").await.body;
+    assert!(listed.contains("no mapping for 1"), "{listed}");
 }
 
 #[tokio::test]

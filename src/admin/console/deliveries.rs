@@ -6,7 +6,7 @@ use super::events::{given, headers};
 use super::layout::{self, Nav};
 use super::{PageError, SignedIn, see_other, segment};
 use crate::admin::{Admin, ApiError, MAX_BULK_RETRY, parse_cursor, parse_since};
-use crate::store::{DeliveryQuery, DeliveryStatus, Retry};
+use crate::store::{DeliveryQuery, DeliveryStatus, Retry, Scope};
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
@@ -250,7 +250,7 @@ pub(super) async fn bulk_retry(
     }
     let matching = state
         .store
-        .count_retryable(filter.query(MAX_BULK_RETRY, now)?)
+        .count_deliveries(filter.query(MAX_BULK_RETRY, now)?, Scope::Retryable)
         .await?;
     let would = matching.min(MAX_BULK_RETRY);
     let body = html! {

@@ -6,7 +6,7 @@ use super::PageError;
 use super::layout::{self, Nav};
 use super::{SignedIn, chart, manage};
 use crate::admin::Admin;
-use crate::store::{DeliveryQuery, DeliveryStatus};
+use crate::store::{DeliveryQuery, DeliveryStatus, Scope};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Html;
@@ -21,13 +21,15 @@ pub(super) async fn page(
         status: Some(status),
         ..DeliveryQuery::default()
     };
+    // Every failed delivery, as the tile's link lists them: those a retry can send again and
+    // those whose route failed (their event shows why).
     let failed = state
         .store
-        .count_retryable(count(DeliveryStatus::Failed))
+        .count_deliveries(count(DeliveryStatus::Failed), Scope::Listed)
         .await?;
     let dead = state
         .store
-        .count_retryable(count(DeliveryStatus::Dead))
+        .count_deliveries(count(DeliveryStatus::Dead), Scope::Listed)
         .await?;
     let instances = state.store.instances().await?;
     let pending: u64 = depth.pending.iter().map(|(_, n)| n).sum();

@@ -25,10 +25,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_log_indexes.sql"),
+    ),
+];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6761_7465; // "hookgate"
@@ -407,9 +413,13 @@ impl DeliveryLog for PostgresStore {
         }
         Ok(n as usize)
     }
-    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError> {
+    async fn count_deliveries(
+        &self,
+        query: DeliveryQuery,
+        scope: Scope,
+    ) -> Result<usize, StoreError> {
         let c = self.client().await?;
-        let n = queries::count_retryable(&c, &query)
+        let n = queries::count_deliveries(&c, &query, scope)
             .await
             .map_err(store_err)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))

@@ -1,8 +1,9 @@
 //! The delivery log's statements on SQLite: what admin and `/metrics` read (events, deliveries,
 //! attempts, queue depth) and change (retries, replays), and retention's pruning.
 
-use super::filter::{self, Scope};
 use super::queue::unrouted_count;
+use super::value;
+use crate::store::filter::{self, Dialect};
 use crate::store::*;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -41,21 +42,15 @@ pub(super) fn list_deliveries(
     c: &Connection,
     q: &DeliveryQuery,
 ) -> rusqlite::Result<Vec<DeliveryView>> {
-    let f = filter::deliveries(q, Scope::Listed);
+    let mut f = filter::deliveries(Dialect::Sqlite, q, Scope::Listed, 0);
+    let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT ?",
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT {limit}",
         f.clause
     );
-    let params = f.params.into_iter().chain([limit(q.limit)]);
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(params), delivery_row)?;
+    let rows = stmt.query_map(params_from_iter(f.params.iter().map(value)), delivery_row)?;
     rows.collect()
-}
-
-/// A limit as the last parameter: a parameter, not part of the text, so every page size shares
-/// one cached statement on the writer's connection (whose cache also holds the hot path's).
-fn limit(n: usize) -> Value {
-    Value::from(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 pub(super) fn get_delivery(
@@ -127,38 +122,47 @@ pub(super) fn retry_deliveries(
     q: &DeliveryQuery,
     now: i64,
 ) -> rusqlite::Result<usize> {
-    let f = filter::deliveries(q, Scope::Retryable);
+    // ?1 is `now`; the filter's parameters follow.
+    let mut f = filter::deliveries(Dialect::Sqlite, q, Scope::Retryable, 1);
+    let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_until = 0, updated_at = ? \
-         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT ?)",
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, lease_until = 0, updated_at = ?1 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT {limit})",
         f.clause
     );
-    let params = [Value::from(now), Value::from(now)]
+    let params = [Value::from(now)]
         .into_iter()
-        .chain(f.params)
-        .chain([limit(q.limit)]);
+        .chain(f.params.iter().map(value));
     c.prepare_cached(&sql)?.execute(params_from_iter(params))
 }
 
-pub(super) fn count_retryable(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<usize> {
-    let f = filter::deliveries(q, Scope::Retryable);
+pub(super) fn count_deliveries(
+    c: &Connection,
+    q: &DeliveryQuery,
+    scope: Scope,
+) -> rusqlite::Result<usize> {
+    let q = DeliveryQuery {
+        before: None,
+        ..q.clone()
+    };
+    let f = filter::deliveries(Dialect::Sqlite, &q, scope, 0);
     let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {}", f.clause);
     let n: i64 = c
         .prepare_cached(&sql)?
-        .query_row(params_from_iter(&f.params), |r| r.get(0))?;
+        .query_row(params_from_iter(f.params.iter().map(value)), |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
 pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Vec<EventSummary>> {
-    let f = filter::events(q);
+    let mut f = filter::events(Dialect::Sqlite, q, 0);
+    let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
         "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
-         ORDER BY seq DESC LIMIT ?",
+         ORDER BY seq DESC LIMIT {limit}",
         f.clause
     );
-    let params = f.params.into_iter().chain([limit(q.limit)]);
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(params), |r| {
+    let rows = stmt.query_map(params_from_iter(f.params.iter().map(value)), |r| {
         Ok(EventSummary {
             seq: r.get(0)?,
             id: r.get(1)?,

@@ -6,8 +6,9 @@
 //! the commit. Each operation runs inside its own savepoint, so one failing statement fails only
 //! its own caller.
 
-mod filter;
 mod log;
+#[cfg(test)]
+mod plans;
 mod queue;
 mod shared;
 mod writer;
@@ -18,6 +19,14 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 use writer::{Op, Reply, writer_loop};
 
+/// A filter's parameter as SQLite binds it.
+fn value(p: &filter::Param) -> rusqlite::types::Value {
+    match p {
+        filter::Param::Text(s) => s.clone().into(),
+        filter::Param::Int(n) => (*n).into(),
+    }
+}
+
 /// Most operations grouped into one transaction.
 pub(crate) const MAX_BATCH: usize = 1024;
 
@@ -26,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_target_state.sql"),
     include_str!("../../../migrations/sqlite/0003_waiting_routes.sql"),
     include_str!("../../../migrations/sqlite/0004_log_indexes.sql"),
+    include_str!("../../../migrations/sqlite/0005_log_indexes.sql"),
 ];
 
 /// How hard a commit waits for the disk.
@@ -215,8 +225,12 @@ impl DeliveryLog for SqliteStore {
     async fn retry_deliveries(&self, query: DeliveryQuery, now: i64) -> Result<usize, StoreError> {
         self.call(|r| Op::RetryDeliveries(query, now, r)).await
     }
-    async fn count_retryable(&self, query: DeliveryQuery) -> Result<usize, StoreError> {
-        self.call(|r| Op::CountRetryable(query, r)).await
+    async fn count_deliveries(
+        &self,
+        query: DeliveryQuery,
+        scope: Scope,
+    ) -> Result<usize, StoreError> {
+        self.call(|r| Op::CountDeliveries(query, scope, r)).await
     }
     async fn list_events(&self, query: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
         self.call(|r| Op::ListEvents(query, r)).await

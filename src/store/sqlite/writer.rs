@@ -33,7 +33,7 @@ pub(super) enum Op {
     GetDelivery(String, Reply<(DeliveryView, Vec<AttemptView>)>),
     RetryDelivery(String, i64, Reply<Retry>),
     RetryDeliveries(DeliveryQuery, i64, Reply<usize>),
-    CountRetryable(DeliveryQuery, Reply<usize>),
+    CountDeliveries(DeliveryQuery, Scope, Reply<usize>),
     GetEvent(String, Reply<EventView>),
     ListEvents(EventQuery, Reply<Vec<EventSummary>>),
     WaitingRoutes(Vec<String>, usize, Reply<Vec<WaitingRoute>>),
@@ -136,7 +136,7 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
         Op::GetDelivery(_, r) => defer(r, err()),
         Op::RetryDelivery(_, _, r) => defer(r, err()),
         Op::RetryDeliveries(_, _, r) => defer(r, err()),
-        Op::CountRetryable(_, r) => defer(r, err()),
+        Op::CountDeliveries(_, _, r) => defer(r, err()),
         Op::GetEvent(_, r) => defer(r, err()),
         Op::ListEvents(_, r) => defer(r, err()),
         Op::WaitingRoutes(_, _, r) => defer(r, err()),
@@ -172,7 +172,9 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
         Op::GetDelivery(id, r) => defer(r, get_delivery(tx, &id)),
         Op::RetryDelivery(id, now, r) => defer(r, retry_delivery(tx, &id, now)),
         Op::RetryDeliveries(q, now, r) => defer(r, savepoint(tx, |c| retry_deliveries(c, &q, now))),
-        Op::CountRetryable(q, r) => defer(r, direct(tx, |c| count_retryable(c, &q))),
+        Op::CountDeliveries(q, scope, r) => {
+            defer(r, direct(tx, |c| count_deliveries(c, &q, scope)))
+        }
         Op::GetEvent(id, r) => defer(r, get_event(tx, &id)),
         Op::ListEvents(q, r) => defer(r, direct(tx, |c| list_events(c, &q))),
         Op::WaitingRoutes(routes, limit, r) => {

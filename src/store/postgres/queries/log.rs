@@ -2,8 +2,10 @@
 //! take turns under an advisory lock).
 
 use super::*;
+use crate::store::filter::{self, Dialect, Param};
 use crate::store::*;
 use deadpool_postgres::{ClientWrapper as Client, Transaction};
+use tokio_postgres::types::ToSql;
 
 pub(in crate::store::postgres) async fn queue_depth(c: &Client) -> Pg<QueueDepth> {
     let unrouted = unrouted_count(c).await?;
@@ -43,28 +45,25 @@ pub(in crate::store::postgres) async fn list_deliveries(
     c: &Client,
     q: &DeliveryQuery,
 ) -> Pg<Vec<DeliveryView>> {
+    let mut f = filter::deliveries(Dialect::Postgres, q, Scope::Listed, 0);
+    let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1::TEXT IS NULL OR status = $1) \
-         AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
-         AND ($4::BIGINT IS NULL OR seq < $4) AND ($6::BIGINT IS NULL OR created_at >= $6) \
-         AND ($7::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $7)) \
-         ORDER BY seq DESC LIMIT $5"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {} ORDER BY seq DESC LIMIT {limit}",
+        f.clause
     );
-    let rows = c
-        .query(
-            &c.cached(&sql).await?,
-            &[
-                &q.status.map(|s| s.as_str()),
-                &q.target,
-                &q.route,
-                &q.before,
-                &(q.limit as i64),
-                &q.since,
-                &q.source,
-            ],
-        )
-        .await?;
+    let rows = c.query(&c.cached(&sql).await?, &bound(&f.params)).await?;
     rows.iter().map(delivery_row).collect()
+}
+
+/// The filter's parameters as the driver takes them.
+pub(in crate::store::postgres) fn bound(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => s as &(dyn ToSql + Sync),
+            Param::Int(n) => n,
+        })
+        .collect()
 }
 
 pub(in crate::store::postgres) async fn get_delivery(
@@ -136,15 +135,6 @@ pub(in crate::store::postgres) async fn retry_delivery(
     Ok(Some(Retry::Queued))
 }
 
-/// The deliveries a bulk retry takes, with $1 status, $2 target, $3 route, $4 since, $5 source:
-/// never pending ones, and succeeded ones only when $1 names them.
-pub(in crate::store::postgres) const RETRYABLE: &str = "status != 'pending' \
-     AND NOT (status = 'failed' AND attempts = 0) \
-     AND (($1::TEXT IS NULL AND status != 'succeeded') OR status = $1) \
-     AND ($2::TEXT IS NULL OR target = $2) AND ($3::TEXT IS NULL OR route = $3) \
-     AND ($4::BIGINT IS NULL OR created_at >= $4) \
-     AND ($5::TEXT IS NULL OR event_id IN (SELECT id FROM events WHERE source = $5))";
-
 /// Up to `q.limit` retryable deliveries, oldest first; rows another transaction holds (a retry
 /// of the same delivery) are left to it.
 pub(in crate::store::postgres) async fn retry_deliveries(
@@ -152,38 +142,32 @@ pub(in crate::store::postgres) async fn retry_deliveries(
     q: &DeliveryQuery,
     now: i64,
 ) -> Pg<u64> {
+    // $1 is `now`; the filter's parameters follow.
+    let mut f = filter::deliveries(Dialect::Postgres, q, Scope::Retryable, 1);
+    let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $6, lease_until = 0, lease_owner = NULL, updated_at = $6 \
-         WHERE seq IN (SELECT seq FROM deliveries WHERE {RETRYABLE} ORDER BY seq LIMIT $7 FOR UPDATE SKIP LOCKED)"
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = 0, lease_owner = NULL, updated_at = $1 \
+         WHERE seq IN (SELECT seq FROM deliveries WHERE {} ORDER BY seq LIMIT {limit} FOR UPDATE SKIP LOCKED)",
+        f.clause
     );
-    tx.execute(
-        &tx.cached(&sql).await?,
-        &[
-            &q.status.map(|s| s.as_str()),
-            &q.target,
-            &q.route,
-            &q.since,
-            &q.source,
-            &now,
-            &i64::try_from(q.limit).unwrap_or(i64::MAX),
-        ],
-    )
-    .await
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now];
+    params.extend(bound(&f.params));
+    tx.execute(&tx.cached(&sql).await?, &params).await
 }
 
-pub(in crate::store::postgres) async fn count_retryable(c: &Client, q: &DeliveryQuery) -> Pg<u64> {
-    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {RETRYABLE}");
+pub(in crate::store::postgres) async fn count_deliveries(
+    c: &Client,
+    q: &DeliveryQuery,
+    scope: Scope,
+) -> Pg<u64> {
+    let q = DeliveryQuery {
+        before: None,
+        ..q.clone()
+    };
+    let f = filter::deliveries(Dialect::Postgres, &q, scope, 0);
+    let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {}", f.clause);
     let row = c
-        .query_one(
-            &c.cached(&sql).await?,
-            &[
-                &q.status.map(|s| s.as_str()),
-                &q.target,
-                &q.route,
-                &q.since,
-                &q.source,
-            ],
-        )
+        .query_one(&c.cached(&sql).await?, &bound(&f.params))
         .await?;
     Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
 }
@@ -192,24 +176,14 @@ pub(in crate::store::postgres) async fn list_events(
     c: &Client,
     q: &EventQuery,
 ) -> Pg<Vec<EventSummary>> {
-    let rows = c
-        .query(
-            &c.cached(
-                "SELECT seq, id, source, event_type, received_at, routed FROM events \
-             WHERE ($1::TEXT IS NULL OR source = $1) AND ($2::TEXT IS NULL OR event_type = $2) \
-             AND ($3::BIGINT IS NULL OR seq < $3) AND ($4::BIGINT IS NULL OR received_at >= $4) \
-             ORDER BY seq DESC LIMIT $5",
-            )
-            .await?,
-            &[
-                &q.source,
-                &q.event_type,
-                &q.before,
-                &q.since,
-                &(q.limit as i64),
-            ],
-        )
-        .await?;
+    let mut f = filter::events(Dialect::Postgres, q, 0);
+    let limit = f.bind(filter::limit(q.limit));
+    let sql = format!(
+        "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
+         ORDER BY seq DESC LIMIT {limit}",
+        f.clause
+    );
+    let rows = c.query(&c.cached(&sql).await?, &bound(&f.params)).await?;
     rows.iter()
         .map(|r| {
             Ok(EventSummary {
