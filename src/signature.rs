@@ -88,14 +88,27 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// A Standard Webhooks secret: `whsec_` followed by base64 key bytes. Secrets without the prefix
-/// are taken as raw bytes, as the reference libraries do.
+/// A Standard Webhooks secret's key bytes: base64, after an optional `whsec_`, as the Standard
+/// Webhooks and Svix libraries read it. Config validation refuses a secret that is not base64
+/// ([`check_standard_webhooks_secret`]) before it is used; such a secret would be taken as its
+/// raw bytes here.
 pub fn standard_webhooks_key(secret: &str) -> Vec<u8> {
-    match secret.strip_prefix("whsec_") {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap_or_else(|_| secret.as_bytes().to_vec()),
-        None => secret.as_bytes().to_vec(),
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap_or_else(|_| secret.as_bytes().to_vec())
+}
+
+/// Whether `secret` is a Standard Webhooks key the libraries can read: base64 (after an optional
+/// `whsec_`) of at least one byte.
+pub(crate) fn check_standard_webhooks_secret(secret: &str) -> Result<(), &'static str> {
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(key) if !key.is_empty() => Ok(()),
+        _ => Err(
+            "a standard-webhooks secret is base64 key bytes, optionally after `whsec_`, as the \
+             Standard Webhooks and Svix libraries read it",
+        ),
     }
 }
 

@@ -91,10 +91,10 @@ pub(super) enum Command {
         /// Also send Spacelift's legacy SHA-1 `X-Signature` (spacelift scheme).
         #[arg(long)]
         sha1: bool,
-        /// Message id (standard-webhooks, pulumi).
+        /// Message id (standard-webhooks, pulumi; github makes its `X-GitHub-Delivery` GUID from it).
         #[arg(long)]
         id: Option<String>,
-        /// Event type (pulumi's kind header).
+        /// Event type (pulumi's kind header, github's `X-GitHub-Event`).
         #[arg(long)]
         event_type: Option<String>,
     },

@@ -195,10 +195,7 @@ fn signer(v: &mut Validator, key: &str, s: raw::Sign) -> Option<Signer> {
     let secret = secret.unwrap_or_else(|| Secret::new(""));
     let signer = match s.scheme.as_str() {
         "none" => Signer::None,
-        "github" => Signer::Hmac {
-            header: HmacHeader::github(),
-            secret,
-        },
+        "github" => Signer::Github { secret },
         "hcp" => Signer::Hmac {
             header: HmacHeader::hcp(),
             secret,
@@ -209,11 +206,8 @@ fn signer(v: &mut Validator, key: &str, s: raw::Sign) -> Option<Signer> {
         },
         "pulumi" => Signer::Pulumi { secret },
         "standard-webhooks" => {
-            if !secret.expose().starts_with("whsec_") {
-                v.problem(
-                    format!("{key}.secret"),
-                    "a standard-webhooks secret starts with `whsec_`",
-                );
+            if let Err(why) = crate::signature::check_standard_webhooks_secret(secret.expose()) {
+                v.problem(format!("{key}.secret"), why);
             }
             Signer::StandardWebhooks {
                 key: crate::signature::KeyBytes::new(crate::signature::standard_webhooks_key(

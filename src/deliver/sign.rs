@@ -10,8 +10,13 @@ use crate::signature::{self, HmacHeader, Secret};
 pub enum Signer {
     #[default]
     None,
-    /// One `<prefix><mac>` header (github, hcp, hmac-sha256/512).
+    /// One `<prefix><mac>` header (hcp, hmac-sha256/512).
     Hmac { header: HmacHeader, secret: Secret },
+    /// As GitHub sends a webhook, so that receivers written for GitHub (octokit's middleware
+    /// requires the first three) accept it: `X-Hub-Signature-256`, `X-GitHub-Event` (the event
+    /// type), `X-GitHub-Delivery` (a GUID made from the delivery id, so the same across retries)
+    /// and a `GitHub-Hookshot/` user agent.
+    Github { secret: Secret },
     /// `X-Signature-256`, plus the legacy `X-Signature` sha1 header when `sha1` is set.
     Spacelift { secret: Secret, sha1: bool },
     /// `Pulumi-Webhook-Signature`, `Pulumi-Webhook-ID` (the delivery id), `Pulumi-Webhook-Kind` (the event type).
@@ -56,6 +61,15 @@ impl Signer {
             Self::Hmac { header, secret } => {
                 vec![(header.header.clone(), header.value(secret, input.body))]
             }
+            Self::Github { secret } => vec![
+                one(HmacHeader::github(), secret, input.body),
+                (
+                    "X-GitHub-Event".into(),
+                    input.event_type.unwrap_or(UNKNOWN_EVENT).into(),
+                ),
+                ("X-GitHub-Delivery".into(), guid(input.delivery_id)),
+                ("User-Agent".into(), GITHUB_USER_AGENT.into()),
+            ],
             Self::Spacelift { secret, sha1 } => {
                 let mut h = vec![one(HmacHeader::spacelift(), secret, input.body)];
                 if *sha1 {
@@ -68,7 +82,7 @@ impl Signer {
                 ("Pulumi-Webhook-ID".into(), input.delivery_id.into()),
                 (
                     "Pulumi-Webhook-Kind".into(),
-                    input.event_type.unwrap_or("unknown").into(),
+                    input.event_type.unwrap_or(UNKNOWN_EVENT).into(),
                 ),
             ],
             Self::StandardWebhooks { key } => vec![
@@ -86,6 +100,31 @@ impl Signer {
             ],
         }
     }
+}
+
+/// The event type a scheme names when the event has none.
+const UNKNOWN_EVENT: &str = "unknown";
+
+/// GitHub's own is `GitHub-Hookshot/<hash>`; receivers match the prefix.
+const GITHUB_USER_AGENT: &str = concat!("GitHub-Hookshot/hookgate-", env!("CARGO_PKG_VERSION"));
+
+/// A GUID (RFC 9562 version 8: made by a rule of our own) from the first 16 bytes of the SHA-256
+/// of `id`: the same for every attempt of one delivery, unlike a random one.
+fn guid(id: &str) -> String {
+    use sha2::Digest as _;
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&sha2::Sha256::digest(id.as_bytes())[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn one(spec: HmacHeader, secret: &Secret, body: &[u8]) -> (String, String) {
@@ -124,8 +163,7 @@ mod tests {
         let secret = Secret::new("s3cret");
         let cases = [
             (
-                Signer::Hmac {
-                    header: HmacHeader::github(),
+                Signer::Github {
                     secret: secret.clone(),
                 },
                 HmacHeader::github(),
@@ -174,6 +212,36 @@ mod tests {
             Verifier::standard_webhooks(&[Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);
         assert_eq!(v.verify(&h, b"{}", 1_700_000_000), Ok(()));
         assert_eq!(h.get("webhook-id").unwrap(), "dlv_1");
+    }
+
+    #[test]
+    fn github_sends_what_octokit_requires_with_a_delivery_guid_stable_across_attempts() {
+        let signer = Signer::Github {
+            secret: Secret::new("k"),
+        };
+        let h = to_map(signer.headers(input(b"x")));
+        assert_eq!(h.get("x-github-event").unwrap(), "stack_update");
+        assert!(
+            h.get("user-agent")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("GitHub-Hookshot/")
+        );
+        let guid = h.get("x-github-delivery").unwrap().to_str().unwrap();
+        assert_eq!(guid.len(), 36);
+        assert_eq!(&guid[14..15], "8", "version 8: {guid}");
+        let later = SignInput {
+            now_s: 1_800_000_000,
+            ..input(b"y")
+        };
+        assert_eq!(
+            to_map(signer.headers(later))
+                .get("x-github-delivery")
+                .unwrap(),
+            guid
+        );
+        assert_ne!(super::guid("dlv_2"), guid);
     }
 
     #[test]

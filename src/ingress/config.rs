@@ -116,6 +116,11 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         SourceKind::Pulumi => preset(HmacHeader::pulumi(), secrets.clone()),
         SourceKind::Hcp => preset(HmacHeader::hcp(), secrets.clone()),
         SourceKind::StandardWebhooks => {
+            for s in &secrets {
+                if let Err(why) = crate::signature::check_standard_webhooks_secret(s.expose()) {
+                    v.problem(format!("{key}.secret"), why);
+                }
+            }
             (!secrets.is_empty()).then(|| Verifier::standard_webhooks(&secrets))
         }
         SourceKind::Nullstone => (!secrets.is_empty()).then(|| Verifier::Token {

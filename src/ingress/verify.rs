@@ -15,6 +15,9 @@ pub(crate) const STANDARD_WEBHOOKS_TOLERANCE_S: i64 = 5 * 60;
 pub enum VerifyError {
     #[error("missing signature header `{0}`")]
     Missing(String),
+    /// Neither of a scheme's two names for its header.
+    #[error("missing signature header `{0}` (or `{1}`)")]
+    MissingEither(&'static str, &'static str),
     #[error("malformed signature header `{0}`")]
     Malformed(String),
     #[error("signature does not match")]
@@ -31,7 +34,8 @@ pub enum Verifier {
         header: HmacHeader,
         secrets: Vec<Secret>,
     },
-    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated `v1,<b64>`).
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated
+    /// `v1,<b64>`), or the same three named `svix-…`, as Svix and the senders it powers send them.
     StandardWebhooks { keys: Vec<KeyBytes> },
     /// A shared token (for producers that do not sign, such as Nullstone), sent in `header` or
     /// in the query parameter `query`.
@@ -141,13 +145,23 @@ fn verify_standard(
     body: &[u8],
     now_s: i64,
 ) -> Result<(), VerifyError> {
-    let id = header_str(headers, "webhook-id")?;
-    let ts_text = header_str(headers, "webhook-timestamp")?;
-    let sigs = header_str(headers, "webhook-signature")?;
+    // Both libraries read the `svix-` names when a request has no `webhook-id`.
+    let [id_h, ts_h, sig_h] =
+        if headers.contains_key("webhook-id") || !headers.contains_key("svix-id") {
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        } else {
+            ["svix-id", "svix-timestamp", "svix-signature"]
+        };
+    let id = header_str(headers, id_h).map_err(|e| match e {
+        VerifyError::Missing(_) => VerifyError::MissingEither("webhook-id", "svix-id"),
+        other => other,
+    })?;
+    let ts_text = header_str(headers, ts_h)?;
+    let sigs = header_str(headers, sig_h)?;
     let ts: i64 = ts_text
         .trim()
         .parse()
-        .map_err(|_| VerifyError::Malformed("webhook-timestamp".into()))?;
+        .map_err(|_| VerifyError::Malformed(ts_h.into()))?;
     if now_s.abs_diff(ts) > STANDARD_WEBHOOKS_TOLERANCE_S.unsigned_abs() {
         return Err(VerifyError::Stale(STANDARD_WEBHOOKS_TOLERANCE_S));
     }
@@ -157,7 +171,7 @@ fn verify_standard(
         .filter_map(|b64| Encoding::Base64.decode(b64))
         .collect();
     if received.is_empty() {
-        return Err(VerifyError::Malformed("webhook-signature".into()));
+        return Err(VerifyError::Malformed(sig_h.into()));
     }
     let ts = ts_text.trim();
     let matched = keys.iter().any(|key| {
@@ -278,5 +292,34 @@ mod tests {
             Err(VerifyError::Stale(300))
         );
         assert_eq!(v.verify(&h, b"{}", 1649367553), Err(VerifyError::Mismatch));
+    }
+
+    /// What Svix and the senders it powers (Clerk, Resend, …) send: the same scheme under
+    /// `svix-` names; and a secret without `whsec_` is the same base64 key, as in the libraries.
+    #[test]
+    fn svix_names_and_a_secret_without_its_prefix_are_read_as_the_libraries_read_them() {
+        let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+        let svix = headers(&[
+            ("svix-id", "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"),
+            ("svix-timestamp", "1649367553"),
+            (
+                "svix-signature",
+                "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+            ),
+        ]);
+        for secret in [
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        ] {
+            let v = Verifier::standard_webhooks(&[Secret::new(secret)]);
+            assert_eq!(v.verify(&svix, body, 1649367553), Ok(()), "{secret}");
+        }
+        let v =
+            Verifier::standard_webhooks(&[Secret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]);
+        let missing = v.verify(&HeaderMap::new(), body, 1649367553);
+        assert_eq!(
+            missing.map_err(|e| e.to_string()),
+            Err("missing signature header `webhook-id` (or `svix-id`)".into())
+        );
     }
 }

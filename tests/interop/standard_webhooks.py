@@ -8,12 +8,12 @@ import datetime
 import json
 import sys
 
-from standardwebhooks.webhooks import Webhook
 
 
-def main() -> int:
+def run(webhook) -> int:
+    """The commands above with `webhook`, a library's Webhook class (svix_lib.py passes Svix's)."""
     command, secret = sys.argv[1], sys.argv[2]
-    hook = Webhook(secret)
+    hook = webhook(secret)
     if command == "sign":
         msg_id, ts = sys.argv[3], int(sys.argv[4])
         body = sys.stdin.buffer.read().decode()
@@ -33,4 +33,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from standardwebhooks.webhooks import Webhook
+
+    sys.exit(run(Webhook))

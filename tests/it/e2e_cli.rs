@@ -143,9 +143,17 @@ fn sign_prints_what_a_producer_sends() {
         body.to_str().expect("p"),
     ]);
     assert_eq!(code, 0, "{err}");
+    // As GitHub sends it: the signature, then what receivers written for GitHub also require.
+    let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        out,
-        "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n"
+        lines[0],
+        "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    );
+    assert_eq!(lines[1], "X-GitHub-Event: unknown");
+    assert!(lines[2].starts_with("X-GitHub-Delivery: "), "{out}");
+    assert!(
+        lines[3].starts_with("User-Agent: GitHub-Hookshot/"),
+        "{out}"
     );
     let (code, _, err) = run(&[
         "sign",

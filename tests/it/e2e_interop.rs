@@ -1,10 +1,13 @@
-//! Interop with code no one here wrote: Standard Webhooks' Python library and GitHub's
-//! `@octokit/webhooks-methods` verify what hookgate signs, and sign what hookgate must accept.
-//! `./scripts/test` installs both and points `HOOKGATE_INTEROP_PYTHON` / `HOOKGATE_INTEROP_DIR` at them.
+//! Interop with code no one here wrote: Standard Webhooks' Python library, Svix's Python and
+//! JavaScript libraries and GitHub's `@octokit/webhooks-methods` verify what hookgate signs, and
+//! sign what hookgate must accept; `@octokit/webhooks`' Node middleware, a receiver written for
+//! GitHub, accepts what a github-signed target sends. `./scripts/test` installs them (pinned in
+//! tests/interop) and points `HOOKGATE_INTEROP_PYTHON` / `HOOKGATE_INTEROP_DIR` at them.
 
 use crate::utils::{Gateway, Receiver, post_json};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -51,6 +54,71 @@ fn node(args: &[&str], stdin: &[u8]) -> (bool, String) {
     let mut all = vec!["octokit.mjs"];
     all.extend_from_slice(args);
     run("node", &all, stdin)
+}
+
+/// Svix's libraries: `lang` is "python" or "node".
+fn svix(lang: &str, args: &[&str], stdin: &[u8]) -> (bool, String) {
+    let (program, script) = match lang {
+        "python" => (env("HOOKGATE_INTEROP_PYTHON"), "svix_lib.py"),
+        _ => ("node".to_string(), "svix.mjs"),
+    };
+    let mut all = vec![script];
+    all.extend_from_slice(args);
+    run(&program, &all, stdin)
+}
+
+/// `@octokit/webhooks`' middleware on a Node HTTP server (tests/interop/octokit_receiver.mjs):
+/// its URL and every line it printed after `listening` (one JSON object per request).
+struct OctokitReceiver {
+    url: String,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    child: Child,
+}
+
+impl OctokitReceiver {
+    fn start(secret: &str) -> Self {
+        let mut child = Command::new("node")
+            .args(["octokit_receiver.mjs", secret])
+            .current_dir(env("HOOKGATE_INTEROP_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node octokit_receiver.mjs");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = out.next().expect("a line").expect("utf-8");
+        let port = first.strip_prefix("listening ").expect("listening PORT");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in out.map_while(Result::ok) {
+                let value = serde_json::from_str(&line).expect("a JSON line");
+                kept.lock().expect("lines").push(value);
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/github"),
+            lines,
+            child,
+        }
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..200 {
+            let lines = self.lines.lock().expect("lines").clone();
+            if lines.len() >= n {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("octokit got {:?}", self.lines.lock().expect("lines"));
+    }
+}
+
+impl Drop for OctokitReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn config(receiver: &str) -> String {
@@ -183,4 +251,122 @@ async fn we_accept_what_the_libraries_sign_and_refuse_stale_or_tampered() {
         let (status, json) = post_json(&gw.hook("sw"), sent, &headers).await;
         assert_eq!(status, want, "ts {ts}, body {sent}: {json}");
     }
+}
+
+/// The Svix-named headers that Svix (and Clerk, Resend, … built on it) send by default, signed by
+/// Svix's Python and JavaScript libraries, are accepted, also with a source secret written without
+/// `whsec_` (the same base64 key, as the libraries read it); what hookgate signs both libraries
+/// verify; and octokit's middleware accepts a github-signed delivery, with the event type and a
+/// delivery GUID that a retry keeps.
+#[tokio::test]
+async fn svix_senders_and_receivers_and_octokits_middleware_interoperate() {
+    let receiver = Receiver::start().await;
+    let octokit = OctokitReceiver::start(GH_SECRET);
+    let raw_secret = SW_SECRET.trim_start_matches("whsec_");
+    let text = format!(
+        r#"
+{admin}
+[sources.svix]
+kind = "standard-webhooks"
+secret = "{SW_SECRET}"
+
+[sources.svix-raw]
+kind = "standard-webhooks"
+secret = "{raw_secret}"
+
+[targets.sw-out]
+url = "{receiver}"
+sign = {{ scheme = "standard-webhooks", secret = "{raw_secret}" }}
+
+[targets.octokit]
+url = "{octokit}"
+sign = {{ scheme = "github", secret = "{GH_SECRET}" }}
+
+[[routes]]
+name = "out"
+source = "svix"
+targets = ["sw-out", "octokit"]
+"#,
+        admin = crate::utils::admin::ADMIN,
+        receiver = receiver.url,
+        octokit = octokit.url,
+    );
+    let gw = Gateway::start(&text).await;
+    let now = (hookgate::testing::now_ms() / 1000).to_string();
+    for (lang, source, secret) in [
+        ("python", "svix", SW_SECRET),
+        ("node", "svix-raw", raw_secret),
+    ] {
+        let body = format!(r#"{{"type":"user.created","data":{{"by":"{lang}"}}}}"#);
+        let id = format!("msg_{lang}");
+        let (ok, sig) = svix(lang, &["sign", secret, &id, &now], body.as_bytes());
+        assert!(ok && sig.starts_with("v1,"), "{lang} sign: {sig}");
+        let headers = [
+            ("svix-id", id.as_str()),
+            ("svix-timestamp", now.as_str()),
+            ("svix-signature", sig.as_str()),
+        ];
+        let (status, json) = post_json(&gw.hook(source), body.clone(), &headers).await;
+        assert_eq!(status, 202, "{lang} → {source}: {json}");
+        let tampered = body.replace("user.created", "user.deleted");
+        let (status, _) = post_json(&gw.hook(source), tampered, &headers).await;
+        assert_eq!(status, 401, "{lang} tampered");
+    }
+    let (status, json) = post_json(&gw.hook("svix"), "{}", &[]).await;
+    assert_eq!(status, 401);
+    let why = json.to_string();
+    assert!(
+        why.contains("webhook-id") && why.contains("svix-id"),
+        "{why}"
+    );
+
+    // One event went through the route: to the Standard Webhooks receiver and to octokit.
+    let seen = receiver.expect_exactly(1, Duration::from_millis(300)).await;
+    let request = serde_json::json!({
+        "body": String::from_utf8_lossy(&seen[0].body),
+        "headers": {
+            "webhook-id": seen[0].header("webhook-id"),
+            "webhook-timestamp": seen[0].header("webhook-timestamp"),
+            "webhook-signature": seen[0].header("webhook-signature"),
+        },
+    });
+    for lang in ["python", "node"] {
+        for secret in [SW_SECRET, raw_secret] {
+            let (ok, _) = svix(lang, &["verify", secret], request.to_string().as_bytes());
+            assert!(
+                ok,
+                "svix ({lang}, {secret}) rejected our signature: {request}"
+            );
+        }
+    }
+    let got = octokit.wait_for(1).await;
+    assert_eq!(got[0]["name"], "user.created", "{got:?}");
+    assert_eq!(got[0]["payload"]["data"]["by"], "python");
+    let guid = got[0]["id"]
+        .as_str()
+        .expect("the delivery GUID")
+        .to_string();
+    assert_eq!(guid.len(), 36, "{guid}");
+    gw.wait_deliveries(Duration::from_secs(10), |d| {
+        d.len() == 2 && d.iter().all(|x| x.2 == "succeeded")
+    })
+    .await;
+
+    // A retry is the same delivery: octokit sees the same GUID.
+    let ids = gw.delivery_ids().await;
+    let client = reqwest::Client::new();
+    for id in &ids {
+        let r = client
+            .post(format!(
+                "{}/admin/v1/deliveries/{id}/retry",
+                gw.admin_url.as_deref().expect("admin")
+            ))
+            .bearer_auth(crate::utils::admin::TOKEN)
+            .send()
+            .await
+            .expect("retry");
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let got = octokit.wait_for(2).await;
+    assert_eq!(got[1]["id"], guid.as_str(), "{got:?}");
 }

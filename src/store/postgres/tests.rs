@@ -379,16 +379,25 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
         .await
         .unwrap();
     tokio::spawn(connection);
-    let row = client
-        .query_one(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
-             JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() \
-             AND a.pid <> pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap();
-    let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+    // The LISTEN connection is opened in the background: wait for it to show up.
+    let mut counts = (0, 0);
+    for _ in 0..100 {
+        let row = client
+            .query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+                 JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() \
+                 AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        counts = (row.get(0), row.get(1));
+        if counts.0 >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (all, encrypted): (i64, i64) = counts;
     assert!(all >= 2, "pool and listener connections: {all}");
     assert_eq!(encrypted, all, "a connection went unencrypted");
 
