@@ -38,12 +38,17 @@ pub(crate) fn request_headers(
     h.push(("X-Hookgate-Delivery".into(), d.id.clone()));
     h.push(("X-Hookgate-Event".into(), d.event_id.clone()));
     h.push(("X-Hookgate-Attempt".into(), attempt.to_string()));
-    h.extend(target.signer.headers(SignInput {
+    // The scheme's headers win over same-named ones from the config or the transform (a
+    // `User-Agent` the github scheme must send), rather than going out twice.
+    for (k, v) in target.signer.headers(SignInput {
         delivery_id: &d.id,
         event_type: d.event_type.as_deref(),
         body: &d.body,
         now_s,
-    }));
+    }) {
+        h.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+        h.push((k, v));
+    }
     h
 }
 

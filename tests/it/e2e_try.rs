@@ -33,6 +33,11 @@ sign = {{ scheme = "hmac-sha256", secret = "{SIGN_SECRET}", header = "X-Signatur
 url = "{receiver}/port"
 sign = {{ scheme = "port", algorithm = "plain", secret = "{PLAIN_SECRET}", header = "X-Port-Secret" }}
 
+[targets.gh-out]
+url = "{receiver}/gh"
+headers = {{ "User-Agent" = "mine/1" }}
+sign = {{ scheme = "github", secret = "{SIGN_SECRET}" }}
+
 [[routes]]
 name = "configured"
 source = "gh"
@@ -69,7 +74,7 @@ async fn a_candidate_route_shows_the_signed_request_and_its_toml() {
             "source": "gh",
             "body": r#"{"action":"closed","issue":{"title":"Disk full"}}"#,
             "headers": [["X-GitHub-Event", "issues"]],
-            "route": {"filter": ".body.action == \"closed\"", "jq": "{text: .body.issue.title}", "targets": ["t", "port"]},
+            "route": {"filter": ".body.action == \"closed\"", "jq": "{text: .body.issue.title}", "targets": ["t", "port", "gh-out"]},
         }),
     )
     .await;
@@ -112,6 +117,23 @@ async fn a_candidate_route_shows_the_signed_request_and_its_toml() {
         .find(|h| h[0] == "X-Port-Secret")
         .map(|h| h[1].clone());
     assert_eq!(plain, Some(Value::from("***")), "{port}");
+    // The github scheme's headers replace the configured User-Agent instead of doubling it.
+    let gh = &route["requests"][2];
+    let named = |name: &str| -> Vec<String> {
+        gh["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+            .map(|h| h[1].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let agents = named("user-agent");
+    assert!(
+        agents.len() == 1 && agents[0].starts_with("GitHub-Hookshot/"),
+        "{gh}"
+    );
+    assert_eq!(named("x-github-event"), ["issues"], "{gh}");
     let toml = answer["toml"].as_str().expect("toml");
     assert!(
         toml.starts_with("[[routes]]") && toml.contains("jq = "),
