@@ -146,16 +146,14 @@ fn verify_standard(
     now_s: i64,
 ) -> Result<(), VerifyError> {
     // Both libraries read the `svix-` names when a request has no `webhook-id`.
-    let [id_h, ts_h, sig_h] =
-        if headers.contains_key("webhook-id") || !headers.contains_key("svix-id") {
-            ["webhook-id", "webhook-timestamp", "webhook-signature"]
-        } else {
-            ["svix-id", "svix-timestamp", "svix-signature"]
-        };
-    let id = header_str(headers, id_h).map_err(|e| match e {
-        VerifyError::Missing(_) => VerifyError::MissingEither("webhook-id", "svix-id"),
-        other => other,
-    })?;
+    let [id_h, ts_h, sig_h] = if headers.contains_key("webhook-id") {
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+    } else if headers.contains_key("svix-id") {
+        ["svix-id", "svix-timestamp", "svix-signature"]
+    } else {
+        return Err(VerifyError::MissingEither("webhook-id", "svix-id"));
+    };
+    let id = header_str(headers, id_h)?;
     let ts_text = header_str(headers, ts_h)?;
     let sigs = header_str(headers, sig_h)?;
     let ts: i64 = ts_text

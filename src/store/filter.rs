@@ -117,6 +117,15 @@ pub(crate) fn deliveries(
     scope: Scope,
     taken: usize,
 ) -> Filter {
+    build(dialect, q, scope, taken, true)
+}
+
+/// The deliveries `q` counts in `scope`: as [`deliveries`], without the page cursor.
+pub(crate) fn counted(dialect: Dialect, q: &DeliveryQuery, scope: Scope) -> Filter {
+    build(dialect, q, scope, 0, false)
+}
+
+fn build(dialect: Dialect, q: &DeliveryQuery, scope: Scope, taken: usize, paged: bool) -> Filter {
     let mut f = Filter::new(dialect, taken);
     match (scope, q.status) {
         (_, Some(status)) => f.and("status = ?", Param::Text(status.as_str().to_string())),
@@ -148,7 +157,7 @@ pub(crate) fn deliveries(
     if let Some(r) = &q.route {
         f.and(&route_col, Param::Text(r.clone()));
     }
-    if let (Scope::Listed, Some(before)) = (scope, q.before) {
+    if let (Scope::Listed, true, Some(before)) = (scope, paged, q.before) {
         f.and("seq < ?", Param::Int(before));
     }
     if let Some(since) = q.since {

@@ -141,11 +141,7 @@ pub(super) fn count_deliveries(
     q: &DeliveryQuery,
     scope: Scope,
 ) -> rusqlite::Result<usize> {
-    let q = DeliveryQuery {
-        before: None,
-        ..q.clone()
-    };
-    let f = filter::deliveries(Dialect::Sqlite, &q, scope, 0);
+    let f = filter::counted(Dialect::Sqlite, q, scope);
     let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {}", f.clause);
     let n: i64 = c
         .prepare_cached(&sql)?

@@ -160,11 +160,7 @@ pub(in crate::store::postgres) async fn count_deliveries(
     q: &DeliveryQuery,
     scope: Scope,
 ) -> Pg<u64> {
-    let q = DeliveryQuery {
-        before: None,
-        ..q.clone()
-    };
-    let f = filter::deliveries(Dialect::Postgres, &q, scope, 0);
+    let f = filter::counted(Dialect::Postgres, q, scope);
     let sql = format!("SELECT COUNT(*) FROM deliveries WHERE {}", f.clause);
     let row = c
         .query_one(&c.cached(&sql).await?, &bound(&f.params))
