@@ -4,7 +4,7 @@
 //! cargo bench --bench plugin [-- --calls 20000]
 //! ```
 //!
-//! Both sides start from the stored event (`spacelift_run_finished.json` from tests/fixtures,
+//! Both sides start from the stored event (`catalog/spacelift/samples/run_finished.json`,
 //! about 2 KB) and end with the JSON bytes a delivery would carry:
 //!
 //! - wasm: serialise the envelope to JSON, then `Plugin::call` of plugins/'s slack-notify — a
@@ -23,10 +23,14 @@ use std::time::{Duration, Instant};
 /// slack-notify's Spacelift message, written in jq.
 const SLACK_IN_JQ: &str = include_str!("slack.jq");
 
-fn fixture(name: &str) -> Vec<u8> {
+/// A catalog sample, `<preset>/<file>`.
+fn sample(name: &str) -> Vec<u8> {
+    let (preset, file) = name.split_once('/').unwrap_or(("", name));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+        .join("catalog")
+        .join(preset)
+        .join("samples")
+        .join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -63,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000usize);
-    let body = fixture("spacelift_run_finished.json");
+    let body = sample("spacelift/run_finished.json");
     let event = StoredEvent {
         id: "evt_01BENCH".into(),
         source: "spacelift".into(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus, fuzz/corpus/<target>/, from the repo's own material: the payloads in
-tests/fixtures/ with the headers tests/fixtures/signatures.json records for them (so seeds start
-out verifying), the example configs, and a few edge cases each target's checks turn on.
+"""Writes the seed corpus, fuzz/corpus/<target>/, from the repo's own material: the catalog's
+samples with the headers catalog/<preset>/samples/headers.json records for them (so seeds start
+out verifying), the other payloads in tests/fixtures/, the published signature test vectors, the
+example configs, and a few edge cases each target's checks turn on.
 
 Run from anywhere: `python3 fuzz/seeds.py`. It replaces the corpus folders; commit the result.
 Input layout (see fuzz/src/lib.rs): header lines, a blank line, the body.
@@ -14,6 +15,8 @@ import struct
 FUZZ = pathlib.Path(__file__).resolve().parent
 ROOT = FUZZ.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+CATALOG = ROOT / "catalog"
+SAMPLES_PER_PRESET = 6
 CORPUS = FUZZ / "corpus"
 
 
@@ -24,20 +27,18 @@ def request(headers, body):
 
 def payloads():
     """(name, headers, body, secret) for every fixture payload and signature test vector."""
-    sigs = json.loads((FIXTURES / "signatures.json").read_text())
+    for index in sorted(CATALOG.glob("*/catalog.json")):
+        cat = json.loads(index.read_text())
+        signed = json.loads((index.parent / "samples" / "headers.json").read_text())
+        # A few per preset: each adds its shape; GitHub's 75 would only slow every run's start.
+        samples = [p for p in sorted((index.parent / "samples").glob("*.json")) if p.name != "headers.json"]
+        for path in samples[:SAMPLES_PER_PRESET]:
+            headers = list(signed.get(path.name, {}).items())
+            yield f"{cat['preset']}_{path.stem}", headers, path.read_bytes(), cat.get("sample_secret")
     for path in sorted(FIXTURES.glob("*.json")):
-        if path.name == "signatures.json":
-            continue
-        entry = sigs.get(path.name, {})
-        headers = [(k, v) for k, v in entry.items() if not k.startswith("_")]
-        yield path.stem, headers, path.read_bytes(), entry.get("_secret")
-    std = sigs["_standard_webhooks_example(spacelift_run_finished.json)"]
-    yield (
-        "standard_webhooks_example",
-        [(k, v) for k, v in std.items() if not k.startswith("_")],
-        (FIXTURES / "spacelift_run_finished.json").read_bytes(),
-        std["_secret"],
-    )
+        if path.name != "signatures.json":
+            yield path.stem, [], path.read_bytes(), None
+    sigs = json.loads((FIXTURES / "signatures.json").read_text())
     gh = sigs["_test_vectors"]["github"]
     yield (
         "github_vector",

@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 
 pub(crate) mod admin;
+pub(crate) mod catalog;
 pub(crate) mod cli;
 mod clock;
 pub(crate) mod cluster;

@@ -50,6 +50,9 @@ pub async fn run(
     let plugins = open_plugins(&config).await?;
     let retention = config.store.retention;
     let admin = config.admin.is_some();
+    for (key, why) in &config.warnings {
+        tracing::warn!(warning = %format!("{key}: {why}"), "config");
+    }
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let reloader = Arc::new(Reloader::new(config_rx.borrow().path.clone(), config_tx));
     // In-memory hand-offs between the stages; the store stays the source of truth.
@@ -131,6 +134,7 @@ pub async fn run(
         backlog,
         inbox,
         limits,
+        drift: Default::default(),
     });
     tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections,
         "ingress listening");

@@ -83,6 +83,9 @@ pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     }
 }
 
+/// GitLab does not sign: it sends the webhook's secret token as is, in this header.
+pub(crate) const GITLAB_TOKEN_HEADER: &str = "X-Gitlab-Token";
+
 /// Compares two MACs in time that depends only on their lengths.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -216,6 +219,16 @@ impl HmacHeader {
     pub fn hcp() -> Self {
         Self::new(
             "X-HCP-Webhook-Signature",
+            Algorithm::Sha512,
+            "",
+            Encoding::Hex,
+        )
+    }
+    /// HCP Terraform and Terraform Enterprise notifications: lower-case hex HMAC-SHA512 keyed
+    /// with the notification configuration's token, no prefix.
+    pub fn tfe() -> Self {
+        Self::new(
+            "X-TFE-Notification-Signature",
             Algorithm::Sha512,
             "",
             Encoding::Hex,

@@ -22,6 +22,8 @@ pub(crate) struct Validator {
     pub(crate) problems: Vec<(String, String)>,
     /// The keys whose strings took a `${VAR}`: refused where they would become jq code.
     pub(crate) interpolated: Vec<Interpolated>,
+    /// `(key, why)` of what loads but looks wrong (an event no preset has): reported, not refused.
+    pub(crate) warnings: Vec<(String, String)>,
 }
 
 /// A key of the config whose string took at least one `${VAR}`; the value itself stays with
@@ -41,6 +43,10 @@ pub(crate) const REFUSED_IN_JQ: &str = "may not be used in a jq program";
 impl Validator {
     pub(crate) fn problem(&mut self, key: impl Into<String>, why: impl Into<String>) {
         self.problems.push((key.into(), why.into()));
+    }
+
+    pub(crate) fn warning(&mut self, key: impl Into<String>, why: impl Into<String>) {
+        self.warnings.push((key.into(), why.into()));
     }
 
     /// Deserialises one section, recording (not returning) its error.

@@ -12,7 +12,8 @@ use hookgate_fuzz::{field, split_request};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
-/// The fixtures' secrets (tests/fixtures/signatures.json), so seeds start out verifying.
+/// The catalog samples' secrets (catalog/<preset>/catalog.json) and the published test vectors'
+/// (tests/fixtures/signatures.json), so seeds start out verifying.
 static VERIFIERS: LazyLock<Vec<Verifier>> = LazyLock::new(|| {
     let hmac = |header: HmacHeader, secret: &str| Verifier::Hmac {
         header,
@@ -24,6 +25,7 @@ static VERIFIERS: LazyLock<Vec<Verifier>> = LazyLock::new(|| {
         hmac(HmacHeader::spacelift_sha1(), "spacelift-fixture-secret"),
         hmac(HmacHeader::pulumi(), "pulumi-fixture-secret"),
         hmac(HmacHeader::hcp(), "hcp-fixture-token"),
+        hmac(HmacHeader::tfe(), "tfe-sample-token"),
         hmac(
             HmacHeader::new("x-sig", Algorithm::Sha512, "v1=", Encoding::Base64),
             "s",
@@ -34,13 +36,18 @@ static VERIFIERS: LazyLock<Vec<Verifier>> = LazyLock::new(|| {
         ]),
         Verifier::Token {
             header: "x-token".into(),
-            query: "token".into(),
+            query: Some("token".into()),
             secrets: vec![Secret::new("t0ken")],
+        },
+        Verifier::Token {
+            header: "X-Gitlab-Token".into(),
+            query: None,
+            secrets: vec![Secret::new("gitlab-sample-token")],
         },
     ]
 });
 
-/// The timestamp of the Standard Webhooks example in signatures.json.
+/// The timestamp catalog/sign.py signs the Standard Webhooks samples with.
 const NOW_S: i64 = 1_749_731_402;
 
 fuzz_target!(|data: &[u8]| {

@@ -103,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
             },
             Verifier::Token {
                 header: "x-token".into(),
-                query: "token".into(),
+                query: Some("token".into()),
                 secrets: vec![s()],
             },
         ),

@@ -96,6 +96,9 @@ pub(crate) struct ReloadSummary {
     pub(crate) routes: usize,
     /// Settings that only a restart applies.
     pub(crate) restart_needed: Vec<String>,
+    /// `key: why` of routes the event catalog says cannot match as written (an event the
+    /// source's preset does not have, a path no event has); the config loaded all the same.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The targets of the running config.

@@ -329,6 +329,7 @@ pub(super) async fn reload(State(state): State<Admin>) -> Result<Json<ReloadAnsw
                 targets: done.targets,
                 routes: done.routes,
                 restart_needed: done.restart_needed.iter().map(|s| s.to_string()).collect(),
+                warnings: done.warnings.clone(),
             };
             Ok(Json(ReloadAnswer {
                 reloaded: true,

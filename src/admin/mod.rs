@@ -24,6 +24,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 mod answers;
+mod catalog;
 pub(crate) mod console;
 mod dry_run;
 mod extract;
@@ -77,6 +78,9 @@ pub(crate) enum ApiError {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    /// Not found, with what was meant (the closest names).
+    #[error("{0}")]
+    Missing(String),
     #[error("{0}")]
     Conflict(String),
     #[error("store unavailable")]
@@ -103,7 +107,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +142,11 @@ pub(crate) fn router(state: Admin) -> Router {
         .route(
             "/admin/v1/try",
             post(dry_run::handle).layer(DefaultBodyLimit::max(dry_run::MAX_REQUEST)),
+        )
+        .route("/admin/v1/catalog", get(catalog::list))
+        .route(
+            "/admin/v1/catalog/{preset}/events/{event}",
+            get(catalog::event),
         )
         .route("/admin/v1/plugins", get(plugins::list))
         .route(

@@ -3,7 +3,7 @@
 //! API, and holds nothing of this gateway's config), and checked in as `docs/openapi.json`: a
 //! test fails when the two differ, so a change to the API shows in review.
 
-use super::{answers, dry_run, log, plugins, targets, views};
+use super::{answers, catalog, dry_run, log, plugins, targets, views};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(
         title = "hookgate admin API",
-        description = "The delivery log, retries, replays, targets, plugins, reload and dry runs \
+        description = "The delivery log, retries, replays, targets, plugins, reload, dry runs and the event catalog \
                        of a hookgate gateway. Every operation takes `Authorization: Bearer \
                        <admin.token>`.",
         license(name = "MIT OR Apache-2.0")
@@ -24,6 +24,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         targets::list, targets::disable, targets::enable,
         plugins::list, plugins::upload, plugins::remove,
         dry_run::handle,
+        catalog::list, catalog::event,
     ),
     components(schemas(
         answers::ErrorAnswer, answers::ProblemsAnswer, views::Delivery, views::DeliveryDetail,
@@ -97,6 +98,6 @@ mod tests {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum();
-        assert_eq!(operations, 16);
+        assert_eq!(operations, 18);
     }
 }

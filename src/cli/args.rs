@@ -65,6 +65,20 @@ pub(super) enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// The event catalog: presets, their events, and each event's sample or JSON Schema.
+    ///
+    /// `hookgate catalog` lists the presets; `hookgate catalog tfe` a preset's events;
+    /// `hookgate catalog tfe run:completed` prints a sample, `--schema` the schema.
+    Catalog {
+        preset: Option<String>,
+        event: Option<String>,
+        /// Print the event's JSON Schema instead of a sample.
+        #[arg(long)]
+        schema: bool,
+        /// Which of the event's samples to print, from 1.
+        #[arg(long, default_value_t = 1)]
+        sample: usize,
+    },
     /// Internal: the route-evaluator child process (see ARCHITECTURE.md).
     #[command(name = "__route-worker", hide = true)]
     RouteWorker,

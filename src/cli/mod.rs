@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 mod args;
+mod catalog;
 pub(crate) mod client;
 pub(crate) mod redact;
 mod run;

@@ -52,6 +52,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config),
+        Command::Catalog {
+            preset,
+            event,
+            schema,
+            sample,
+        } => super::catalog::run(preset.as_deref(), event.as_deref(), schema, sample),
         Command::Try {
             config,
             source,
@@ -159,12 +165,20 @@ fn check(config: &Path) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::FAILURE);
             }
+            for (key, why) in &c.warnings {
+                println!("warning: {key}: {why}");
+            }
             println!(
-                "{}: ok ({} sources, {} targets, {} routes)",
+                "{}: ok ({} sources, {} targets, {} routes{})",
                 config.display(),
                 c.sources.len(),
                 c.targets.len(),
-                c.routes.len()
+                c.routes.len(),
+                match c.warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".into(),
+                    n => format!(", {n} warnings"),
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -44,6 +44,9 @@ pub struct Config {
     pub(crate) sources: BTreeMap<String, Arc<Source>>,
     pub(crate) targets: BTreeMap<String, Arc<Target>>,
     pub(crate) routes: Vec<Arc<Route>>,
+    /// `(key, why)` of what loads but the event catalog says cannot match (`hookgate check`
+    /// prints them, a reload logs them).
+    pub(crate) warnings: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +229,7 @@ impl Config {
         let mut v = Validator {
             problems,
             interpolated,
+            warnings: Vec::new(),
         };
         let config = assemble(&mut v, doc).map(|c| Config { resolved, ..c });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
@@ -285,7 +289,13 @@ fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
     let routes: Vec<Arc<Route>> = routes
         .into_iter()
         .enumerate()
-        .filter_map(|(i, r)| route::config::route(v, i, r, &sources, &targets).map(Arc::new))
+        .filter_map(|(i, r)| {
+            let preset = r
+                .as_ref()
+                .and_then(|r| sources.get(&r.source))
+                .and_then(|s| crate::catalog::preset(s.kind.name()));
+            route::config::route(v, i, r, &sources, &targets, preset).map(Arc::new)
+        })
         .collect();
     let mut seen = std::collections::HashSet::new();
     for (i, r) in routes.iter().enumerate() {
@@ -388,6 +398,7 @@ fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
         sources,
         targets,
         routes,
+        warnings: v.warnings.clone(),
     })
 }
 

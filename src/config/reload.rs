@@ -31,6 +31,8 @@ pub(crate) struct Reloaded {
     pub(crate) routes: usize,
     /// Settings that only a restart applies.
     pub(crate) restart_needed: Vec<&'static str>,
+    /// `key: why` of what the event catalog says cannot match (the config loaded all the same).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Publishes reloaded configs. One reload at a time.
@@ -65,7 +67,15 @@ impl Reloader {
             targets: loaded.targets.len(),
             routes: loaded.routes.len(),
             restart_needed,
+            warnings: loaded
+                .warnings
+                .iter()
+                .map(|(k, why)| format!("{k}: {why}"))
+                .collect(),
         };
+        for w in &summary.warnings {
+            tracing::warn!(warning = %w, "reloaded config");
+        }
         self.tx.send_replace(Arc::new(loaded));
         Ok(summary)
     }

@@ -205,6 +205,11 @@ fn signer(v: &mut Validator, key: &str, s: raw::Sign) -> Option<Signer> {
             sha1: s.sha1,
         },
         "pulumi" => Signer::Pulumi { secret },
+        "tfe" => Signer::Hmac {
+            header: HmacHeader::tfe(),
+            secret,
+        },
+        "gitlab" => Signer::Gitlab { secret },
         "standard-webhooks" => {
             if let Err(why) = crate::signature::check_standard_webhooks_secret(secret.expose()) {
                 v.problem(format!("{key}.secret"), why);
@@ -276,7 +281,7 @@ fn signer(v: &mut Validator, key: &str, s: raw::Sign) -> Option<Signer> {
             }
         }
         other => {
-            v.problem(format!("{key}.scheme"), format!("unknown scheme `{other}` (expected github, standard-webhooks, spacelift, pulumi, hcp, port, hmac-sha256, hmac-sha512 or none)"));
+            v.problem(format!("{key}.scheme"), format!("unknown scheme `{other}` (expected github, gitlab, standard-webhooks, spacelift, pulumi, hcp, tfe, port, hmac-sha256, hmac-sha512 or none)"));
             return None;
         }
     };

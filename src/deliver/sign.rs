@@ -3,7 +3,7 @@
 //! Pure: given a delivery and its body, produce headers. The HMAC itself comes from
 //! [`crate::signature`], the same code that verifies inbound requests.
 
-use crate::signature::{self, HmacHeader, Secret};
+use crate::signature::{self, GITLAB_TOKEN_HEADER, HmacHeader, Secret};
 
 /// A target's `sign` setting, validated.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,10 @@ pub enum Signer {
     Pulumi { secret: Secret },
     /// `webhook-id` (the delivery id), `webhook-timestamp`, `webhook-signature`.
     StandardWebhooks { key: signature::KeyBytes },
+    /// As GitLab sends a webhook: `X-Gitlab-Token` (the secret itself: GitLab does not sign),
+    /// `X-Gitlab-Event` (the event type), `X-Gitlab-Event-UUID` and `Idempotency-Key` (a GUID
+    /// made from the delivery id, the same across retries) and a `GitLab/` user agent.
+    Gitlab { secret: Secret },
     /// `<header>: <prefix><secret>`: Port's `plain` security, a shared secret rather than a MAC.
     Plain {
         header: String,
@@ -46,6 +50,7 @@ impl Signer {
     pub fn secret_header(&self) -> Option<&str> {
         match self {
             Self::Plain { header, .. } => Some(header),
+            Self::Gitlab { .. } => Some(GITLAB_TOKEN_HEADER),
             _ => None,
         }
     }
@@ -69,6 +74,16 @@ impl Signer {
                 ),
                 ("X-GitHub-Delivery".into(), guid(input.delivery_id)),
                 ("User-Agent".into(), GITHUB_USER_AGENT.into()),
+            ],
+            Self::Gitlab { secret } => vec![
+                (GITLAB_TOKEN_HEADER.into(), secret.expose().into()),
+                (
+                    "X-Gitlab-Event".into(),
+                    input.event_type.unwrap_or(UNKNOWN_EVENT).into(),
+                ),
+                ("X-Gitlab-Event-UUID".into(), guid(input.delivery_id)),
+                ("Idempotency-Key".into(), guid(input.delivery_id)),
+                ("User-Agent".into(), GITLAB_USER_AGENT.into()),
             ],
             Self::Spacelift { secret, sha1 } => {
                 let mut h = vec![one(HmacHeader::spacelift(), secret, input.body)];
@@ -107,6 +122,9 @@ const UNKNOWN_EVENT: &str = "unknown";
 
 /// GitHub's own is `GitHub-Hookshot/<hash>`; receivers match the prefix.
 const GITHUB_USER_AGENT: &str = concat!("GitHub-Hookshot/hookgate-", env!("CARGO_PKG_VERSION"));
+
+/// GitLab's is `GitLab/<version>`.
+const GITLAB_USER_AGENT: &str = concat!("GitLab/hookgate-", env!("CARGO_PKG_VERSION"));
 
 /// A GUID (RFC 9562 version 8: made by a rule of our own) from the first 16 bytes of the SHA-256
 /// of `id`: the same for every attempt of one delivery, unlike a random one.
@@ -195,6 +213,13 @@ mod tests {
                 },
                 HmacHeader::hcp(),
             ),
+            (
+                Signer::Hmac {
+                    header: HmacHeader::tfe(),
+                    secret: secret.clone(),
+                },
+                HmacHeader::tfe(),
+            ),
         ];
         for (signer, header) in cases {
             let h = to_map(signer.headers(input(b"{}")));
@@ -259,5 +284,26 @@ mod tests {
                 "Pulumi-Webhook-Kind"
             ]
         );
+    }
+
+    #[test]
+    fn gitlab_sends_its_token_event_and_a_stable_event_uuid_that_our_gitlab_source_accepts() {
+        let signer = Signer::Gitlab {
+            secret: Secret::new("glpat-like"),
+        };
+        let h = to_map(signer.headers(input(b"x")));
+        assert_eq!(h.get("x-gitlab-event").unwrap(), "stack_update");
+        assert_eq!(
+            h.get("x-gitlab-event-uuid"),
+            h.get("idempotency-key"),
+            "one id for both"
+        );
+        assert_eq!(signer.secret_header(), Some("X-Gitlab-Token"));
+        let v = Verifier::Token {
+            header: GITLAB_TOKEN_HEADER.into(),
+            query: None,
+            secrets: vec![Secret::new("glpat-like")],
+        };
+        assert_eq!(v.verify(&h, b"x", 0), Ok(()));
     }
 }

@@ -3,9 +3,10 @@
 //! problems with their keys through the shared [`Validator`]; it never starts anything, and it
 //! never imports `config`, which assembles what this returns.
 
+use crate::ingress::drift::Mode;
 use crate::ingress::verify::Verifier;
 use crate::route::envelope::{BodyFormat, EventTypeRule};
-use crate::signature::{HmacHeader, Secret};
+use crate::signature::{GITLAB_TOKEN_HEADER, HmacHeader, Secret};
 use crate::validate::Validator;
 
 /// `[sources.NAME]` as written: serde types that mirror the TOML, and nothing more. Every struct
@@ -22,6 +23,8 @@ pub(crate) mod raw {
         pub(crate) event_type: Option<String>,
         /// `json` (default) or `raw`.
         pub(crate) format: Option<String>,
+        /// `warn` or `reject`: check events against the event catalog's schemas.
+        pub(crate) validate: Option<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -60,6 +63,8 @@ pub(crate) struct Source {
     pub(crate) verifier: Option<Verifier>,
     pub(crate) event_type: EventTypeRule,
     pub(crate) format: BodyFormat,
+    /// Check events against the event catalog before storing them.
+    pub(crate) validate: Option<Mode>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,25 @@ pub(crate) enum SourceKind {
     Hcp,
     Nullstone,
     StandardWebhooks,
+    Tfe,
+    Gitlab,
+}
+
+impl SourceKind {
+    /// The `kind` as the config writes it, and the preset's name in the event catalog.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Github => "github",
+            Self::Spacelift => "spacelift",
+            Self::Pulumi => "pulumi",
+            Self::Hcp => "hcp",
+            Self::Nullstone => "nullstone",
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Tfe => "tfe",
+            Self::Gitlab => "gitlab",
+        }
+    }
 }
 
 impl Source {
@@ -80,6 +104,7 @@ impl Source {
         match self.kind {
             SourceKind::Github | SourceKind::Pulumi => Some("ping"),
             SourceKind::Hcp => Some("hashicorp.webhook.verification.test"),
+            SourceKind::Tfe => Some("verification"),
             _ => None,
         }
     }
@@ -101,11 +126,14 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         "hcp" => SourceKind::Hcp,
         "nullstone" => SourceKind::Nullstone,
         "standard-webhooks" => SourceKind::StandardWebhooks,
+        "tfe" => SourceKind::Tfe,
+        "gitlab" => SourceKind::Gitlab,
         other => {
-            v.problem(format!("{key}.kind"), format!("unknown kind `{other}` (expected spacelift, pulumi, hcp, nullstone, github, standard-webhooks or generic)"));
+            v.problem(format!("{key}.kind"), format!("unknown kind `{other}` (expected spacelift, pulumi, hcp, tfe, nullstone, github, gitlab, standard-webhooks or generic)"));
             return None;
         }
     };
+    let validate = validate(v, &key, &s, kind);
     let secrets = secrets(v, &format!("{key}.secret"), s.secret);
     let preset = |h: HmacHeader, secrets: Vec<Secret>| {
         (!secrets.is_empty()).then_some(Verifier::Hmac { header: h, secrets })
@@ -115,6 +143,12 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         SourceKind::Spacelift => preset(HmacHeader::spacelift(), secrets.clone()),
         SourceKind::Pulumi => preset(HmacHeader::pulumi(), secrets.clone()),
         SourceKind::Hcp => preset(HmacHeader::hcp(), secrets.clone()),
+        SourceKind::Tfe => preset(HmacHeader::tfe(), secrets.clone()),
+        SourceKind::Gitlab => (!secrets.is_empty()).then(|| Verifier::Token {
+            header: GITLAB_TOKEN_HEADER.into(),
+            query: None,
+            secrets: secrets.clone(),
+        }),
         SourceKind::StandardWebhooks => {
             for s in &secrets {
                 if let Err(why) = crate::signature::check_standard_webhooks_secret(s.expose()) {
@@ -125,7 +159,7 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         }
         SourceKind::Nullstone => (!secrets.is_empty()).then(|| Verifier::Token {
             header: NULLSTONE_TOKEN_HEADER.into(),
-            query: NULLSTONE_TOKEN_QUERY.into(),
+            query: Some(NULLSTONE_TOKEN_QUERY.into()),
             secrets: secrets.clone(),
         }),
         SourceKind::Generic => None,
@@ -160,6 +194,8 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         (None, SourceKind::Pulumi) => EventTypeRule::Pulumi,
         (None, SourceKind::Spacelift) => EventTypeRule::Spacelift,
         (None, SourceKind::Hcp) => EventTypeRule::Hcp,
+        (None, SourceKind::Tfe) => EventTypeRule::Tfe,
+        (None, SourceKind::Gitlab) => EventTypeRule::Header("x-gitlab-event".into()),
         (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyFields(vec!["type".into()]),
         (None, SourceKind::Nullstone) => {
             EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
@@ -183,7 +219,46 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
         verifier,
         event_type,
         format,
+        validate,
     })
+}
+
+/// `validate`: only where the catalog describes the preset, and the preset names the events
+/// (a custom `event_type` could name anything, and runs jq, which ingress never does).
+fn validate(v: &mut Validator, key: &str, s: &raw::Source, kind: SourceKind) -> Option<Mode> {
+    let mode = match s.validate.as_deref()? {
+        "warn" => Mode::Warn,
+        "reject" => Mode::Reject,
+        other => {
+            v.problem(
+                format!("{key}.validate"),
+                format!("expected `warn` or `reject`, found `{other}`"),
+            );
+            return None;
+        }
+    };
+    let why = if crate::catalog::preset(kind.name()).is_none() {
+        Some(format!(
+            "the event catalog has no `{}` preset to validate against",
+            kind.name()
+        ))
+    } else if s.event_type.is_some() {
+        Some(
+            "cannot be used with `event_type`: the catalog knows the preset's own event types"
+                .into(),
+        )
+    } else if s.format.as_deref() == Some("raw") {
+        Some("cannot be used with `format = \"raw\"`: the catalog's schemas describe JSON".into())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => {
+            v.problem(format!("{key}.validate"), why);
+            None
+        }
+        None => Some(mode),
+    }
 }
 
 /// A generic source's `verify` table.

@@ -13,6 +13,7 @@
 //! never stored.
 
 pub(crate) mod config;
+pub(crate) mod drift;
 pub(crate) mod json;
 pub(crate) mod listener;
 pub(crate) mod verify;
@@ -53,6 +54,8 @@ pub(crate) struct Ingress {
     pub(crate) inbox: crate::route::inbox::Inbox,
     /// The whole-body deadline comes from here (the listener applies the rest).
     pub(crate) limits: Limits,
+    /// Sources with `validate` log schema drift through this, once a minute per type.
+    pub(crate) drift: Arc<drift::Throttle>,
 }
 
 /// Why a request was not accepted. Each maps to one status code and a JSON `{"error"}` body.
@@ -74,6 +77,9 @@ pub(crate) enum IngressError {
     Unavailable(#[source] crate::store::StoreError),
     #[error("{0}")]
     Backlogged(#[from] crate::route::backlog::Full),
+    /// `validate = "reject"`: the payload breaks its event's schema.
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl IngressError {
@@ -82,7 +88,7 @@ impl IngressError {
             Self::UnknownSource(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotJson(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::NotJson(_) | Self::BadBody(_) | Self::Schema(_) => StatusCode::BAD_REQUEST,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) | Self::Backlogged(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -99,6 +105,7 @@ impl IngressError {
             Self::BodyTimeout(_) => "body_timeout",
             Self::Unavailable(_) => "store_unavailable",
             Self::Backlogged(_) => "backlog",
+            Self::Schema(_) => "schema",
         }
     }
 }
@@ -215,6 +222,15 @@ async fn accept(
             .unwrap_or_default(),
         body,
     };
+    if let Some(mode) = source.validate
+        && let Some(finding) = drift::check_event(&source, &event)
+    {
+        state.metrics.schema_mismatch(&source.name, finding.label());
+        state.drift.log(&source.name, mode, &finding);
+        if let (drift::Mode::Reject, Some(why)) = (mode, finding.refusal()) {
+            return Err(IngressError::Schema(why));
+        }
+    }
     let id = event.id.clone();
     let promise = state.inbox.promise();
     let copy = promise.wanted().then(|| event.clone());
@@ -296,7 +312,7 @@ fn stored_headers(headers: &HeaderMap, source: &Source) -> Vec<(String, String)>
 /// Query parameters as stored: a token the source verified is a credential and is dropped.
 fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
     let token_param = match &source.verifier {
-        Some(crate::ingress::verify::Verifier::Token { query, .. }) => Some(query.as_str()),
+        Some(crate::ingress::verify::Verifier::Token { query, .. }) => query.as_deref(),
         _ => None,
     };
     url::form_urlencoded::parse(q.as_bytes())

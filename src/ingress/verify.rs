@@ -37,11 +37,11 @@ pub enum Verifier {
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (space-separated
     /// `v1,<b64>`), or the same three named `svix-…`, as Svix and the senders it powers send them.
     StandardWebhooks { keys: Vec<KeyBytes> },
-    /// A shared token (for producers that do not sign, such as Nullstone), sent in `header` or
-    /// in the query parameter `query`.
+    /// A shared token rather than a MAC, sent in `header` or, where the preset allows it, in the
+    /// query parameter `query`: Nullstone (which does not sign) and GitLab (`X-Gitlab-Token`).
     Token {
         header: String,
-        query: String,
+        query: Option<String>,
         secrets: Vec<Secret>,
     },
 }
@@ -74,9 +74,9 @@ impl Verifier {
                     .get(header.as_str())
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let from_query = query.and_then(|q| {
+                let from_query = query.zip(param.as_deref()).and_then(|(q, param)| {
                     url::form_urlencoded::parse(q.as_bytes())
-                        .find(|(k, _)| k == param.as_str())
+                        .find(|(k, _)| k == param)
                         .map(|(_, v)| v.into_owned())
                 });
                 let given = from_header

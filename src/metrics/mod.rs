@@ -139,6 +139,7 @@ pub(crate) struct Metrics {
     transform_time: Histograms,
     breaker_opened: Counters<1>,
     shed: Counters<1>,
+    schema_mismatches: Counters<2>,
     activity: activity::Activity,
 }
 
@@ -155,6 +156,7 @@ impl Default for Metrics {
             transform_time: Histograms::new(&FAST_BUCKETS),
             breaker_opened: Counters::default(),
             shed: Counters::default(),
+            schema_mismatches: Counters::default(),
             activity: activity::Activity::default(),
         }
     }
@@ -188,6 +190,12 @@ impl Metrics {
 
     pub(crate) fn event_rejected(&self, source: &str, reason: &str) {
         self.rejected.add([source, reason], 1);
+    }
+
+    /// An event of a source with `validate` did not match the catalog: `event_type` is a type
+    /// the catalog has, or `_unknown` (so producers cannot grow the label set).
+    pub(crate) fn schema_mismatch(&self, source: &str, event_type: &str) {
+        self.schema_mismatches.add([source, event_type], 1);
     }
 
     /// A delivery reached a final state (`succeeded`, `failed`, `dead`), or was created failed.
@@ -281,6 +289,12 @@ impl Metrics {
             "hookgate_deliveries_shed_total",
             "Deliveries recorded dead without an attempt because their target's queue was at `max_queue`.",
             ["target"],
+        );
+        self.schema_mismatches.render(
+            &mut out,
+            "hookgate_schema_mismatches_total",
+            "Events of sources with `validate` that did not match the event catalog's schema for their type (`_unknown`: a type the catalog does not have), by source and event type.",
+            ["source", "event_type"],
         );
         self.attempt_duration.render(
             &mut out,

@@ -55,13 +55,15 @@ pub(crate) fn routes_raw(v: &mut Validator, value: Option<toml::Value>) -> Vec<O
 }
 
 /// `routes[i]`, validated. Only the names of `sources` and `targets` matter here, so they come
-/// as maps of whatever the stages validated them into.
+/// as maps of whatever the stages validated them into; `preset` is the catalog's description of
+/// the route's source, against which its events and paths are checked (as warnings).
 pub(crate) fn route<S, T>(
     v: &mut Validator,
     i: usize,
     r: Option<raw::Route>,
     sources: &BTreeMap<String, S>,
     targets: &BTreeMap<String, T>,
+    preset: Option<&crate::catalog::Preset>,
 ) -> Option<Route> {
     let r = r?;
     let key = format!("routes[{i}]");
@@ -95,6 +97,24 @@ pub(crate) fn route<S, T>(
             key.clone(),
             "a route takes at most one of `jq`, `map`, `wasm`",
         );
+    }
+    let map_code = r
+        .map
+        .as_ref()
+        .and_then(|m| crate::transform::map::to_jq(m).ok());
+    if let Some(preset) = preset {
+        let code = [("filter", &r.filter), ("jq", &r.jq), ("map", &map_code)]
+            .into_iter()
+            .filter_map(|(k, c)| Some((format!("{key}.{k}"), c.as_deref()?)))
+            .collect();
+        let text = crate::catalog::lint::RouteText {
+            key: &key,
+            events: r.events.as_deref(),
+            code,
+        };
+        for (k, why) in crate::catalog::lint::route(preset, &text) {
+            v.warning(k, why);
+        }
     }
     let transform: Option<Arc<dyn Transform>> = if let Some(code) = &r.jq {
         v.jq(&format!("{key}.jq"), code)

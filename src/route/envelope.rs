@@ -34,6 +34,12 @@ pub enum EventTypeRule {
     Spacelift,
     /// HCP: `<event_source>.<event_action>`.
     Hcp,
+    /// HCP Terraform and Terraform Enterprise: the trigger (`run:completed`, `verification`),
+    /// top-level in health and workspace notifications (payload version 2), else in the first of
+    /// a run notification's `notifications` (version 1, which always holds exactly one). A change
+    /// request notification names no trigger; its `change_request_url` makes it
+    /// `change_request:created`, the trigger HCP Terraform's API gives it.
+    Tfe,
     /// Pulumi: the `Pulumi-Webhook-Kind` header, with Pulumi's filter names (`update_failed`,
     /// `deployment_succeeded`, ...) as aliases that routes' `events` lists may use.
     Pulumi,
@@ -233,6 +239,19 @@ fn resolve_event_type(
             let action = body_str(&parts.body, "event_action")?;
             Some(format!("{source}.{action}"))
         }
+        EventTypeRule::Tfe => body_str(&parts.body, "trigger")
+            .or_else(|| {
+                let Val::Obj(map) = &parts.body else {
+                    return None;
+                };
+                match map.get(&Val::utf8_str(b"notifications".to_vec()))? {
+                    Val::Arr(list) => list.first().and_then(|n| body_str(n, "trigger")),
+                    _ => None,
+                }
+            })
+            .or_else(|| {
+                body_str(&parts.body, "change_request_url").map(|_| "change_request:created".into())
+            }),
         EventTypeRule::Pulumi => header(event, "pulumi-webhook-kind"),
         EventTypeRule::Jq(program) => {
             let probe = Parts {
@@ -300,6 +319,10 @@ fn pulumi_filter_names(kind: &str, body: &Val) -> Vec<String> {
         }
         "drift_remediation" => {
             names.extend(field("status").map(|s| format!("drift_remediation_{s}")))
+        }
+        // Pulumi ESC: the filter is the kind and the action (`environment_tag_updated`).
+        "environment" | "environment_revision" | "environment_revision_tag" | "environment_tag" => {
+            names.extend(field("action").map(|a| format!("{kind}_{a}")))
         }
         _ => {}
     }
@@ -369,6 +392,24 @@ mod tests {
                 vec![],
             ),
             (
+                EventTypeRule::Tfe,
+                event(
+                    &[],
+                    r#"{"payload_version":1,"notifications":[{"trigger":"run:errored"}]}"#,
+                ),
+                Some("run:errored"),
+                vec![],
+            ),
+            (
+                EventTypeRule::Tfe,
+                event(
+                    &[],
+                    r#"{"payload_version":"2","trigger":"assessment:drifted","details":{}}"#,
+                ),
+                Some("assessment:drifted"),
+                vec![],
+            ),
+            (
                 EventTypeRule::Hcp,
                 event(
                     &[],
@@ -428,5 +469,30 @@ mod tests {
                 assert!(env.is_named(a));
             }
         }
+    }
+
+    /// Every Pulumi filter name the envelope derives from a catalog sample is one the catalog
+    /// lists for that event, so `hookgate check` never warns about a name that can match.
+    #[test]
+    fn pulumi_aliases_of_every_catalog_sample_are_in_the_catalog() {
+        let pulumi = crate::catalog::preset("pulumi").expect("pulumi");
+        let mut derived = 0;
+        for e in &pulumi.events {
+            for path in &e.samples {
+                let body = crate::catalog::file("pulumi", path).expect("sample");
+                let body = std::str::from_utf8(body).expect("utf-8");
+                let stored = event(&[("pulumi-webhook-kind", &e.event_type)], body);
+                let env = Envelope::build(&stored, BodyFormat::Json, &EventTypeRule::Pulumi)
+                    .expect("builds");
+                for alias in &env.aliases {
+                    assert!(
+                        e.aliases.contains(alias),
+                        "{path}: `{alias}` not in the catalog"
+                    );
+                    derived += 1;
+                }
+            }
+        }
+        assert!(derived >= 10, "{derived}");
     }
 }

@@ -1,7 +1,7 @@
 //! The CLI helpers through the real binary: check, try and sign.
 
 use crate::utils::binary::BIN;
-use crate::utils::fixtures_dir;
+use crate::utils::{sample_headers, sample_path};
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -62,14 +62,13 @@ fn try_shows_the_filter_verdict_headers_and_body() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("c.toml");
     std::fs::write(&config, CONFIG).expect("write");
-    let sigs: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixtures_dir().join("signatures.json")).expect("read"),
-    )
-    .expect("json");
-    let sig = sigs["spacelift_run_finished.json"]["X-Signature-256"]
-        .as_str()
+    let headers = sample_headers("spacelift/run_finished.json");
+    let sig = headers
+        .iter()
+        .find(|(k, _)| k == "X-Signature-256")
+        .map(|(_, v)| v.as_str())
         .expect("sig");
-    let body = fixtures_dir().join("spacelift_run_finished.json");
+    let body = sample_path("spacelift/run_finished.json");
     let header = format!("X-Signature-256: {sig}");
     let (code, out, err) = run(&[
         "try",
@@ -108,9 +107,12 @@ fn try_shows_the_filter_verdict_headers_and_body() {
     assert_eq!(code, 1);
     assert!(err.contains("missing signature header"), "{err}");
     // An unconfirmed run is filtered.
-    let unconfirmed = fixtures_dir().join("spacelift_run_unconfirmed.json");
-    let sig = sigs["spacelift_run_unconfirmed.json"]["X-Signature-256"]
-        .as_str()
+    let unconfirmed = sample_path("spacelift/run_unconfirmed.json");
+    let headers = sample_headers("spacelift/run_unconfirmed.json");
+    let sig = headers
+        .iter()
+        .find(|(k, _)| k == "X-Signature-256")
+        .map(|(_, v)| v.as_str())
         .expect("sig");
     let header = format!("X-Signature-256: {sig}");
     let (code, out, _) = run(&[

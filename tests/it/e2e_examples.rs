@@ -3,7 +3,7 @@
 //! `HOOKGATE_BLESS=1` rewrites the expected files after a deliberate change.
 
 use crate::utils::binary::BIN;
-use crate::utils::fixtures_dir;
+use crate::utils::{sample_headers, sample_path};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -12,6 +12,10 @@ const ENV: &[(&str, &str)] = &[
     ("SPACELIFT_SECRET", "spacelift-fixture-secret"),
     ("PULUMI_WEBHOOK_SECRET", "pulumi-fixture-secret"),
     ("HCP_WEBHOOK_TOKEN", "hcp-fixture-token"),
+    ("TFE_NOTIFICATION_TOKEN", "tfe-sample-token"),
+    ("GITLAB_WEBHOOK_TOKEN", "gitlab-sample-token"),
+    ("CI_WEBHOOK_TOKEN", "ci-relay-token"),
+    ("CI_RELAY_URL", "http://127.0.0.1:9/ci"),
     ("NULLSTONE_TOKEN", "ns-token"),
     ("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody"),
     ("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/slack"),
@@ -26,42 +30,72 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     (
         "spacelift-to-port",
         "spacelift",
-        "spacelift_run_finished.json",
+        "spacelift/run_finished.json",
         &[],
     ),
     (
         "pulumi-to-slack",
         "pulumi",
-        "pulumi_stack_update_failed_destroy.json",
+        "pulumi/stack_update_failed_destroy.json",
         &[],
     ),
-    ("pulumi-to-slack", "pulumi", "pulumi_ping.json", &[]),
+    ("pulumi-to-slack", "pulumi", "pulumi/ping.json", &[]),
     (
         "hcp-packer-to-slack",
         "hcp",
-        "hcp_packer_version_completed.json",
+        "hcp/packer_version_completed.json",
         &[],
     ),
-    ("hcp-packer-to-slack", "hcp", "hcp_verification.json", &[]),
+    ("hcp-packer-to-slack", "hcp", "hcp/verification.json", &[]),
     (
         "nullstone-to-slack",
         "nullstone",
-        "nullstone_deploy_failed.json",
+        "nullstone/deploy_failed.json",
         &["X-Hookgate-Token: ns-token"],
     ),
     (
         "spacelift-notification-policy",
         "spacelift",
-        "spacelift_run_finished.json",
+        "spacelift/run_finished.json",
         &[],
     ),
     (
         "spacelift-notification-policy",
         "spacelift",
-        "spacelift_internal_error.json",
+        "spacelift/internal_error.json",
         &[],
     ),
-    // A body shipped with the example (no GitHub fixture exists), signed with `hookgate sign`.
+    (
+        "hcp-terraform-to-slack",
+        "terraform",
+        "tfe/run_errored.json",
+        &[],
+    ),
+    (
+        "hcp-terraform-to-slack",
+        "terraform",
+        "tfe/assessment_drifted.json",
+        &[],
+    ),
+    (
+        "hcp-terraform-to-slack",
+        "terraform",
+        "tfe/verification.json",
+        &[],
+    ),
+    (
+        "gitlab-pipelines-to-slack",
+        "gitlab",
+        "gitlab/pipeline.json",
+        &[],
+    ),
+    (
+        "gitlab-pipelines-to-slack",
+        "gitlab",
+        "gitlab/merge_request.json",
+        &[],
+    ),
+    // A body shipped with the example, signed with `hookgate sign`.
     (
         "github-to-standard-webhooks",
         "github",
@@ -103,6 +137,12 @@ fn normalise(text: &str) -> String {
             format!("{indent}webhook-timestamp: <ts>")
         } else if trimmed.starts_with("webhook-signature:") {
             format!("{indent}webhook-signature: <sig>")
+        } else if let Some(name) = ["X-Gitlab-Event-UUID:", "Idempotency-Key:"]
+            .into_iter()
+            .find(|h| trimmed.starts_with(h))
+        {
+            // GUIDs made from the delivery id, which changes from run to run.
+            format!("{indent}{name} <guid of the delivery id>")
         } else {
             mask_ids(line)
         };
@@ -129,20 +169,16 @@ fn mask_ids(line: &str) -> String {
     out
 }
 
+/// A catalog sample's headers as `--header` values; none for a body an example ships.
 fn fixture_headers(name: &str) -> Vec<String> {
-    let sigs: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixtures_dir().join("signatures.json")).expect("read"),
-    )
-    .expect("json");
-    sigs[name]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !k.starts_with('_') && k.as_str() != "Content-Type")
-                .filter_map(|(k, v)| Some(format!("{k}: {}", v.as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    if name.starts_with("examples/") {
+        return Vec::new();
+    }
+    sample_headers(name)
+        .into_iter()
+        .filter(|(k, _)| k.as_str() != "Content-Type")
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect()
 }
 
 #[test]
@@ -180,7 +216,7 @@ fn every_example_checks_and_tries_as_expected() {
             Some(own) => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("examples")
                 .join(own),
-            None => fixtures_dir().join(fixture),
+            None => sample_path(fixture),
         };
         args.extend(["--body".into(), body.display().to_string()]);
         for h in fixture_headers(fixture)
@@ -192,10 +228,12 @@ fn every_example_checks_and_tries_as_expected() {
         let (code, out, err) = hookgate(&args);
         assert_eq!(code, 0, "{example} {fixture}: {err}");
         let got = normalise(&out);
+        // `<preset>/<file>` → `<preset>_<file>.txt`; an example's own body by its file name.
         let file = fixture
-            .rsplit('/')
-            .next()
+            .strip_prefix("examples/")
+            .and_then(|own| own.rsplit('/').next())
             .unwrap_or(fixture)
+            .replace('/', "_")
             .replace(".json", ".txt");
         let expected_path = example_dir(example).join("expected").join(file);
         if bless {

@@ -1,6 +1,6 @@
 //! Ingress: every status code of `POST /hooks/{source}`, and signatures good, bad, missing, rotated.
 
-use crate::utils::{Gateway, Receiver, client, fixture, post_json, sha256_header};
+use crate::utils::{Gateway, Receiver, client, post_json, sample, sample_headers, sha256_header};
 use std::time::Duration;
 
 fn config(target: &str) -> String {
@@ -152,17 +152,20 @@ async fn github_signatures_good_bad_and_rotated() {
 }
 
 #[tokio::test]
-async fn spacelift_fixtures_verify_and_one_changed_byte_fails() {
+async fn spacelift_samples_verify_and_one_changed_byte_fails() {
     let gw = Gateway::start(&config("http://127.0.0.1:9/")).await;
-    let sigs: serde_json::Value =
-        serde_json::from_slice(&fixture("signatures.json")).expect("signatures.json");
     for name in [
-        "spacelift_run_finished.json",
-        "spacelift_run_unconfirmed.json",
-        "spacelift_internal_error.json",
+        "spacelift/run_finished.json",
+        "spacelift/run_unconfirmed.json",
+        "spacelift/internal_error.json",
     ] {
-        let body = fixture(name);
-        let sig = sigs[name]["X-Signature-256"].as_str().expect("signature");
+        let body = sample(name);
+        let headers = sample_headers(name);
+        let sig = headers
+            .iter()
+            .find(|(k, _)| k == "X-Signature-256")
+            .map(|(_, v)| v.as_str())
+            .expect("signature");
         let (status, json) = post_json(
             &gw.hook("spacelift"),
             body.clone(),

@@ -4,7 +4,7 @@
 
 use crate::utils::admin::{ADMIN, TOKEN, admin, cli};
 use crate::utils::wasm::{guest_bytes, plugin_bytes, plugin_path};
-use crate::utils::{Gateway, Receiver, client, fixture, post_json};
+use crate::utils::{Gateway, Receiver, client, fixture, post_json, sample, sample_path};
 use reqwest::Method;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -84,7 +84,7 @@ async fn events_wait_for_a_plugin_pushed_later_then_slack_messages_for_every_pla
         ));
     }
     let gw = Gateway::start(&config).await;
-    let spacelift = fixture("spacelift_run_finished.json");
+    let spacelift = sample("spacelift/run_finished.json");
     post_json(&gw.hook("spacelift"), spacelift, &[]).await;
 
     // Not uploaded yet: the route waits (no delivery, nothing dead), and says why.
@@ -129,14 +129,14 @@ async fn events_wait_for_a_plugin_pushed_later_then_slack_messages_for_every_pla
     let cases = [
         (
             "pulumi",
-            "pulumi_stack_update.json",
+            "pulumi/stack_update.json",
             &[("Pulumi-Webhook-Kind", "stack_update")][..],
         ),
-        ("hcp", "hcp_packer_version_created.json", &[][..]),
-        ("nullstone", "nullstone_deployed.json", &[][..]),
+        ("hcp", "hcp/packer_version_created.json", &[][..]),
+        ("nullstone", "nullstone/deployed.json", &[][..]),
     ];
     for (source, name, headers) in cases {
-        post_json(&gw.hook(source), fixture(name), headers).await;
+        post_json(&gw.hook(source), sample(name), headers).await;
     }
     let all = receiver.wait_for(4, Duration::from_secs(10)).await;
     for r in &all {
@@ -165,7 +165,7 @@ async fn port_entity_plugin_builds_ports_entity_from_a_spacelift_run() {
     let (status, body) = upload(&gw, "port-entity", plugin_bytes("port-entity")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["routes"], serde_json::json!(["r"]));
-    post_json(&gw.hook("s"), fixture("spacelift_run_finished.json"), &[]).await;
+    post_json(&gw.hook("s"), sample("spacelift/run_finished.json"), &[]).await;
     wait_log(&gw, 2).await;
     let entity = receiver
         .seen()
@@ -301,7 +301,7 @@ async fn hot_swap_under_load_loses_and_fails_nothing() {
     )
     .await;
     upload(&gw, "p", plugin_bytes("slack-notify")).await;
-    let body = fixture("spacelift_run_finished.json");
+    let body = sample("spacelift/run_finished.json");
     let hook = gw.hook("s");
     let senders: Vec<_> = (0..4)
         .map(|_| {
@@ -358,7 +358,7 @@ async fn hot_swap_under_load_loses_and_fails_nothing() {
     );
     // The last upload was slack-notify: a new event gets its shape.
     let n = receiver.seen().len();
-    post_json(&gw.hook("s"), fixture("spacelift_run_finished.json"), &[]).await;
+    post_json(&gw.hook("s"), sample("spacelift/run_finished.json"), &[]).await;
     let last = receiver.wait_for(n + 2, Duration::from_secs(5)).await;
     let newest = last[n..]
         .iter()
@@ -451,7 +451,7 @@ fn check_and_try_load_the_plugins_routes_name() {
     .expect("copy");
     let (ok, _, err) = run(&["check", "--config", &cfg]);
     assert!(ok, "{err}");
-    let body = crate::utils::fixtures_dir().join("spacelift_run_finished.json");
+    let body = sample_path("spacelift/run_finished.json");
     let (ok, out, err) = run(&[
         "try",
         "--config",

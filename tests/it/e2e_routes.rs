@@ -1,6 +1,6 @@
 //! Routes: filter, jq, Port-style map, fan-out, filtered, failing mappings, passthrough.
 
-use crate::utils::{Gateway, Receiver, fixture, post_json, sha256_header};
+use crate::utils::{Gateway, Receiver, fixture, post_json, sample, sha256_header};
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_millis(300);
@@ -40,7 +40,7 @@ targets = ["port"]
         props = props_toml.join(", "),
     );
     let gw = Gateway::start(&config).await;
-    let body = fixture("spacelift_run_finished.json");
+    let body = sample("spacelift/run_finished.json");
     let sig = sha256_header("spacelift-fixture-secret", &body);
     let (status, _) = post_json(&gw.hook("spacelift"), body, &[("X-Signature-256", &sig)]).await;
     assert_eq!(status, 202);

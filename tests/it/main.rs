@@ -4,6 +4,7 @@
 mod e2e_admin;
 mod e2e_backpressure;
 mod e2e_browser;
+mod e2e_catalog;
 mod e2e_cli;
 mod e2e_cluster;
 mod e2e_console;

@@ -214,7 +214,7 @@ pub(super) async fn reload(
                 Ok(()) => layout::notice(
                     true,
                     &format!(
-                        "Reloaded: {} sources, {} routes, {} targets.{}",
+                        "Reloaded: {} sources, {} routes, {} targets.{}{}",
                         done.sources,
                         done.routes,
                         done.targets,
@@ -225,6 +225,11 @@ pub(super) async fn reload(
                                 " A restart is needed to apply: {}.",
                                 done.restart_needed.join(", ")
                             )
+                        },
+                        if done.warnings.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" Warnings: {}", done.warnings.join("; "))
                         }
                     ),
                 ),

@@ -275,6 +275,42 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The event catalog (catalog/): each preset's events, schemas and signed samples.
+pub fn catalog_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalog")
+}
+
+/// Where the catalog sample `<preset>/<file>` lives.
+pub fn sample_path(name: &str) -> PathBuf {
+    let (preset, file) = name
+        .split_once('/')
+        .unwrap_or_else(|| panic!("a sample is named <preset>/<file>, not {name}"));
+    catalog_dir().join(preset).join("samples").join(file)
+}
+
+/// The catalog sample `<preset>/<file>`, byte for byte (its signatures cover these bytes).
+pub fn sample(name: &str) -> Vec<u8> {
+    let path = sample_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The headers `catalog/sign.py` recorded for the sample `<preset>/<file>`: what its platform
+/// sends with it, signature included.
+pub fn sample_headers(name: &str) -> Vec<(String, String)> {
+    let (preset, file) = name.split_once('/').unwrap_or((name, name));
+    let path = catalog_dir().join(preset).join("samples/headers.json");
+    let all: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
+    .expect("headers.json");
+    all[file]
+        .as_object()
+        .unwrap_or_else(|| panic!("{} has no entry for {file}", path.display()))
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
 /// `sha256=<hex>` of `body`, as GitHub and Spacelift sign.
 pub fn sha256_header(secret: &str, body: &[u8]) -> String {
     let mac = hookgate::testing::hmac(
