@@ -194,11 +194,22 @@ try {
     writeFileSync(config, good);
   }
 
+  step("the event catalog, and a sample opened in the playground");
+  await visit("/catalog?preset=github", "catalog");
+  await page.click("a:has-text('workflow_run')");
+  await settle("catalog-event");
+  check((await page.locator("h1").textContent()).includes("github: workflow_run"), "the event's page opens");
+  check((await page.locator("pre.payload").count()) >= 2, "its sample and schema are shown");
+  await page.click("text=Try in the playground");
+  await settle(null);
+  const tried = await page.content();
+  check(tried.includes("workflow_run") && tried.includes("Event type"), "the playground runs the sample as a github event");
+
   step("the overview, at 1280 px and on a phone");
   await visit("/", "overview");
   check((await page.locator("figure.chart svg").count()) === 1, "the activity chart is drawn");
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ["/", "/events", `/events/${hostile}`, "/deliveries", "/playground", "/targets", "/plugins", "/config"]) {
+  for (const path of ["/", "/events", `/events/${hostile}`, "/deliveries", "/playground", "/targets", "/plugins", "/config", "/catalog?preset=github", "/catalog/github/workflow_run"]) {
     await page.goto(base + path);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     check(wide <= 392, `${path} fits a phone (${wide} px wide)`);

@@ -20,16 +20,18 @@ pub(super) enum Nav {
     Events,
     Deliveries,
     Playground,
+    Catalog,
     Targets,
     Plugins,
     Config,
 }
 
-const NAV: [(Nav, &str, &str); 7] = [
+const NAV: [(Nav, &str, &str); 8] = [
     (Nav::Overview, "/", "Overview"),
     (Nav::Events, "/events", "Events"),
     (Nav::Deliveries, "/deliveries", "Deliveries"),
     (Nav::Playground, "/playground", "Playground"),
+    (Nav::Catalog, "/catalog", "Catalog"),
     (Nav::Targets, "/targets", "Targets"),
     (Nav::Plugins, "/plugins", "Plugins"),
     (Nav::Config, "/config", "Config"),

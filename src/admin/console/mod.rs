@@ -21,6 +21,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use session::SignedIn;
 
+mod catalog;
 mod chart;
 mod deliveries;
 mod events;
@@ -57,6 +58,8 @@ pub(crate) fn router(state: Admin) -> Router {
                 .post(playground::post)
                 .layer(DefaultBodyLimit::max(FORM_LIMIT)),
         )
+        .route("/catalog", get(catalog::list))
+        .route("/catalog/{preset}/{event}", get(catalog::event))
         .route("/targets", get(manage::targets))
         .route("/targets/{name}/enable", post(manage::enable))
         .route("/targets/{name}/disable", post(manage::disable))

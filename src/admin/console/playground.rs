@@ -111,6 +111,9 @@ impl Form {
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct Pick {
     event: Option<String>,
+    /// A catalog event, `<preset>/<type>`, and which of its samples (from 1).
+    catalog: Option<String>,
+    sample: Option<usize>,
 }
 
 /// The empty form, or one filled from a stored event (`?event=`), run at once.
@@ -140,6 +143,25 @@ pub(super) async fn page(
             .collect();
         form.kind = "configured".into();
         result = Some(run(&state, &form).await);
+    } else if let Some(wanted) = pick.catalog.as_deref() {
+        let (kind, headers, body) =
+            super::catalog::sample(wanted, pick.sample.unwrap_or(1)).ok_or(ApiError::NotFound)?;
+        form.headers = headers;
+        form.body = body;
+        // The first source of that kind; without one, the sample is shown with the reason.
+        match config.sources.values().find(|s| s.kind.name() == kind) {
+            Some(source) => {
+                form.source = source.name.clone();
+                form.kind = "configured".into();
+                result = Some(run(&state, &form).await);
+            }
+            None => {
+                result = Some(Err(TryError::Invalid(vec![(
+                    "source".into(),
+                    format!("no source of kind `{kind}` is configured: add one to try this sample"),
+                )])))
+            }
+        }
     }
     render(&state, &session, &form, result.as_ref()).await
 }
