@@ -460,3 +460,37 @@ targets = [\"as-gitlab\"]
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A reload takes a config the catalog warns about, and its answer carries the warnings.
+#[tokio::test]
+async fn a_reload_answers_with_the_catalogs_warnings() {
+    let config = |events: &str| {
+        format!(
+            "{ADMIN}
+[sources.gl]
+kind = \"gitlab\"
+
+[targets.t]
+url = \"http://127.0.0.1:9/\"
+
+[[routes]]
+name = \"pipelines\"
+source = \"gl\"
+events = [{events}]
+targets = [\"t\"]
+"
+        )
+    };
+    let gw = Gateway::start(&config("\"Pipeline Hook\"")).await;
+    gw.rewrite_config(&config("\"Pipeline Hooks\""));
+    let (status, answer) = admin(&gw, Method::POST, "/admin/v1/reload", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{answer}");
+    let warnings = answer["summary"]["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{answer}");
+    let w = warnings[0].as_str().expect("text");
+    assert!(
+        w.starts_with("routes[0].events: `Pipeline Hooks` is not an event of the gitlab preset")
+            && w.contains("did you mean `Pipeline Hook`"),
+        "{w}"
+    );
+}
