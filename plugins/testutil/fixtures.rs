@@ -1,7 +1,9 @@
 //! Test support shared by the plugins' integration tests (included with `#[path]`): builds the
-//! envelope hookgate would hand a plugin for each payload in the repo's `tests/fixtures`.
+//! envelope hookgate would hand a plugin for each platform payload in the repo's event catalog.
 //!
-//! Headers come from the fixtures' `signatures.json` (lower-cased, as the envelope has them);
+//! A fixture is named `<preset>_<file>`: the catalog's sample `catalog/<preset>/samples/<file>`,
+//! or, for what is not a platform event (Port's results, a policy input), `tests/fixtures/<name>`.
+//! Headers come from the sample's `headers.json` (lower-cased, as the envelope has them);
 //! `event_type` follows the gateway's built-in rule for the platform the file name names.
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -35,33 +37,64 @@ pub const EVENT_FIXTURES: &[&str] = &[
     "nullstone_legacy_first_deployed.json",
 ];
 
-/// The repo's `tests/fixtures`, found from the crate's directory.
-pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+/// The repository, found from the crate's directory.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where fixture `name` lives: a catalog sample if there is one by that name, else tests/fixtures.
+fn path(name: &str) -> PathBuf {
+    if let Some((preset, file)) = name.split_once('_') {
+        let sample = root()
+            .join("catalog")
+            .join(preset)
+            .join("samples")
+            .join(file);
+        if sample.exists() {
+            return sample;
+        }
+    }
+    root().join("tests/fixtures").join(name)
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 /// The parsed JSON of fixture `name`.
 pub fn json(name: &str) -> Value {
-    let path = dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {name}: {e}"))
+    read_json(&path(name))
+}
+
+/// The headers the platform sends with fixture `name` (none for what is not a catalog sample).
+fn headers(name: &str) -> std::collections::BTreeMap<String, String> {
+    let Some((preset, file)) = name.split_once('_') else {
+        return Default::default();
+    };
+    let signed = root()
+        .join("catalog")
+        .join(preset)
+        .join("samples/headers.json");
+    if !signed.exists() || !path(name).starts_with(root().join("catalog")) {
+        return Default::default();
+    }
+    read_json(&signed)
+        .get(file)
+        .and_then(Value::as_object)
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The envelope of fixture `name`, as the gateway would build it.
 pub fn event(name: &str) -> Event {
     let body = json(name);
-    let signatures = json("signatures.json");
-    let headers = signatures
-        .get(name)
-        .and_then(Value::as_object)
-        .map(|h| {
-            h.iter()
-                .filter(|(k, _)| !k.starts_with('_'))
-                .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = headers(name);
     let mut event = Event {
         id: "01JXTESTEVENT0000000000000".into(),
         source: "fixtures".into(),

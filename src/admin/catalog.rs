@@ -132,7 +132,9 @@ pub(super) async fn event(
     Ok(Json(CatalogEvent {
         preset: p.preset.clone(),
         event: event_view(e),
-        schema: catalog::schema_of(p, e).cloned(),
+        schema: catalog::schema_of(p, e)
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .cloned(),
         samples,
     }))
 }

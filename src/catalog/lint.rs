@@ -3,9 +3,15 @@
 //! no schema of the route's events documents.
 //!
 //! Warnings, not errors: a platform may send what its documentation has not caught up with, so
-//! the config still loads. The path reader is a scanner, not a jq parser: it reads the paths that
-//! start at the envelope (`.body.a.b`, `.body.items[].id`, inside string interpolation too) and
-//! ignores what it cannot place (paths after a variable, or relative to something else).
+//! the config still loads. The path reader is a scanner, not a jq parser: it reads every path
+//! that starts with `.body` where a path can start (`.body.a.b`, `.body.items[].id`, inside string
+//! interpolation too), skips one after a variable or another step (`$e.body`, `.x.body`) and one
+//! being assigned (`.body.seen = true`), and takes the rest as paths from the envelope. So a
+//! `.body` read inside `map(…)` or after `.[] |`, relative to something else, is judged as if it
+//! were the envelope's: rare in mappings, and only ever a warning.
+//!
+//! It judges only what the catalog can: no event names for a preset whose senders name their
+//! own (Standard Webhooks), no paths where the route may take an event without a schema.
 
 use crate::catalog::schema::{Step, documents};
 use crate::catalog::{Event, Preset, closest, did_you_mean, schema_of};
@@ -25,32 +31,59 @@ pub(crate) struct RouteText<'a> {
 /// The warnings for `route`, whose source has the preset `preset`.
 pub(crate) fn route(preset: &Preset, route: &RouteText<'_>) -> Vec<Warning> {
     let mut out = Vec::new();
-    let mut relevant: Vec<&Event> = Vec::new();
-    match route.events {
-        None => relevant.extend(preset.events.iter()),
+    // The events the route can take; `None` when that is not known (an open preset's own names).
+    let relevant: Option<Vec<&Event>> = match route.events {
+        None if preset.open => None,
+        None => Some(
+            preset
+                .events
+                .iter()
+                .filter(|e| e.schema.is_some())
+                .collect(),
+        ),
         Some(names) => {
+            let mut relevant: Vec<&Event> = Vec::new();
+            let mut all_known = true;
             for name in names {
-                let before = relevant.len();
-                relevant.extend(preset.events_named(name));
-                if relevant.len() == before && !preset.open {
-                    out.push((
-                        format!("{}.events", route.key),
-                        format!(
-                            "`{name}` is not an event of the {} preset{}",
-                            preset.preset,
-                            did_you_mean(&closest(name, preset.names()))
-                        ),
-                    ));
+                let named: Vec<&Event> = preset.events_named(name).collect();
+                if named.is_empty() {
+                    all_known = false;
+                    if !preset.open {
+                        out.push((
+                            format!("{}.events", route.key),
+                            format!(
+                                "`{name}` is not an event of the {} preset{}",
+                                preset.preset,
+                                did_you_mean(&closest(name, preset.names()))
+                            ),
+                        ));
+                    }
+                }
+                for e in named {
+                    if !relevant.iter().any(|r| std::ptr::eq(*r, e)) {
+                        relevant.push(e);
+                    }
                 }
             }
+            // In an open preset a name the catalog lacks is still a real event that could carry
+            // any field (in a closed one it can never match, and was reported); so could an
+            // event the platform documents no payload for.
+            let all_typed = relevant.iter().all(|e| e.schema.is_some());
+            ((all_known || !preset.open) && all_typed).then_some(relevant)
         }
-    }
-    let schemas: Option<Vec<&serde_json::Value>> =
-        relevant.iter().map(|e| schema_of(preset, e)).collect();
-    // An event without a schema could have any field; nothing to say then, nor with no events.
-    let Some(schemas) = schemas.filter(|s| !s.is_empty()) else {
+    };
+    let Some(relevant) = relevant.filter(|r| !r.is_empty()) else {
         return out;
     };
+    // A schema that cannot be read judges nothing (the catalog's tests fail on it; `validate`
+    // refuses to load with it).
+    let schemas: Vec<&serde_json::Value> = relevant
+        .iter()
+        .filter_map(|e| schema_of(preset, e).ok().flatten())
+        .collect();
+    if schemas.len() != relevant.len() {
+        return out;
+    }
     for (key, code) in &route.code {
         for (text, steps) in body_paths(code) {
             if let Some(why) = unmatched(preset, &relevant, &schemas, &text, &steps) {
@@ -71,16 +104,17 @@ fn unmatched(
     text: &str,
     steps: &[Step],
 ) -> Option<String> {
-    let mut deepest = 0;
-    let mut names: Vec<&str> = Vec::new();
+    let mut furthest: Option<(usize, Vec<&str>)> = None;
     for schema in schemas {
-        match documents(schema, steps) {
-            Ok(()) => return None,
-            Err((at, n)) if at > deepest || names.is_empty() => (deepest, names) = (at, n),
-            Err((at, n)) if at == deepest => names.extend(n),
-            Err(_) => {}
+        match (documents(schema, steps), &mut furthest) {
+            (Ok(()), _) => return None,
+            (Err(e), None) => furthest = Some(e),
+            (Err((at, n)), Some((deepest, names))) if at == *deepest => names.extend(n),
+            (Err((at, n)), Some((deepest, _))) if at > *deepest => furthest = Some((at, n)),
+            (Err(_), Some(_)) => {}
         }
     }
+    let (deepest, mut names) = furthest?;
     names.sort_unstable();
     names.dedup();
     let Step::Key(missing) = &steps[deepest] else {
@@ -110,7 +144,7 @@ fn render(steps: &[Step]) -> String {
         .map(|s| match s {
             Step::Key(k) if is_ident(k) => format!(".{k}"),
             Step::Key(k) => format!(".{k:?}"),
-            Step::Index => "[]".into(),
+            Step::Iter | Step::Nth => "[]".into(),
         })
         .collect()
 }
@@ -164,7 +198,9 @@ pub(crate) fn body_paths(code: &str) -> Vec<(String, Vec<Step>)> {
             }
             b'.' if starts_term(b, i) => {
                 if let Some((end, steps)) = path_at(code, i) {
-                    out.push((code[i..end].to_string(), steps));
+                    if !assigned(&code[end..]) {
+                        out.push((code[i..end].to_string(), steps));
+                    }
                     i = end;
                     continue;
                 }
@@ -174,6 +210,16 @@ pub(crate) fn body_paths(code: &str) -> Vec<(String, Vec<Step>)> {
         i += 1;
     }
     out
+}
+
+/// Whether what follows a path assigns to it (`=`, `|=`, `+=`, `//=` …, not `==`): a path being
+/// written may be one the payload does not have yet.
+fn assigned(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    ["|=", "+=", "-=", "*=", "/=", "%=", "//="]
+        .iter()
+        .any(|op| rest.starts_with(op))
+        || (rest.starts_with('=') && !rest.starts_with("=="))
 }
 
 /// Whether the `.` at `i` begins a path from the input, not a step of something before it.
@@ -198,13 +244,13 @@ fn path_at(code: &str, start: usize) -> Option<(usize, Vec<Step>)> {
         if let Some(t) = tail.strip_prefix('?') {
             at = code.len() - t.len();
         } else if let Some(t) = tail.strip_prefix("[]") {
-            steps.push(Step::Index);
+            steps.push(Step::Iter);
             at = code.len() - t.len();
         } else if let Some((key, len)) = key_step(tail) {
             steps.push(Step::Key(key));
             at += len;
         } else if let Some(len) = index_step(tail) {
-            steps.push(Step::Index);
+            steps.push(Step::Nth);
             at += len;
         } else {
             break;
@@ -266,10 +312,15 @@ mod tests {
         );
         // After a variable, a call or another step, `.body` is not the envelope's.
         assert!(texts(r#"$e.body.x, .item.body.x, f.body.x, ".body.x""#).is_empty());
+        // Written, not read.
+        assert_eq!(
+            texts(".body.seen = true | .body.a |= 1 | .body.b == 2"),
+            [".body.b"]
+        );
         let steps = &body_paths(".body.a[].b")[0].1;
         assert_eq!(
             steps,
-            &[Step::Key("a".into()), Step::Index, Step::Key("b".into())]
+            &[Step::Key("a".into()), Step::Iter, Step::Key("b".into())]
         );
     }
 }

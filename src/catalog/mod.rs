@@ -58,21 +58,35 @@ impl Event {
     }
 }
 
-/// The embedded catalog, parsed once. A file that does not parse is a build of hookgate that its
-/// own unit tests fail, so this keeps the error rather than hiding it.
-static CATALOG: LazyLock<Result<Vec<Preset>, String>> = LazyLock::new(|| {
+/// What can be wrong with the embedded catalog: a build of hookgate its own unit tests fail, so
+/// every use keeps the error and says it rather than acting as if an event had no schema.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum CatalogError {
+    #[error("the embedded catalog/{path} does not parse: {why}")]
+    Unreadable { path: String, why: String },
+    #[error("catalog/{preset}/catalog.json names {path}, which is not embedded")]
+    Missing { preset: String, path: String },
+    #[error("the embedded catalog/{path} is not a schema that compiles: {why}")]
+    Uncompilable { path: String, why: String },
+}
+
+/// The embedded catalog, parsed once.
+static CATALOG: LazyLock<Result<Vec<Preset>, CatalogError>> = LazyLock::new(|| {
     FILES
         .iter()
         .filter(|(path, _)| path.ends_with("/catalog.json"))
         .map(|(path, bytes)| {
-            serde_json::from_slice::<Preset>(bytes).map_err(|e| format!("catalog/{path}: {e}"))
+            serde_json::from_slice::<Preset>(bytes).map_err(|e| CatalogError::Unreadable {
+                path: path.to_string(),
+                why: e.to_string(),
+            })
         })
         .collect()
 });
 
 /// Every preset the catalog describes, or why the embedded catalog is broken.
-pub(crate) fn presets() -> Result<&'static [Preset], &'static str> {
-    CATALOG.as_deref().map_err(String::as_str)
+pub(crate) fn presets() -> Result<&'static [Preset], &'static CatalogError> {
+    CATALOG.as_deref()
 }
 
 /// The preset `name` (a source `kind`), if the catalog describes it.
@@ -105,21 +119,39 @@ impl Preset {
     }
 }
 
+type Parsed = Result<serde_json::Value, CatalogError>;
+
 /// Every schema file, parsed on first use (all at once: a few megabytes, tens of milliseconds),
-/// by its path under `catalog/`. One that does not parse is left out; a unit test makes sure
-/// there is none.
-static SCHEMAS: LazyLock<HashMap<&'static str, serde_json::Value>> = LazyLock::new(|| {
+/// by its path under `catalog/`.
+static SCHEMAS: LazyLock<HashMap<&'static str, Parsed>> = LazyLock::new(|| {
     FILES
         .iter()
         .filter(|(path, _)| path.contains("/schemas/"))
-        .filter_map(|(path, bytes)| Some((*path, serde_json::from_slice(bytes).ok()?)))
+        .map(|(path, bytes)| {
+            let parsed = serde_json::from_slice(bytes).map_err(|e| CatalogError::Unreadable {
+                path: path.to_string(),
+                why: e.to_string(),
+            });
+            (*path, parsed)
+        })
         .collect()
 });
 
-/// The schema of `event` of `preset` as JSON; `None` when the event has none.
-pub(crate) fn schema_of(preset: &Preset, event: &Event) -> Option<&'static serde_json::Value> {
-    let path = event.schema.as_deref()?;
-    SCHEMAS.get(format!("{}/{path}", preset.preset).as_str())
+/// The schema of `event` of `preset` as JSON: `None` when the event has none.
+pub(crate) fn schema_of(
+    preset: &Preset,
+    event: &Event,
+) -> Result<Option<&'static serde_json::Value>, CatalogError> {
+    let Some(path) = event.schema.as_deref() else {
+        return Ok(None);
+    };
+    match SCHEMAS.get(format!("{}/{path}", preset.preset).as_str()) {
+        Some(parsed) => parsed.as_ref().map(Some).map_err(Clone::clone),
+        None => Err(CatalogError::Missing {
+            preset: preset.preset.clone(),
+            path: path.to_string(),
+        }),
+    }
 }
 
 /// Up to three of `candidates` closest to `name`, best first; none when nothing is close.

@@ -5,7 +5,7 @@
 //! mismatch says names the path and the rule, never the producer's value (`masked`), so it is
 //! safe to log and to answer with.
 
-use crate::catalog::{Event, Preset, schema_of};
+use crate::catalog::{CatalogError, Event, Preset, schema_of};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
@@ -22,12 +22,14 @@ pub(crate) enum Verdict {
     Mismatch(String),
 }
 
-type Compiled = Result<jsonschema::Validator, String>;
+type Compiled = Result<jsonschema::Validator, CatalogError>;
 
-/// One slot per event with a schema, keyed `<preset>/<type>`, filled on first use.
+/// One slot per event with a schema, keyed `<preset>/<type>`, filled on first use. (Only a
+/// `Preset` from a catalog that parsed can be looked up here, so when it did not, no slot is
+/// ever asked for.)
 static COMPILED: LazyLock<HashMap<String, OnceLock<Compiled>>> = LazyLock::new(|| {
-    crate::catalog::presets()
-        .unwrap_or_default()
+    let presets: &[Preset] = crate::catalog::presets().unwrap_or(&[]);
+    presets
         .iter()
         .flat_map(|p| {
             p.events
@@ -50,14 +52,10 @@ pub(crate) fn check(preset: &Preset, event_type: &str, body: &Value) -> Verdict 
     let Some(slot) = COMPILED.get(&key(preset, event)) else {
         return Verdict::NoSchema;
     };
-    let compiled = slot.get_or_init(|| match schema_of(preset, event) {
-        Some(schema) => jsonschema::validator_for(schema).map_err(|e| e.to_string()),
-        None => Err(format!("schema {:?} is missing", event.schema)),
-    });
-    match compiled {
+    match compiled(slot, preset, event) {
         // A catalog schema that does not compile is a bug the unit tests catch; say so rather
         // than pass every payload.
-        Err(why) => Verdict::Mismatch(format!("the catalog's schema is broken: {why}")),
+        Err(e) => Verdict::Mismatch(e.to_string()),
         Ok(validator) => match validator.validate(body) {
             Ok(()) => Verdict::Matches,
             Err(e) => {
@@ -69,17 +67,73 @@ pub(crate) fn check(preset: &Preset, event_type: &str, body: &Value) -> Verdict 
     }
 }
 
+fn compiled<'a>(slot: &'a OnceLock<Compiled>, preset: &Preset, event: &Event) -> &'a Compiled {
+    slot.get_or_init(|| {
+        let path = || {
+            format!(
+                "{}/{}",
+                preset.preset,
+                event.schema.as_deref().unwrap_or("")
+            )
+        };
+        match schema_of(preset, event)? {
+            Some(schema) => {
+                jsonschema::validator_for(schema).map_err(|e| CatalogError::Uncompilable {
+                    path: path(),
+                    why: e.to_string(),
+                })
+            }
+            None => Err(CatalogError::Missing {
+                preset: preset.preset.clone(),
+                path: path(),
+            }),
+        }
+    })
+}
+
+/// Compiles every schema of `preset` now (a source's `validate` does it when the config loads,
+/// so a schema that cannot be used is a config problem, and the first event does not pay).
+pub(crate) fn compile_all(preset: &Preset) -> Result<(), CatalogError> {
+    for event in &preset.events {
+        if let Some(slot) = COMPILED.get(&key(preset, event))
+            && let Err(e) = compiled(slot, preset, event)
+        {
+            return Err(e.clone());
+        }
+    }
+    Ok(())
+}
+
 /// Whether `schema` documents the object keys and array steps of `path`: `Ok`, or the index of
 /// the first step it does not have, with the names documented there.
 pub(crate) fn documents<'s>(schema: &'s Value, path: &[Step]) -> Result<(), (usize, Vec<&'s str>)> {
     walk(schema, path, 0)
 }
 
-/// One step of a path: `.name` or `[]` / `[n]`.
+/// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
+    /// `.name`, `."name"`, `["name"]`.
     Key(String),
-    Index,
+    /// `[]`: every item of an array, or every value of an object.
+    Iter,
+    /// `[n]`: one item of an array.
+    Nth,
+}
+
+/// Of two failures, the one that got further (the names there are the useful suggestions).
+fn further<'s>(
+    a: Result<(), (usize, Vec<&'s str>)>,
+    b: Result<(), (usize, Vec<&'s str>)>,
+) -> Result<(), (usize, Vec<&'s str>)> {
+    match (a, b) {
+        (Ok(()), _) | (_, Ok(())) => Ok(()),
+        (Err((i, mut n)), Err((j, m))) if i == j => {
+            n.extend(m);
+            Err((i, n))
+        }
+        (Err(a), Err(b)) => Err(if a.0 > b.0 { a } else { b }),
+    }
 }
 
 fn walk<'s>(schema: &'s Value, path: &[Step], at: usize) -> Result<(), (usize, Vec<&'s str>)> {
@@ -128,17 +182,33 @@ fn walk_own<'s>(
         _ => true,
     };
     match &path[at] {
-        Step::Index if !can_be("array") => Err((at, Vec::new())),
         Step::Key(_) if !can_be("object") => Err((at, Vec::new())),
-        Step::Index => match node.get("items").or_else(|| node.get("prefixItems")) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| walk(i, path, at + 1))
-                .find(Result::is_ok)
-                .unwrap_or(Ok(())),
-            Some(items) => walk(items, path, at + 1),
-            None => Ok(()),
-        },
+        Step::Iter | Step::Nth => {
+            let mut result = Err((at, Vec::new()));
+            if can_be("array") {
+                result = match node.get("items").or_else(|| node.get("prefixItems")) {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|i| walk(i, path, at + 1))
+                        .fold(Err((at, Vec::new())), further),
+                    Some(items) => walk(items, path, at + 1),
+                    None => Ok(()),
+                };
+            }
+            // jq's `.[]` also iterates an object's values.
+            if path[at] == Step::Iter && can_be("object") && result.is_err() {
+                let values = match node.get("properties") {
+                    Some(Value::Object(props)) => props
+                        .values()
+                        .chain(node.get("additionalProperties").filter(|v| v.is_object()))
+                        .map(|v| walk(v, path, at + 1))
+                        .fold(Err((at, Vec::new())), further),
+                    _ => Ok(()),
+                };
+                result = further(result, values);
+            }
+            result
+        }
         Step::Key(name) => {
             let Some(Value::Object(props)) = node.get("properties") else {
                 // No documented fields (a map of the user's keys, or undescribed): any key.
@@ -183,9 +253,12 @@ mod tests {
         assert_eq!(documents(&schema, &[key("run"), key("state")]), Ok(()));
         assert_eq!(documents(&schema, &[key("labels"), key("team")]), Ok(()));
         assert_eq!(
-            documents(&schema, &[key("builds"), Step::Index, key("id")]),
+            documents(&schema, &[key("builds"), Step::Nth, key("id")]),
             Ok(())
         );
+        // `.[]` of an object: its values.
+        assert_eq!(documents(&schema, &[key("run"), Step::Iter]), Ok(()));
+        assert!(documents(&schema, &[key("run"), Step::Nth]).is_err());
         assert_eq!(documents(&schema, &[key("either"), key("a")]), Ok(()));
         assert_eq!(
             documents(&schema, &[key("run"), key("stat")]),

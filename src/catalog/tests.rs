@@ -4,6 +4,9 @@ use crate::catalog::schema::{Verdict, check};
 #[test]
 fn every_preset_parses_and_every_file_it_names_exists_and_nothing_is_left_unnamed() {
     let presets = presets().expect("the embedded catalog parses");
+    for p in presets {
+        crate::catalog::schema::compile_all(p).expect("every schema compiles");
+    }
     assert!(presets.len() >= 8, "{} presets", presets.len());
     let mut named = std::collections::BTreeSet::new();
     for p in presets {
@@ -38,7 +41,12 @@ fn every_schema_compiles_and_every_sample_matches_its_events_schema() {
     for p in presets().expect("parses") {
         for e in &p.events {
             if let Some(path) = &e.schema {
-                assert!(schema_of(p, e).is_some(), "{}/{path} is not JSON", p.preset);
+                assert!(
+                    matches!(schema_of(p, e), Ok(Some(_))),
+                    "{}/{path}: {:?}",
+                    p.preset,
+                    schema_of(p, e)
+                );
             }
             for s in &e.samples {
                 let body: serde_json::Value =
@@ -81,4 +89,58 @@ fn closest_names_suggest_what_was_meant() {
     assert!(closest("zzzz", pulumi.names()).is_empty());
     assert_eq!(did_you_mean(&["a"]), " (did you mean `a`?)");
     assert_eq!(did_you_mean(&["a", "b"]), " (did you mean `a` or `b`?)");
+}
+
+fn lint(preset: &str, events: Option<&[&str]>, jq: &str) -> Vec<String> {
+    let events: Option<Vec<String>> = events.map(|e| e.iter().map(|s| s.to_string()).collect());
+    let text = crate::catalog::lint::RouteText {
+        key: "routes[0]",
+        events: events.as_deref(),
+        code: vec![("routes[0].jq".into(), jq)],
+    };
+    crate::catalog::lint::route(preset_named(preset), &text)
+        .into_iter()
+        .map(|(k, why)| format!("{k}: {why}"))
+        .collect()
+}
+
+fn preset_named(name: &str) -> &'static Preset {
+    preset(name).expect("preset")
+}
+
+#[test]
+fn the_lint_stays_quiet_on_valid_jq_and_open_presets() {
+    // `.[]` of an object, over every event of a preset.
+    assert_eq!(
+        lint("pulumi", None, "[.body.resourceChanges[]] | add"),
+        Vec::<String>::new()
+    );
+    // Standard Webhooks senders name their own types and fields.
+    assert_eq!(
+        lint("standard-webhooks", None, ".body.created_at"),
+        Vec::<String>::new()
+    );
+    // A field being written.
+    assert_eq!(
+        lint(
+            "github",
+            Some(&["push"]),
+            ".body.hookgate_seen = true | .body"
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_lint_names_one_event_once_however_many_aliases_name_it() {
+    let found = lint(
+        "pulumi",
+        Some(&["update_failed", "destroy_failed"]),
+        ".body.stackNme",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("the `stack_update` event (pulumi catalog) has no `stackNme` under `.body` (did you mean `stackName`"),
+        "{found:?}"
+    );
 }

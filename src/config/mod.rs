@@ -293,7 +293,7 @@ fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
             let preset = r
                 .as_ref()
                 .and_then(|r| sources.get(&r.source))
-                .and_then(|s| crate::catalog::preset(s.kind.name()));
+                .and_then(|s| s.catalog_preset());
             route::config::route(v, i, r, &sources, &targets, preset).map(Arc::new)
         })
         .collect();

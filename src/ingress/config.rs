@@ -97,7 +97,35 @@ impl SourceKind {
     }
 }
 
+impl SourceKind {
+    /// The header a preset's shared token arrives in: a credential, never stored.
+    pub(crate) fn token_header(self) -> Option<&'static str> {
+        match self {
+            Self::Nullstone => Some(NULLSTONE_TOKEN_HEADER),
+            Self::Gitlab => Some(GITLAB_TOKEN_HEADER),
+            _ => None,
+        }
+    }
+
+    /// The query parameter a preset's shared token may arrive in: never stored either.
+    pub(crate) fn token_query(self) -> Option<&'static str> {
+        match self {
+            Self::Nullstone => Some(NULLSTONE_TOKEN_QUERY),
+            _ => None,
+        }
+    }
+}
+
 impl Source {
+    /// The catalog's description of this source's events, where it applies: a preset the catalog
+    /// has, naming events by its own rule (a custom `event_type` could name anything) in JSON.
+    pub(crate) fn catalog_preset(&self) -> Option<&'static crate::catalog::Preset> {
+        if matches!(self.event_type, EventTypeRule::Jq(_)) || self.format != BodyFormat::Json {
+            return None;
+        }
+        crate::catalog::preset(self.kind.name())
+    }
+
     /// The event type of this preset's handshake (ping, verification): answered 2xx and stored,
     /// but routed only to routes whose `events` name it.
     pub(crate) fn control_event_type(&self) -> Option<&'static str> {
@@ -237,7 +265,8 @@ fn validate(v: &mut Validator, key: &str, s: &raw::Source, kind: SourceKind) -> 
             return None;
         }
     };
-    let why = if crate::catalog::preset(kind.name()).is_none() {
+    let preset = crate::catalog::preset(kind.name());
+    let why = if preset.is_none() {
         Some(format!(
             "the event catalog has no `{}` preset to validate against",
             kind.name()
@@ -250,7 +279,11 @@ fn validate(v: &mut Validator, key: &str, s: &raw::Source, kind: SourceKind) -> 
     } else if s.format.as_deref() == Some("raw") {
         Some("cannot be used with `format = \"raw\"`: the catalog's schemas describe JSON".into())
     } else {
-        None
+        // Now, not at the first event: a schema that cannot be used is a problem of this config.
+        preset
+            .map(crate::catalog::schema::compile_all)
+            .and_then(Result::err)
+            .map(|e| e.to_string())
     };
     match why {
         Some(why) => {

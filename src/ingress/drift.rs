@@ -3,10 +3,12 @@
 //! `/metrics` and the log the day it happens, not as a route that silently stops matching.
 //!
 //! `warn` counts and logs (once per source and type per [`LOG_EVERY`]) and stores the event;
-//! `reject` refuses a mismatch with 400 naming the first rule it breaks. An event whose type the
-//! catalog does not have is counted and logged in both modes but never refused: platforms add
-//! events before their documentation does. What is logged and answered names paths and rules,
-//! never the producer's values.
+//! `reject` refuses a mismatch with 400 naming the first rule it breaks (and, like every refused
+//! request, ingress logs the refusal). Any mismatch counts, a value outside a documented `enum`
+//! too: `reject` is for producers whose every change should stop at the door. An event whose type
+//! the catalog does not have is counted and logged in both modes but never refused: platforms add
+//! events before their documentation does. What is logged and answered names the path (its keys
+//! are the payload's) and the rule, never the value found there.
 
 use crate::catalog::schema::{Verdict, check};
 use crate::ingress::config::Source;
@@ -34,6 +36,8 @@ pub(crate) enum Finding {
     Mismatch { event_type: String, why: String },
     /// The preset has no such event (or the event has no type at all).
     Unknown { event_type: Option<String> },
+    /// The body passed ingress's JSON check but the catalog's reader refused it.
+    Unreadable { why: String },
 }
 
 impl Finding {
@@ -42,6 +46,7 @@ impl Finding {
         match self {
             Self::Mismatch { event_type, .. } => event_type,
             Self::Unknown { .. } => "_unknown",
+            Self::Unreadable { .. } => "_unreadable",
         }
     }
 
@@ -51,6 +56,9 @@ impl Finding {
             Self::Mismatch { event_type, why } => Some(format!(
                 "body does not match the event catalog's schema for `{event_type}`: {why}"
             )),
+            Self::Unreadable { why } => Some(format!(
+                "body cannot be checked against the event catalog: {why}"
+            )),
             Self::Unknown { .. } => None,
         }
     }
@@ -59,13 +67,20 @@ impl Finding {
 /// Checks `event` from `source` against the catalog; `None` when it matches (or its event has
 /// no schema, or the source's preset has no catalog).
 pub(crate) fn check_event(source: &Source, event: &StoredEvent) -> Option<Finding> {
-    let preset = crate::catalog::preset(source.kind.name())?;
+    let preset = source.catalog_preset()?;
     // The same rule routing applies, so the type checked is the type routes will see.
-    let envelope = Envelope::build(event, source.format, &source.event_type).ok()?;
+    let unreadable = |why: String| Some(Finding::Unreadable { why });
+    let envelope = match Envelope::build(event, source.format, &source.event_type) {
+        Ok(envelope) => envelope,
+        Err(e) => return unreadable(e.to_string()),
+    };
     let Some(event_type) = envelope.event_type() else {
         return Some(Finding::Unknown { event_type: None });
     };
-    let body: serde_json::Value = serde_json::from_slice(&event.body).ok()?;
+    let body: serde_json::Value = match serde_json::from_slice(&event.body) {
+        Ok(body) => body,
+        Err(e) => return unreadable(e.to_string()),
+    };
     match check(preset, event_type, &body) {
         Verdict::Matches | Verdict::NoSchema => None,
         Verdict::UnknownType if preset.open => None,
@@ -109,6 +124,10 @@ impl Throttle {
                 source = %Escaped(source), event_type = %Escaped(event_type), mode,
                 mismatch = %Escaped(why),
                 "event does not match the catalog's schema (logged once a minute per type)"
+            ),
+            Finding::Unreadable { why } => tracing::warn!(
+                source = %Escaped(source), mode, error = %Escaped(why),
+                "event cannot be checked against the catalog (logged once a minute per source)"
             ),
             Finding::Unknown { event_type } => tracing::warn!(
                 source = %Escaped(source),

@@ -287,14 +287,12 @@ async fn read_limited(
     }
 }
 
-/// Headers as stored: credentials are dropped, and so is the header a source's shared token
-/// arrives in (unlike a MAC, the token itself is the secret; stored, it would reach the admin API
-/// and every mapping's `.headers`).
+/// Headers as stored: credentials are dropped, and so is the header a shared token arrives in
+/// (unlike a MAC, the token itself is the secret; stored, it would reach the admin API and every
+/// mapping's `.headers`), whether or not this source checks it: a GitLab webhook may carry its
+/// token to a source configured without one.
 fn stored_headers(headers: &HeaderMap, source: &Source) -> Vec<(String, String)> {
-    let token_header = match &source.verifier {
-        Some(crate::ingress::verify::Verifier::Token { header, .. }) => Some(header.as_str()),
-        _ => None,
-    };
+    let token_header = source.kind.token_header();
     headers
         .iter()
         .filter(|(k, _)| !UNSTORED_HEADERS.contains(&k.as_str()))
@@ -309,12 +307,9 @@ fn stored_headers(headers: &HeaderMap, source: &Source) -> Vec<(String, String)>
         .collect()
 }
 
-/// Query parameters as stored: a token the source verified is a credential and is dropped.
+/// Query parameters as stored: a preset's token parameter is a credential and is dropped.
 fn parse_query(q: &str, source: &Source) -> Vec<(String, String)> {
-    let token_param = match &source.verifier {
-        Some(crate::ingress::verify::Verifier::Token { query, .. }) => query.as_deref(),
-        _ => None,
-    };
+    let token_param = source.kind.token_query();
     url::form_urlencoded::parse(q.as_bytes())
         .filter(|(k, _)| Some(k.as_ref()) != token_param)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -257,6 +257,12 @@ kind = "pulumi"
 [sources.tfc]
 kind = "tfe"
 
+# Its own event types: the catalog does not judge them.
+[sources.actions]
+kind = "github"
+secret = "s"
+event_type = '.body.action'
+
 [targets.t]
 url = "http://127.0.0.1:9/"
 
@@ -265,6 +271,13 @@ name = "failures"
 source = "pulumi"
 events = ["update_faild", "destroy_failed"]
 jq = '{stack: .body.stackName, who: .body.user.nme}'
+targets = ["t"]
+
+[[routes]]
+name = "opened"
+source = "actions"
+events = ["opened"]
+filter = '.body.anything'
 targets = ["t"]
 
 [[routes]]
@@ -283,7 +296,7 @@ targets = ["t"]
         "warning: routes[0].events: `update_faild` is not an event of the pulumi preset (did you mean `update_failed`",
         "warning: routes[0].jq: `.body.user.nme`",
         "(did you mean `name`?)",
-        "warning: routes[1].filter: `.body.notifications[0].run_stauts`: the `run:errored` event (tfe catalog) has no `run_stauts` under `.body.notifications[]` (did you mean `run_status`",
+        "warning: routes[2].filter: `.body.notifications[0].run_stauts`: the `run:errored` event (tfe catalog) has no `run_stauts` under `.body.notifications[]` (did you mean `run_status`",
         "3 warnings",
     ] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
@@ -493,4 +506,37 @@ targets = [\"t\"]
             && w.contains("did you mean `Pipeline Hook`"),
         "{w}"
     );
+}
+
+/// GitLab's token is a credential: never stored, even by a source configured without a secret.
+#[tokio::test]
+async fn a_gitlab_token_is_never_stored_even_unchecked() {
+    let gw = Gateway::start(&format!(
+        "{ADMIN}[sources.gl]\nkind = \"gitlab\"\n[targets.t]\nurl = \"http://127.0.0.1:9/\"\n"
+    ))
+    .await;
+    let (status, answer) = post(
+        &gw,
+        "gl",
+        sample("gitlab/pipeline.json"),
+        &sample_headers("gitlab/pipeline.json"),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().expect("id");
+    let (status, event) = admin(
+        &gw,
+        Method::GET,
+        &format!("/admin/v1/events/{id}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = event.to_string();
+    assert!(text.contains("x-gitlab-event"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("x-gitlab-token"),
+        "{text}"
+    );
+    assert!(!text.contains("gitlab-sample-token"), "{text}");
 }

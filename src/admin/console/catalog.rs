@@ -83,9 +83,11 @@ pub(super) async fn event(
         .find(|p| p.preset == preset)
         .ok_or(ApiError::NotFound)?;
     let e = p.events_named(&event).next().ok_or(ApiError::NotFound)?;
-    let schema = catalog::schema_of(p, e)
-        .and_then(|s| serde_json::to_string_pretty(s).ok())
-        .unwrap_or_default();
+    let schema = match catalog::schema_of(p, e).map_err(|e| ApiError::Unavailable(e.to_string()))? {
+        Some(s) => serde_json::to_string_pretty(s)
+            .map_err(|e| ApiError::Unavailable(format!("cannot show the schema: {e}")))?,
+        None => String::new(),
+    };
     let body = html! {
         p { a href=(format!("/catalog?preset={}", segment(&p.preset))) { "← " (p.title) } }
         p { (e.summary) " " a href=(e.docs) rel="noreferrer" { "Documentation" } }
