@@ -4,7 +4,7 @@
 
 use super::ApiError;
 use super::extract::ApiPath;
-use crate::catalog::{self, closest, did_you_mean};
+use crate::catalog;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -72,7 +72,7 @@ fn event_view(e: &catalog::Event) -> EventView {
 }
 
 /// The embedded catalog, or 503 when it does not parse (a broken build, which tests catch).
-fn presets() -> Result<&'static [catalog::Preset], ApiError> {
+pub(super) fn presets() -> Result<&'static [catalog::Preset], ApiError> {
     catalog::presets().map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
@@ -104,20 +104,9 @@ pub(super) async fn event(
     ApiPath((preset, event)): ApiPath<(String, String)>,
 ) -> Result<Json<CatalogEvent>, ApiError> {
     let all = presets()?;
-    let Some(p) = all.iter().find(|p| p.preset == preset) else {
-        let names = closest(&preset, all.iter().map(|p| p.preset.as_str()));
-        return Err(ApiError::Missing(format!(
-            "no preset `{preset}` in the catalog{}",
-            did_you_mean(&names)
-        )));
-    };
-    let Some(e) = p.events_named(&event).next() else {
-        return Err(ApiError::Missing(format!(
-            "no event `{event}` in the {} preset{}",
-            p.preset,
-            did_you_mean(&closest(&event, p.names()))
-        )));
-    };
+    let missing = |e: catalog::NotInCatalog| ApiError::Missing(e.to_string());
+    let p = catalog::find_preset(all, &preset).map_err(missing)?;
+    let e = p.find_event(&event).map_err(missing)?;
     let samples = e
         .samples
         .iter()

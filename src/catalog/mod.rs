@@ -89,6 +89,33 @@ pub(crate) fn presets() -> Result<&'static [Preset], &'static CatalogError> {
     CATALOG.as_deref()
 }
 
+/// A name the catalog does not have, with the closest ones it does.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotInCatalog {
+    #[error("no preset `{name}` in the catalog{hint}")]
+    Preset { name: String, hint: String },
+    #[error("no event `{name}` in the {preset} preset{hint}")]
+    Event {
+        name: String,
+        preset: String,
+        hint: String,
+    },
+}
+
+/// The preset `name` among `presets`, or what was meant.
+pub(crate) fn find_preset<'a>(
+    presets: &'a [Preset],
+    name: &str,
+) -> Result<&'a Preset, NotInCatalog> {
+    presets
+        .iter()
+        .find(|p| p.preset == name)
+        .ok_or_else(|| NotInCatalog::Preset {
+            name: name.to_string(),
+            hint: did_you_mean(&closest(name, presets.iter().map(|p| p.preset.as_str()))),
+        })
+}
+
 /// The preset `name` (a source `kind`), if the catalog describes it.
 pub(crate) fn preset(name: &str) -> Option<&'static Preset> {
     presets().ok()?.iter().find(|p| p.preset == name)
@@ -104,6 +131,18 @@ impl Preset {
     /// The events `name` answers to: by type or alias.
     pub(crate) fn events_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Event> {
         self.events.iter().filter(move |e| e.answers_to(name))
+    }
+
+    /// The first event `name` answers to (by type or alias), or what was meant.
+    pub(crate) fn find_event(&self, name: &str) -> Result<&Event, NotInCatalog> {
+        self.events
+            .iter()
+            .find(|e| e.answers_to(name))
+            .ok_or_else(|| NotInCatalog::Event {
+                name: name.to_string(),
+                preset: self.preset.clone(),
+                hint: did_you_mean(&closest(name, self.names())),
+            })
     }
 
     /// The event of type `event_type` (not an alias: what ingress resolved).

@@ -2,7 +2,7 @@
 //! prints to stdout what was asked (a sample or a schema byte for byte, so it can be piped to a
 //! file or to `hookgate try --body`), and to stderr, with the closest names, what does not exist.
 
-use crate::catalog::{self, Preset, closest, did_you_mean};
+use crate::catalog::{self, Preset};
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -17,26 +17,23 @@ pub(super) fn run(
         list_presets(presets);
         return Ok(ExitCode::SUCCESS);
     };
-    let Some(p) = presets.iter().find(|p| p.preset == name) else {
-        let names = closest(name, presets.iter().map(|p| p.preset.as_str()));
-        eprintln!(
-            "no preset `{name}` in the catalog{} (`hookgate catalog` lists them)",
-            did_you_mean(&names)
-        );
-        return Ok(ExitCode::FAILURE);
+    let p = match catalog::find_preset(presets, name) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e} (`hookgate catalog` lists them)");
+            return Ok(ExitCode::FAILURE);
+        }
     };
     let Some(event) = event else {
         list_events(p);
         return Ok(ExitCode::SUCCESS);
     };
-    let Some(e) = p.events_named(event).next() else {
-        eprintln!(
-            "no event `{event}` in the {} preset{} (`hookgate catalog {}` lists them)",
-            p.preset,
-            did_you_mean(&closest(event, p.names())),
-            p.preset
-        );
-        return Ok(ExitCode::FAILURE);
+    let e = match p.find_event(event) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e} (`hookgate catalog {}` lists them)", p.preset);
+            return Ok(ExitCode::FAILURE);
+        }
     };
     let path = if schema {
         let Some(path) = &e.schema else {

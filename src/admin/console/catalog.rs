@@ -8,6 +8,7 @@
 use super::layout::{self, Nav};
 use super::{PageError, SignedIn, segment};
 use crate::admin::ApiError;
+use crate::admin::catalog::presets;
 use crate::catalog::{self, Preset};
 use axum::Extension;
 use axum::extract::{Path, Query};
@@ -131,8 +132,4 @@ pub(super) fn sample(catalog: &str, n: usize) -> Option<(&'static str, String, S
         })
         .unwrap_or_default();
     Some((p.preset.as_str(), headers, body))
-}
-
-fn presets() -> Result<&'static [Preset], ApiError> {
-    catalog::presets().map_err(|e| ApiError::Unavailable(e.to_string()))
 }
