@@ -1,4 +1,4 @@
-//! Ingress: the JSON check (nesting scan, UTF-8, serde_json, jaq) and every inbound verifier,
+//! Ingress: the JSON check (nesting scan, UTF-8, serde_json, surrogate escapes) and every inbound verifier,
 //! on arbitrary headers and body. Asserts that nothing panics, and that a body the check accepts
 //! is one routing can read (the check exists so that an acknowledged event is never stuck).
 #![no_main]

@@ -198,7 +198,6 @@ async fn accept(
     let source = config
         .sources
         .get(&source_name)
-        .cloned()
         .ok_or(IngressError::UnknownSource(source_name))?;
     // Before reading the body: an overloaded gateway spends nothing on what it will refuse.
     state.backlog.admit(config.server.max_backlog)?;
@@ -210,20 +209,20 @@ async fn accept(
     )
     .await
     .map_err(|_| IngressError::BodyTimeout(deadline))??;
-    check(&source, &headers, query.as_deref(), &body)?;
+    check(source, &headers, query.as_deref(), &body)?;
     let event = StoredEvent {
         id: crate::route::new_event_id(),
         source: source.name.clone(),
         received_at: crate::now_ms(),
-        headers: stored_headers(&headers, &source),
+        headers: stored_headers(&headers, source),
         query: query
             .as_deref()
-            .map(|q| parse_query(q, &source))
+            .map(|q| parse_query(q, source))
             .unwrap_or_default(),
         body,
     };
     if let Some(mode) = source.validate
-        && let Some(finding) = drift::check_event(&source, &event)
+        && let Some(finding) = drift::check_event(source, &event)
     {
         state.metrics.schema_mismatch(&source.name, finding.label());
         state.drift.log(&source.name, mode, &finding);
