@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     let jq = measure(calls, || {
         program
             .run(envelope.val().clone())
-            .map_or(0, |v| jq_to_json(&v[0]).len())
+            .map_or(0, |v| jq_to_json(&v[0]).map_or(0, |t| t.len()))
     });
     let serialise = measure(calls, || envelope.to_json().len());
     let echo = std::env::var("HOOKGATE_BENCH_ECHO").ok().map(|p| {
@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
         "\nwasm / jq (means): {:.2}×; output {} bytes (wasm) vs {} bytes (jq)",
         wasm.mean.as_secs_f64() / jq.mean.as_secs_f64(),
         from_wasm[0].body.len(),
-        jq_to_json(&from_jq[0]).len()
+        jq_to_json(&from_jq[0]).map_or(0, |t| t.len())
     );
     Ok(())
 }

@@ -88,14 +88,34 @@ impl JqProgram {
     }
 
     /// Parses and compiles on the calling thread, which needs a stack of [`COMPILE_STACK`];
-    /// `code` has passed the nesting check.
+    /// `code` has passed the nesting check. Interpolated strings are compiled as jq's (see
+    /// [`super::jq_interp`]); errors are reported on the code as written.
     fn compile_here(code: &str) -> Result<Self, CompileError> {
+        if let Some(rewritten) = super::jq_interp::with_jq_interpolation(code)
+            && let Ok(filter) = Self::compile_code(&rewritten)
+        {
+            return Ok(Self {
+                code: code.into(),
+                filter: Arc::new(filter),
+            });
+        }
+        // No interpolation, or one where jaq takes no format (`."\(.k)"`): as written.
+        let filter = Self::compile_code(code)?;
+        Ok(Self {
+            code: code.into(),
+            filter: Arc::new(filter),
+        })
+    }
+
+    fn compile_code(code: &str) -> Result<jaq_core::Filter<Data>, CompileError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+            .chain(jaq_json::defs())
+            .chain(prelude());
         let funs = jaq_core::funs::<Data>()
             .chain(jaq_std::funs())
             .chain(jaq_json::funs())
+            .chain(natives())
             .filter(|(name, _, _)| !FORBIDDEN.contains(name));
         let loader = Loader::new(defs);
         let arena = Arena::default();
@@ -116,10 +136,7 @@ impl JqProgram {
                     .collect();
                 CompileError::Invalid(parts.join("; "))
             })?;
-        Ok(Self {
-            code: code.into(),
-            filter: Arc::new(filter),
-        })
+        Ok(filter)
     }
 
     /// Runs the program on `input` and collects every output.
@@ -137,6 +154,29 @@ impl JqProgram {
         }
         Ok(outputs)
     }
+}
+
+/// hookgate's definitions over jaq's (`jq_prelude.jq`): where jaq and jq 1.8 part ways in what
+/// users see, jq's behaviour.
+fn prelude() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> {
+    // A test below compiles it: a syntax error in it fails the suite, not a user's program.
+    jaq_core::load::parse(include_str!("jq_prelude.jq"), |p| p.defs())
+        .unwrap_or_default()
+        .into_iter()
+}
+
+/// Native filters the prelude calls.
+fn natives<D: for<'a> jaq_core::DataT<V<'a> = Val>>()
+-> impl Iterator<Item = jaq_core::native::Fun<D>> {
+    use jaq_core::native::{Filter, bome, run, v};
+    let filters: [Filter<jaq_core::RunPtr<D>>; 1] = [("_hg_tojson", v(0), |cv| {
+        bome(
+            super::jq_text::to_text(&cv.1)
+                .map(Val::from)
+                .map_err(jaq_core::Error::str),
+        )
+    })];
+    filters.into_iter().map(|f| run::<D>(f))
 }
 
 /// Functions a mapping may not call.
@@ -212,9 +252,12 @@ fn lex_expected(code: &str, expect: &jaq_core::load::lex::Expect<&str>) -> Strin
     }
 }
 
-/// Serialises a value as compact JSON.
-pub fn to_json(v: &Val) -> Vec<u8> {
-    v.to_string().into_bytes()
+/// Serialises a value as compact JSON, as `jq -c` prints it; an object key that is not a string
+/// (which jaq lets a program build) is an error, as it is in jq.
+pub fn to_json(v: &Val) -> Result<Vec<u8>, JqError> {
+    super::jq_text::to_text(v)
+        .map(String::into_bytes)
+        .map_err(|e| JqError::Runtime(e.to_string()))
 }
 
 /// Whether a filter's outputs let an event pass: the first value must be `true`.
@@ -231,6 +274,16 @@ mod tests {
         let input = jaq_json::read::parse_single(input.as_bytes()).expect("json");
         p.run(input)
             .map(|vs| vs.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[test]
+    fn the_prelude_parses_whole() {
+        let written = include_str!("jq_prelude.jq")
+            .lines()
+            .filter(|l| l.starts_with("def "))
+            .count();
+        assert!(written > 10);
+        assert_eq!(prelude().count(), written);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! stage runs it under a deadline.
 
 pub(crate) mod jq;
+mod jq_interp;
+mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
 pub(crate) mod wasm;
@@ -45,13 +47,14 @@ pub(crate) struct JqTransform(pub(crate) jq::JqProgram);
 impl Transform for JqTransform {
     fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError> {
         let outputs = self.0.run(envelope.clone())?;
-        Ok(outputs
-            .iter()
-            .map(|v| Message {
-                body: Bytes::from(jq::to_json(v)),
+        let mut messages = Vec::with_capacity(outputs.len());
+        for v in &outputs {
+            messages.push(Message {
+                body: Bytes::from(jq::to_json(v)?),
                 headers: Vec::new(),
                 target: None,
-            })
-            .collect())
+            });
+        }
+        Ok(messages)
     }
 }

@@ -23,4 +23,5 @@ mod e2e_presets;
 mod e2e_route_containment;
 mod e2e_routes;
 mod e2e_try;
+mod jq_reference;
 mod utils;
