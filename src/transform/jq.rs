@@ -169,13 +169,26 @@ fn prelude() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> {
 fn natives<D: for<'a> jaq_core::DataT<V<'a> = Val>>()
 -> impl Iterator<Item = jaq_core::native::Fun<D>> {
     use jaq_core::native::{Filter, bome, run, v};
-    let filters: [Filter<jaq_core::RunPtr<D>>; 1] = [("_hg_tojson", v(0), |cv| {
-        bome(
-            super::jq_text::to_text(&cv.1)
-                .map(Val::from)
-                .map_err(jaq_core::Error::str),
-        )
-    })];
+    let filters: [Filter<jaq_core::RunPtr<D>>; 3] = [
+        ("_hg_tojson", v(0), |cv| {
+            bome(
+                super::jq_text::to_text(&cv.1)
+                    .map(Val::from)
+                    .map_err(jaq_core::Error::str),
+            )
+        }),
+        ("_match_impl", v(3), |mut cv| {
+            let test = cv.0.pop_var();
+            let flags = cv.0.pop_var();
+            let re = cv.0.pop_var();
+            let test = matches!(test, Val::Bool(true));
+            bome(super::jq_regex::match_impl(&cv.1, &re, &flags, test))
+        }),
+        ("_hg_delpaths", v(1), |mut cv| {
+            let paths = cv.0.pop_var();
+            bome(super::jq_paths::delpaths(cv.1, &paths))
+        }),
+    ];
     filters.into_iter().map(|f| run::<D>(f))
 }
 

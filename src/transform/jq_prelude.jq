@@ -77,3 +77,52 @@ def format($f):
   elif $f == "html" then @html elif $f == "uri" then @uri elif $f == "sh" then @sh
   elif $f == "base64" then @base64 elif $f == "base64d" then @base64d
   else error("\($f) is not a valid format") end;
+
+# Regular expressions on Oniguruma, as jq (src/transform/jq_regex.rs); jq 1.8's definitions, with
+# splits and sub written without updating null (which jaq refuses) but to the same results.
+def match(re; mode): _match_impl(re; mode; false) | .[];
+def match($val): ($val | type) as $vt
+  | if $vt == "string" then match($val; null)
+    elif $vt == "array" and ($val | length) > 1 then match($val[0]; $val[1])
+    elif $vt == "array" and ($val | length) > 0 then match($val[0]; null)
+    else error($vt + " not a string or array") end;
+def test(re; mode): _match_impl(re; mode; true);
+def test($val): ($val | type) as $vt
+  | if $vt == "string" then test($val; null)
+    elif $vt == "array" and ($val | length) > 1 then test($val[0]; $val[1])
+    elif $vt == "array" and ($val | length) > 0 then test($val[0]; null)
+    else error($vt + " not a string or array") end;
+def _captures: reduce (.captures | .[] | select(.name != null) | { (.name): .string }) as $pair ({}; . + $pair);
+def capture(re; mods): match(re; mods) | _captures;
+def capture($val): ($val | type) as $vt
+  | if $vt == "string" then capture($val; null)
+    elif $vt == "array" and ($val | length) > 1 then capture($val[0]; $val[1])
+    elif $vt == "array" and ($val | length) > 0 then capture($val[0]; null)
+    else error($vt + " not a string or array") end;
+def scan($re; $flags):
+  match($re; "g" + $flags)
+  | if (.captures | length > 0) then [.captures | .[] | .string] else .string end;
+def scan($re): scan($re; null);
+def splits($re; $flags): . as $s
+  | [0, (match($re; $flags + "g") | .offset, .offset + .length), ($s | length)]
+  | range(0; length; 2) as $i | $s[.[$i]:.[$i + 1]];
+def splits($re): splits($re; null);
+def split($re; $flags): [splits($re; $flags)];
+def sub($re; s; $flags): . as $in
+  | (reduce match($re; $flags) as $edit ({result: [], previous: 0};
+        $in[.previous:($edit | .offset)] as $gap
+        | [$edit | _captures | s] as $inserts
+        | .result as $r
+        | .result = [range(0; [($r | length), ($inserts | length)] | max) as $ix
+            | if $ix < ($inserts | length) then $r[$ix] + $gap + $inserts[$ix] else $r[$ix] end]
+        | .previous = ($edit | .offset + .length))
+      | .result[] + $in[.previous:])
+    // $in;
+def sub($re; s): sub($re; s; "");
+def gsub($re; s; flags): sub($re; s; flags + "g");
+def gsub($re; s): sub($re; s; "g");
+
+# Deleting keeps the other keys in order (src/transform/jq_paths.rs); walk as jq 1.8 defines it.
+def delpaths($paths): _hg_delpaths($paths);
+def del(f): delpaths([path(f)]);
+def walk(f): def w: if type == "object" then map_values(w) elif type == "array" then map(w) else . end | f; w;

@@ -9,6 +9,8 @@
 
 pub(crate) mod jq;
 mod jq_interp;
+mod jq_paths;
+mod jq_regex;
 mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
