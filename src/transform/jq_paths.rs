@@ -83,8 +83,8 @@ fn delpath(value: Val, key: &Val, rest: &[Val]) -> Result<Val, Error> {
         }
         (value, key) => Err(Error::str(format!(
             "Cannot delete field at {} index of {}",
-            kind(key),
-            kind(&value)
+            super::jq_text::kind(key),
+            super::jq_text::kind(&value)
         ))),
     }
 }
@@ -94,17 +94,6 @@ fn whole(n: &Val) -> Option<isize> {
     use jaq_std::ValT;
     n.as_isize()
         .or_else(|| n.as_f64().map(|f| f.floor() as isize))
-}
-
-fn kind(v: &Val) -> &'static str {
-    match v {
-        Val::Null => "null",
-        Val::Bool(_) => "boolean",
-        Val::Num(_) => "number",
-        Val::TStr(_) | Val::BStr(_) => "string",
-        Val::Arr(_) => "array",
-        Val::Obj(_) => "object",
-    }
 }
 
 #[cfg(test)]

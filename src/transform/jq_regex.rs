@@ -164,14 +164,7 @@ fn object<const N: usize>(fields: [(&str, Val); N]) -> Result<Val, Error> {
 
 /// jq's type error: `<type> (<value, cut at 29 bytes>) <why>`.
 fn type_error(v: &Val, why: &str) -> Error {
-    let kind = match v {
-        Val::Null => "null",
-        Val::Bool(_) => "boolean",
-        Val::Num(_) => "number",
-        Val::TStr(_) | Val::BStr(_) => "string",
-        Val::Arr(_) => "array",
-        Val::Obj(_) => "object",
-    };
+    let kind = super::jq_text::kind(v);
     let mut text = super::jq_text::to_text(v).unwrap_or_else(|_| v.to_string());
     if text.len() > 29 {
         let mut cut = 26;

@@ -66,15 +66,20 @@ fn write_val(v: &Val, out: &mut String) -> Result<(), KeyError> {
     Ok(())
 }
 
-fn key_error(k: &Val) -> KeyError {
-    let kind = match k {
+/// A value's jq type name, as jq's messages give it.
+pub(crate) fn kind(v: &Val) -> &'static str {
+    match v {
         Val::Null => "null",
         Val::Bool(_) => "boolean",
         Val::Num(_) => "number",
         Val::TStr(_) | Val::BStr(_) => "string",
         Val::Arr(_) => "array",
         Val::Obj(_) => "object",
-    };
+    }
+}
+
+fn key_error(k: &Val) -> KeyError {
+    let kind = kind(k);
     let mut value = String::new();
     // A key inside the key can only be another bad key: shown as jaq prints it.
     if write_val(k, &mut value).is_err() {
