@@ -300,6 +300,29 @@ mod tests {
     }
 
     #[test]
+    fn slack_helpers_escape_and_keep_to_slack_limits() {
+        let out = run(r#""<!channel> & co" | slack_escape"#, "null").expect("runs");
+        assert_eq!(out, [r#""&lt;!channel&gt; &amp; co""#]);
+        let out = run(
+            r#"("é" * 10) + "&" | slack_escape | slack_truncate(12)"#,
+            "null",
+        )
+        .expect("runs");
+        assert_eq!(out, [r#""éééééééééé…""#]);
+        let long = r#"{text: ("x" * 50000), blocks: ([range(60)] | map(
+            {type: "section", text: {type: "mrkdwn", text: ("y" * 4000)},
+             fields: [range(12) | {type: "mrkdwn", text: ("z" * 2500)}]})
+          + [{type: "header", text: {type: "plain_text", text: ("h" * 200)}}])}
+          | slack_limits
+          | [(.text | length), (.blocks | length), (.blocks[0].text.text | length),
+             (.blocks[0].fields | length), (.blocks[0].fields[0].text | length)]"#;
+        assert_eq!(
+            run(long, "null").expect("runs"),
+            ["[40000,50,3000,10,2000]"]
+        );
+    }
+
+    #[test]
     fn runs_and_keeps_key_order() {
         assert_eq!(
             run("{b: .x, a: 1}", r#"{"x": "y"}"#).unwrap(),

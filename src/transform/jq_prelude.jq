@@ -126,3 +126,34 @@ def gsub($re; s): sub($re; s; "g");
 def delpaths($paths): _hg_delpaths($paths);
 def del(f): delpaths([path(f)]);
 def walk(f): def w: if type == "object" then map_values(w) elif type == "array" then map(w) else . end | f; w;
+
+# Slack (Block Kit) helpers, hookgate's own. `slack_escape` (and the format `@slack`): payload text made safe for mrkdwn
+# (Slack's control characters &, < and > escaped, so `<!channel>` in a commit author stays text
+# and notifies no one). `slack_truncate($n)`: at most $n characters, ending in "…" when cut (never
+# inside an escape). `slack_limits`: a whole message cut to Slack's limits, so Slack never refuses
+# it (header 150, section text 3000, fields 2000 and at most 10, at most 50 blocks, button URLs
+# 3000, context texts 2000, the notification text 40000).
+def slack_escape: tostring | gsub("&"; "&amp;") | gsub("<"; "&lt;") | gsub(">"; "&gt;");
+# As a format: `@slack "*<\($url)|View>* by \($name)"` escapes the values, not the markup.
+def @slack: slack_escape;
+def slack_truncate($n):
+  tostring | if length > $n then .[:$n - 1] | sub("&[a-z]{0,3}$"; "") | . + "…" else . end;
+def slack_limits:
+  def cut($n): if type == "string" then slack_truncate($n) else . end;
+  def text_cut($n): if type == "object" and has("text") then .text |= cut($n) else . end;
+  def block:
+    if type != "object" then .
+    elif .type == "header" then .text |= text_cut(150)
+    elif .type == "section" then
+      (if has("text") then .text |= text_cut(3000) else . end)
+      | (if (.fields | type) == "array" then .fields |= (.[:10] | map(text_cut(2000))) else . end)
+      | (if (.accessory | type) == "object" and (.accessory | has("url")) then .accessory.url |= cut(3000) else . end)
+    elif .type == "context" and (.elements | type) == "array" then .elements |= map(text_cut(2000))
+    elif .type == "actions" and (.elements | type) == "array" then
+      .elements |= map(if type == "object" and has("url") then .url |= cut(3000) else . end)
+    else . end;
+  if type != "object" then .
+  else
+    (if has("text") then .text |= cut(40000) else . end)
+    | (if (.blocks | type) == "array" then .blocks |= (.[:50] | map(block)) else . end)
+  end;

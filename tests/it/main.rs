@@ -24,4 +24,5 @@ mod e2e_route_containment;
 mod e2e_routes;
 mod e2e_try;
 mod jq_reference;
+mod slack_limits;
 mod utils;
