@@ -13,6 +13,9 @@ const SECTION_TEXT_MAX: usize = 3000;
 const FIELD_MAX: usize = 2000;
 const FIELDS_MAX: usize = 10;
 const BUTTON_TEXT_MAX: usize = 75;
+const BUTTON_URL_MAX: usize = 3000;
+/// The notification text (mrkdwn, like the blocks' texts).
+const TEXT_MAX: usize = 40_000;
 
 /// Optional message-level settings from the route's config.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,7 +42,9 @@ pub fn render(summary: &Summary, envelope: Envelope<'_>) -> Value {
             msg.insert(key.into(), json!(value));
         }
     }
-    msg.insert("text".into(), json!(format!("{emoji} {headline}")));
+    // The notification text is mrkdwn too: payload text in it is escaped like the blocks'.
+    let text = truncate(&format!("{emoji} {}", escape(&headline)), TEXT_MAX);
+    msg.insert("text".into(), json!(text));
     msg.insert(
         "blocks".into(),
         Value::Array(top_blocks(summary, emoji, &headline)),
@@ -48,7 +53,7 @@ pub fn render(summary: &Summary, envelope: Envelope<'_>) -> Value {
         "attachments".into(),
         json!([{
             "color": summary.outcome.color(),
-            "fallback": headline,
+            "fallback": truncate(&escape(&headline), TEXT_MAX),
             "blocks": detail_blocks(summary),
         }]),
     );
@@ -61,7 +66,7 @@ fn top_blocks(summary: &Summary, emoji: &str, headline: &str) -> Vec<Value> {
         "type": "header",
         "text": {
             "type": "plain_text",
-            "text": truncate(&format!("{emoji} {headline}"), HEADER_MAX),
+            "text": truncate(&format!("{emoji} {}", escape(headline)), HEADER_MAX),
             "emoji": true,
         },
     })];
@@ -90,12 +95,18 @@ fn detail_blocks(summary: &Summary) -> Vec<Value> {
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
-    if let Some(link) = &summary.link {
+    // A longer URL than Slack takes would get the whole message refused, and a cut one leads
+    // nowhere: such a link is left out.
+    if let Some(link) = summary
+        .link
+        .as_ref()
+        .filter(|l| l.url.chars().count() <= BUTTON_URL_MAX)
+    {
         blocks.push(json!({
             "type": "actions",
             "elements": [{
                 "type": "button",
-                "text": {"type": "plain_text", "text": truncate(&link.label, BUTTON_TEXT_MAX)},
+                "text": {"type": "plain_text", "text": truncate(&escape(&link.label), BUTTON_TEXT_MAX)},
                 "url": link.url,
             }],
         }));
@@ -119,12 +130,19 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// `text` cut to `max` characters (not bytes), ending in `…` when cut.
+/// `text` cut to `max` characters (not bytes), ending in `…` when cut, never inside one of
+/// [`escape`]'s entities.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    if let Some(amp) = cut.rfind('&')
+        && !cut[amp..].contains(';')
+        && cut.len() - amp <= 4
+    {
+        cut.truncate(amp);
+    }
     cut.push('…');
     cut
 }
@@ -142,5 +160,6 @@ mod tests {
     fn truncates_on_characters() {
         assert_eq!(truncate("ééé", 3), "ééé");
         assert_eq!(truncate("éééé", 3), "éé…");
+        assert_eq!(truncate(&escape("ab<c"), 5), "ab…");
     }
 }

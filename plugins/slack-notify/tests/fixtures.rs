@@ -431,3 +431,60 @@ fn print_outputs() {
         }
     }
 }
+
+/// Every string of the payload made long and hostile.
+fn poison(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let hostile = " <!channel> & <@U0123ABC|boss> ";
+            *s = format!("{s}{hostile}{}{hostile}", "é".repeat(4000));
+        }
+        Value::Array(items) => items.iter_mut().for_each(poison),
+        Value::Object(map) => map.values_mut().for_each(poison),
+        _ => {}
+    }
+}
+
+/// Every fixture with long and hostile strings: what the plugin sends stays within Slack's limits
+/// and no payload text becomes a mention (the gateway's tests/it/slack_limits.rs does the same for
+/// the jq examples).
+#[test]
+fn hostile_payloads_stay_within_slack_limits_and_notify_no_one() {
+    let count = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, |s| s.chars().count());
+    for name in fixtures::EVENT_FIXTURES {
+        let mut event = fixtures::event(name);
+        poison(&mut event.body);
+        let Ok(messages) = transform(event, config_from_json("").unwrap()) else {
+            continue;
+        };
+        for m in messages {
+            let msg = m.json_body().unwrap();
+            let text = msg.to_string();
+            assert!(
+                !text.contains("<!channel") && !text.contains("<@U0123"),
+                "{name}: {text:.300}"
+            );
+            assert!(count(msg.get("text")) <= 40_000, "{name}");
+            let blocks = msg["blocks"].as_array().into_iter().flatten();
+            let details = msg
+                .pointer("/attachments/0/blocks")
+                .and_then(Value::as_array);
+            for b in blocks.chain(details.into_iter().flatten()) {
+                let fields = b["fields"].as_array().cloned().unwrap_or_default();
+                assert!(fields.len() <= 10, "{name}");
+                for f in &fields {
+                    assert!(count(f.get("text")) <= 2000, "{name}: field");
+                }
+                let max = if b["type"] == "header" { 150 } else { 3000 };
+                assert!(
+                    count(b.pointer("/text/text")) <= max,
+                    "{name}: {}",
+                    b["type"]
+                );
+                for e in b["elements"].as_array().into_iter().flatten() {
+                    assert!(count(e.get("url")) <= 3000, "{name}: button url");
+                }
+            }
+        }
+    }
+}
