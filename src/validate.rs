@@ -108,6 +108,12 @@ impl Validator {
         }
     }
 
+    /// The problem with jq code at `key` or below it when a `${VAR}` went into it: for a value
+    /// whose jq leaves are inside one string (Port's configuration as JSON text).
+    pub(crate) fn interpolated_jq(&self, key: &str) -> Option<String> {
+        self.interpolated_code(key)
+    }
+
     /// The problem for a jq program at `key` that took a `${VAR}` (itself or, for a map, a leaf).
     fn interpolated_code(&self, key: &str) -> Option<String> {
         let vars: Vec<String> = self

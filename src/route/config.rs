@@ -1,5 +1,6 @@
 //! The route stage's settings: `[[routes]]` as the file writes them ([`raw`]), each with its
-//! source, `events`, `filter`, one transform (`jq`, a Port-style `map`, or `wasm`) and targets,
+//! source, `events`, `filter`, one transform (`jq`, a Port-style `map`, Port's own configuration
+//! `port`, or `wasm`) and targets,
 //! validated against the names of the sources and targets that validated. It never imports
 //! `config`, which assembles what this returns, nor the stages whose names it checks.
 
@@ -24,6 +25,8 @@ pub(crate) mod raw {
         pub(crate) events: Option<Vec<String>>,
         pub(crate) jq: Option<String>,
         pub(crate) map: Option<toml::Value>,
+        /// Port's webhook configuration as Port exports it (JSON text), or the same as a table.
+        pub(crate) port: Option<toml::Value>,
         pub(crate) wasm: Option<toml::Value>,
         pub(crate) targets: Vec<String>,
     }
@@ -88,14 +91,19 @@ pub(crate) fn route<S, T>(
         .filter
         .as_deref()
         .and_then(|f| v.jq(&format!("{key}.filter"), f));
-    let count = [r.jq.is_some(), r.map.is_some(), r.wasm.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let count = [
+        r.jq.is_some(),
+        r.map.is_some(),
+        r.port.is_some(),
+        r.wasm.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if count > 1 {
         v.problem(
             key.clone(),
-            "a route takes at most one of `jq`, `map`, `wasm`",
+            "a route takes at most one of `jq`, `map`, `port`, `wasm`",
         );
     }
     let map_code = r
@@ -129,6 +137,9 @@ pub(crate) fn route<S, T>(
                 None
             }
         }
+    } else if let Some(port) = &r.port {
+        crate::transform::port::compile(v, &format!("{key}.port"), port)
+            .map(|p| Arc::new(p) as Arc<dyn Transform>)
     } else {
         None
     };

@@ -14,6 +14,7 @@ mod jq_regex;
 mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
+pub(crate) mod port;
 pub(crate) mod wasm;
 
 use bytes::Bytes;
@@ -35,6 +36,9 @@ pub struct Message {
 pub(crate) enum TransformError {
     #[error(transparent)]
     Jq(#[from] jq::JqError),
+    /// A Port configuration's `itemsToParse` that yields no array, or a value Port cannot take.
+    #[error("{0}")]
+    Port(String),
 }
 
 /// An engine that reshapes an envelope into messages. An empty result drops the event for the route.

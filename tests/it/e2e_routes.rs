@@ -247,3 +247,61 @@ targets = ["t"]
     assert_eq!(seen[0].header("x-team"), "platform");
     assert_eq!(seen[0].header("content-type"), "application/json");
 }
+
+/// Port's own webhook configuration, pasted as Port exports it (its Spacelift stack mapping), makes
+/// the entity Port's guide shows from Spacelift's run-state webhook; a second mapping of the same
+/// file, with `itemsToParse`, makes one entity per item, and one whose filter fails makes none.
+#[tokio::test]
+async fn ports_configuration_pasted_as_port_exports_it() {
+    let receiver = Receiver::start().await;
+    let mut port: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_webhook_config.json")).expect("json");
+    // Port checks the sender with `security`; here the source does, so it is left as exported.
+    let mappings = port["mappings"].as_array_mut().expect("mappings");
+    mappings.push(serde_json::json!({
+        "blueprint": "space_lift_label", "itemsToParse": ".body.stack.labels",
+        "entity": {"identifier": ".item", "title": "'Label'", "relations": {"stack": ".body.stack.id"}}
+    }));
+    mappings.push(serde_json::json!({
+        "blueprint": "never", "filter": ".body.state == 'DELETED'", "entity": {"identifier": ".body.stack.id"}
+    }));
+    let config = format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.port]
+url = "{}"
+
+[[routes]]
+name = "spacelift-to-port"
+source = "s"
+port = '''{}'''
+targets = ["port"]
+"#,
+        receiver.url, port
+    );
+    let gw = Gateway::start(&config).await;
+    let (status, _) = post_json(&gw.hook("s"), sample("spacelift/run_finished.json"), &[]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.expect_exactly(3, SETTLE).await;
+    let mut want: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_entity_result.json")).expect("json");
+    let blueprint = want["blueprint"].take();
+    let entity = want.as_object_mut().expect("object");
+    entity.remove("blueprint");
+    entity.remove("relations");
+    let bodies: Vec<serde_json::Value> = seen.iter().map(|r| r.json()).collect();
+    let stack = bodies
+        .iter()
+        .find(|b| b["blueprint"] == blueprint)
+        .expect("the stack entity");
+    assert_eq!(stack["operation"], "create");
+    assert_eq!(stack["entity"], want);
+    let labels: Vec<&serde_json::Value> = bodies
+        .iter()
+        .filter(|b| b["blueprint"] == "space_lift_label")
+        .map(|b| &b["entity"]["identifier"])
+        .collect();
+    assert_eq!(labels, ["team:payments", "env:prod"]);
+}
