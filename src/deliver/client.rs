@@ -59,6 +59,9 @@ pub(crate) async fn send(
     d: &DueDelivery,
     attempt: u32,
 ) -> Sent {
+    if let Some(api) = &target.port {
+        return super::port::send(client, target, api, d, attempt).await;
+    }
     let now_s = crate::now_ms() / 1000;
     let mut req = client
         .post(&target.url)
@@ -67,6 +70,11 @@ pub(crate) async fn send(
     for (k, v) in request_headers(target, d, attempt, now_s) {
         req = req.header(k, v);
     }
+    execute(req).await
+}
+
+/// Sends `req` and reads what came back.
+pub(crate) async fn execute(req: reqwest::RequestBuilder) -> Sent {
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => return transport_error(describe(&e)),
@@ -124,6 +132,19 @@ async fn read_prefix(mut resp: reqwest::Response) -> (Bytes, Option<String>) {
         }
     }
     (buf.freeze(), None)
+}
+
+/// An attempt that was not made because the message cannot be sent as it is: retrying cannot
+/// help, so it fails (as a 4xx would) with `why` in the delivery log.
+pub(crate) fn refused(why: String) -> Sent {
+    Sent {
+        result: AttemptResult::Status(400),
+        status_code: None,
+        error: Some(why),
+        response_headers: Vec::new(),
+        response_body: Bytes::new(),
+        retry_after: None,
+    }
 }
 
 fn transport_error(error: String) -> Sent {

@@ -35,6 +35,15 @@ pub(crate) mod raw {
         pub(crate) rate_limit: Option<String>,
         /// Most pending deliveries kept for this target; past it new ones are recorded dead.
         pub(crate) max_queue: Option<u64>,
+        /// Port's REST API at `url`: entities of `port` routes written with these credentials.
+        pub(crate) port: Option<Port>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Port {
+        pub(crate) client_id: String,
+        pub(crate) client_secret: String,
     }
 
     #[derive(Debug, Deserialize)]
@@ -90,6 +99,8 @@ pub(crate) struct Target {
     pub(crate) rate_limit: Option<Rate>,
     /// Pending deliveries kept at most; past it new deliveries are recorded dead (route::shed).
     pub(crate) max_queue: u64,
+    /// Port's REST API instead of a POST of the message (`deliver::port`).
+    pub(crate) port: Option<super::port::PortApi>,
 }
 
 /// `[targets.NAME]`, validated; `None` when it cannot be used (the problems are in `v`).
@@ -165,6 +176,25 @@ pub(crate) fn target(v: &mut Validator, name: &str, t: raw::Target) -> Option<Ta
         1,
         MAX_MAX_QUEUE,
     );
+    let port = t.port.and_then(|p| {
+        if p.client_id.is_empty() || p.client_secret.is_empty() {
+            v.problem(
+                format!("{key}.port"),
+                "Port's API needs `client_id` and `client_secret`",
+            );
+            return None;
+        }
+        if !matches!(signer, Signer::None) {
+            v.problem(
+                format!("{key}.sign"),
+                "Port's API authenticates with its access token: a `port` target signs nothing",
+            );
+        }
+        Some(super::port::PortApi::new(
+            p.client_id,
+            Secret::new(p.client_secret),
+        ))
+    });
     Some(Target {
         name: name.to_string(),
         url: t.url,
@@ -176,6 +206,7 @@ pub(crate) fn target(v: &mut Validator, name: &str, t: raw::Target) -> Option<Ta
         breaker,
         rate_limit,
         max_queue,
+        port,
     })
 }
 

@@ -42,6 +42,9 @@ impl Reply {
 /// A request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: String,
+    /// Path and query, as requested.
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -81,36 +84,43 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(tokio::sync::Notify::new());
         let (shared, notify) = (state.clone(), arrived.clone());
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-            let state = shared.clone();
-            let notify = notify.clone();
-            async move {
-                let reply = {
-                    let mut s = state.lock().expect("lock");
-                    s.seen.push(Recorded {
-                        headers,
-                        body,
-                        at: Instant::now(),
-                        tokio_at: tokio::time::Instant::now(),
-                    });
-                    notify.notify_waiters();
-                    s.script
-                        .pop_front()
-                        .or_else(|| s.default.clone())
-                        .unwrap_or(Reply::status(200))
-                };
-                if !reply.delay.is_zero() {
-                    tokio::time::sleep(reply.delay).await;
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let state = shared.clone();
+                let notify = notify.clone();
+                async move {
+                    let reply = {
+                        let mut s = state.lock().expect("lock");
+                        s.seen.push(Recorded {
+                            method: method.to_string(),
+                            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+                            headers,
+                            body,
+                            at: Instant::now(),
+                            tokio_at: tokio::time::Instant::now(),
+                        });
+                        notify.notify_waiters();
+                        s.script
+                            .pop_front()
+                            .or_else(|| s.default.clone())
+                            .unwrap_or(Reply::status(200))
+                    };
+                    if !reply.delay.is_zero() {
+                        tokio::time::sleep(reply.delay).await;
+                    }
+                    let mut resp = axum::http::Response::builder()
+                        .status(StatusCode::from_u16(reply.status).expect("status"));
+                    for (k, v) in reply.headers {
+                        resp = resp.header(k, v);
+                    }
+                    let body = reply.body.unwrap_or_else(|| "receiver says hi".into());
+                    resp.body(axum::body::Body::from(body)).expect("response")
                 }
-                let mut resp = axum::http::Response::builder()
-                    .status(StatusCode::from_u16(reply.status).expect("status"));
-                for (k, v) in reply.headers {
-                    resp = resp.header(k, v);
-                }
-                let body = reply.body.unwrap_or_else(|| "receiver says hi".into());
-                resp.body(axum::body::Body::from(body)).expect("response")
-            }
-        });
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -1,0 +1,233 @@
+//! Port's REST API as a target (`[targets.NAME] port = { client_id, client_secret }`, `url` the
+//! API's base, e.g. `https://api.getport.io`): each message of a `port` route
+//! (`{operation, blueprint, entity}`, see `transform::port`) becomes Port's own call, an upsert
+//! (`POST /v1/blueprints/{blueprint}/entities?upsert=true&merge=true`, relations included) or a
+//! delete (`DELETE /v1/blueprints/{blueprint}/entities/{identifier}?delete_dependents=…`).
+//!
+//! The access token comes from `POST /v1/auth/access_token` with the client id and secret, is
+//! kept until shortly before it expires, and is fetched again when Port answers 401 (once per
+//! attempt). Port's 429s and `Retry-After` go through the target's retry policy like any other
+//! answer. The client secret is a [`Secret`]: never logged, shown or stored.
+
+use crate::deliver::client::{self, Sent};
+use crate::deliver::config::Target;
+use crate::signature::Secret;
+use crate::store::DueDelivery;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A token is fetched again this long before Port says it expires.
+const EARLY: Duration = Duration::from_secs(60);
+
+/// The credentials of a Port target, and the token they last got (shared by the target's clones).
+#[derive(Clone)]
+pub(crate) struct PortApi {
+    client_id: String,
+    client_secret: Secret,
+    token: Arc<tokio::sync::Mutex<Option<(String, Instant)>>>,
+}
+
+impl std::fmt::Debug for PortApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortApi")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PortApi {
+    pub(crate) fn new(client_id: String, client_secret: Secret) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            token: Arc::default(),
+        }
+    }
+}
+
+/// What a message asks of Port.
+#[derive(Debug, PartialEq)]
+struct Call {
+    delete: Option<bool>,
+    blueprint: String,
+    identifier: String,
+    entity: Value,
+}
+
+/// Reads a `port` route's message; anything else cannot be sent to Port's API.
+fn call(body: &[u8]) -> Result<Call, String> {
+    let not = |why: &str| {
+        format!(
+            "not an entity message of a `port` route ({why}): a Port API target takes \
+             `{{operation, blueprint, entity}}`"
+        )
+    };
+    let v: Value = serde_json::from_slice(body).map_err(|_| not("not JSON"))?;
+    let blueprint = v["blueprint"].as_str().ok_or_else(|| not("no blueprint"))?;
+    let identifier = match &v["entity"]["identifier"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(not("the entity has no identifier")),
+    };
+    let delete = match v["operation"].as_str() {
+        Some("create") | None => None,
+        Some("delete") => Some(v["deleteDependents"].as_bool().unwrap_or(false)),
+        Some(other) => return Err(not(&format!("operation `{other}`"))),
+    };
+    Ok(Call {
+        delete,
+        blueprint: blueprint.to_string(),
+        identifier,
+        entity: v["entity"].clone(),
+    })
+}
+
+/// The URL of `call` under Port's API at `base`.
+fn url(base: &str, call: &Call) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| format!("target url: {e}"))?;
+    {
+        let mut path = url
+            .path_segments_mut()
+            .map_err(|()| "target url cannot be a base".to_string())?;
+        path.pop_if_empty()
+            .extend(["v1", "blueprints", &call.blueprint, "entities"]);
+        if call.delete.is_some() {
+            path.push(&call.identifier);
+        }
+    }
+    match call.delete {
+        None => url.set_query(Some("upsert=true&merge=true")),
+        Some(dependents) => url.set_query(Some(&format!("delete_dependents={dependents}"))),
+    }
+    Ok(url)
+}
+
+/// Sends attempt `attempt` of `d` to Port's API.
+pub(crate) async fn send(
+    http: &reqwest::Client,
+    target: &Target,
+    api: &PortApi,
+    d: &DueDelivery,
+    attempt: u32,
+) -> Sent {
+    let call = match call(&d.body) {
+        Ok(c) => c,
+        Err(why) => return client::refused(why),
+    };
+    let url = match url(&target.url, &call) {
+        Ok(u) => u,
+        Err(why) => return client::refused(why),
+    };
+    for fresh in [false, true] {
+        let token = match token(http, target, api, fresh).await {
+            Ok(t) => t,
+            Err(sent) => return sent,
+        };
+        let mut req = match call.delete {
+            None => http
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(call.entity.to_string()),
+            Some(_) => http.delete(url.clone()),
+        };
+        req = req.timeout(target.timeout).bearer_auth(&token);
+        for (k, v) in client::request_headers(target, d, attempt, crate::now_ms() / 1000) {
+            if !k.eq_ignore_ascii_case("content-type") {
+                req = req.header(k, v);
+            }
+        }
+        let sent = client::execute(req).await;
+        if sent.status_code == Some(401) && !fresh {
+            // Revoked or expired early: one more try with a new token.
+            continue;
+        }
+        return sent;
+    }
+    client::refused("Port refused a fresh access token".into())
+}
+
+/// The cached token, or a new one (always when `fresh`).
+async fn token(
+    http: &reqwest::Client,
+    target: &Target,
+    api: &PortApi,
+    fresh: bool,
+) -> Result<String, Sent> {
+    let mut cached = api.token.lock().await;
+    if !fresh
+        && let Some((token, until)) = cached.as_ref()
+        && Instant::now() < *until
+    {
+        return Ok(token.clone());
+    }
+    let mut url = reqwest::Url::parse(&target.url).map_err(|e| client::refused(e.to_string()))?;
+    url.path_segments_mut()
+        .map_err(|()| client::refused("target url cannot be a base".into()))?
+        .pop_if_empty()
+        .extend(["v1", "auth", "access_token"]);
+    let req = http
+        .post(url)
+        .timeout(target.timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(
+            serde_json::json!({
+                "clientId": api.client_id,
+                "clientSecret": api.client_secret.expose(),
+            })
+            .to_string(),
+        );
+    let sent = client::execute(req).await;
+    if sent.error.is_some() {
+        return Err(Sent {
+            error: sent.error.map(|e| format!("Port access token: {e}")),
+            ..sent
+        });
+    }
+    let answer: Value = serde_json::from_slice(&sent.response_body).unwrap_or_default();
+    let Some(token) = answer["accessToken"].as_str() else {
+        return Err(client::refused(
+            "Port access token: the answer has no accessToken".into(),
+        ));
+    };
+    let lifetime = Duration::from_secs(answer["expiresIn"].as_u64().unwrap_or(3600));
+    let until = Instant::now() + lifetime.saturating_sub(EARLY);
+    *cached = Some((token.to_string(), until));
+    Ok(token.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_become_ports_calls() {
+        let create = call(
+            br#"{"operation":"create","blueprint":"svc","entity":{"identifier":"a b","title":"A"}}"#,
+        )
+        .expect("a call");
+        assert_eq!(
+            url("https://api.getport.io", &create)
+                .expect("url")
+                .as_str(),
+            "https://api.getport.io/v1/blueprints/svc/entities?upsert=true&merge=true"
+        );
+        let delete = call(
+            br#"{"operation":"delete","blueprint":"svc","deleteDependents":true,"entity":{"identifier":"a b"}}"#,
+        )
+        .expect("a call");
+        assert_eq!(
+            url("http://127.0.0.1:9/port/", &delete)
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:9/port/v1/blueprints/svc/entities/a%20b?delete_dependents=true"
+        );
+        assert!(call(br#"{"text":"hi"}"#).is_err());
+    }
+
+    #[test]
+    fn the_secret_is_not_in_debug() {
+        let api = PortApi::new("id".into(), Secret::new("s3cr3t-value"));
+        assert!(!format!("{api:?}").contains("s3cr3t"));
+    }
+}

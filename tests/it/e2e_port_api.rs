@@ -1,0 +1,156 @@
+//! A `port` target writes a `port` route's entities through Port's REST API: an access token
+//! from the client id and secret, kept and fetched again on 401, upserts and deletes on Port's
+//! paths, and Port's 429 with `Retry-After` honoured. The receiver answers as Port's API does.
+
+use crate::utils::{Gateway, Receiver, Reply, post_json};
+use std::time::Duration;
+
+const SECRET: &str = "port-client-secret-0f9e8d7c";
+
+/// A gateway whose target `port` is Port's API at `api`, with one route made by `transform`.
+fn config_with(api: &str, transform: &str) -> String {
+    format!(
+        r#"
+[sources.s]
+kind = "generic"
+
+[targets.port]
+url = "{api}"
+port = {{ client_id = "cid", client_secret = "{SECRET}" }}
+retry = {{ initial = "100ms", max = "2s" }}
+
+[[routes]]
+name = "services"
+source = "s"
+{transform}
+targets = ["port"]
+"#
+    )
+}
+
+fn config(api: &str) -> String {
+    config_with(
+        api,
+        r#"port = '''{"mappings": [
+  {"blueprint": "svc", "filter": ".body.action != 'deleted'",
+    "entity": {"identifier": ".body.id", "title": ".body.name",
+               "properties": {"tier": ".body.tier"}, "relations": {"team": ".body.team"}}},
+  {"blueprint": "svc", "operation": {"type": "delete", "deleteDependents": true},
+    "filter": ".body.action == 'deleted'", "entity": {"identifier": ".body.id"}}
+]}'''"#,
+    )
+}
+
+fn token(t: &str) -> Reply {
+    Reply::status(200).body(format!(
+        r#"{{"ok":true,"accessToken":"{t}","expiresIn":3600,"tokenType":"Bearer"}}"#
+    ))
+}
+
+#[tokio::test]
+async fn a_port_target_upserts_and_deletes_through_ports_api() {
+    let api = Receiver::start().await;
+    let gw = Gateway::start(&config(&api.url)).await;
+    api.script([token("tok-1")]);
+
+    let body = r#"{"action":"created","id":"s1","name":"Payments","tier":1,"team":"core"}"#;
+    assert_eq!(post_json(&gw.hook("s"), body, &[]).await.0, 202);
+    let seen = api.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/in/v1/auth/access_token")
+    );
+    assert_eq!(
+        seen[0].json(),
+        serde_json::json!({"clientId": "cid", "clientSecret": SECRET})
+    );
+    assert_eq!(
+        (seen[1].method.as_str(), seen[1].path.as_str()),
+        (
+            "POST",
+            "/in/v1/blueprints/svc/entities?upsert=true&merge=true"
+        )
+    );
+    assert_eq!(seen[1].header("authorization"), "Bearer tok-1");
+    assert_eq!(
+        seen[1].json(),
+        serde_json::json!({"identifier": "s1", "title": "Payments",
+            "properties": {"tier": 1}, "relations": {"team": "core"}})
+    );
+
+    // The token is kept; a delete is Port's DELETE with its dependents flag.
+    api.clear();
+    let body = r#"{"action":"deleted","id":"s1"}"#;
+    assert_eq!(post_json(&gw.hook("s"), body, &[]).await.0, 202);
+    let seen = api.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        (
+            "DELETE",
+            "/in/v1/blueprints/svc/entities/s1?delete_dependents=true"
+        )
+    );
+    assert_eq!(seen[0].header("authorization"), "Bearer tok-1");
+
+    // A 401 gets a new token and the call again, within the same attempt.
+    api.clear();
+    api.script([Reply::status(401), token("tok-2")]);
+    let body = r#"{"action":"updated","id":"s2","name":"Ledger"}"#;
+    assert_eq!(post_json(&gw.hook("s"), body, &[]).await.0, 202);
+    let seen = api.wait_for(3, Duration::from_secs(10)).await;
+    let calls: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|r| (r.method.as_str(), r.header("authorization")))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("POST", "Bearer tok-1"),
+            ("POST", ""),
+            ("POST", "Bearer tok-2")
+        ]
+    );
+
+    // Port's rate limit: 429 with Retry-After, then the call again.
+    api.clear();
+    api.script([Reply::status(429).header("retry-after", "1")]);
+    let body = r#"{"action":"updated","id":"s3","name":"Fees"}"#;
+    assert_eq!(post_json(&gw.hook("s"), body, &[]).await.0, 202);
+    let seen = api.wait_for(2, Duration::from_secs(10)).await;
+    assert!(
+        seen[1].at.duration_since(seen[0].at) >= Duration::from_millis(900),
+        "Retry-After is honoured"
+    );
+    assert_eq!(seen[1].header("authorization"), "Bearer tok-2");
+}
+
+/// A message that is not a `port` route's entity fails its delivery with the reason, and the
+/// client secret shows nowhere in the delivery log.
+#[tokio::test]
+async fn a_port_target_refuses_other_messages_and_keeps_its_secret() {
+    let api = Receiver::start().await;
+    let gw = Gateway::start(&config_with(&api.url, "jq = '{text: .body.name}'")).await;
+    assert_eq!(
+        post_json(&gw.hook("s"), r#"{"name":"x"}"#, &[]).await.0,
+        202
+    );
+    let d = gw
+        .wait_deliveries(Duration::from_secs(10), |d| {
+            d.iter().any(|x| x.2 == "failed")
+        })
+        .await;
+    assert_eq!(d.len(), 1, "{d:?}");
+    let err = gw
+        .db()
+        .one("SELECT last_error FROM deliveries")
+        .await
+        .text();
+    assert!(err.contains("not an entity message"), "{err}");
+    assert!(api.seen().is_empty(), "nothing was sent to Port");
+    let log = gw
+        .db()
+        .one("SELECT COUNT(*) FROM attempts WHERE error LIKE '%port-client-secret%'")
+        .await
+        .int();
+    assert_eq!(log, 0);
+}
