@@ -184,7 +184,14 @@ async fn token(
             ..sent
         });
     }
-    let answer: Value = serde_json::from_slice(&sent.response_body).unwrap_or_default();
+    let answer: Value = match serde_json::from_slice(&sent.response_body) {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(client::refused(format!(
+                "Port access token: the answer is not JSON: {e}"
+            )));
+        }
+    };
     let Some(token) = answer["accessToken"].as_str() else {
         return Err(client::refused(
             "Port access token: the answer has no accessToken".into(),

@@ -45,7 +45,7 @@ struct Mapping {
 #[derive(Debug)]
 enum Leaf {
     Jq(JqProgram),
-    Const(Value),
+    Const(Val),
     Table(Vec<(String, Leaf)>),
     List(Vec<Leaf>),
 }
@@ -185,7 +185,7 @@ fn leaf(v: &mut Validator, key: &str, value: &Value) -> Leaf {
     match value {
         Value::String(code) => match v.jq(key, &port_quotes(code)) {
             Some(p) => Leaf::Jq(p),
-            None => Leaf::Const(Value::Null),
+            None => Leaf::Const(Val::Null),
         },
         Value::Object(table) => Leaf::Table(
             table
@@ -200,7 +200,14 @@ fn leaf(v: &mut Validator, key: &str, value: &Value) -> Leaf {
                 .map(|(i, x)| leaf(v, &format!("{key}[{i}]"), x))
                 .collect(),
         ),
-        constant => Leaf::Const(constant.clone()),
+        // null, a boolean or a number: read once, as jq reads it (number literals kept).
+        constant => match jaq_json::read::parse_single(constant.to_string().as_bytes()) {
+            Ok(c) => Leaf::Const(c),
+            Err(e) => {
+                v.problem(key, format!("cannot be read as a jq value: {e}"));
+                Leaf::Const(Val::Null)
+            }
+        },
     }
 }
 
@@ -277,7 +284,7 @@ impl Mapping {
     }
 
     fn entity_message(&self, input: &Val) -> Result<Message, TransformError> {
-        let entity = table(&self.entity, input)?;
+        let entity = table(&self.entity, input);
         let text = |s: &str| Val::utf8_str(s.to_string());
         let mut fields = vec![
             (
@@ -303,30 +310,27 @@ impl Mapping {
     }
 }
 
-fn table(fields: &[(String, Leaf)], input: &Val) -> Result<Val, TransformError> {
-    let mut out = Vec::with_capacity(fields.len());
-    for (k, leaf) in fields {
-        out.push((Val::utf8_str(k.clone()), value(leaf, input)?));
-    }
-    Ok(Val::obj(out.into_iter().collect()))
+fn table(fields: &[(String, Leaf)], input: &Val) -> Val {
+    Val::obj(
+        fields
+            .iter()
+            .map(|(k, leaf)| (Val::utf8_str(k.clone()), value(leaf, input)))
+            .collect(),
+    )
 }
 
 /// A leaf's value: its first output, `null` when it fails or yields nothing.
-fn value(leaf: &Leaf, input: &Val) -> Result<Val, TransformError> {
-    Ok(match leaf {
+fn value(leaf: &Leaf, input: &Val) -> Val {
+    match leaf {
         Leaf::Jq(p) => p
             .run(input.clone())
             .ok()
             .and_then(|out| out.into_iter().next())
             .unwrap_or(Val::Null),
-        Leaf::Const(c) => jaq_json::read::parse_single(c.to_string().as_bytes())
-            .map_err(|e| TransformError::Port(e.to_string()))?,
-        Leaf::Table(fields) => table(fields, input)?,
-        Leaf::List(items) => items
-            .iter()
-            .map(|l| value(l, input))
-            .collect::<Result<Val, _>>()?,
-    })
+        Leaf::Const(c) => c.clone(),
+        Leaf::Table(fields) => table(fields, input),
+        Leaf::List(items) => items.iter().map(|l| value(l, input)).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -60,12 +60,12 @@ fn each_leaf_on_its_own_first_output_and_null_for_errors_or_nothing() {
     let config = r#"{"mappings":[{"blueprint":"b","entity":{
         "identifier":".body.id",
         "title":".body.team | ascii_downcase",
-        "properties":{"none":"empty","two":".body.xs[]","ok":"'Success'","kept":".body.id"}}}]}"#;
+        "properties":{"none":"empty","two":".body.xs[]","ok":"'Success'","kept":".body.id","n":3,"on":true}}}]}"#;
     let got = messages(config, r#"{"id":"x1","xs":[1,2]}"#);
     assert_eq!(
         got[0]["entity"],
         serde_json::json!({"identifier":"x1","title":null,
-            "properties":{"none":null,"two":1,"ok":"Success","kept":"x1"}})
+            "properties":{"none":null,"two":1,"ok":"Success","kept":"x1","n":3,"on":true}})
     );
 }
 
