@@ -175,6 +175,9 @@ try {
   await page.fill('textarea[name="code"]', "{text: .body.kind}");
   await resultHas("[[routes]]");
   await page.click("#copy-toml");
+  // The click handler awaits the clipboard: give it a moment before reading the button.
+  await page.waitForFunction(() => /Copied|Selected/.test(document.getElementById("copy-toml")?.textContent || ""),
+    null, { timeout: 5000 }).catch(() => {});
   check(/Copied|Selected/.test(await page.locator("#copy-toml").innerText()), "Copy as TOML answers");
   check((await page.evaluate(() => window.pwned)) === undefined, "the hostile body stayed inert in the playground");
   await settle("playground");
