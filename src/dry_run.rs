@@ -53,11 +53,16 @@ pub(crate) struct RouteRun {
     pub(crate) requests: Vec<Request>,
 }
 
-/// The request a target would get: its first attempt's headers (configured values masked) and
-/// body.
+/// The request a target would get: its first attempt's method, URL, headers (configured values
+/// masked) and body. For a Port API target, Port's own call (`deliver::port`).
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub(crate) target: Arc<Target>,
+    pub(crate) method: String,
+    /// As sent, secrets and all: whoever shows it masks it.
+    pub(crate) url: String,
+    /// Why the target would refuse the message instead of sending it.
+    pub(crate) problem: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Bytes,
 }
@@ -181,10 +186,46 @@ fn request(
             (k, shown)
         })
         .collect();
-    Request {
+    let request = Request {
         target: Arc::clone(target),
+        method: "POST".into(),
+        url: target.url.clone(),
+        problem: None,
         headers,
         body: due.body,
+    };
+    match target.port {
+        Some(_) => port_request(request),
+        None => request,
+    }
+}
+
+/// `request` as Port's API would get it: the entity upserted or deleted, with an access token.
+fn port_request(mut request: Request) -> Request {
+    let port = match crate::deliver::port::request(&request.target.url, &request.body) {
+        Ok(port) => port,
+        Err(why) => {
+            request.problem = Some(why);
+            return request;
+        }
+    };
+    request
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+    if port.body.is_some() {
+        request
+            .headers
+            .insert(0, ("Content-Type".into(), "application/json".into()));
+    }
+    request.headers.insert(
+        0,
+        ("Authorization".into(), format!("Bearer {}", redact::MASK)),
+    );
+    Request {
+        method: port.method.to_string(),
+        url: port.url.to_string(),
+        body: Bytes::from(port.body.unwrap_or_default()),
+        ..request
     }
 }
 

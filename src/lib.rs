@@ -71,6 +71,7 @@ pub mod testing {
     pub use crate::signature::{standard_webhooks_key, standard_webhooks_signature};
     pub use crate::store::StoredEvent;
     pub use crate::transform::jq::{JqProgram, to_json as jq_to_json};
+    pub use crate::transform::port::messages_for as port_messages;
     pub use crate::transform::wasm::{Engine, Limits as WasmLimits};
 }
 

@@ -18,6 +18,27 @@ pub(super) fn public_url(url: &str) -> String {
     }
 }
 
+/// Where a tried request would go, as the admin API and the console show it: the origin, and for
+/// a Port API target also Port's own path (`/v1/…`, not a credential); a path the target's URL
+/// itself has stays hidden as `/…`.
+pub(super) fn tried_url(q: &crate::dry_run::Request) -> String {
+    let origin = public_url(&q.url);
+    let (Some(_), Ok(full), Ok(base)) = (
+        &q.target.port,
+        reqwest::Url::parse(&q.url),
+        reqwest::Url::parse(&q.target.url),
+    ) else {
+        return origin;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    let ports = full.path().strip_prefix(base_path).unwrap_or(full.path());
+    let hidden = if base_path.is_empty() { "" } else { "/…" };
+    match full.query() {
+        Some(query) => format!("{origin}{hidden}{ports}?{query}"),
+        None => format!("{origin}{hidden}{ports}"),
+    }
+}
+
 /// The targets of the running config with their switch, breaker and rate limit.
 #[utoipa::path(get, path = "/admin/v1/targets", tag = "targets",
     responses((status = 200, body = TargetList), (status = 401, body = ErrorAnswer)))]

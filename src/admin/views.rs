@@ -162,8 +162,11 @@ pub(crate) struct TryRoute {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TryRequestView {
     pub(crate) target: String,
-    pub(crate) method: &'static str,
+    pub(crate) method: String,
     pub(crate) url: String,
+    /// Why the target would refuse the message instead of sending it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) problem: Option<String>,
     #[schema(value_type = Vec<Vec<String>>)]
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
@@ -271,8 +274,9 @@ impl From<crate::dry_run::RouteRun> for TryRoute {
                 .into_iter()
                 .map(|q| TryRequestView {
                     target: q.target.name.clone(),
-                    method: "POST",
-                    url: super::targets::public_url(&q.target.url),
+                    url: super::targets::tried_url(&q),
+                    method: q.method,
+                    problem: q.problem,
                     headers: q.headers,
                     body: String::from_utf8_lossy(&q.body).into_owned(),
                 })

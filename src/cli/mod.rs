@@ -77,14 +77,20 @@ pub(crate) async fn try_event(
         for r in &route.requests {
             let _ = writeln!(
                 out,
-                "  -> target `{}`: POST {}",
+                "  -> target `{}`: {} {}",
                 r.target.name,
-                redact::url(&r.target.url)
+                r.method,
+                redact::url(&r.url)
             );
+            if let Some(why) = &r.problem {
+                let _ = writeln!(out, "     would fail: {why}");
+            }
             for (k, v) in &r.headers {
                 let _ = writeln!(out, "     {k}: {v}");
             }
-            let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&r.body));
+            if !r.body.is_empty() {
+                let _ = writeln!(out, "\n     {}", String::from_utf8_lossy(&r.body));
+            }
         }
     }
     Ok(out)

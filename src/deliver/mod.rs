@@ -12,7 +12,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod gate;
 pub(crate) mod handoff;
-mod port;
+pub(crate) mod port;
 pub(crate) mod retry;
 pub(crate) mod sign;
 pub(crate) mod switch;

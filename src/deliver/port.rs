@@ -103,6 +103,33 @@ fn url(base: &str, call: &Call) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
+/// The request Port's API gets for a message (what [`send`] sends, and what a dry run shows).
+#[derive(Debug, PartialEq)]
+pub(crate) struct PortRequest {
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: reqwest::Url,
+    /// The entity, for an upsert; a delete has no body.
+    pub(crate) body: Option<String>,
+}
+
+/// The request for message `body` under Port's API at `base`, or why the message cannot be sent.
+pub(crate) fn request(base: &str, body: &[u8]) -> Result<PortRequest, String> {
+    let call = call(body)?;
+    let url = url(base, &call)?;
+    Ok(match call.delete {
+        None => PortRequest {
+            method: reqwest::Method::POST,
+            url,
+            body: Some(call.entity.to_string()),
+        },
+        Some(_) => PortRequest {
+            method: reqwest::Method::DELETE,
+            url,
+            body: None,
+        },
+    })
+}
+
 /// Sends attempt `attempt` of `d` to Port's API.
 pub(crate) async fn send(
     http: &reqwest::Client,
@@ -111,12 +138,8 @@ pub(crate) async fn send(
     d: &DueDelivery,
     attempt: u32,
 ) -> Sent {
-    let call = match call(&d.body) {
-        Ok(c) => c,
-        Err(why) => return client::refused(why),
-    };
-    let url = match url(&target.url, &call) {
-        Ok(u) => u,
+    let port = match request(&target.url, &d.body) {
+        Ok(r) => r,
         Err(why) => return client::refused(why),
     };
     for fresh in [false, true] {
@@ -124,13 +147,12 @@ pub(crate) async fn send(
             Ok(t) => t,
             Err(sent) => return sent,
         };
-        let mut req = match call.delete {
-            None => http
-                .post(url.clone())
+        let mut req = http.request(port.method.clone(), port.url.clone());
+        if let Some(body) = &port.body {
+            req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(call.entity.to_string()),
-            Some(_) => http.delete(url.clone()),
-        };
+                .body(body.clone());
+        }
         req = req.timeout(target.timeout).bearer_auth(&token);
         for (k, v) in client::request_headers(target, d, attempt, crate::now_ms() / 1000) {
             if !k.eq_ignore_ascii_case("content-type") {

@@ -16,7 +16,8 @@ def join($x): reduce .[] as $i (null;
   ) // "";
 
 # Whole seconds in, whole seconds out, one format only (jq's todate and fromdate).
-def todate: strftime("%Y-%m-%dT%H:%M:%SZ");
+def todateiso8601: strftime("%Y-%m-%dT%H:%M:%SZ");
+def todate: todateiso8601;
 def fromdateiso8601:
   if type == "string" then
     . as $d

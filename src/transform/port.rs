@@ -1,14 +1,18 @@
 //! Port's webhook configuration, pasted as Port exports it (`port = '''{ … }'''`, or the same as a
 //! TOML table), evaluated the way Port evaluates it:
 //!
-//! - `mappings[]` in order; each names a literal `blueprint`, an `operation` (`"create"`, the
+//! - `mappings[]` in order (the whole configuration, its `mappings` array alone, or one mapping
+//!   may be pasted); each names a literal `blueprint`, an `operation` (`"create"`, the
 //!   default, `"delete"`, or `{type = "delete", deleteDependents}`), an optional `filter` and
 //!   `itemsToParse`, and an `entity` (`identifier`, `title`, `icon`, `team`, `properties`,
 //!   `relations`, search relations included: every string leaf is jq).
 //! - Each leaf runs on its own and gives its first output; an error or no output is `null`. One
-//!   failing leaf does not fail the entity, and a leaf with two outputs does not make two.
+//!   failing leaf does not fail the entity, and a leaf with two outputs does not make two. A leaf
+//!   that does not even compile is `null` too (a warning at load; Port's docs have such leaves),
+//!   while a `filter` or `itemsToParse` that does not compile refuses the configuration.
 //! - `itemsToParse` makes one entity per item of the array it yields, the item at `.item`; the
 //!   filter then runs per item. A filter passes when its first output is `true`.
+//! - A numeric identifier is written as a string (Port's identifiers are strings).
 //! - `'text'` is a constant, as Port's docs write them: single-quoted strings in a leaf are read as
 //!   jq strings.
 //! - `security` is Port's check of the sender; hookgate's source checks it (`sources.*.secret`), so
@@ -83,15 +87,22 @@ pub(crate) fn compile(v: &mut Validator, key: &str, value: &toml::Value) -> Opti
             }
         },
     };
-    if config.get("security").is_some() {
+    // An empty block (`{}`, as Port exports a webhook without one) says nothing worth a warning.
+    if config.get("security").is_some_and(|s| {
+        s.as_object()
+            .is_none_or(|o| o.values().any(|v| !v.is_null()))
+    }) {
         v.warning(
             format!("{key}.security"),
             "Port's check of the sender is not used: hookgate's source checks it \
              (`sources.*.secret`), so this block, and the secret in it, can be left out",
         );
     }
-    let Some(mappings) = config.get("mappings").and_then(Value::as_array) else {
-        v.problem(key, "Port's configuration needs `mappings`, an array");
+    let Some(mappings) = mappings_of(&config) else {
+        v.problem(
+            key,
+            "Port's configuration needs `mappings`, an array (or is that array, or one mapping)",
+        );
         return None;
     };
     let before = v.problems.len();
@@ -101,6 +112,19 @@ pub(crate) fn compile(v: &mut Validator, key: &str, value: &toml::Value) -> Opti
         .filter_map(|(i, m)| mapping(v, &format!("{key}.mappings[{i}]"), m))
         .collect();
     (v.problems.len() == before).then_some(PortTransform { mappings })
+}
+
+/// The mappings of what was pasted: a whole webhook configuration as Port exports it, the
+/// `mappings` array as Port's mapping editor shows it, or one mapping as Port's API docs give it.
+fn mappings_of(config: &Value) -> Option<std::borrow::Cow<'_, [Value]>> {
+    match config {
+        Value::Array(list) => Some(list.as_slice().into()),
+        Value::Object(o) if o.contains_key("mappings") => {
+            o.get("mappings")?.as_array().map(|l| l.as_slice().into())
+        }
+        Value::Object(o) if o.contains_key("blueprint") => Some(vec![config.clone()].into()),
+        _ => None,
+    }
 }
 
 fn mapping(v: &mut Validator, key: &str, m: &Value) -> Option<Mapping> {
@@ -183,10 +207,7 @@ fn mapping(v: &mut Validator, key: &str, m: &Value) -> Option<Mapping> {
 
 fn leaf(v: &mut Validator, key: &str, value: &Value) -> Leaf {
     match value {
-        Value::String(code) => match v.jq(key, &port_quotes(code)) {
-            Some(p) => Leaf::Jq(p),
-            None => Leaf::Const(Val::Null),
-        },
+        Value::String(code) => entity_jq(v, key, code),
         Value::Object(table) => Leaf::Table(
             table
                 .iter()
@@ -208,6 +229,25 @@ fn leaf(v: &mut Validator, key: &str, value: &Value) -> Leaf {
                 Leaf::Const(Val::Null)
             }
         },
+    }
+}
+
+/// An entity leaf's jq. One that does not compile is `null` in Port (as any failing leaf is), so
+/// it is a warning here, not a refused configuration: the entity is still written, as Port would.
+fn entity_jq(v: &mut Validator, key: &str, code: &str) -> Leaf {
+    if let Some(why) = v.interpolated_jq(key) {
+        v.problem(key, why);
+        return Leaf::Const(Val::Null);
+    }
+    match JqProgram::compile(&port_quotes(code)) {
+        Ok(p) => Leaf::Jq(p),
+        Err(why) => {
+            v.warning(
+                key,
+                format!("jq does not compile, so this field is always null (as in Port): {why}"),
+            );
+            Leaf::Const(Val::Null)
+        }
     }
 }
 
@@ -284,7 +324,15 @@ impl Mapping {
     }
 
     fn entity_message(&self, input: &Val) -> Result<Message, TransformError> {
-        let entity = table(&self.entity, input);
+        let mut entity = table(&self.entity, input);
+        // Port's identifiers are strings: a number is written as one, as Port's own ingestion does.
+        if let Val::Obj(fields) = &mut entity {
+            let key = Val::utf8_str("identifier".to_string());
+            if let Some(id @ Val::Num(_)) = jaq_json::Rc::make_mut(fields).get_mut(&key) {
+                let text = super::jq::to_json(id)?;
+                *id = Val::utf8_str(String::from_utf8_lossy(&text).into_owned());
+            }
+        }
         let text = |s: &str| Val::utf8_str(s.to_string());
         let mut fields = vec![
             (
@@ -331,6 +379,28 @@ fn value(leaf: &Leaf, input: &Val) -> Val {
         Leaf::Table(fields) => table(fields, input),
         Leaf::List(items) => items.iter().map(|l| value(l, input)).collect(),
     }
+}
+
+/// What a `port` route makes of `request` (`{body, headers, queryParams}` as JSON text): each
+/// message's JSON text and the configuration's warnings, or its problems / the route's failure.
+/// For the suite's comparison with Port's semantics on real jq (`tests/it/port_docs.rs`).
+pub fn messages_for(config: &str, request: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut v = Validator::default();
+    let port = compile(&mut v, "port", &toml::Value::String(config.into()));
+    let port = match port {
+        Some(p) if v.problems.is_empty() => p,
+        _ => return Err(format!("refused: {:?}", v.problems)),
+    };
+    let request = jaq_json::read::parse_single(request.as_bytes()).map_err(|e| e.to_string())?;
+    let messages = port.apply(&request).map_err(|e| e.to_string())?;
+    let warnings = v.warnings.into_iter().map(|(k, _)| k).collect();
+    Ok((
+        messages
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect(),
+        warnings,
+    ))
 }
 
 #[cfg(test)]

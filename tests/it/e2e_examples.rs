@@ -19,8 +19,8 @@ const ENV: &[(&str, &str)] = &[
     ("NULLSTONE_TOKEN", "ns-token"),
     ("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody"),
     ("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/slack"),
-    ("PORT_WEBHOOK_URL", "http://127.0.0.1:9/port"),
-    ("PORT_WEBHOOK_SECRET", "port-secret"),
+    ("PORT_CLIENT_ID", "port-client-id"),
+    ("PORT_CLIENT_SECRET", "port-client-secret"),
     ("RECEIVER_URL", "http://127.0.0.1:9/receiver"),
     ("RECEIVER_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
 ];

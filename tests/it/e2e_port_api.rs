@@ -2,7 +2,7 @@
 //! from the client id and secret, kept and fetched again on 401, upserts and deletes on Port's
 //! paths, and Port's 429 with `Retry-After` honoured. The receiver answers as Port's API does.
 
-use crate::utils::{Gateway, Receiver, Reply, post_json};
+use crate::utils::{Gateway, Receiver, Reply, fixture, post_json, sample, sample_headers};
 use std::time::Duration;
 
 const SECRET: &str = "port-client-secret-0f9e8d7c";
@@ -153,4 +153,59 @@ async fn a_port_target_refuses_other_messages_and_keeps_its_secret() {
         .await
         .int();
     assert_eq!(log, 0);
+}
+
+/// The shipped example, as a user runs it: Port's own Spacelift configuration pasted unchanged,
+/// the signed Spacelift sample in, Port's entity upserted through its API.
+#[tokio::test]
+async fn the_spacelift_to_port_example_writes_ports_entity_through_its_api() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spacelift-to-port");
+    let text = std::fs::read_to_string(dir.join("hookgate.toml")).expect("example");
+
+    // Port's file, unchanged: what Port's guide shows (the fixture's `security` is our addition).
+    let example: toml::Value = toml::from_str(&text).expect("toml");
+    let pasted: serde_json::Value =
+        serde_json::from_str(example["routes"][0]["port"].as_str().expect("port")).expect("json");
+    let mut ports: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_webhook_config.json")).expect("json");
+    ports.as_object_mut().expect("object").remove("security");
+    assert_eq!(pasted, ports);
+
+    let api = Receiver::start().await;
+    // The gateway's own [server] and [store]; the example's sources, targets and routes.
+    let from_sources = &text[text.find("[sources.spacelift]").expect("sources")..];
+    let config = from_sources
+        .replace("https://api.getport.io", &api.url)
+        .replace("${SPACELIFT_SECRET}", "spacelift-fixture-secret")
+        .replace("${PORT_CLIENT_ID}", "cid")
+        .replace("${PORT_CLIENT_SECRET}", SECRET);
+    let gw = Gateway::start(&config).await;
+    api.script([token("tok-1")]);
+    let headers = sample_headers("spacelift/run_finished.json");
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = sample("spacelift/run_finished.json");
+    assert_eq!(
+        post_json(&gw.hook("spacelift"), body, &headers).await.0,
+        202
+    );
+
+    let seen = api.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(seen[0].path, "/in/v1/auth/access_token");
+    assert_eq!(
+        (seen[1].method.as_str(), seen[1].path.as_str()),
+        (
+            "POST",
+            "/in/v1/blueprints/space_lift_stack/entities?upsert=true&merge=true"
+        )
+    );
+    let mut want: serde_json::Value =
+        serde_json::from_slice(&fixture("port_spacelift_entity_result.json")).expect("json");
+    let want = want.as_object_mut().expect("object");
+    assert_eq!(want.remove("blueprint"), Some("space_lift_stack".into()));
+    // Port's result shows `relations: {}` for a mapping that names none; its API is sent none.
+    assert_eq!(want.remove("relations"), Some(serde_json::json!({})));
+    assert_eq!(seen[1].json(), serde_json::Value::Object(want.clone()));
 }

@@ -12,6 +12,7 @@ const SOURCE_SECRET: &str = "try-source-secret-71c0";
 const SIGN_SECRET: &str = "try-sign-secret-3e9d";
 const HEADER_SECRET: &str = "try-header-key-a55f";
 const PLAIN_SECRET: &str = "try-plain-secret-90be";
+const PORT_CLIENT_SECRET: &str = "try-port-client-secret-c4d1";
 
 fn config(receiver: &str) -> String {
     format!(
@@ -32,6 +33,10 @@ sign = {{ scheme = "hmac-sha256", secret = "{SIGN_SECRET}", header = "X-Signatur
 [targets.port]
 url = "{receiver}/port"
 sign = {{ scheme = "port", algorithm = "plain", secret = "{PLAIN_SECRET}", header = "X-Port-Secret" }}
+
+[targets.port-api]
+url = "{receiver}/api"
+port = {{ client_id = "try-client", client_secret = "{PORT_CLIENT_SECRET}" }}
 
 [targets.gh-out]
 url = "{receiver}/gh"
@@ -167,6 +172,70 @@ async fn a_candidate_route_shows_the_signed_request_and_its_toml() {
     // Nothing was stored, nothing sent.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(gw.deliveries().await.is_empty());
+    assert!(receiver.seen().is_empty());
+}
+
+/// A Port API target shows Port's own call (method, Port's path, the access token masked), fetches
+/// no token and sends nothing; a message that is not an entity says why it would fail.
+#[tokio::test]
+async fn a_port_api_target_shows_ports_call() {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&config(&receiver.url)).await;
+    let port = r#"{"mappings": [{"blueprint": "svc", "operation": {"type": "delete", "deleteDependents": true},
+        "filter": ".body.action == 'deleted'", "entity": {"identifier": ".body.id"}},
+        {"blueprint": "svc", "filter": ".body.action != 'deleted'",
+        "entity": {"identifier": ".body.id", "title": ".body.name"}}]}"#;
+    let mut calls = Vec::new();
+    for action in ["created", "deleted"] {
+        let body = format!(r#"{{"action":"{action}","id":"s 1","name":"Payments"}}"#);
+        let (status, answer, text) = try_it(
+            &gw,
+            json!({"source": "gh", "body": body, "route": {"port": port, "targets": ["port-api"]}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        assert!(!text.contains(PORT_CLIENT_SECRET), "{text}");
+        let request = answer["routes"][0]["requests"][0].clone();
+        assert_eq!(
+            request["headers"][0],
+            json!(["Authorization", "Bearer ***"]),
+            "{request}"
+        );
+        calls.push((
+            request["method"].as_str().unwrap_or_default().to_string(),
+            request["url"].as_str().unwrap_or_default().to_string(),
+            request["body"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    assert_eq!(
+        calls,
+        [
+            (
+                "POST".to_string(),
+                "http://127.0.0.1/…/v1/blueprints/svc/entities?upsert=true&merge=true".to_string(),
+                r#"{"identifier":"s 1","title":"Payments"}"#.to_string()
+            ),
+            (
+                "DELETE".to_string(),
+                "http://127.0.0.1/…/v1/blueprints/svc/entities/s%201?delete_dependents=true"
+                    .to_string(),
+                String::new()
+            )
+        ]
+    );
+
+    // A jq route's message is no entity: the answer says the Port target would refuse it.
+    let (_, answer, _) = try_it(
+        &gw,
+        json!({"source": "gh", "body": "{}", "route": {"jq": "{text: 1}", "targets": ["port-api"]}}),
+    )
+    .await;
+    let problem = answer["routes"][0]["requests"][0]["problem"].as_str();
+    assert!(
+        problem.is_some_and(|p| p.contains("no blueprint")),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(receiver.seen().is_empty());
 }
 

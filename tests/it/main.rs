@@ -25,5 +25,6 @@ mod e2e_route_containment;
 mod e2e_routes;
 mod e2e_try;
 mod jq_reference;
+mod port_docs;
 mod slack_limits;
 mod utils;

@@ -279,7 +279,8 @@ fn tried_markup(tried: &Tried) -> Markup {
                 h3 { (r.route) ": " span.(r.outcome) { (r.outcome) } }
                 @if let Some(d) = &r.detail { pre.detail { (d) } }
                 @for q in &r.requests {
-                    h4 { "POST " code { (crate::admin::targets::public_url(&q.target.url)) } " (target " (q.target.name) ")" }
+                    h4 { (q.method) " " code { (crate::admin::targets::tried_url(q)) } " (target " (q.target.name) ")" }
+                    @if let Some(why) = &q.problem { p.notice.error { "Would fail: " (why) } }
                     (super::events::headers(&q.headers))
                     (layout::payload(&String::from_utf8_lossy(&q.body), true, ""))
                 }

@@ -122,12 +122,15 @@ fn mistakes_are_named_by_key() {
     let keys: Vec<&str> = v.problems.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,
-        [
-            "port.mappings[0].entty",
-            "port.mappings[0].entity.identifier",
-            "port.mappings[0].entity.titel"
-        ]
+        ["port.mappings[0].entty", "port.mappings[0].entity.titel"]
     );
+    // A leaf that does not compile is null in Port: a warning, not a refusal.
+    let warned: Vec<&str> = v.warnings.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(warned, ["port.mappings[0].entity.identifier"]);
+    let mut v = Validator::default();
+    let bad_filter = r#"[{"blueprint":"b","filter":".a |","entity":{"identifier":".a"}}]"#;
+    assert!(compile(&mut v, "port", &toml::Value::String(bad_filter.into())).is_none());
+    assert_eq!(v.problems[0].0, "port.mappings[0].filter");
 }
 
 #[test]
@@ -143,4 +146,25 @@ fn the_same_as_a_toml_table() {
         serde_json::from_slice::<Value>(&out[0].body).expect("json"),
         serde_json::json!({"operation":"delete","blueprint":"b","deleteDependents":false,"entity":{"identifier":"x"}})
     );
+}
+
+#[test]
+fn the_mappings_array_or_one_mapping_may_be_pasted_and_identifiers_are_strings() {
+    let one = r#"{"blueprint":"b","entity":{"identifier":".body.id","title":".body.n"}}"#;
+    let want = serde_json::json!([{"operation": "create", "blueprint": "b",
+        "entity": {"identifier": "42", "title": 7}}]);
+    for pasted in [
+        one.to_string(),
+        format!("[{one}]"),
+        format!(r#"{{"mappings":[{one}]}}"#),
+    ] {
+        assert_eq!(
+            Value::from(messages(&pasted, r#"{"id": 42, "n": 7}"#)),
+            want,
+            "{pasted}"
+        );
+    }
+    let mut v = Validator::default();
+    assert!(compile(&mut v, "port", &toml::Value::String(r#"{"x": 1}"#.into())).is_none());
+    assert!(v.problems[0].1.contains("`mappings`"), "{:?}", v.problems);
 }
