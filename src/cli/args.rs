@@ -213,6 +213,48 @@ pub(super) enum PluginCommand {
     Push { name: String, file: PathBuf },
     /// List the active plugins.
     Ls,
+    /// Write a plugin project NAME (a new folder): a build file, one transform, a test with a
+    /// fixture, a README, and hookgate's SDK for the language.
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value_t = super::scaffold::Lang::Rust)]
+        lang: super::scaffold::Lang,
+        /// Where the project's folder goes.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the plugin project in DIR into a component, `DIR/<name>.wasm`, with its language's
+    /// toolchain, and check that the gateway would load it.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run FILE (a component) on one event, offline, under the gateway's limits; print the
+    /// messages, what it logged, its time and its peak memory. Exit code 1 when it fails.
+    Test {
+        file: PathBuf,
+        /// The event: a producer's JSON body (wrapped as the gateway would) or an envelope.
+        #[arg(long)]
+        event: PathBuf,
+        /// The route's `wasm.config`, as JSON.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// The source's kind, which names the event's type (github reads `--header`s).
+        #[arg(long, default_value = "generic")]
+        preset: String,
+        /// The source's name in the envelope (default: the preset's).
+        #[arg(long)]
+        source: Option<String>,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Time for the call, as `[plugins] timeout_ms`.
+        #[arg(long, default_value_t = crate::config::DEFAULT_PLUGIN_TIMEOUT.as_millis() as u64)]
+        timeout_ms: u64,
+        /// Linear memory cap, as `[plugins] memory_mb`.
+        #[arg(long, default_value_t = crate::config::DEFAULT_PLUGIN_MEMORY_MB)]
+        memory_mb: u64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -21,8 +21,11 @@ use std::sync::Arc;
 mod args;
 mod catalog;
 pub(crate) mod client;
+mod plugin_build;
+mod plugin_test;
 pub(crate) mod redact;
 mod run;
+mod scaffold;
 
 pub use run::main;
 

@@ -102,6 +102,53 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
         PluginCommand::Push { file, .. } => {
             Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)
         }
+        PluginCommand::Test {
+            file,
+            event,
+            config,
+            preset,
+            source,
+            headers,
+            timeout_ms,
+            memory_mb,
+        } => {
+            let (out, ok) = super::plugin_test::run(&super::plugin_test::TestArgs {
+                file: file.clone(),
+                event: event.clone(),
+                config: config.clone(),
+                preset: preset.clone(),
+                source: source.clone(),
+                headers: headers.clone(),
+                timeout_ms: *timeout_ms,
+                memory_mb: *memory_mb,
+                json,
+            })?;
+            print!("{out}");
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        PluginCommand::New { name, lang, dir } => {
+            let made = super::scaffold::new(name, *lang, dir)?;
+            println!(
+                "wrote {}: build it with `hookgate plugin build {}`",
+                made.display(),
+                made.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        PluginCommand::Build { dir } => {
+            let wasm = super::plugin_build::build(dir)?;
+            let size = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "built {} ({:.1} MiB); the gateway loads it",
+                wasm.display(),
+                size as f64 / f64::from(1 << 20)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         PluginCommand::Ls => None,
     };
     let out = admin_call(admin, |client| async move {

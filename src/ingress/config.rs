@@ -98,6 +98,40 @@ impl SourceKind {
 }
 
 impl SourceKind {
+    pub(crate) const ALL: [SourceKind; 9] = [
+        Self::Generic,
+        Self::Github,
+        Self::Spacelift,
+        Self::Pulumi,
+        Self::Hcp,
+        Self::Nullstone,
+        Self::StandardWebhooks,
+        Self::Tfe,
+        Self::Gitlab,
+    ];
+
+    /// The kind the config calls `name`.
+    pub(crate) fn from_name(name: &str) -> Option<SourceKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// How the preset names an event's type when the source sets no `event_type` of its own.
+    pub(crate) fn event_type_rule(self) -> EventTypeRule {
+        match self {
+            Self::Github => EventTypeRule::Header("x-github-event".into()),
+            Self::Pulumi => EventTypeRule::Pulumi,
+            Self::Spacelift => EventTypeRule::Spacelift,
+            Self::Hcp => EventTypeRule::Hcp,
+            Self::Tfe => EventTypeRule::Tfe,
+            Self::Gitlab => EventTypeRule::Header("x-gitlab-event".into()),
+            Self::StandardWebhooks => EventTypeRule::BodyFields(vec!["type".into()]),
+            Self::Nullstone => {
+                EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
+            }
+            Self::Generic => EventTypeRule::None,
+        }
+    }
+
     /// The header a preset's shared token arrives in: a credential, never stored.
     pub(crate) fn token_header(self) -> Option<&'static str> {
         match self {
@@ -218,17 +252,7 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
             .jq(&format!("{key}.event_type"), &code)
             .map(EventTypeRule::Jq)
             .unwrap_or_default(),
-        (None, SourceKind::Github) => EventTypeRule::Header("x-github-event".into()),
-        (None, SourceKind::Pulumi) => EventTypeRule::Pulumi,
-        (None, SourceKind::Spacelift) => EventTypeRule::Spacelift,
-        (None, SourceKind::Hcp) => EventTypeRule::Hcp,
-        (None, SourceKind::Tfe) => EventTypeRule::Tfe,
-        (None, SourceKind::Gitlab) => EventTypeRule::Header("x-gitlab-event".into()),
-        (None, SourceKind::StandardWebhooks) => EventTypeRule::BodyFields(vec!["type".into()]),
-        (None, SourceKind::Nullstone) => {
-            EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()])
-        }
-        (None, _) => EventTypeRule::None,
+        (None, kind) => kind.event_type_rule(),
     };
     let format = match s.format.as_deref() {
         None | Some("json") => BodyFormat::Json,

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! The crate owns everything between the host's WIT interface (`wit/hookgate.wit`, world
-//! `transformer`) and that function: decoding the event envelope and the route's config from
+//! `transformer`; the crate carries its own copy, so it builds outside hookgate's repository,
+//! and the host's tests hold the two copies equal) and that function: decoding the event envelope and the route's config from
 //! JSON text into [`Event`] and any `serde` type, turning [`Message`]s into the WIT records, and
 //! the [`log`] import. Decoding failures become `Err(reason)` (a failed delivery with that
 //! reason), never a panic: release builds use `panic = "abort"`, and a panic would kill the
@@ -29,11 +30,13 @@
 // works from the plugin's crate; this alias makes the same path resolve inside this crate.
 extern crate self as hookgate_plugin_sdk;
 
+pub(crate) mod error;
 mod event;
 pub mod log;
 mod message;
 mod platform;
 
+pub use error::Error;
 pub use event::Event;
 pub use message::Message;
 pub use platform::Platform;
@@ -55,7 +58,7 @@ pub use wit_bindgen as __wit_bindgen;
 #[allow(missing_docs, unsafe_code)]
 pub mod bindings {
     hookgate_plugin_sdk::__wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "transformer",
         pub_export_macro: true,
         export_macro_name: "__export_transformer",
@@ -66,9 +69,10 @@ pub mod bindings {
 
 /// Exports `$transform` as the plugin's `transform` function.
 ///
-/// `$transform` is any function `fn(Event, C) -> Result<Vec<Message>, String>` where `C` is
-/// [`Value`] or any [`serde::de::DeserializeOwned`](https://docs.rs/serde) config type. Use it
-/// once per crate, at the crate root.
+/// `$transform` is any function `fn(Event, C) -> Result<Vec<Message>, E>` where `C` is
+/// [`Value`] or any [`serde::de::DeserializeOwned`](https://docs.rs/serde) config type and `E`
+/// is [`Error`] or `String` (its text is the failed delivery's reason). Use it once per crate,
+/// at the crate root.
 #[macro_export]
 macro_rules! plugin {
     ($transform:path) => {
@@ -97,12 +101,13 @@ macro_rules! plugin {
 
 /// Decodes the host's arguments, calls the plugin and encodes its answer. Called by [`plugin!`].
 #[doc(hidden)]
-pub fn __run<C: serde::de::DeserializeOwned>(
+pub fn __run<C: serde::de::DeserializeOwned, E: error::Reason>(
     event: &str,
     config: &str,
-    transform: fn(Event, C) -> Result<Vec<Message>, String>,
+    transform: fn(Event, C) -> Result<Vec<Message>, E>,
 ) -> Result<Vec<bindings::Message>, String> {
-    let messages = transform(Event::from_json(event)?, config_from_json(config)?)?;
+    let messages = transform(Event::from_json(event)?, config_from_json(config)?)
+        .map_err(error::Reason::reason)?;
     Ok(messages.into_iter().map(Message::into_wit).collect())
 }
 

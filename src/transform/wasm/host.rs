@@ -32,8 +32,9 @@ pub(super) struct HostState {
 }
 
 impl HostState {
-    pub(super) fn new(plugin: &Arc<str>, memory_bytes: usize) -> HostState {
-        let log = Arc::new(LogSink::new(plugin.clone()));
+    /// `keep`: also keep the call's log lines for the caller (`hookgate plugin test`).
+    pub(super) fn new(plugin: &Arc<str>, memory_bytes: usize, keep: bool) -> HostState {
+        let log = Arc::new(LogSink::new(plugin.clone(), keep));
         let mut wasi = WasiCtx::builder();
         wasi.stdout(LogStream {
             sink: log.clone(),
@@ -54,6 +55,7 @@ impl HostState {
             memory: MemoryCap {
                 max: memory_bytes,
                 refused: false,
+                peak: 0,
             },
             log,
         }
@@ -92,6 +94,8 @@ impl host::Host for HostState {
 pub(super) struct MemoryCap {
     max: usize,
     pub(super) refused: bool,
+    /// The largest linear memory the call had, in bytes.
+    pub(super) peak: usize,
 }
 
 /// Table elements a plugin may grow to; far above what compiled Rust or C needs.
@@ -108,6 +112,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             self.refused = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -133,8 +138,19 @@ pub(super) struct LogSink {
     state: Mutex<SinkState>,
 }
 
+/// A line a plugin logged, kept for the caller.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLine {
+    pub(crate) level: tracing::Level,
+    /// `log` (the host import), `stdout` or `stderr`.
+    pub(crate) stream: &'static str,
+    pub(crate) text: String,
+}
+
 #[derive(Default)]
 struct SinkState {
+    /// `Some` when the caller keeps the lines.
+    kept: Option<Vec<LogLine>>,
     lines: u32,
     dropped: u32,
     stdout: Vec<u8>,
@@ -143,11 +159,19 @@ struct SinkState {
 }
 
 impl LogSink {
-    fn new(plugin: Arc<str>) -> LogSink {
+    fn new(plugin: Arc<str>, keep: bool) -> LogSink {
         LogSink {
             plugin,
-            state: Mutex::new(SinkState::default()),
+            state: Mutex::new(SinkState {
+                kept: keep.then(Vec::new),
+                ..SinkState::default()
+            }),
         }
+    }
+
+    /// The lines kept so far (none unless the sink was made to keep them).
+    pub(super) fn kept(&self) -> Vec<LogLine> {
+        self.state().kept.take().unwrap_or_default()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, SinkState> {
@@ -163,8 +187,16 @@ impl LogSink {
             return;
         }
         state.lines += 1;
+        let line = truncate(line, LINE_MAX);
+        if let Some(kept) = &mut state.kept {
+            kept.push(LogLine {
+                level,
+                stream,
+                text: line.to_string(),
+            });
+        }
         drop(state);
-        emit(level, &self.plugin, stream, truncate(line, LINE_MAX));
+        emit(level, &self.plugin, stream, line);
     }
 
     /// Appends guest bytes to a stream's pending line and logs every completed line.

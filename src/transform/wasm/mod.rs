@@ -36,8 +36,9 @@ mod bindings {
 }
 
 use bindings::{Transformer, TransformerPre};
-pub(crate) use plugin::Plugin;
+pub(crate) use host::LogLine;
 use plugin::PluginInner;
+pub(crate) use plugin::{Observed, Plugin};
 
 /// The most messages one call may return.
 pub(crate) const MAX_MESSAGES: usize = 1000;

@@ -7,6 +7,16 @@ use super::{Engine, MAX_MESSAGES, MAX_OUTPUT_BYTES, Message, PluginError, TICK};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One call, observed: its result, its log lines, its wall time (instantiation included) and the
+/// largest linear memory it had.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    pub(crate) result: Result<Vec<Message>, PluginError>,
+    pub(crate) logs: Vec<super::LogLine>,
+    pub(crate) elapsed: std::time::Duration,
+    pub(crate) peak_memory: usize,
+}
+
 /// A loaded plugin. Cheap to clone; `Send + Sync`. Keeps its [`Engine`] alive.
 #[derive(Clone)]
 pub struct Plugin {
@@ -49,10 +59,21 @@ impl Plugin {
     /// Runs `transform` in a fresh instance under the engine's limits. Blocking: the caller runs
     /// it on a blocking thread.
     pub fn call(&self, event_json: &str, config_json: &str) -> Result<Vec<Message>, PluginError> {
+        self.run(event_json, config_json, false).result
+    }
+
+    /// [`Plugin::call`], also returning what the call logged, its time and its peak memory
+    /// (`hookgate plugin test`).
+    pub(crate) fn call_observed(&self, event_json: &str, config_json: &str) -> Observed {
+        self.run(event_json, config_json, true)
+    }
+
+    fn run(&self, event_json: &str, config_json: &str, keep_logs: bool) -> Observed {
+        let started = std::time::Instant::now();
         let limits = self.inner.engine.inner.limits;
         let mut store = wasmtime::Store::new(
             &self.inner.engine.inner.engine,
-            HostState::new(&self.inner.name, limits.memory_bytes),
+            HostState::new(&self.inner.name, limits.memory_bytes, keep_logs),
         );
         store.limiter(|state| &mut state.memory);
         // The deadline counts whole ticks from now, and the next tick may come at once: one
@@ -65,16 +86,25 @@ impl Plugin {
             .instantiate(&mut store)
             .and_then(|instance| instance.call_transform(&mut store, event_json, config_json));
         let memory_refused = store.data().memory.refused;
+        let peak_memory = store.data().memory.peak;
         let panic = store.data().log.finish();
+        let logs = store.data().log.kept();
         // Give the instance slot back to the pool before converting the output.
         drop(store);
-        match result {
+        let elapsed = started.elapsed();
+        let result = match result {
             Ok(Ok(messages)) => self.messages(messages),
             Ok(Err(why)) => Err(PluginError::Rejected {
                 plugin: self.name().into(),
                 why,
             }),
             Err(error) => Err(self.failure(&error, memory_refused, panic)),
+        };
+        Observed {
+            result,
+            logs,
+            elapsed,
+            peak_memory,
         }
     }
 

@@ -1,0 +1,111 @@
+//! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
+//! toolchain, copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
+//! the host would refuse (a core module, an import it does not offer) fails here and not at
+//! upload.
+//!
+//! The toolchain is found on `PATH`; when it (or a part it needs, like Rust's `wasm32-wasip2`
+//! target) is missing, the error names the command that installs it. The build's own output goes
+//! to the terminal as it comes.
+
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Builds the project in `dir`; returns the component's path.
+pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.join("Cargo.toml").is_file() {
+        return rust(dir);
+    }
+    bail!(
+        "{} is not a plugin project: no Cargo.toml (write one with `hookgate plugin new NAME --lang rust`)",
+        dir.display()
+    )
+}
+
+fn rust(dir: &Path) -> anyhow::Result<PathBuf> {
+    need(
+        "cargo",
+        &["--version"],
+        "Rust is not installed: install it from https://rustup.rs, then run `rustup target add wasm32-wasip2`",
+    )?;
+    if let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        && out.status.success()
+        && !String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|t| t.trim() == "wasm32-wasip2")
+    {
+        bail!(
+            "Rust's wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2`"
+        );
+    }
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    let meta = Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo metadata")?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&meta.stdout).context("reading cargo metadata's answer")?;
+    let manifest = std::fs::canonicalize(dir.join("Cargo.toml"))?;
+    let package = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
+        .context("cargo metadata does not list the project's package")?;
+    let name = package["name"]
+        .as_str()
+        .context("the package has no name")?;
+    let target_dir = meta["target_directory"]
+        .as_str()
+        .context("cargo metadata gives no target directory")?;
+    let built = Path::new(target_dir)
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    if !built.is_file() {
+        bail!(
+            "cargo built no {}: is the package's `[lib] crate-type` missing \"cdylib\"?",
+            built.display()
+        );
+    }
+    let out = dir.join(format!("{name}.wasm"));
+    std::fs::copy(&built, &out)
+        .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
+    check(&out)?;
+    Ok(out)
+}
+
+/// Fails with `install` when `program` cannot be run.
+fn need(program: &str, args: &[&str], install: &str) -> anyhow::Result<()> {
+    match Command::new(program).args(args).output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => bail!("{install}"),
+    }
+}
+
+/// Loads the component as the gateway would.
+fn check(wasm: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let limits = crate::transform::wasm::Limits {
+        timeout: crate::config::DEFAULT_PLUGIN_TIMEOUT,
+        memory_bytes: usize::try_from(crate::config::DEFAULT_PLUGIN_MEMORY_MB << 20)
+            .context("memory limit")?,
+    };
+    let engine = crate::transform::wasm::Engine::new(limits, None)
+        .map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
+    engine
+        .load("build", &bytes)
+        .map_err(|e| anyhow::anyhow!("{} would be refused by the gateway: {e}", wasm.display()))?;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `hookgate plugin new NAME --lang rust`: writes a plugin project that builds on its own — a
+//! build file, one transform, a test on a producer's fixture, a README — with hookgate's SDK for
+//! the language vendored into it (the SDK carries the WIT interface, so nothing points back into
+//! hookgate's repository).
+//!
+//! The files are compiled into the binary: `scaffold/<lang>/*.tmpl` with `{{name}}` and
+//! `{{crate}}` filled in, the SDK's sources as they are in `plugins/sdk/`, and the fixture from
+//! the event catalog. It never overwrites anything: an existing folder is refused.
+
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+
+/// The languages a plugin project can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Lang {
+    Rust,
+}
+
+/// The Rust SDK, file by file, as `plugins/sdk/` holds it.
+const RUST_SDK: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../plugins/sdk/Cargo.toml")),
+    ("README.md", include_str!("../../plugins/sdk/README.md")),
+    ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
+    (
+        "src/error.rs",
+        include_str!("../../plugins/sdk/src/error.rs"),
+    ),
+    (
+        "src/event.rs",
+        include_str!("../../plugins/sdk/src/event.rs"),
+    ),
+    ("src/log.rs", include_str!("../../plugins/sdk/src/log.rs")),
+    (
+        "src/message.rs",
+        include_str!("../../plugins/sdk/src/message.rs"),
+    ),
+    (
+        "src/platform.rs",
+        include_str!("../../plugins/sdk/src/platform.rs"),
+    ),
+    (
+        "wit/hookgate.wit",
+        include_str!("../../plugins/sdk/wit/hookgate.wit"),
+    ),
+];
+
+/// The project's own files: (path, template).
+const RUST_PROJECT: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("scaffold/rust/Cargo.toml.tmpl")),
+    ("README.md", include_str!("scaffold/rust/README.md.tmpl")),
+    (".gitignore", include_str!("scaffold/rust/gitignore.tmpl")),
+    ("src/lib.rs", include_str!("scaffold/rust/lib.rs.tmpl")),
+    (
+        "tests/fixture.rs",
+        include_str!("scaffold/rust/test.rs.tmpl"),
+    ),
+    (
+        "fixtures/spacelift_run_finished.json",
+        include_str!("../../catalog/spacelift/samples/run_finished.json"),
+    ),
+];
+
+/// Writes project `name` in `parent/name`; returns its folder.
+pub(crate) fn new(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> {
+    check_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        bail!(
+            "{} already exists: choose another name or folder",
+            dir.display()
+        );
+    }
+    let files: Vec<(String, String)> = match lang {
+        Lang::Rust => RUST_PROJECT
+            .iter()
+            .map(|(path, text)| (path.to_string(), fill(text, name)))
+            .chain(
+                RUST_SDK
+                    .iter()
+                    .map(|(path, text)| (format!("sdk/{path}"), text.to_string())),
+            )
+            .collect(),
+    };
+    for (path, text) in files {
+        let path = dir.join(path);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(dir)
+}
+
+/// A name that is a plugin name, a crate name and a folder name at once.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        bail!(
+            "`{name}` cannot name a plugin: use lower-case letters, digits, `-` and `_`, \
+             starting with a letter (at most 64)"
+        );
+    }
+    Ok(())
+}
+
+fn fill(template: &str, name: &str) -> String {
+    template
+        .replace("{{name}}", name)
+        .replace("{{crate}}", &name.replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file added to the SDK must be vendored too, or new projects would not build.
+    #[test]
+    fn every_sdk_file_is_vendored() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk");
+        let mut on_disk = Vec::new();
+        for sub in ["", "src", "wit"] {
+            for entry in std::fs::read_dir(root.join(sub)).expect("plugins/sdk") {
+                let path = entry.expect("entry").path();
+                if path.is_file() {
+                    let rel = path.strip_prefix(&root).expect("prefix");
+                    on_disk.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        on_disk.sort();
+        let mut vendored: Vec<String> = RUST_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        vendored.sort();
+        assert_eq!(on_disk, vendored);
+    }
+
+    #[test]
+    fn the_sdks_wit_is_the_hosts() {
+        let host = include_str!("../../wit/hookgate.wit");
+        let sdk = RUST_SDK
+            .iter()
+            .find(|(p, _)| *p == "wit/hookgate.wit")
+            .map(|(_, t)| *t);
+        assert_eq!(
+            sdk,
+            Some(host),
+            "plugins/sdk/wit/hookgate.wit differs from wit/"
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_folders_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("hookgate-scaffold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tmp");
+        assert!(new("Bad Name", Lang::Rust, &dir).is_err());
+        let made = new("my-plugin", Lang::Rust, &dir).expect("written");
+        let cargo = std::fs::read_to_string(made.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(cargo.contains("name = \"my-plugin\""), "{cargo}");
+        let test = std::fs::read_to_string(made.join("tests/fixture.rs")).expect("test");
+        assert!(test.contains("use my_plugin::"), "{test}");
+        assert!(made.join("sdk/wit/hookgate.wit").is_file());
+        let again = new("my-plugin", Lang::Rust, &dir).map(|_| ());
+        assert!(again.is_err_and(|e| e.to_string().contains("already exists")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
