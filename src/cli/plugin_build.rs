@@ -1,5 +1,5 @@
 //! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
-//! toolchain, copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
+//! toolchain (cargo for Rust, componentize-py for Python), copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
 //! the host would refuse (a core module, an import it does not offer) fails here and not at
 //! upload.
 //!
@@ -16,10 +16,49 @@ pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     if dir.join("Cargo.toml").is_file() {
         return rust(dir);
     }
+    if dir.join("app.py").is_file() && dir.join("hookgate_sdk/_component.py").is_file() {
+        return python(dir);
+    }
     bail!(
-        "{} is not a plugin project: no Cargo.toml (write one with `hookgate plugin new NAME --lang rust`)",
+        "{} is not a plugin project: no Cargo.toml, nor app.py with hookgate_sdk/ \
+         (write one with `hookgate plugin new NAME --lang rust|python`)",
         dir.display()
     )
+}
+
+/// The componentize-py the suite and the docs pin.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+fn python(dir: &Path) -> anyhow::Result<PathBuf> {
+    need(
+        "componentize-py",
+        &["--version"],
+        &format!("componentize-py is not installed: run `pip install {COMPONENTIZE_PY}`"),
+    )?;
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let name = dir
+        .file_name()
+        .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
+    let out = dir.join(format!("{name}.wasm"));
+    let status = Command::new("componentize-py")
+        .args([
+            "-d",
+            "hookgate_sdk/wit",
+            "-w",
+            "transformer",
+            "componentize",
+        ])
+        .args(["-p", ".", "hookgate_sdk._component", "-o"])
+        .arg(&out)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .status()
+        .context("running componentize-py")?;
+    if !status.success() {
+        bail!("componentize-py failed ({status})");
+    }
+    check(&out)?;
+    Ok(out)
 }
 
 fn rust(dir: &Path) -> anyhow::Result<PathBuf> {

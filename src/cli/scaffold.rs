@@ -1,4 +1,4 @@
-//! `hookgate plugin new NAME --lang rust`: writes a plugin project that builds on its own — a
+//! `hookgate plugin new NAME --lang rust|python`: writes a plugin project that builds on its own — a
 //! build file, one transform, a test on a producer's fixture, a README — with hookgate's SDK for
 //! the language vendored into it (the SDK carries the WIT interface, so nothing points back into
 //! hookgate's repository).
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Lang {
     Rust,
+    Python,
 }
 
 /// The Rust SDK, file by file, as `plugins/sdk/` holds it.
@@ -44,6 +45,40 @@ const RUST_SDK: &[(&str, &str)] = &[
     ),
 ];
 
+/// The Python SDK, file by file, as `plugins/sdk-python/` holds it (the package and its README).
+const PYTHON_SDK: &[(&str, &str)] = &[
+    (
+        "hookgate_sdk/__init__.py",
+        include_str!("../../plugins/sdk-python/hookgate_sdk/__init__.py"),
+    ),
+    (
+        "hookgate_sdk/_component.py",
+        include_str!("../../plugins/sdk-python/hookgate_sdk/_component.py"),
+    ),
+    (
+        "hookgate_sdk/wit/hookgate.wit",
+        include_str!("../../plugins/sdk-python/hookgate_sdk/wit/hookgate.wit"),
+    ),
+    (
+        "hookgate_sdk/README.md",
+        include_str!("../../plugins/sdk-python/README.md"),
+    ),
+];
+
+const PYTHON_PROJECT: &[(&str, &str)] = &[
+    ("app.py", include_str!("scaffold/python/app.py.tmpl")),
+    (
+        "test_app.py",
+        include_str!("scaffold/python/test_app.py.tmpl"),
+    ),
+    ("README.md", include_str!("scaffold/python/README.md.tmpl")),
+    (".gitignore", include_str!("scaffold/python/gitignore.tmpl")),
+    (
+        "fixtures/spacelift_run_finished.json",
+        include_str!("../../catalog/spacelift/samples/run_finished.json"),
+    ),
+];
+
 /// The project's own files: (path, template).
 const RUST_PROJECT: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("scaffold/rust/Cargo.toml.tmpl")),
@@ -70,17 +105,18 @@ pub(crate) fn new(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathB
             dir.display()
         );
     }
-    let files: Vec<(String, String)> = match lang {
-        Lang::Rust => RUST_PROJECT
-            .iter()
-            .map(|(path, text)| (path.to_string(), fill(text, name)))
-            .chain(
-                RUST_SDK
-                    .iter()
-                    .map(|(path, text)| (format!("sdk/{path}"), text.to_string())),
-            )
-            .collect(),
+    let (project, sdk, sdk_dir) = match lang {
+        Lang::Rust => (RUST_PROJECT, RUST_SDK, "sdk/"),
+        Lang::Python => (PYTHON_PROJECT, PYTHON_SDK, ""),
     };
+    let files: Vec<(String, String)> = project
+        .iter()
+        .map(|(path, text)| (path.to_string(), fill(text, name)))
+        .chain(
+            sdk.iter()
+                .map(|(path, text)| (format!("{sdk_dir}{path}"), text.to_string())),
+        )
+        .collect();
     for (path, text) in files {
         let path = dir.join(path);
         if let Some(folder) = path.parent() {
@@ -139,17 +175,34 @@ mod tests {
     }
 
     #[test]
-    fn the_sdks_wit_is_the_hosts() {
+    fn python_sdk_files_are_vendored() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk-python");
+        let mut on_disk = vec!["hookgate_sdk/README.md".to_string()];
+        for sub in ["hookgate_sdk", "hookgate_sdk/wit"] {
+            for entry in std::fs::read_dir(root.join(sub)).expect("plugins/sdk-python") {
+                let path = entry.expect("entry").path();
+                if path.is_file() && path.extension().is_some_and(|x| x == "py" || x == "wit") {
+                    let rel = path.strip_prefix(&root).expect("prefix");
+                    on_disk.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        on_disk.sort();
+        let mut vendored: Vec<String> = PYTHON_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        vendored.sort();
+        assert_eq!(on_disk, vendored);
+    }
+
+    #[test]
+    fn every_sdks_wit_is_the_hosts() {
         let host = include_str!("../../wit/hookgate.wit");
-        let sdk = RUST_SDK
-            .iter()
-            .find(|(p, _)| *p == "wit/hookgate.wit")
-            .map(|(_, t)| *t);
-        assert_eq!(
-            sdk,
-            Some(host),
-            "plugins/sdk/wit/hookgate.wit differs from wit/"
-        );
+        for (sdk, path) in [
+            (RUST_SDK, "wit/hookgate.wit"),
+            (PYTHON_SDK, "hookgate_sdk/wit/hookgate.wit"),
+        ] {
+            let copy = sdk.iter().find(|(p, _)| *p == path).map(|(_, t)| *t);
+            assert_eq!(copy, Some(host), "{path} differs from wit/hookgate.wit");
+        }
     }
 
     #[test]

@@ -42,6 +42,49 @@ fn scaffold_target() -> String {
         .to_string()
 }
 
+/// Pushes `wasm` as plugin `name` to a gateway (with the CLI, as a user would) whose route runs it
+/// with `prefix` on a Spacelift source; sends the signed Spacelift sample; returns what arrived.
+async fn pushed_and_delivered(name: &str, wasm: &str, prefix: &str) -> String {
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&format!(
+        r#"
+{ADMIN}
+[plugins]
+dir = "plugins"
+timeout_ms = 2000
+
+[sources.spacelift]
+kind = "spacelift"
+secret = "spacelift-fixture-secret"
+
+[targets.t]
+url = "{}"
+
+[[routes]]
+name = "notes"
+source = "spacelift"
+wasm = {{ plugin = "{name}", config = {{ prefix = "{prefix}" }} }}
+targets = ["t"]
+"#,
+        receiver.url
+    ))
+    .await;
+    let (code, out, err) = cli(&gw, TOKEN, &["plugin", "push", name, wasm]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let body = sample("spacelift/run_finished.json");
+    let headers = sample_headers("spacelift/run_finished.json");
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        post_json(&gw.hook("spacelift"), body, &headers).await.0,
+        202
+    );
+    let seen = receiver.wait_for(1, Duration::from_secs(20)).await;
+    String::from_utf8_lossy(&seen[0].body).into_owned()
+}
+
 #[tokio::test]
 async fn a_new_rust_plugin_builds_tests_and_runs_in_the_gateway() {
     let dir = temp_dir("scaffold");
@@ -135,43 +178,10 @@ async fn a_new_rust_plugin_builds_tests_and_runs_in_the_gateway() {
     assert!(out.contains("the payload names no stack"), "{out}");
 
     // The same component, pushed to a running gateway, delivers what `plugin test` printed.
-    let receiver = Receiver::start().await;
-    let gw = Gateway::start(&format!(
-        r#"
-{ADMIN}
-[plugins]
-dir = "plugins"
-
-[sources.spacelift]
-kind = "spacelift"
-secret = "spacelift-fixture-secret"
-
-[targets.t]
-url = "{}"
-
-[[routes]]
-name = "notes"
-source = "spacelift"
-wasm = {{ plugin = "stack-note", config = {{ prefix = "[infra] " }} }}
-targets = ["t"]
-"#,
-        receiver.url
-    ))
-    .await;
-    let (code, out, err) = cli(&gw, TOKEN, &["plugin", "push", "stack-note", &wasm_arg]).await;
-    assert_eq!(code, 0, "{out}{err}");
-    let body = sample("spacelift/run_finished.json");
-    let headers = sample_headers("spacelift/run_finished.json");
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     assert_eq!(
-        post_json(&gw.hook("spacelift"), body, &headers).await.0,
-        202
+        pushed_and_delivered("stack-note", &wasm_arg, "[infra] ").await,
+        text
     );
-    let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
-    assert_eq!(String::from_utf8_lossy(&seen[0].body), text);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -229,5 +239,132 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
     let (code, _, err) = hookgate(&["plugin", "build", &dir.display().to_string()], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("not a plugin project"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The directory holding `componentize-py` (the pinned one `scripts/test` installs).
+fn python_toolchain_path() -> String {
+    let bin = std::env::var("HOOKGATE_PLUGIN_PY_BIN").unwrap_or_else(|_| {
+        panic!(
+            "HOOKGATE_PLUGIN_PY_BIN is not set: run the suite with ./scripts/test, which installs \
+             tests/plugins/requirements.txt (or point it at a folder holding componentize-py)"
+        )
+    });
+    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// A guest misbehaving as its config says, to hold a Python plugin to the same limits as Rust's.
+const HOSTILE_PY: &str = r#"
+import os
+from hookgate_sdk import Event, Message
+
+def transform(event: Event, config: dict) -> list[Message]:
+    mode = config.get("mode")
+    if mode == "loop":
+        while True:
+            pass
+    if mode == "hog":
+        hoard = []
+        while True:
+            hoard.append(bytearray(1 << 20))
+    if mode == "file":
+        return [Message.json({"read": open("/etc/hostname").read()})]
+    if mode == "env":
+        return [Message.json({"env": dict(os.environ)})]
+    if mode == "flood":
+        return [Message.raw("x" * (17 << 20))]
+    return [Message.json({"x": {}["missing"]})]
+"#;
+
+#[tokio::test]
+async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
+    let path = python_toolchain_path();
+    let dir = temp_dir("scaffold-py");
+    let (code, out, err) = hookgate(
+        &[
+            "plugin",
+            "new",
+            "stack-py",
+            "--lang",
+            "python",
+            "--dir",
+            &dir.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let project = dir.join("stack-py");
+    let unittest = Command::new("python3")
+        .args(["-m", "unittest", "-q"])
+        .current_dir(&project)
+        .output()
+        .expect("python3");
+    assert!(
+        unittest.status.success(),
+        "python -m unittest in the new project: {}",
+        String::from_utf8_lossy(&unittest.stderr)
+    );
+    let project_arg = project.display().to_string();
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", &path)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let wasm = project.join("stack-py.wasm").display().to_string();
+    let fixture = project.join("fixtures/spacelift_run_finished.json");
+    let (code, out, err) = hookgate(
+        &[
+            "plugin",
+            "test",
+            &wasm,
+            "--event",
+            &fixture.display().to_string(),
+            "--preset",
+            "spacelift",
+            "--timeout-ms",
+            "2000",
+            "--config",
+            r#"{"prefix": "[py] "}"#,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let text = r#"{"text":"[py] payments-prod: run_state_changed_event from spacelift"}"#;
+    assert!(out.contains(text), "{out}");
+    assert!(
+        out.contains("run_state_changed_event for payments-prod"),
+        "{out}"
+    );
+
+    // Pushed to a running gateway, it delivers the same.
+    assert_eq!(pushed_and_delivered("stack-py", &wasm, "[py] ").await, text);
+
+    // The same limits as a Rust guest's.
+    std::fs::write(project.join("app.py"), HOSTILE_PY).expect("write app.py");
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", &path)]);
+    assert_eq!(code, 0, "{out}{err}");
+    for (mode, reason) in [
+        ("loop", "exceeded its 1000 ms time limit"),
+        ("hog", "exceeded its 64 MiB memory limit"),
+        ("file", "FileNotFoundError"),
+        ("env", r#"{"env":{}}"#),
+        ("flood", "returned unusable output"),
+        ("raise", "KeyError: 'missing'"),
+    ] {
+        let (_, out, err) = hookgate(
+            &[
+                "plugin",
+                "test",
+                &wasm,
+                "--event",
+                &fixture.display().to_string(),
+                "--timeout-ms",
+                "1000",
+                "--memory-mb",
+                "64",
+                "--config",
+                &format!(r#"{{"mode": "{mode}"}}"#),
+            ],
+            &[],
+        );
+        assert!(out.contains(reason), "{mode}: {out}{err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -94,6 +94,12 @@ impl Plugin {
         let elapsed = started.elapsed();
         let result = match result {
             Ok(Ok(messages)) => self.messages(messages),
+            // A guest that catches its failed allocation (CPython's MemoryError) and refuses the
+            // event still hit the cap: that is the cause to report.
+            Ok(Err(_)) if memory_refused => Err(PluginError::Memory {
+                plugin: self.name().into(),
+                mb: limits.memory_bytes >> 20,
+            }),
             Ok(Err(why)) => Err(PluginError::Rejected {
                 plugin: self.name().into(),
                 why,
