@@ -1,5 +1,5 @@
 //! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
-//! toolchain (cargo for Rust, componentize-py for Python), copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
+//! toolchain (cargo for Rust, componentize-py for Python, componentize-js for JavaScript), copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
 //! the host would refuse (a core module, an import it does not offer) fails here and not at
 //! upload.
 //!
@@ -19,15 +19,66 @@ pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     if dir.join("app.py").is_file() && dir.join("hookgate_sdk/_component.py").is_file() {
         return python(dir);
     }
+    if dir.join("app.js").is_file() && dir.join("hookgate_sdk/component.js").is_file() {
+        return js(dir);
+    }
     bail!(
-        "{} is not a plugin project: no Cargo.toml, nor app.py with hookgate_sdk/ \
-         (write one with `hookgate plugin new NAME --lang rust|python`)",
+        "{} is not a plugin project: no Cargo.toml, nor app.py or app.js with \
+         hookgate_sdk/ (write one with `hookgate plugin new NAME --lang rust|python|js`)",
         dir.display()
     )
 }
 
 /// The componentize-py the suite and the docs pin.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// The componentize-js the suite and new projects pin.
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+
+fn js(dir: &Path) -> anyhow::Result<PathBuf> {
+    need(
+        "node",
+        &["--version"],
+        "Node.js is not installed: install Node.js 20 or later (https://nodejs.org)",
+    )?;
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let local = dir.join("node_modules/.bin/componentize-js");
+    let tool = match local.is_file() {
+        true => local.into_os_string(),
+        false => {
+            need(
+                "componentize-js",
+                &["--version"],
+                &format!(
+                    "componentize-js is not installed: run `npm install` in {} (its package.json \
+                     pins {COMPONENTIZE_JS}), or `npm install -g {COMPONENTIZE_JS}`",
+                    dir.display()
+                ),
+            )?;
+            "componentize-js".into()
+        }
+    };
+    let name = dir
+        .file_name()
+        .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
+    let out = dir.join(format!("{name}.wasm"));
+    // Without `-d http fetch-event` the component imports wasi:http, which the gateway does not
+    // offer.
+    let status = Command::new(tool)
+        .args(["--wit", "hookgate_sdk/wit", "-n", "transformer"])
+        .args(["-d", "http", "fetch-event", "-o"])
+        .arg(&out)
+        .arg("hookgate_sdk/component.js")
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .status()
+        .context("running componentize-js")?;
+    if !status.success() {
+        bail!("componentize-js failed ({status})");
+    }
+    check(&out)?;
+    Ok(out)
+}
 
 fn python(dir: &Path) -> anyhow::Result<PathBuf> {
     need(

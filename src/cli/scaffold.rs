@@ -1,4 +1,4 @@
-//! `hookgate plugin new NAME --lang rust|python`: writes a plugin project that builds on its own — a
+//! `hookgate plugin new NAME --lang rust|python|js`: writes a plugin project that builds on its own — a
 //! build file, one transform, a test on a producer's fixture, a README — with hookgate's SDK for
 //! the language vendored into it (the SDK carries the WIT interface, so nothing points back into
 //! hookgate's repository).
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub(crate) enum Lang {
     Rust,
     Python,
+    Js,
 }
 
 /// The Rust SDK, file by file, as `plugins/sdk/` holds it.
@@ -79,6 +80,45 @@ const PYTHON_PROJECT: &[(&str, &str)] = &[
     ),
 ];
 
+/// The JavaScript SDK, file by file, as `plugins/sdk-js/` holds it (the module and its README).
+const JS_SDK: &[(&str, &str)] = &[
+    (
+        "hookgate_sdk/index.js",
+        include_str!("../../plugins/sdk-js/hookgate_sdk/index.js"),
+    ),
+    (
+        "hookgate_sdk/component.js",
+        include_str!("../../plugins/sdk-js/hookgate_sdk/component.js"),
+    ),
+    (
+        "hookgate_sdk/package.json",
+        include_str!("../../plugins/sdk-js/hookgate_sdk/package.json"),
+    ),
+    (
+        "hookgate_sdk/wit/hookgate.wit",
+        include_str!("../../plugins/sdk-js/hookgate_sdk/wit/hookgate.wit"),
+    ),
+    (
+        "hookgate_sdk/README.md",
+        include_str!("../../plugins/sdk-js/README.md"),
+    ),
+];
+
+const JS_PROJECT: &[(&str, &str)] = &[
+    ("app.js", include_str!("scaffold/js/app.js.tmpl")),
+    ("app.test.js", include_str!("scaffold/js/app.test.js.tmpl")),
+    (
+        "package.json",
+        include_str!("scaffold/js/package.json.tmpl"),
+    ),
+    ("README.md", include_str!("scaffold/js/README.md.tmpl")),
+    (".gitignore", include_str!("scaffold/js/gitignore.tmpl")),
+    (
+        "fixtures/spacelift_run_finished.json",
+        include_str!("../../catalog/spacelift/samples/run_finished.json"),
+    ),
+];
+
 /// The project's own files: (path, template).
 const RUST_PROJECT: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("scaffold/rust/Cargo.toml.tmpl")),
@@ -108,6 +148,7 @@ pub(crate) fn new(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathB
     let (project, sdk, sdk_dir) = match lang {
         Lang::Rust => (RUST_PROJECT, RUST_SDK, "sdk/"),
         Lang::Python => (PYTHON_PROJECT, PYTHON_SDK, ""),
+        Lang::Js => (JS_PROJECT, JS_SDK, ""),
     };
     let files: Vec<(String, String)> = project
         .iter()
@@ -175,22 +216,32 @@ mod tests {
     }
 
     #[test]
-    fn python_sdk_files_are_vendored() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk-python");
-        let mut on_disk = vec!["hookgate_sdk/README.md".to_string()];
-        for sub in ["hookgate_sdk", "hookgate_sdk/wit"] {
-            for entry in std::fs::read_dir(root.join(sub)).expect("plugins/sdk-python") {
-                let path = entry.expect("entry").path();
-                if path.is_file() && path.extension().is_some_and(|x| x == "py" || x == "wit") {
-                    let rel = path.strip_prefix(&root).expect("prefix");
-                    on_disk.push(rel.to_string_lossy().into_owned());
+    fn python_and_js_sdk_files_are_vendored() {
+        for (dir, sdk) in [
+            ("plugins/sdk-python", PYTHON_SDK),
+            ("plugins/sdk-js", JS_SDK),
+        ] {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            let mut on_disk = vec!["hookgate_sdk/README.md".to_string()];
+            for sub in ["hookgate_sdk", "hookgate_sdk/wit"] {
+                for entry in std::fs::read_dir(root.join(sub)).expect("the SDK") {
+                    let path = entry.expect("entry").path();
+                    let source = ["py", "js", "json", "wit"];
+                    if path.is_file()
+                        && path
+                            .extension()
+                            .is_some_and(|x| source.iter().any(|s| x == *s))
+                    {
+                        let rel = path.strip_prefix(&root).expect("prefix");
+                        on_disk.push(rel.to_string_lossy().into_owned());
+                    }
                 }
             }
+            on_disk.sort();
+            let mut vendored: Vec<String> = sdk.iter().map(|(p, _)| p.to_string()).collect();
+            vendored.sort();
+            assert_eq!(on_disk, vendored, "{dir}");
         }
-        on_disk.sort();
-        let mut vendored: Vec<String> = PYTHON_SDK.iter().map(|(p, _)| p.to_string()).collect();
-        vendored.sort();
-        assert_eq!(on_disk, vendored);
     }
 
     #[test]
@@ -199,6 +250,7 @@ mod tests {
         for (sdk, path) in [
             (RUST_SDK, "wit/hookgate.wit"),
             (PYTHON_SDK, "hookgate_sdk/wit/hookgate.wit"),
+            (JS_SDK, "hookgate_sdk/wit/hookgate.wit"),
         ] {
             let copy = sdk.iter().find(|(p, _)| *p == path).map(|(_, t)| *t);
             assert_eq!(copy, Some(host), "{path} differs from wit/hookgate.wit");

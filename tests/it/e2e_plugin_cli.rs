@@ -242,12 +242,12 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The directory holding `componentize-py` (the pinned one `scripts/test` installs).
-fn python_toolchain_path() -> String {
-    let bin = std::env::var("HOOKGATE_PLUGIN_PY_BIN").unwrap_or_else(|_| {
+/// `PATH` with the folder `var` names (the pinned toolchain `scripts/test` installs) in front.
+fn toolchain_path(var: &str) -> String {
+    let bin = std::env::var(var).unwrap_or_else(|_| {
         panic!(
-            "HOOKGATE_PLUGIN_PY_BIN is not set: run the suite with ./scripts/test, which installs \
-             tests/plugins/requirements.txt (or point it at a folder holding componentize-py)"
+            "{var} is not set: run the suite with ./scripts/test, which installs the plugin \
+             toolchains of tests/plugins/ (or point it at a folder holding the tool)"
         )
     });
     format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
@@ -276,85 +276,106 @@ def transform(event: Event, config: dict) -> list[Message]:
     return [Message.json({"x": {}["missing"]})]
 "#;
 
-#[tokio::test]
-async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
-    let path = python_toolchain_path();
-    let dir = temp_dir("scaffold-py");
+/// The same for JavaScript: no `process`, and `fetch` (componentize-js keeps the function)
+/// reaches no network: with `wasi:http` left out, calling it traps.
+const HOSTILE_JS: &str = r#"
+import { Message } from './hookgate_sdk/index.js';
+
+export function transform(event, config) {
+  const mode = config.mode;
+  if (mode === 'loop') { for (;;) {} }
+  if (mode === 'hog') { const hoard = []; for (;;) hoard.push(new Uint8Array(1 << 20).fill(1)); }
+  if (mode === 'fetch') return [Message.json({ answer: String(fetch('http://127.0.0.1:9/')) })];
+  if (mode === 'env') return [Message.json({ env: typeof process === 'undefined' ? {} : process.env })];
+  if (mode === 'flood') return Array.from({ length: 1001 }, () => Message.json({}));
+  return [Message.json({ x: undefined.missing })];
+}
+"#;
+
+/// A new project in `lang`: its own unit test (`unit`), `plugin build` with the toolchain on
+/// `path`, `plugin test`, push and delivery; then `hostile` (as `file`) under the gateway's limits,
+/// each mode of `cases` failing (or answering) with its text.
+async fn a_new_plugin_in(
+    lang: &str,
+    path: &str,
+    unit: &[&str],
+    (file, hostile): (&str, &str),
+    cases: &[(&str, &str)],
+) {
+    let name = format!("stack-{lang}");
+    let dir = temp_dir(&format!("scaffold-{lang}"));
     let (code, out, err) = hookgate(
         &[
             "plugin",
             "new",
-            "stack-py",
+            &name,
             "--lang",
-            "python",
+            lang,
             "--dir",
             &dir.display().to_string(),
         ],
         &[],
     );
     assert_eq!(code, 0, "{out}{err}");
-    let project = dir.join("stack-py");
-    let unittest = Command::new("python3")
-        .args(["-m", "unittest", "-q"])
+    let project = dir.join(&name);
+    let test = Command::new(unit[0])
+        .args(&unit[1..])
         .current_dir(&project)
         .output()
-        .expect("python3");
+        .expect("the unit test runner");
     assert!(
-        unittest.status.success(),
-        "python -m unittest in the new project: {}",
-        String::from_utf8_lossy(&unittest.stderr)
+        test.status.success(),
+        "{lang}: the new project's own test: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
     );
     let project_arg = project.display().to_string();
-    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", &path)]);
-    assert_eq!(code, 0, "{out}{err}");
-    let wasm = project.join("stack-py.wasm").display().to_string();
-    let fixture = project.join("fixtures/spacelift_run_finished.json");
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", path)]);
+    assert_eq!(code, 0, "{lang}: {out}{err}");
+    let wasm = project.join(format!("{name}.wasm")).display().to_string();
+    let fixture = project
+        .join("fixtures/spacelift_run_finished.json")
+        .display()
+        .to_string();
     let (code, out, err) = hookgate(
         &[
             "plugin",
             "test",
             &wasm,
             "--event",
-            &fixture.display().to_string(),
+            &fixture,
             "--preset",
             "spacelift",
             "--timeout-ms",
             "2000",
             "--config",
-            r#"{"prefix": "[py] "}"#,
+            r#"{"prefix": "[p] "}"#,
         ],
         &[],
     );
-    assert_eq!(code, 0, "{out}{err}");
-    let text = r#"{"text":"[py] payments-prod: run_state_changed_event from spacelift"}"#;
-    assert!(out.contains(text), "{out}");
+    assert_eq!(code, 0, "{lang}: {out}{err}");
+    let text = r#"{"text":"[p] payments-prod: run_state_changed_event from spacelift"}"#;
+    assert!(out.contains(text), "{lang}: {out}");
     assert!(
         out.contains("run_state_changed_event for payments-prod"),
-        "{out}"
+        "{lang}: {out}"
     );
 
     // Pushed to a running gateway, it delivers the same.
-    assert_eq!(pushed_and_delivered("stack-py", &wasm, "[py] ").await, text);
+    assert_eq!(pushed_and_delivered(&name, &wasm, "[p] ").await, text);
 
     // The same limits as a Rust guest's.
-    std::fs::write(project.join("app.py"), HOSTILE_PY).expect("write app.py");
-    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", &path)]);
-    assert_eq!(code, 0, "{out}{err}");
-    for (mode, reason) in [
-        ("loop", "exceeded its 1000 ms time limit"),
-        ("hog", "exceeded its 64 MiB memory limit"),
-        ("file", "FileNotFoundError"),
-        ("env", r#"{"env":{}}"#),
-        ("flood", "returned unusable output"),
-        ("raise", "KeyError: 'missing'"),
-    ] {
+    std::fs::write(project.join(file), hostile).expect("write the hostile guest");
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", path)]);
+    assert_eq!(code, 0, "{lang}: {out}{err}");
+    for (mode, reason) in cases {
         let (_, out, err) = hookgate(
             &[
                 "plugin",
                 "test",
                 &wasm,
                 "--event",
-                &fixture.display().to_string(),
+                &fixture,
                 "--timeout-ms",
                 "1000",
                 "--memory-mb",
@@ -364,7 +385,45 @@ async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
             ],
             &[],
         );
-        assert!(out.contains(reason), "{mode}: {out}{err}");
+        assert!(out.contains(reason), "{lang} {mode}: {out}{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
+    a_new_plugin_in(
+        "python",
+        &toolchain_path("HOOKGATE_PLUGIN_PY_BIN"),
+        &["python3", "-m", "unittest", "-q"],
+        ("app.py", HOSTILE_PY),
+        &[
+            ("loop", "exceeded its 1000 ms time limit"),
+            ("hog", "exceeded its 64 MiB memory limit"),
+            ("file", "FileNotFoundError"),
+            ("env", r#"{"env":{}}"#),
+            ("flood", "returned unusable output"),
+            ("raise", "KeyError: 'missing'"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_js_plugin_builds_tests_and_runs_in_the_gateway() {
+    a_new_plugin_in(
+        "js",
+        &toolchain_path("HOOKGATE_PLUGIN_JS_BIN"),
+        &["node", "--test"],
+        ("app.js", HOSTILE_JS),
+        &[
+            ("loop", "exceeded its 1000 ms time limit"),
+            ("hog", "exceeded its 64 MiB memory limit"),
+            ("fetch", "trapped"),
+            ("env", r#"{"env":{}}"#),
+            ("flood", "returned unusable output"),
+            ("raise", "TypeError"),
+        ],
+    )
+    .await;
 }
