@@ -209,18 +209,8 @@ fn port_request(mut request: Request) -> Request {
             return request;
         }
     };
-    request
-        .headers
-        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
-    if port.body.is_some() {
-        request
-            .headers
-            .insert(0, ("Content-Type".into(), "application/json".into()));
-    }
-    request.headers.insert(
-        0,
-        ("Authorization".into(), format!("Bearer {}", redact::MASK)),
-    );
+    let base = std::mem::take(&mut request.headers);
+    request.headers = crate::deliver::port::call_headers(base, &port, redact::MASK);
     Request {
         method: port.method.to_string(),
         url: port.url.to_string(),

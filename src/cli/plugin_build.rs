@@ -1,7 +1,7 @@
 //! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
-//! toolchain (cargo for Rust, componentize-py for Python, componentize-js for JavaScript), copies it to `DIR/<name>.wasm`, and loads it as the gateway would, so a component
-//! the host would refuse (a core module, an import it does not offer) fails here and not at
-//! upload.
+//! toolchain (cargo for Rust, componentize-py for Python, componentize-js for JavaScript) as
+//! `DIR/<name>.wasm`, and loads it as the gateway would, so a component the host would refuse (a
+//! core module, an import it does not offer) fails here and not at upload.
 //!
 //! The toolchain is found on `PATH`; when it (or a part it needs, like Rust's `wasm32-wasip2`
 //! target) is missing, the error names the command that installs it. The build's own output goes
@@ -58,24 +58,15 @@ fn js(dir: &Path) -> anyhow::Result<PathBuf> {
             "componentize-js".into()
         }
     };
-    let name = dir
-        .file_name()
-        .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
-    let out = dir.join(format!("{name}.wasm"));
+    let out = component_of(&dir);
     // Without `-d http fetch-event` the component imports wasi:http, which the gateway does not
     // offer.
-    let status = Command::new(tool)
-        .args(["--wit", "hookgate_sdk/wit", "-n", "transformer"])
+    let mut cmd = Command::new(tool);
+    cmd.args(["--wit", "hookgate_sdk/wit", "-n", "transformer"])
         .args(["-d", "http", "fetch-event", "-o"])
         .arg(&out)
-        .arg("hookgate_sdk/component.js")
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .status()
-        .context("running componentize-js")?;
-    if !status.success() {
-        bail!("componentize-js failed ({status})");
-    }
+        .arg("hookgate_sdk/component.js");
+    run_tool(cmd, &dir, "componentize-js")?;
     check(&out)?;
     Ok(out)
 }
@@ -87,27 +78,18 @@ fn python(dir: &Path) -> anyhow::Result<PathBuf> {
         &format!("componentize-py is not installed: run `pip install {COMPONENTIZE_PY}`"),
     )?;
     let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
-    let name = dir
-        .file_name()
-        .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
-    let out = dir.join(format!("{name}.wasm"));
-    let status = Command::new("componentize-py")
-        .args([
-            "-d",
-            "hookgate_sdk/wit",
-            "-w",
-            "transformer",
-            "componentize",
-        ])
-        .args(["-p", ".", "hookgate_sdk._component", "-o"])
-        .arg(&out)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .status()
-        .context("running componentize-py")?;
-    if !status.success() {
-        bail!("componentize-py failed ({status})");
-    }
+    let out = component_of(&dir);
+    let mut cmd = Command::new("componentize-py");
+    cmd.args([
+        "-d",
+        "hookgate_sdk/wit",
+        "-w",
+        "transformer",
+        "componentize",
+    ])
+    .args(["-p", ".", "hookgate_sdk._component", "-o"])
+    .arg(&out);
+    run_tool(cmd, &dir, "componentize-py")?;
     check(&out)?;
     Ok(out)
 }
@@ -130,15 +112,9 @@ fn rust(dir: &Path) -> anyhow::Result<PathBuf> {
             "Rust's wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2`"
         );
     }
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("cargo build failed ({status})");
-    }
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    run_tool(cmd, dir, "cargo build")?;
     let meta = Command::new("cargo")
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .current_dir(dir)
@@ -174,6 +150,27 @@ fn rust(dir: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
     check(&out)?;
     Ok(out)
+}
+
+/// The component a Python or JavaScript project in (canonical) `dir` builds: `<folder>.wasm`.
+fn component_of(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
+    dir.join(format!("{name}.wasm"))
+}
+
+/// Runs a build tool in `dir`, its output on the terminal as it comes.
+fn run_tool(mut cmd: Command, dir: &Path, what: &str) -> anyhow::Result<()> {
+    let status = cmd
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
 }
 
 /// Fails with `install` when `program` cannot be run.

@@ -141,7 +141,9 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
         }
         PluginCommand::Build { dir } => {
             let wasm = super::plugin_build::build(dir)?;
-            let size = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+            let size = std::fs::metadata(&wasm)
+                .with_context(|| format!("reading {}", wasm.display()))?
+                .len();
             println!(
                 "built {} ({:.1} MiB); the gateway loads it",
                 wasm.display(),

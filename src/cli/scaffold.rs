@@ -1,10 +1,10 @@
-//! `hookgate plugin new NAME --lang rust|python|js`: writes a plugin project that builds on its own — a
-//! build file, one transform, a test on a producer's fixture, a README — with hookgate's SDK for
-//! the language vendored into it (the SDK carries the WIT interface, so nothing points back into
-//! hookgate's repository).
+//! `hookgate plugin new NAME --lang rust|python|js`: writes a plugin project that builds on its
+//! own — a build file, one transform, a test on a producer's fixture, a README — with hookgate's
+//! SDK for the language vendored into it (the SDK carries the WIT interface, so nothing points
+//! back into hookgate's repository).
 //!
 //! The files are compiled into the binary: `scaffold/<lang>/*.tmpl` with `{{name}}` and
-//! `{{crate}}` filled in, the SDK's sources as they are in `plugins/sdk/`, and the fixture from
+//! `{{crate}}` filled in, the SDK's sources as they are in `plugins/sdk*/`, and the fixture from
 //! the event catalog. It never overwrites anything: an existing folder is refused.
 
 use anyhow::{Context as _, bail};

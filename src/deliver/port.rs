@@ -130,6 +130,25 @@ pub(crate) fn request(base: &str, body: &[u8]) -> Result<PortRequest, String> {
     })
 }
 
+/// The headers of Port's call: `base` (the target's and hookgate's own) without its content type,
+/// then the access token and, for an upsert, JSON's content type. What [`send`] sends, and what a
+/// dry run shows (with the token masked).
+pub(crate) fn call_headers(
+    base: Vec<(String, String)>,
+    port: &PortRequest,
+    token: &str,
+) -> Vec<(String, String)> {
+    let mut headers = vec![("Authorization".to_string(), format!("Bearer {token}"))];
+    if port.body.is_some() {
+        headers.push(("Content-Type".into(), "application/json".into()));
+    }
+    headers.extend(
+        base.into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type")),
+    );
+    headers
+}
+
 /// Sends attempt `attempt` of `d` to Port's API.
 pub(crate) async fn send(
     http: &reqwest::Client,
@@ -147,17 +166,23 @@ pub(crate) async fn send(
             Ok(t) => t,
             Err(sent) => return sent,
         };
-        let mut req = http.request(port.method.clone(), port.url.clone());
+        let mut req = http
+            .request(port.method.clone(), port.url.clone())
+            .timeout(target.timeout);
         if let Some(body) = &port.body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            req = req.body(body.clone());
         }
-        req = req.timeout(target.timeout).bearer_auth(&token);
-        for (k, v) in client::request_headers(target, d, attempt, crate::now_ms() / 1000) {
-            if !k.eq_ignore_ascii_case("content-type") {
-                req = req.header(k, v);
-            }
+        let base = client::request_headers(target, d, attempt, crate::now_ms() / 1000);
+        for (k, v) in call_headers(base, &port, &token) {
+            req = match reqwest::header::HeaderValue::from_str(&v) {
+                Ok(mut value) => {
+                    // As `bearer_auth` does: the token stays out of any debug output.
+                    value.set_sensitive(k.eq_ignore_ascii_case("authorization"));
+                    req.header(k, value)
+                }
+                // reqwest reports it when the request is sent, as for any other header.
+                Err(_) => req.header(k, v),
+            };
         }
         let sent = client::execute(req).await;
         if sent.status_code == Some(401) && !fresh {

@@ -87,102 +87,16 @@ targets = ["t"]
 
 #[tokio::test]
 async fn a_new_rust_plugin_builds_tests_and_runs_in_the_gateway() {
-    let dir = temp_dir("scaffold");
-    let parent = dir.display().to_string();
-    let (code, out, err) = hookgate(
-        &[
-            "plugin",
-            "new",
-            "stack-note",
-            "--lang",
-            "rust",
-            "--dir",
-            &parent,
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let project = dir.join("stack-note");
+    // `cargo test` passes in the new project, outside this repository's workspaces; the hostile
+    // Rust guests are `hostile_guests_fail_plugin_test_with_the_gateways_reasons`.
     let target = scaffold_target();
-    let env = [("CARGO_TARGET_DIR", target.as_str())];
-
-    // Its own test passes with a plain `cargo test`, outside this repository's workspaces.
-    let test = tokio::task::spawn_blocking({
-        let project = project.clone();
-        let target = target.clone();
-        move || {
-            Command::new("cargo")
-                .args(["test", "--quiet"])
-                .current_dir(&project)
-                .env("CARGO_TARGET_DIR", target)
-                .output()
-                .expect("cargo test")
-        }
-    })
-    .await
-    .expect("join");
-    assert!(
-        test.status.success(),
-        "cargo test in the new project: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
-
-    let (code, out, err) = hookgate(&["plugin", "build", &project.display().to_string()], &env);
-    assert_eq!(code, 0, "{out}{err}");
-    let wasm = project.join("stack-note.wasm");
-    assert!(
-        wasm.is_file() && out.contains("the gateway loads it"),
-        "{out}"
-    );
-
-    let fixture = project.join("fixtures/spacelift_run_finished.json");
-    let wasm_arg = wasm.display().to_string();
-    let fixture_arg = fixture.display().to_string();
-    let (code, out, err) = hookgate(
-        &[
-            "plugin",
-            "test",
-            &wasm_arg,
-            "--event",
-            &fixture_arg,
-            "--preset",
-            "spacelift",
-            "--config",
-            r#"{"prefix": "[infra] "}"#,
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let text = r#"{"text":"[infra] payments-prod: run_state_changed_event from spacelift"}"#;
-    assert!(out.contains("1 message(s)") && out.contains(text), "{out}");
-    assert!(out.contains("peak memory"), "{out}");
-    assert!(
-        out.contains("run_state_changed_event for payments-prod"),
-        "the plugin's log line: {out}"
-    );
-
-    // Refused input: exit code 1 and the plugin's reason.
-    let other = dir.join("other.json");
-    std::fs::write(&other, r#"{"hello": "world"}"#).expect("write");
-    let (code, out, _) = hookgate(
-        &[
-            "plugin",
-            "test",
-            &wasm_arg,
-            "--event",
-            &other.display().to_string(),
-        ],
-        &[],
-    );
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("the payload names no stack"), "{out}");
-
-    // The same component, pushed to a running gateway, delivers what `plugin test` printed.
-    assert_eq!(
-        pushed_and_delivered("stack-note", &wasm_arg, "[infra] ").await,
-        text
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    a_new_plugin_in(
+        "rust",
+        &[("CARGO_TARGET_DIR", &target)],
+        &["cargo", "test", "--quiet"],
+        None,
+    )
+    .await;
 }
 
 #[test]
@@ -292,15 +206,18 @@ export function transform(event, config) {
 }
 "#;
 
-/// A new project in `lang`: its own unit test (`unit`), `plugin build` with the toolchain on
-/// `path`, `plugin test`, push and delivery; then `hostile` (as `file`) under the gateway's limits,
-/// each mode of `cases` failing (or answering) with its text.
+/// A guest replacing the project's transform (`file`, its text) and the modes of its config with
+/// what each gives (a failure's reason, or output).
+type Hostile<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// A new project in `lang`: its own unit test (`unit`), `plugin build`, `plugin test` (messages,
+/// log line, peak memory, and a refused input's reason), push and delivery, each tool run with
+/// `env` (the toolchain); then `hostile` under the gateway's limits.
 async fn a_new_plugin_in(
     lang: &str,
-    path: &str,
+    env: &[(&str, &str)],
     unit: &[&str],
-    (file, hostile): (&str, &str),
-    cases: &[(&str, &str)],
+    hostile: Option<Hostile<'_>>,
 ) {
     let name = format!("stack-{lang}");
     let dir = temp_dir(&format!("scaffold-{lang}"));
@@ -320,6 +237,7 @@ async fn a_new_plugin_in(
     let project = dir.join(&name);
     let test = Command::new(unit[0])
         .args(&unit[1..])
+        .envs(env.iter().copied())
         .current_dir(&project)
         .output()
         .expect("the unit test runner");
@@ -330,8 +248,9 @@ async fn a_new_plugin_in(
         String::from_utf8_lossy(&test.stderr)
     );
     let project_arg = project.display().to_string();
-    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", path)]);
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], env);
     assert_eq!(code, 0, "{lang}: {out}{err}");
+    assert!(out.contains("the gateway loads it"), "{lang}: {out}");
     let wasm = project.join(format!("{name}.wasm")).display().to_string();
     let fixture = project
         .join("fixtures/spacelift_run_finished.json")
@@ -355,18 +274,44 @@ async fn a_new_plugin_in(
     );
     assert_eq!(code, 0, "{lang}: {out}{err}");
     let text = r#"{"text":"[p] payments-prod: run_state_changed_event from spacelift"}"#;
-    assert!(out.contains(text), "{lang}: {out}");
     assert!(
-        out.contains("run_state_changed_event for payments-prod"),
+        out.contains("1 message(s)") && out.contains(text),
         "{lang}: {out}"
     );
+    assert!(out.contains("peak memory"), "{lang}: {out}");
+    assert!(
+        out.contains("run_state_changed_event for payments-prod"),
+        "the plugin's log line ({lang}): {out}"
+    );
+
+    // Refused input: exit code 1 and the plugin's reason.
+    let other = dir.join("other.json");
+    std::fs::write(&other, r#"{"hello": "world"}"#).expect("write");
+    let (code, out, _) = hookgate(
+        &[
+            "plugin",
+            "test",
+            &wasm,
+            "--event",
+            &other.display().to_string(),
+            "--timeout-ms",
+            "2000",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{lang}: {out}");
+    assert!(out.contains("the payload names no stack"), "{lang}: {out}");
 
     // Pushed to a running gateway, it delivers the same.
     assert_eq!(pushed_and_delivered(&name, &wasm, "[p] ").await, text);
 
     // The same limits as a Rust guest's.
+    let Some((file, hostile, cases)) = hostile else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     std::fs::write(project.join(file), hostile).expect("write the hostile guest");
-    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], &[("PATH", path)]);
+    let (code, out, err) = hookgate(&["plugin", "build", &project_arg], env);
     assert_eq!(code, 0, "{lang}: {out}{err}");
     for (mode, reason) in cases {
         let (_, out, err) = hookgate(
@@ -392,38 +337,46 @@ async fn a_new_plugin_in(
 
 #[tokio::test]
 async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
+    let path = toolchain_path("HOOKGATE_PLUGIN_PY_BIN");
     a_new_plugin_in(
         "python",
-        &toolchain_path("HOOKGATE_PLUGIN_PY_BIN"),
+        &[("PATH", &path)],
         &["python3", "-m", "unittest", "-q"],
-        ("app.py", HOSTILE_PY),
-        &[
-            ("loop", "exceeded its 1000 ms time limit"),
-            ("hog", "exceeded its 64 MiB memory limit"),
-            ("file", "FileNotFoundError"),
-            ("env", r#"{"env":{}}"#),
-            ("flood", "returned unusable output"),
-            ("raise", "KeyError: 'missing'"),
-        ],
+        Some((
+            "app.py",
+            HOSTILE_PY,
+            &[
+                ("loop", "exceeded its 1000 ms time limit"),
+                ("hog", "exceeded its 64 MiB memory limit"),
+                ("file", "FileNotFoundError"),
+                ("env", r#"{"env":{}}"#),
+                ("flood", "returned unusable output"),
+                ("raise", "KeyError: 'missing'"),
+            ],
+        )),
     )
     .await;
 }
 
 #[tokio::test]
 async fn a_new_js_plugin_builds_tests_and_runs_in_the_gateway() {
+    let path = toolchain_path("HOOKGATE_PLUGIN_JS_BIN");
     a_new_plugin_in(
         "js",
-        &toolchain_path("HOOKGATE_PLUGIN_JS_BIN"),
+        &[("PATH", &path)],
         &["node", "--test"],
-        ("app.js", HOSTILE_JS),
-        &[
-            ("loop", "exceeded its 1000 ms time limit"),
-            ("hog", "exceeded its 64 MiB memory limit"),
-            ("fetch", "trapped"),
-            ("env", r#"{"env":{}}"#),
-            ("flood", "returned unusable output"),
-            ("raise", "TypeError"),
-        ],
+        Some((
+            "app.js",
+            HOSTILE_JS,
+            &[
+                ("loop", "exceeded its 1000 ms time limit"),
+                ("hog", "exceeded its 64 MiB memory limit"),
+                ("fetch", "trapped"),
+                ("env", r#"{"env":{}}"#),
+                ("flood", "returned unusable output"),
+                ("raise", "TypeError"),
+            ],
+        )),
     )
     .await;
 }
