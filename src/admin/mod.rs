@@ -30,6 +30,7 @@ mod dry_run;
 mod extract;
 mod log;
 mod openapi;
+mod plugin_diff;
 mod plugins;
 mod targets;
 pub(crate) mod views;
@@ -156,6 +157,12 @@ pub(crate) fn router(state: Admin) -> Router {
                 .layer(DefaultBodyLimit::max(
                     crate::transform::wasm::registry::MAX_PLUGIN_BYTES,
                 )),
+        )
+        .route(
+            "/admin/v1/plugins/{name}/diff",
+            post(plugin_diff::diff).layer(DefaultBodyLimit::max(
+                crate::transform::wasm::registry::MAX_PLUGIN_BYTES,
+            )),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/admin/v1/openapi.json", get(openapi::document))

@@ -3,7 +3,7 @@
 //! API, and holds nothing of this gateway's config), and checked in as `docs/openapi.json`: a
 //! test fails when the two differ, so a change to the API shows in review.
 
-use super::{answers, catalog, dry_run, log, plugins, targets, views};
+use super::{answers, catalog, dry_run, log, plugin_diff, plugins, targets, views};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
@@ -22,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         log::list_deliveries, log::get_delivery, log::retry_delivery, log::retry_deliveries,
         log::list_events, log::get_event, log::replay_event, log::list_instances, log::reload,
         targets::list, targets::disable, targets::enable,
-        plugins::list, plugins::upload, plugins::remove,
+        plugins::list, plugins::upload, plugins::remove, plugin_diff::diff,
         dry_run::handle,
         catalog::list, catalog::event,
     ),
@@ -98,6 +98,6 @@ mod tests {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum();
-        assert_eq!(operations, 18);
+        assert_eq!(operations, 19);
     }
 }

@@ -213,6 +213,19 @@ pub(super) enum PluginCommand {
     Push { name: String, file: PathBuf },
     /// List the active plugins.
     Ls,
+    /// Run the stored events of the routes using plugin NAME through its active version and
+    /// through FILE side by side, sending nothing, and print the events whose output differs.
+    /// Exit code 1 when some differ, as diff(1).
+    Diff {
+        name: String,
+        file: PathBuf,
+        /// Only events received this long ago or later (`30m`, `1h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events, newest first (the gateway's default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Write a plugin project NAME (a new folder): a build file, one transform, a test with a
     /// fixture, a README, and hookgate's SDK for the language.
     New {

@@ -205,6 +205,23 @@ impl AdminClient {
         ))
     }
 
+    /// `plugin diff NAME FILE`: the gateway's comparison of the candidate with the active
+    /// version, as the API answers it.
+    pub(crate) async fn diff_plugin(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        since: Option<String>,
+        limit: Option<usize>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let query = query_pairs(&[("since", since), ("limit", limit.map(|n| n.to_string()))]);
+        let path = match query.is_empty() {
+            true => format!("/admin/v1/plugins/{name}/diff"),
+            false => format!("/admin/v1/plugins/{name}/diff?{}", query.join("&")),
+        };
+        self.send(reqwest::Method::POST, &path, Some(wasm)).await
+    }
+
     /// `plugin ls`.
     pub(crate) async fn list_plugins(&self, json: bool) -> anyhow::Result<String> {
         let page = self.call(reqwest::Method::GET, "/admin/v1/plugins").await?;

@@ -95,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `hookgate plugin push|ls`.
+/// `hookgate plugin push|ls|test|new|build|diff`.
 fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> {
     let json = admin.json;
     let wasm = match &command {
@@ -150,6 +150,28 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
                 size as f64 / f64::from(1 << 20)
             );
             return Ok(ExitCode::SUCCESS);
+        }
+        PluginCommand::Diff {
+            name,
+            file,
+            since,
+            limit,
+        } => {
+            let wasm =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let (name, since, limit) = (name.clone(), since.clone(), *limit);
+            let diff = admin_call(admin, |client| async move {
+                client.diff_plugin(&name, wasm, since, limit).await
+            })?;
+            let (out, differ) = super::plugin_diff::render(&diff);
+            match json {
+                true => println!("{diff:#}"),
+                false => print!("{out}"),
+            }
+            return Ok(match differ {
+                true => ExitCode::FAILURE,
+                false => ExitCode::SUCCESS,
+            });
         }
         PluginCommand::Ls => None,
     };
@@ -281,10 +303,10 @@ fn try_event(
 }
 
 /// Runs one admin API call on a small runtime of its own.
-fn admin_call<F, Fut>(admin: AdminArgs, call: F) -> anyhow::Result<String>
+fn admin_call<F, Fut, T>(admin: AdminArgs, call: F) -> anyhow::Result<T>
 where
     F: FnOnce(AdminClient) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<String>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let client = AdminClient {
         url: admin.url,

@@ -23,7 +23,9 @@ mod record;
 mod routing;
 mod seen;
 
-pub(crate) use routing::{new_event_id, route_event, route_event_only, run_plugins};
+pub(crate) use routing::{
+    new_event_id, route_event, route_event_only, run_plugins, run_plugins_with,
+};
 
 use crate::config::Config;
 use crate::deliver::handoff::Handoff;

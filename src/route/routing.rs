@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::store::{
     DeliveryStatus, NewDelivery, Outcome as Recorded, RouteResult, Routing, StoredEvent,
 };
+use crate::transform::wasm::Plugin;
 use crate::transform::wasm::registry::Registry;
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,17 @@ pub(crate) fn run_plugins(
     event: &StoredEvent,
     routing: &mut Routing,
 ) {
+    run_plugins_with(config, &|name| plugins.get(name), event, routing);
+}
+
+/// [`run_plugins`] with the plugins `plugin` answers for each name instead of the registry's
+/// active ones (`plugin diff` runs a candidate in place of the active version).
+pub(crate) fn run_plugins_with(
+    config: &Config,
+    plugin: &dyn Fn(&str) -> Option<Plugin>,
+    event: &StoredEvent,
+    routing: &mut Routing,
+) {
     let calls = std::mem::take(&mut routing.plugin_calls);
     if calls.is_empty() {
         return;
@@ -147,7 +159,7 @@ pub(crate) fn run_plugins(
                 continue;
             }
         };
-        let Some(plugin) = plugins.get(&spec.plugin) else {
+        let Some(plugin) = plugin(&spec.plugin) else {
             let why = format!("waiting for plugin `{}` to be uploaded", spec.plugin);
             routing
                 .results

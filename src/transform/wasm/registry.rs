@@ -175,19 +175,26 @@ impl Registry {
     /// Validates and compiles `bytes`, stores them durably, then makes them the active `name`.
     /// Blocking (compilation takes a while): call it from a blocking thread.
     pub(crate) fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, RegistryError> {
-        if !valid_name(name) {
-            return Err(RegistryError::BadName(name.to_string()));
-        }
-        if bytes.len() > MAX_PLUGIN_BYTES {
-            return Err(RegistryError::TooLarge);
-        }
-        let plugin = self.engine.load(name, bytes)?;
+        let plugin = self.candidate(name, bytes)?;
         let path = self.dir.join(format!("{name}.wasm"));
         write_durably(&path, bytes).map_err(|source| RegistryError::Io {
             path: path.clone(),
             source,
         })?;
         Ok(self.activate(name, plugin, crate::rfc3339(crate::now_ms())))
+    }
+
+    /// Validates and compiles `bytes` as plugin `name` the way an upload would, without storing
+    /// or activating anything (`plugin diff` runs it beside the active one). The compiled code
+    /// is cached, so pushing the same bytes afterwards does not compile them again.
+    pub(crate) fn candidate(&self, name: &str, bytes: &[u8]) -> Result<Plugin, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::BadName(name.to_string()));
+        }
+        if bytes.len() > MAX_PLUGIN_BYTES {
+            return Err(RegistryError::TooLarge);
+        }
+        Ok(self.engine.load(name, bytes)?)
     }
 
     /// Unloads `name` and deletes its file. The caller checks that no route uses it.

@@ -49,17 +49,30 @@ pub async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, Stri
 
 /// `PUT /admin/v1/plugins/{name}` with `wasm` as the body.
 pub async fn upload_plugin(gw: &Gateway, name: &str, wasm: Vec<u8>) -> (u16, serde_json::Value) {
-    let url = format!(
-        "{}/admin/v1/plugins/{name}",
-        gw.admin_url.as_deref().expect("admin")
-    );
+    with_body(
+        gw,
+        reqwest::Method::PUT,
+        &format!("/admin/v1/plugins/{name}"),
+        wasm,
+    )
+    .await
+}
+
+/// An admin request with the token and `body`; the status and the JSON answer.
+pub async fn with_body(
+    gw: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", gw.admin_url.as_deref().expect("admin"));
     let resp = client()
-        .put(url)
+        .request(method, url)
         .bearer_auth(TOKEN)
-        .body(wasm)
+        .body(body)
         .send()
         .await
-        .expect("upload");
+        .expect("admin request");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or_default())
 }
