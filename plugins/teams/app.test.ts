@@ -9,8 +9,9 @@ import { test } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { type Config, transform } from './app.js';
-import { MAX_MESSAGE_BYTES } from './card.js';
+import { MAX_MESSAGE_BYTES, bytes, render } from './card.js';
 import { Event, type Json, Reject } from './hookgate_sdk/index.js';
+import { fact, summary } from './summary.js';
 
 const require = createRequire(import.meta.url);
 const here = (path: string): URL => new URL(path, import.meta.url);
@@ -183,4 +184,20 @@ test('hostile text stays plain and within 28 KB', () => {
   const c = card(new Event({ ...event, body: body as unknown as Json }));
   assert.ok(!title(c).includes(']('), title(c));
   for (const value of Object.values(facts(c))) assert.ok(!value.includes(']('), value);
+});
+
+test('past the byte budget a card gives up its free text first, and stays valid', () => {
+  // A control character is 1 character and 6 bytes of JSON (\u0001): the character limits alone
+  // would let this message reach about 35 KB.
+  const controls = '\u0001'.repeat(400);
+  const s = summary('Spacelift', controls, 'run finished', 'succeeded');
+  s.description = controls.repeat(5);
+  for (let i = 0; i < 12; i += 1) fact(s, `Fact ${i}`, controls);
+  s.context.push(controls);
+  const message = render(s) as { attachments: Array<{ content: Card }> };
+  assert.ok(bytes(message) <= MAX_MESSAGE_BYTES, `${bytes(message)} bytes`);
+  const content = message.attachments[0]!.content;
+  assert.ok(validCard(structuredClone(content)), JSON.stringify(validCard.errors));
+  assert.equal(content.body.filter((b) => b.type === 'RichTextBlock').length, 1, 'only the context line is left');
+  assert.equal(Object.keys(facts(content)).length, 12);
 });

@@ -1,12 +1,12 @@
 //! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
-//! toolchain (cargo for Rust, componentize-py for Python, componentize-js for JavaScript, tsc then
-//! componentize-js for TypeScript, in `js.rs`) as
-//! `DIR/<name>.wasm`, and loads it as the gateway would, so a component the host would refuse (a
-//! core module, an import it does not offer) fails here and not at upload.
+//! toolchain (cargo for Rust, componentize-py for Python; componentize-js for JavaScript, and the
+//! project's tsc before it for TypeScript, in `js.rs`) as `DIR/<name>.wasm`, and loads it as the
+//! gateway would, so a component the host would refuse (a core module, an import it does not
+//! offer) fails here and not at upload.
 //!
-//! The toolchain is found on `PATH`; when it (or a part it needs, like Rust's `wasm32-wasip2`
-//! target) is missing, the error names the command that installs it. The build's own output goes
-//! to the terminal as it comes.
+//! The toolchain is found on `PATH` (TypeScript's in the project's `node_modules`); when it (or a
+//! part it needs, like Rust's `wasm32-wasip2` target) is missing, the error names the command that
+//! installs it. The build's own output goes to the terminal as it comes.
 
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
