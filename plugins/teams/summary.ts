@@ -17,7 +17,7 @@ export interface Summary {
   status: string;
   outcome: Outcome;
   /** Producer-written free text (a commit message, an error), shown as plain text. */
-  description?: string;
+  description?: string | undefined;
   /** Title and value pairs, in order; empty values are left out. */
   facts: Array<{ title: string; value: string }>;
   /** The run, update or activity page, when the payload has one. */
