@@ -227,7 +227,7 @@ pub(super) enum PluginCommand {
         limit: Option<usize>,
     },
     /// Write a plugin project NAME (a new folder): a build file, one transform, a test with a
-    /// fixture, a README, and hookgate's SDK for the language.
+    /// fixture, a README, and hookgate's SDK for the language (rust, python, js or ts).
     New {
         name: String,
         #[arg(long, value_enum, default_value_t = super::scaffold::Lang::Rust)]
@@ -237,7 +237,8 @@ pub(super) enum PluginCommand {
         dir: PathBuf,
     },
     /// Build the plugin project in DIR into a component, `DIR/<name>.wasm`, with its language's
-    /// toolchain, and check that the gateway would load it.
+    /// toolchain (TypeScript: the project's tsc, then componentize-js), and check that the
+    /// gateway would load it.
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,

@@ -1,15 +1,18 @@
 //! `hookgate plugin build [DIR]`: builds a plugin project into a component with its language's
-//! toolchain (cargo for Rust, componentize-py for Python, componentize-js for JavaScript) as
-//! `DIR/<name>.wasm`, and loads it as the gateway would, so a component the host would refuse (a
-//! core module, an import it does not offer) fails here and not at upload.
+//! toolchain (cargo for Rust, componentize-py for Python; componentize-js for JavaScript, and the
+//! project's tsc before it for TypeScript, in `js.rs`) as `DIR/<name>.wasm`, and loads it as the
+//! gateway would, so a component the host would refuse (a core module, an import it does not
+//! offer) fails here and not at upload.
 //!
-//! The toolchain is found on `PATH`; when it (or a part it needs, like Rust's `wasm32-wasip2`
-//! target) is missing, the error names the command that installs it. The build's own output goes
-//! to the terminal as it comes.
+//! The toolchain is found on `PATH` (TypeScript's in the project's `node_modules`); when it (or a
+//! part it needs, like Rust's `wasm32-wasip2` target) is missing, the error names the command that
+//! installs it. The build's own output goes to the terminal as it comes.
 
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+mod js;
 
 /// Builds the project in `dir`; returns the component's path.
 pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -19,57 +22,22 @@ pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     if dir.join("app.py").is_file() && dir.join("hookgate_sdk/_component.py").is_file() {
         return python(dir);
     }
-    if dir.join("app.js").is_file() && dir.join("hookgate_sdk/component.js").is_file() {
-        return js(dir);
+    if js::is_ts(dir) {
+        return js::ts(dir);
+    }
+    if js::is_js(dir) {
+        return js::js(dir);
     }
     bail!(
-        "{} is not a plugin project: no Cargo.toml, nor app.py or app.js with \
-         hookgate_sdk/ (write one with `hookgate plugin new NAME --lang rust|python|js`)",
+        "{} is not a plugin project: no Cargo.toml, nor app.py, app.js or app.ts (with \
+         tsconfig.json) beside hookgate_sdk/ (write one with \
+         `hookgate plugin new NAME --lang rust|python|js|ts`)",
         dir.display()
     )
 }
 
 /// The componentize-py the suite and the docs pin.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-
-/// The componentize-js the suite and new projects pin.
-const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
-
-fn js(dir: &Path) -> anyhow::Result<PathBuf> {
-    need(
-        "node",
-        &["--version"],
-        "Node.js is not installed: install Node.js 20 or later (https://nodejs.org)",
-    )?;
-    let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
-    let local = dir.join("node_modules/.bin/componentize-js");
-    let tool = match local.is_file() {
-        true => local.into_os_string(),
-        false => {
-            need(
-                "componentize-js",
-                &["--version"],
-                &format!(
-                    "componentize-js is not installed: run `npm install` in {} (its package.json \
-                     pins {COMPONENTIZE_JS}), or `npm install -g {COMPONENTIZE_JS}`",
-                    dir.display()
-                ),
-            )?;
-            "componentize-js".into()
-        }
-    };
-    let out = component_of(&dir);
-    // Without `-d http fetch-event` the component imports wasi:http, which the gateway does not
-    // offer.
-    let mut cmd = Command::new(tool);
-    cmd.args(["--wit", "hookgate_sdk/wit", "-n", "transformer"])
-        .args(["-d", "http", "fetch-event", "-o"])
-        .arg(&out)
-        .arg("hookgate_sdk/component.js");
-    run_tool(cmd, &dir, "componentize-js")?;
-    check(&out)?;
-    Ok(out)
-}
 
 fn python(dir: &Path) -> anyhow::Result<PathBuf> {
     need(
@@ -152,7 +120,7 @@ fn rust(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
-/// The component a Python or JavaScript project in (canonical) `dir` builds: `<folder>.wasm`.
+/// The component a Python, JavaScript or TypeScript project in (canonical) `dir` builds: `<folder>.wasm`.
 fn component_of(dir: &Path) -> PathBuf {
     let name = dir
         .file_name()

@@ -1,4 +1,4 @@
-//! `hookgate plugin new NAME --lang rust|python|js`: writes a plugin project that builds on its
+//! `hookgate plugin new NAME --lang rust|python|js|ts`: writes a plugin project that builds on its
 //! own — a build file, one transform, a test on a producer's fixture, a README — with hookgate's
 //! SDK for the language vendored into it (the SDK carries the WIT interface, so nothing points
 //! back into hookgate's repository).
@@ -13,9 +13,14 @@ use std::path::{Path, PathBuf};
 /// The languages a plugin project can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Lang {
+    /// Rust, built by cargo for wasm32-wasip2.
     Rust,
+    /// Python, built by componentize-py.
     Python,
+    /// JavaScript, built by componentize-js.
     Js,
+    /// TypeScript: the JavaScript SDK with its type declarations; tsc, then componentize-js.
+    Ts,
 }
 
 /// The Rust SDK, file by file, as `plugins/sdk/` holds it.
@@ -87,6 +92,10 @@ const JS_SDK: &[(&str, &str)] = &[
         include_str!("../../plugins/sdk-js/hookgate_sdk/index.js"),
     ),
     (
+        "hookgate_sdk/index.d.ts",
+        include_str!("../../plugins/sdk-js/hookgate_sdk/index.d.ts"),
+    ),
+    (
         "hookgate_sdk/component.js",
         include_str!("../../plugins/sdk-js/hookgate_sdk/component.js"),
     ),
@@ -113,6 +122,27 @@ const JS_PROJECT: &[(&str, &str)] = &[
     ),
     ("README.md", include_str!("scaffold/js/README.md.tmpl")),
     (".gitignore", include_str!("scaffold/js/gitignore.tmpl")),
+    (
+        "fixtures/spacelift_run_finished.json",
+        include_str!("../../catalog/spacelift/samples/run_finished.json"),
+    ),
+];
+
+/// A TypeScript project: the JavaScript SDK, `app.ts` and its test compiled beside themselves by
+/// `tsc` (the SDK's entry point imports `../app.js`).
+const TS_PROJECT: &[(&str, &str)] = &[
+    ("app.ts", include_str!("scaffold/ts/app.ts.tmpl")),
+    ("app.test.ts", include_str!("scaffold/ts/app.test.ts.tmpl")),
+    (
+        "tsconfig.json",
+        include_str!("scaffold/ts/tsconfig.json.tmpl"),
+    ),
+    (
+        "package.json",
+        include_str!("scaffold/ts/package.json.tmpl"),
+    ),
+    ("README.md", include_str!("scaffold/ts/README.md.tmpl")),
+    (".gitignore", include_str!("scaffold/ts/gitignore.tmpl")),
     (
         "fixtures/spacelift_run_finished.json",
         include_str!("../../catalog/spacelift/samples/run_finished.json"),
@@ -149,6 +179,7 @@ pub(crate) fn new(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathB
         Lang::Rust => (RUST_PROJECT, RUST_SDK, "sdk/"),
         Lang::Python => (PYTHON_PROJECT, PYTHON_SDK, ""),
         Lang::Js => (JS_PROJECT, JS_SDK, ""),
+        Lang::Ts => (TS_PROJECT, JS_SDK, ""),
     };
     let files: Vec<(String, String)> = project
         .iter()
@@ -226,7 +257,7 @@ mod tests {
             for sub in ["hookgate_sdk", "hookgate_sdk/wit"] {
                 for entry in std::fs::read_dir(root.join(sub)).expect("the SDK") {
                     let path = entry.expect("entry").path();
-                    let source = ["py", "js", "json", "wit"];
+                    let source = ["py", "js", "ts", "json", "wit"];
                     if path.is_file()
                         && path
                             .extension()

@@ -1,5 +1,5 @@
-//! The plugin workflow through the binary, as a new user meets it: `plugin new` writes a Rust
-//! project that builds outside this repository, `plugin build` makes the component, `plugin
+//! The plugin workflow through the binary, as a new user meets it: `plugin new` writes a project
+//! (Rust, Python, JavaScript or TypeScript) that builds outside this repository, `plugin build` makes the component, `plugin
 //! test` runs it offline under the gateway's limits, and `plugin push` puts it in a running
 //! gateway, whose route then delivers what the test printed. Hostile guests fail `plugin test`
 //! with the gateway's own reasons; a missing toolchain is named with its install command.
@@ -94,6 +94,7 @@ async fn a_new_rust_plugin_builds_tests_and_runs_in_the_gateway() {
         "rust",
         &[("CARGO_TARGET_DIR", &target)],
         &["cargo", "test", "--quiet"],
+        &|_| {},
         None,
     )
     .await;
@@ -153,17 +154,38 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
     let (code, _, err) = hookgate(&["plugin", "build", &dir.display().to_string()], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("not a plugin project"), "{err}");
+    // A TypeScript project before `npm install`: no tsc of its own.
+    let dir_arg = dir.display().to_string();
+    let (code, _, err) = hookgate(
+        &["plugin", "new", "t", "--lang", "ts", "--dir", &dir_arg],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = hookgate(
+        &["plugin", "build", &dir.join("t").display().to_string()],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("TypeScript is not installed") && err.contains("npm install"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `PATH` with the folder `var` names (the pinned toolchain `scripts/test` installs) in front.
-fn toolchain_path(var: &str) -> String {
-    let bin = std::env::var(var).unwrap_or_else(|_| {
+/// The folder `var` names: the pinned toolchain `scripts/test` installs.
+fn toolchain_bin(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
         panic!(
             "{var} is not set: run the suite with ./scripts/test, which installs the plugin \
              toolchains of tests/plugins/ (or point it at a folder holding the tool)"
         )
-    });
+    })
+}
+
+/// `PATH` with the folder `var` names in front.
+fn toolchain_path(var: &str) -> String {
+    let bin = toolchain_bin(var);
     format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
 }
 
@@ -210,13 +232,15 @@ export function transform(event, config) {
 /// what each gives (a failure's reason, or output).
 type Hostile<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
 
-/// A new project in `lang`: its own unit test (`unit`), `plugin build`, `plugin test` (messages,
-/// log line, peak memory, and a refused input's reason), push and delivery, each tool run with
-/// `env` (the toolchain); then `hostile` under the gateway's limits.
+/// A new project in `lang`, readied by `prepare` (as its user's install step would): its own unit
+/// test (`unit`), `plugin build`, `plugin test` (messages, log line, peak memory, and a refused
+/// input's reason), push and delivery, each tool run with `env` (the toolchain); then `hostile`
+/// under the gateway's limits.
 async fn a_new_plugin_in(
     lang: &str,
     env: &[(&str, &str)],
     unit: &[&str],
+    prepare: &dyn Fn(&Path),
     hostile: Option<Hostile<'_>>,
 ) {
     let name = format!("stack-{lang}");
@@ -235,6 +259,7 @@ async fn a_new_plugin_in(
     );
     assert_eq!(code, 0, "{out}{err}");
     let project = dir.join(&name);
+    prepare(&project);
     let test = Command::new(unit[0])
         .args(&unit[1..])
         .envs(env.iter().copied())
@@ -342,6 +367,7 @@ async fn a_new_python_plugin_builds_tests_and_runs_in_the_gateway() {
         "python",
         &[("PATH", &path)],
         &["python3", "-m", "unittest", "-q"],
+        &|_| {},
         Some((
             "app.py",
             HOSTILE_PY,
@@ -365,6 +391,7 @@ async fn a_new_js_plugin_builds_tests_and_runs_in_the_gateway() {
         "js",
         &[("PATH", &path)],
         &["node", "--test"],
+        &|_| {},
         Some((
             "app.js",
             HOSTILE_JS,
@@ -377,6 +404,31 @@ async fn a_new_js_plugin_builds_tests_and_runs_in_the_gateway() {
                 ("raise", "TypeError"),
             ],
         )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_ts_plugin_builds_tests_and_runs_in_the_gateway() {
+    // The suite's toolchain stands in for the project's `npm install`: its node_modules (tsc,
+    // @types/node and componentize-js, the versions a new project pins) linked into the project,
+    // so `npm test` type-checks against them and `plugin build` finds the local tsc. The guest's
+    // runtime is the JavaScript one, which the JS test holds to the gateway's limits.
+    let bin = toolchain_bin("HOOKGATE_PLUGIN_JS_BIN");
+    let node_modules = Path::new(&bin)
+        .parent()
+        .expect("HOOKGATE_PLUGIN_JS_BIN is node_modules/.bin")
+        .to_path_buf();
+    let path = toolchain_path("HOOKGATE_PLUGIN_JS_BIN");
+    a_new_plugin_in(
+        "ts",
+        &[("PATH", &path)],
+        &["npm", "test", "--silent"],
+        &|project| {
+            std::os::unix::fs::symlink(&node_modules, project.join("node_modules"))
+                .expect("link node_modules");
+        },
+        None,
     )
     .await;
 }
