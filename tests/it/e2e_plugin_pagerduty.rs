@@ -4,16 +4,21 @@
 //! `wasm.config`, `hookgate plugin push` installs it, and signed failed then finished runs of
 //! Spacelift, Pulumi Cloud, HCP Terraform and Nullstone reach a receiver as PagerDuty Events API
 //! v2 triggers and resolves sharing their `dedup_key`, each held to PagerDuty's rules by the
-//! plugin's own check (`plugins/pagerduty/check_events_v2.py`).
+//! plugin's own check (`plugins/pagerduty/check_events_v2.py`). And Python plugins swapped under
+//! load: every event delivered once, by one version or the other, none failed.
 
-use crate::utils::admin::{TOKEN, cli_at};
+use crate::utils::admin::{ADMIN, TOKEN, cli_at, upload_plugin};
 use crate::utils::binary::{Process, run};
 use crate::utils::receiver::Recorded;
 use crate::utils::wasm::toolchain_path;
-use crate::utils::{Receiver, client, sample, sample_headers, sha256_header, store};
+use crate::utils::{
+    Gateway, Receiver, client, post_json, sample, sample_headers, sha256_header, store,
+};
 use hookgate::testing::{Algorithm, Encoding, hmac};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// An Events API v2 integration key's shape (32 characters); never a real one.
@@ -294,4 +299,138 @@ fn the_signer_agrees_with_the_catalogs_recorded_signatures() {
         assert_eq!(find(&ours), find(&recorded), "{source}");
         assert!(find(&ours).is_some(), "{source}");
     }
+}
+
+/// A second Python plugin, the one `hookgate plugin new --lang python` writes (its messages are
+/// `{"text": ...}`, the pagerduty plugin's carry `event_action`), built once per test process.
+fn built_scaffold() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, wasm) = BUILT.get_or_init(|| {
+        let path = toolchain_path("HOOKGATE_PLUGIN_PY_BIN");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let parent = dir.path().display().to_string();
+        let (code, out, err) = run(
+            &[
+                "plugin", "new", "notes", "--lang", "python", "--dir", &parent,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "plugin new: {out}{err}");
+        let project = dir.path().join("notes");
+        let (code, out, err) = run(
+            &["plugin", "build", &project.display().to_string()],
+            &[("PATH", &path)],
+        );
+        assert_eq!(code, 0, "plugin build: {out}{err}");
+        let wasm = project.join("notes.wasm");
+        (dir, wasm)
+    });
+    wasm
+}
+
+/// Which plugin wrote a message.
+fn version(message: &serde_json::Value) -> &'static str {
+    match (message.get("event_action"), message.get("text")) {
+        (Some(_), None) => "pagerduty",
+        (None, Some(_)) => "notes",
+        _ => panic!("a message of neither version: {message}"),
+    }
+}
+
+#[tokio::test]
+async fn hot_swapping_python_plugins_under_load_loses_and_fails_nothing() {
+    let (v1, v2) = (
+        std::fs::read(built()).expect("pagerduty.wasm"),
+        std::fs::read(built_scaffold()).expect("notes.wasm"),
+    );
+    let receiver = Receiver::start().await;
+    let gw = Gateway::start(&format!(
+        "{ADMIN}\n[plugins]\ndir = \"plugins\"\ntimeout_ms = 2000\n\n\
+         [sources.spacelift]\nkind = \"spacelift\"\n\n[targets.t]\nurl = \"{}\"\n\n\
+         [[routes]]\nname = \"r\"\nsource = \"spacelift\"\n\
+         wasm = {{ plugin = \"p\", config = {{ routing_key = \"{ROUTING_KEY}\", prefix = \"\" }} }}\n\
+         targets = [\"t\"]\n",
+        receiver.url
+    ))
+    .await;
+    let (status, answer) = upload_plugin(&gw, "p", v1.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // Senders keep going until the last upload is done, so events are in flight across every
+    // swap whatever each upload's compile takes (a first upload compiles about 18 MB of CPython:
+    // seconds, more in a debug build).
+    let stop = Arc::new(AtomicBool::new(false));
+    let body = fixture("spacelift_run_failed.json");
+    let hook = gw.hook("spacelift");
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (hook, body, stop) = (hook.clone(), body.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                while !stop.load(Ordering::Relaxed) && ids.len() < 2000 {
+                    let (status, answer) = post_json(&hook, body.clone(), &[]).await;
+                    assert_eq!(status, 202, "{answer}");
+                    ids.push(answer["id"].as_str().expect("id").to_string());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                ids
+            })
+        })
+        .collect();
+    for next in [&v2, &v1, &v2] {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, answer) = upload_plugin(&gw, "p", next.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = BTreeSet::new();
+    for s in senders {
+        acked.extend(s.await.expect("sender"));
+    }
+
+    let deliveries = gw
+        .wait_deliveries(Duration::from_secs(120), |d| {
+            d.len() >= acked.len() && d.iter().all(|(_, _, status)| status != "pending")
+        })
+        .await;
+    assert_eq!(deliveries.len(), acked.len(), "one delivery per event");
+    assert!(
+        deliveries
+            .iter()
+            .all(|(_, _, status)| status == "succeeded"),
+        "{:?}",
+        deliveries.iter().find(|d| d.2 != "succeeded")
+    );
+    let arrived = receiver
+        .wait_for(acked.len(), Duration::from_secs(30))
+        .await;
+    let mut by_event: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for r in &arrived {
+        by_event
+            .entry(r.header("x-hookgate-event").to_string())
+            .or_default()
+            .push(version(&r.json()));
+    }
+    let events: BTreeSet<String> = by_event.keys().cloned().collect();
+    assert_eq!(
+        events, acked,
+        "every event acknowledged arrived, and nothing else"
+    );
+    assert!(
+        by_event.values().all(|v| v.len() == 1),
+        "each event delivered once, by one version"
+    );
+    let used: BTreeSet<&str> = by_event.values().flatten().copied().collect();
+    assert_eq!(
+        used,
+        BTreeSet::from(["notes", "pagerduty"]),
+        "both versions ran"
+    );
+
+    // The last upload was the second plugin: a new event gets its message.
+    let n = receiver.seen().len();
+    post_json(&hook, body, &[]).await;
+    let last = receiver.wait_for(n + 1, Duration::from_secs(60)).await;
+    assert_eq!(version(&last[n].json()), "notes");
 }
