@@ -55,8 +55,18 @@ fn python(dir: &Path) -> anyhow::Result<PathBuf> {
         "transformer",
         "componentize",
     ])
-    .args(["-p", ".", "hookgate_sdk._component", "-o"])
-    .arg(&out);
+    .args(["-p", "."]);
+    // componentize-py imports the project inside a WASI sandbox that sees only the paths given, so
+    // a `hookgate_sdk` linked from elsewhere (the in-repo plugins share `plugins/sdk-python`) is
+    // invisible through `.`: its real folder is given too.
+    let sdk = dir.join("hookgate_sdk");
+    let real_sdk = std::fs::canonicalize(&sdk).with_context(|| format!("{}", sdk.display()))?;
+    if let Some(parent) = real_sdk.parent()
+        && parent != dir
+    {
+        cmd.arg("-p").arg(parent);
+    }
+    cmd.args(["hookgate_sdk._component", "-o"]).arg(&out);
     run_tool(cmd, &dir, "componentize-py")?;
     check(&out)?;
     Ok(out)

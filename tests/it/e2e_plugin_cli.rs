@@ -5,26 +5,12 @@
 //! with the gateway's own reasons; a missing toolchain is named with its install command.
 
 use crate::utils::admin::{ADMIN, TOKEN, cli};
-use crate::utils::binary::BIN;
-use crate::utils::wasm::guest_bytes;
+use crate::utils::binary::run as hookgate;
+use crate::utils::wasm::{guest_bytes, toolchain_bin, toolchain_path};
 use crate::utils::{Gateway, Receiver, post_json, sample, sample_headers};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn hookgate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run hookgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hookgate-{name}-{}", std::process::id()));
@@ -171,22 +157,6 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The folder `var` names: the pinned toolchain `scripts/test` installs.
-fn toolchain_bin(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run the suite with ./scripts/test, which installs the plugin \
-             toolchains of tests/plugins/ (or point it at a folder holding the tool)"
-        )
-    })
-}
-
-/// `PATH` with the folder `var` names in front.
-fn toolchain_path(var: &str) -> String {
-    let bin = toolchain_bin(var);
-    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
 }
 
 /// A guest misbehaving as its config says, to hold a Python plugin to the same limits as Rust's.

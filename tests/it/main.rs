@@ -20,6 +20,7 @@ mod e2e_openapi;
 mod e2e_operations;
 mod e2e_plugin_cli;
 mod e2e_plugin_diff;
+mod e2e_plugin_pagerduty;
 mod e2e_plugin_teams;
 mod e2e_plugins;
 mod e2e_port_api;

@@ -25,26 +25,24 @@ pub async fn admin(
 /// Runs the `hookgate` binary's admin client against `gw` (on a blocking thread, so the
 /// gateway in this runtime keeps serving).
 pub async fn cli(gw: &Gateway, token: &str, args: &[&str]) -> (i32, String, String) {
+    cli_at(gw.admin_url.as_deref().expect("admin"), token, args).await
+}
+
+/// [`cli`] against the admin API at `admin_url` (a gateway of this process or a child's).
+pub async fn cli_at(admin_url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     all.extend([
         "--url".into(),
-        gw.admin_url.clone().expect("admin"),
+        admin_url.into(),
         "--token".into(),
         token.into(),
     ]);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(super::binary::BIN)
-            .args(&all)
-            .output()
-            .expect("run hookgate")
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        super::binary::run(&args, &[])
     })
     .await
-    .expect("join");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    .expect("join")
 }
 
 /// `PUT /admin/v1/plugins/{name}` with `wasm` as the body.

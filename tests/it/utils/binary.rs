@@ -8,6 +8,21 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 
+/// Runs the binary with `args` (and `env` added to its environment) to the end: its exit code,
+/// stdout and stderr.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hookgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A `hookgate serve` child process.
 pub struct Process {
     pub child: Child,

@@ -32,3 +32,20 @@ pub fn plugin_bytes(name: &str) -> Vec<u8> {
     let path = plugin_path(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
+
+/// The folder `var` names: the pinned toolchain `scripts/test` installs. Unset, the test fails
+/// rather than skips: a suite that silently skips a language proves nothing.
+pub fn toolchain_bin(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run the suite with ./scripts/test, which installs the plugin \
+             toolchains of tests/plugins/ (or point it at a folder holding the tool)"
+        )
+    })
+}
+
+/// `PATH` with the folder `var` names in front (see [`toolchain_bin`]).
+pub fn toolchain_path(var: &str) -> String {
+    let bin = toolchain_bin(var);
+    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
