@@ -128,7 +128,8 @@ pub(crate) async fn run(
                     .filter(|d| d.route == r.name && d.status == DeliveryStatus::Pending)
                     .filter_map(|d| {
                         let target = config.targets.get(&d.target)?;
-                        Some(request(target, d, &event, routing.event_type.as_deref()))
+                        let shown = request(target, d, &event, routing.event_type.as_deref());
+                        Some(masked(config, shown))
                     })
                     .collect(),
             }
@@ -197,6 +198,20 @@ fn request(
     match target.port {
         Some(_) => port_request(request),
         None => request,
+    }
+}
+
+/// `request` with the config's interpolated values masked wherever a transform copied them (a
+/// plugin's routing key in its body, say).
+fn masked(config: &Config, request: Request) -> Request {
+    Request {
+        headers: request
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, config.mask(&v)))
+            .collect(),
+        body: config.mask_bytes(&request.body),
+        ..request
     }
 }
 
@@ -274,6 +289,7 @@ pub(crate) fn with_candidate(
     Ok((
         Arc::new(Config {
             path: config.path.clone(),
+            interpolated: Arc::clone(&config.interpolated),
             ..parsed
         }),
         snippet,

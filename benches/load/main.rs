@@ -6,6 +6,7 @@
 //! cargo bench --bench load
 //! cargo bench --bench load -- --events 20000 --concurrency 64 [--rate R] [--duration 5]
 //!     [--sync full|normal] [--target-concurrency 64] [--transform jq|wasm|slack-jq]
+//!     [--plugin FILE.wasm]
 //!     [--store postgres://USER@HOST:PORT/DB] [--instances N] [--compare PATH/TO/hookgate]
 //!     [--console]
 //! ```
@@ -68,6 +69,10 @@ struct Args {
     /// The route's transform.
     #[arg(long, value_enum, default_value_t = Transform::Jq)]
     transform: Transform,
+    /// With `--transform wasm`: this component instead of plugins/'s slack-notify (the plugin
+    /// benchmark builds the same message in Python and JavaScript: benches/plugins/*/*.wasm).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
     /// A PostgreSQL server to run on (a fresh database per run); default SQLite.
     #[arg(long)]
     store: Option<String>,
@@ -228,7 +233,11 @@ async fn scenario(
                 None => String::new(),
             };
             let plugin = match args.transform {
-                Transform::Wasm => Some(utils::wasm::plugin_path("slack-notify")),
+                Transform::Wasm => Some(
+                    args.plugin
+                        .clone()
+                        .unwrap_or_else(|| utils::wasm::plugin_path("slack-notify")),
+                ),
                 _ => None,
             };
             let spec = GatewaySpec {

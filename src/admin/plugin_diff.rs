@@ -306,7 +306,8 @@ impl Run {
             .iter()
             .filter(|r| r.source == event.source)
             .filter_map(|route| {
-                let (active, candidate) = (side(before, route), side(after, route));
+                let active = side(&self.config, before, route);
+                let candidate = side(&self.config, after, route);
                 (active != candidate).then(|| Difference {
                     event_id: event.id.clone(),
                     source: event.source.clone(),
@@ -321,8 +322,9 @@ impl Run {
     }
 }
 
-/// What `routing` holds for `route`.
-fn side(routing: &Routing, route: &Route) -> Side {
+/// What `routing` holds for `route`, the config's interpolated values masked (a plugin may copy
+/// its config's secrets into what it sends).
+fn side(config: &Config, routing: &Routing, route: &Route) -> Side {
     let result = routing.results.iter().find(|r| r.route == route.name);
     Side {
         outcome: result.map_or("unknown", |r| r.outcome.as_str()).to_string(),
@@ -333,11 +335,15 @@ fn side(routing: &Routing, route: &Route) -> Side {
             .filter(|d| d.route == route.name && d.status == DeliveryStatus::Pending)
             .map(|d| Sent {
                 target: d.target.clone(),
-                headers: d.headers.clone(),
+                headers: d
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), config.mask(v)))
+                    .collect(),
                 body: d
                     .body
                     .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    .map(|b| config.mask(&String::from_utf8_lossy(b))),
             })
             .collect(),
     }

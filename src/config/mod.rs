@@ -47,6 +47,26 @@ pub struct Config {
     /// `(key, why)` of what loads but the event catalog says cannot match (`hookgate check`
     /// prints them, a reload logs them).
     pub(crate) warnings: Vec<(String, String)>,
+    /// The values `${VAR}` put into the config, which usually are secrets (a PagerDuty routing
+    /// key in a plugin's config, say): what the gateway shows of its own doing (dry runs, plugin
+    /// diffs) masks them with [`Config::mask`], since a transform may copy them into a body.
+    pub(crate) interpolated: Arc<[Secret]>,
+}
+
+impl Config {
+    /// `text` with every interpolated value of at least [`redact::ANYWHERE`] characters shown as
+    /// `***` (shorter ones would mask ordinary words).
+    pub(crate) fn mask(&self, text: &str) -> String {
+        redact::values(text, &self.interpolated)
+    }
+
+    /// [`Config::mask`] for a body: one that is not UTF-8 text is shown as it is.
+    pub(crate) fn mask_bytes(&self, body: &bytes::Bytes) -> bytes::Bytes {
+        match std::str::from_utf8(body) {
+            Ok(text) if !self.interpolated.is_empty() => bytes::Bytes::from(self.mask(text)),
+            _ => body.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -231,7 +251,15 @@ impl Config {
             interpolated,
             warnings: Vec::new(),
         };
-        let config = assemble(&mut v, doc).map(|c| Config { resolved, ..c });
+        let secrets: Arc<[Secret]> = spliced
+            .iter()
+            .map(|s| Secret::new(s.value.clone()))
+            .collect();
+        let config = assemble(&mut v, doc).map(|c| Config {
+            resolved,
+            interpolated: secrets,
+            ..c
+        });
         if let (true, Some(config)) = (v.problems.is_empty(), config) {
             return Ok(config);
         }
@@ -399,6 +427,7 @@ fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
         targets,
         routes,
         warnings: v.warnings.clone(),
+        interpolated: Arc::from([]),
     })
 }
 

@@ -19,10 +19,31 @@ use crate::validate::{REFUSED_IN_JQ, below};
 
 /// Values this long are replaced in any problem, related key or not; shorter ones only in
 /// problems about a related key, where they cannot be confused with the message's own words.
-const ANYWHERE: usize = 8;
+pub(crate) const ANYWHERE: usize = 8;
+
+/// What a masked value shows as (the same as `hookgate try`'s masks).
+const MASK: &str = "***";
 
 /// Pieces of a value this long are cut from problems about a related key.
 const FRAGMENT: usize = 6;
+
+/// `text` with each of `values` at least [`ANYWHERE`] long shown as `***`, longest first (so a
+/// value containing another is masked whole).
+pub(crate) fn values(text: &str, values: &[crate::signature::Secret]) -> String {
+    let mut long: Vec<&str> = values
+        .iter()
+        .map(|v| v.expose())
+        .filter(|v| v.len() >= ANYWHERE)
+        .collect();
+    long.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut text = text.to_string();
+    for v in long {
+        if text.contains(v) {
+            text = text.replace(v, MASK);
+        }
+    }
+    text
+}
 
 /// Rewrites `problems` so that no interpolated value in `spliced` shows.
 pub(crate) fn problems(problems: &mut [(String, String)], spliced: &[Spliced]) {
@@ -124,6 +145,27 @@ mod tests {
 
     const SECRET: &str = "sk_live_abcSECRETLEAK";
     const SHORT: &str = "x1";
+
+    #[test]
+    fn a_loaded_config_masks_its_interpolated_values_where_they_are_shown() {
+        let text = "[sources.s]\nkind = \"generic\"\n[targets.t]\nurl = \"http://x.test\"\n\
+                    headers = { \"X-Key\" = \"${API_KEY}\", \"X-Short\" = \"${SHORT}\" }\n\
+                    [[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\n";
+        let lookup = |name: &str| match name {
+            "API_KEY" => Some(SECRET.to_string()),
+            "SHORT" => Some(SHORT.to_string()),
+            _ => None,
+        };
+        let config = Config::parse(text, "t.toml", &lookup).expect("loads");
+        let shown = config.mask(&format!(
+            r#"{{"key":"{SECRET}","again":"{SECRET}x","n":"{SHORT}"}}"#
+        ));
+        assert_eq!(shown, r#"{"key":"***","again":"***x","n":"x1"}"#);
+        let body = bytes::Bytes::from(format!("k={SECRET}"));
+        assert_eq!(config.mask_bytes(&body), "k=***");
+        let binary = bytes::Bytes::from_static(&[0xff, 0xfe]);
+        assert_eq!(config.mask_bytes(&binary), binary);
+    }
 
     fn parse(text: &str) -> ConfigError {
         let lookup = |name: &str| match name {

@@ -258,6 +258,21 @@ async fn failed_then_finished_runs_trigger_then_resolve_one_pagerduty_alert_per_
         assert_eq!(r.header("content-type"), "application/json");
     }
     check_events_v2(&arrived);
+
+    // The key reaches PagerDuty, but a dry run of the same event shows it masked: the gateway
+    // shows nothing `${VAR}` put into its config, even where a plugin copied it into a body.
+    let body = String::from_utf8(fixture("spacelift_run_failed.json")).expect("utf-8");
+    let tried = client()
+        .post(format!("{admin}/admin/v1/try"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"source": "spacelift", "body": body}))
+        .send()
+        .await
+        .expect("try");
+    assert_eq!(tried.status(), 200);
+    let shown = tried.text().await.expect("text");
+    assert!(!shown.contains(ROUTING_KEY), "{shown}");
+    assert!(shown.contains(r#"\"routing_key\":\"***\""#), "{shown}");
 }
 
 /// The fixtures the plugin keeps that are the catalog's samples byte for byte are signed here as
