@@ -96,6 +96,8 @@ struct Component {
     name: String,
     wasm: Vec<u8>,
     config: &'static str,
+    /// It builds benches/slack.jq's message, so its output must be jq's, byte for byte.
+    like_jq: bool,
 }
 
 /// What one component cost.
@@ -133,12 +135,21 @@ fn measure_component(c: &Component, envelope: &Envelope, calls: usize) -> anyhow
         .next()
         .map(|m| m.body.to_vec())
         .unwrap_or_default();
+    let mut failed = None;
     let stats = measure(calls, || {
         let json = envelope.to_json();
-        plugin
-            .call(&json, c.config)
-            .map_or(0, |m| m.first().map_or(0, |m| m.body.len()))
+        match plugin.call(&json, c.config) {
+            Ok(m) => m.first().map_or(0, |m| m.body.len()),
+            Err(e) => {
+                failed = Some(e.to_string());
+                0
+            }
+        }
     });
+    // A failed call is fast; timing it as a call would flatter the figures.
+    if let Some(why) = failed {
+        anyhow::bail!("{}: a timed call failed: {why}", c.name);
+    }
     Ok(Measured {
         name: c.name.clone(),
         size: c.wasm.len(),
@@ -227,6 +238,7 @@ fn main() -> anyhow::Result<()> {
         name: "Rust (slack-notify)".into(),
         wasm: rust,
         config: "{}",
+        like_jq: true,
     }];
     let mut skipped = Vec::new();
     for (name, dir, var) in [
@@ -246,6 +258,7 @@ fn main() -> anyhow::Result<()> {
                 name: name.into(),
                 wasm,
                 config: "{}",
+                like_jq: true,
             }),
             Err(why) => skipped.push(format!("{name}: {why}")),
         }
@@ -255,6 +268,7 @@ fn main() -> anyhow::Result<()> {
             name: "Python, ~40 MB (data)".into(),
             wasm,
             config: "{}",
+            like_jq: true,
         }),
         Err(why) => skipped.push(format!("Python, ~40 MB: {why}")),
     }
@@ -265,6 +279,7 @@ fn main() -> anyhow::Result<()> {
                 .map_or("extra".into(), |n| n.to_string_lossy().into()),
             wasm: std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             config: "{}",
+            like_jq: false,
         });
     }
 
@@ -285,7 +300,15 @@ fn main() -> anyhow::Result<()> {
             .is_none_or(|o| c.name.contains(o.as_str()))
     };
     for c in components.iter().filter(chosen) {
-        measured.push(measure_component(c, &envelope, calls)?);
+        let m = measure_component(c, &envelope, calls)?;
+        anyhow::ensure!(
+            !c.like_jq || m.output == jq_output,
+            "{} does not build jq's message:\n{}\n{}",
+            c.name,
+            String::from_utf8_lossy(&m.output),
+            String::from_utf8_lossy(&jq_output)
+        );
+        measured.push(m);
     }
 
     println!(

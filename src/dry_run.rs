@@ -121,7 +121,7 @@ pub(crate) async fn run(
             RouteRun {
                 route: r.name.clone(),
                 outcome: result.map_or("unknown".into(), |x| x.outcome.as_str().to_string()),
-                detail: result.and_then(|x| x.detail.clone()),
+                detail: result.and_then(|x| x.detail.as_deref().map(|d| config.mask(d))),
                 requests: routing
                     .deliveries
                     .iter()
@@ -211,6 +211,7 @@ fn masked(config: &Config, request: Request) -> Request {
             .map(|(k, v)| (k, config.mask(&v)))
             .collect(),
         body: config.mask_bytes(&request.body),
+        problem: request.problem.map(|p| config.mask(&p)),
         ..request
     }
 }

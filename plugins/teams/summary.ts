@@ -35,9 +35,12 @@ export function fact(s: Summary, title: string, value: string | undefined): void
   if (value !== undefined && value !== '') s.facts.push({ title, value });
 }
 
-/** Sets the link when `url` is an absolute http(s) URL (Teams opens nothing else). */
+/** The longest link kept: a longer one could not fit the message's budget with the rest. */
+const MAX_LINK = 2048;
+
+/** Sets the link when `url` is an absolute https URL of at most `MAX_LINK` characters. */
 export function link(s: Summary, title: string, url: string | undefined): void {
-  if (url !== undefined && /^https?:\/\/[^\s]+$/i.test(url)) s.link = { title, url };
+  if (url !== undefined && url.length <= MAX_LINK && /^https:\/\/[^\s]+$/i.test(url)) s.link = { title, url };
 }
 
 export type JsonObject = { [key: string]: Json };

@@ -328,7 +328,7 @@ fn side(config: &Config, routing: &Routing, route: &Route) -> Side {
     let result = routing.results.iter().find(|r| r.route == route.name);
     Side {
         outcome: result.map_or("unknown", |r| r.outcome.as_str()).to_string(),
-        detail: result.and_then(|r| r.detail.clone()),
+        detail: result.and_then(|r| r.detail.as_deref().map(|d| config.mask(d))),
         messages: routing
             .deliveries
             .iter()

@@ -215,7 +215,7 @@ pub(super) enum PluginCommand {
     Ls,
     /// Run the stored events of the routes using plugin NAME through its active version and
     /// through FILE side by side, sending nothing, and print the events whose output differs.
-    /// Exit code 1 when some differ, as diff(1).
+    /// Exit code 0 when none differ, 1 when some do, 2 on trouble, as diff(1).
     Diff {
         name: String,
         file: PathBuf,

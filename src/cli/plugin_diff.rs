@@ -10,11 +10,16 @@ use serde_json::Value;
 use similar::TextDiff;
 use std::fmt::Write as _;
 
-/// The summary and every difference; `true` when something differs.
-pub(crate) fn render(diff: &Value) -> (String, bool) {
+/// The summary and every difference; `true` when something differs. An answer without the
+/// counts is an error, never "nothing differs".
+pub(crate) fn render(diff: &Value) -> anyhow::Result<(String, bool)> {
     let mut out = String::new();
-    let compared = count(&diff["compared"]);
-    let changed = count(&diff["changed"]);
+    let count = |field: &str| {
+        diff[field]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("the gateway's answer has no `{field}`: {diff}"))
+    };
+    let (compared, changed) = (count("compared")?, count("changed")?);
     let active = match diff["active_sha256"].as_str() {
         Some(sha) => short(sha),
         None => "(not uploaded)".into(),
@@ -43,7 +48,7 @@ pub(crate) fn render(diff: &Value) -> (String, bool) {
         out.push('\n');
         difference(&mut out, d);
     }
-    (out, changed > 0)
+    Ok((out, changed > 0))
 }
 
 fn difference(out: &mut String, d: &Value) {
@@ -106,10 +111,6 @@ fn short(sha: &str) -> String {
     sha.chars().take(12).collect()
 }
 
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
 fn list(v: &Value) -> String {
     let names: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
     names.join(", ")
@@ -144,7 +145,7 @@ mod tests {
                 "received_at": "2026-12-03T00:00:00Z", "route": "stacks",
                 "active": side("old"), "candidate": side("new")}]
         });
-        let (out, differ) = render(&diff);
+        let (out, differ) = render(&diff).expect("renders");
         assert!(differ);
         assert!(out.starts_with("plugin `notify` on route(s) stacks: 3 stored event(s) compared, 1 differ (active aaaaaaaaaaaa -> candidate bbbbbbbbbbbb)\n"), "{out}");
         assert!(
@@ -160,8 +161,9 @@ mod tests {
     fn nothing_changed_says_so_and_is_not_a_difference() {
         let diff = serde_json::json!({"plugin": "p", "routes": ["r"], "compared": 2,
             "changed": 0, "active_sha256": null, "candidate_sha256": "c", "differences": []});
-        let (out, differ) = render(&diff);
+        let (out, differ) = render(&diff).expect("renders");
         assert!(!differ);
+        assert!(render(&serde_json::json!({"error": "x"})).is_err());
         assert!(
             out.contains("2 stored event(s) compared, 0 differ (active (not uploaded)"),
             "{out}"

@@ -157,13 +157,14 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
             since,
             limit,
         } => {
-            let wasm =
-                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let (name, since, limit) = (name.clone(), since.clone(), *limit);
-            let diff = admin_call(admin, |client| async move {
-                client.diff_plugin(&name, wasm, since, limit).await
-            })?;
-            let (out, differ) = super::plugin_diff::render(&diff);
+            // As diff(1): 0 the same, 1 some differ, 2 trouble.
+            let (diff, out, differ) = match plugin_diff(admin, name, file, since, *limit) {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             match json {
                 true => println!("{diff:#}"),
                 false => print!("{out}"),
@@ -185,6 +186,23 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
     })?;
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plugin diff`: the gateway's answer, rendered, and whether something differs.
+fn plugin_diff(
+    admin: AdminArgs,
+    name: &str,
+    file: &std::path::Path,
+    since: &Option<String>,
+    limit: Option<usize>,
+) -> anyhow::Result<(serde_json::Value, String, bool)> {
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (name, since) = (name.to_string(), since.clone());
+    let diff = admin_call(admin, |client| async move {
+        client.diff_plugin(&name, wasm, since, limit).await
+    })?;
+    let (out, differ) = super::plugin_diff::render(&diff)?;
+    Ok((diff, out, differ))
 }
 
 /// `hookgate deliveries ls|show|retry`.

@@ -47,7 +47,7 @@ pub struct Config {
     /// `(key, why)` of what loads but the event catalog says cannot match (`hookgate check`
     /// prints them, a reload logs them).
     pub(crate) warnings: Vec<(String, String)>,
-    /// The values `${VAR}` put into the config, which usually are secrets (a PagerDuty routing
+    /// The values of the variables `${VAR}` put into the config, which usually are secrets (a PagerDuty routing
     /// key in a plugin's config, say): what the gateway shows of its own doing (dry runs, plugin
     /// diffs) masks them with [`Config::mask`], since a transform may copy them into a body.
     pub(crate) interpolated: Arc<[Secret]>,
@@ -251,10 +251,15 @@ impl Config {
             interpolated,
             warnings: Vec::new(),
         };
-        let secrets: Arc<[Secret]> = spliced
+        // Each variable's own value: a plugin may copy the token out of `Bearer ${TOKEN}`.
+        let mut values: Vec<String> = spliced
             .iter()
-            .map(|s| Secret::new(s.value.clone()))
+            .flat_map(|s| &s.vars)
+            .filter_map(|name| lookup(name))
             .collect();
+        values.sort_unstable();
+        values.dedup();
+        let secrets: Arc<[Secret]> = values.into_iter().map(Secret::new).collect();
         let config = assemble(&mut v, doc).map(|c| Config {
             resolved,
             interpolated: secrets,

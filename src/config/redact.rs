@@ -27,19 +27,28 @@ const MASK: &str = "***";
 /// Pieces of a value this long are cut from problems about a related key.
 const FRAGMENT: usize = 6;
 
-/// `text` with each of `values` at least [`ANYWHERE`] long shown as `***`, longest first (so a
+/// `text` with each of `values` at least [`ANYWHERE`] long shown as `***`, as it is and as JSON
+/// writes it inside a string (a value with `"` or `\\` in a JSON body), longest first (so a
 /// value containing another is masked whole).
 pub(crate) fn values(text: &str, values: &[crate::signature::Secret]) -> String {
-    let mut long: Vec<&str> = values
+    let mut forms: Vec<String> = values
         .iter()
         .map(|v| v.expose())
         .filter(|v| v.len() >= ANYWHERE)
+        .flat_map(|v| {
+            // A string always serialises; an empty form is skipped below.
+            let quoted = serde_json::to_string(v).unwrap_or_default();
+            let escaped = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or("");
+            [v.to_string(), escaped.to_string()]
+        })
+        .filter(|form| !form.is_empty())
         .collect();
-    long.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    forms.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    forms.dedup();
     let mut text = text.to_string();
-    for v in long {
-        if text.contains(v) {
-            text = text.replace(v, MASK);
+    for form in forms {
+        if text.contains(&form) {
+            text = text.replace(&form, MASK);
         }
     }
     text
@@ -156,13 +165,20 @@ mod tests {
             "SHORT" => Some(SHORT.to_string()),
             _ => None,
         };
-        let config = Config::parse(text, "t.toml", &lookup).expect("loads");
+        let text = text.replace("${API_KEY}", "Bearer ${API_KEY}");
+        let config = Config::parse(&text, "t.toml", &lookup).expect("loads");
         let shown = config.mask(&format!(
             r#"{{"key":"{SECRET}","again":"{SECRET}x","n":"{SHORT}"}}"#
         ));
         assert_eq!(shown, r#"{"key":"***","again":"***x","n":"x1"}"#);
         let body = bytes::Bytes::from(format!("k={SECRET}"));
         assert_eq!(config.mask_bytes(&body), "k=***");
+        let quoting = Config::parse(&text, "t.toml", &|name: &str| {
+            Some(format!(r#"{name}-"quoted"\path"#))
+        })
+        .expect("loads");
+        let json = serde_json::json!({ "k": r#"API_KEY-"quoted"\path"# }).to_string();
+        assert_eq!(quoting.mask(&json), r#"{"k":"***"}"#);
         let binary = bytes::Bytes::from_static(&[0xff, 0xfe]);
         assert_eq!(config.mask_bytes(&binary), binary);
     }
