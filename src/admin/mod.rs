@@ -30,7 +30,7 @@ mod dry_run;
 mod extract;
 mod log;
 mod openapi;
-mod plugin_diff;
+pub(crate) mod plugin_diff;
 mod plugins;
 mod targets;
 pub(crate) mod views;

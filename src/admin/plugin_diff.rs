@@ -6,7 +6,8 @@
 //! It must never store, activate or send anything. The candidate is validated and compiled as an
 //! upload would be (its compiled code is cached, so pushing it afterwards is quick) but not
 //! installed; the routes' filters run in the dry runs' own evaluator child, so a diff cannot stall
-//! routing; the run stops at a deadline and says so rather than holding the request open.
+//! routing; the run stops at a deadline and says so rather than holding the request open, and
+//! stops when the client goes away.
 
 use super::extract::{ApiPath, ApiQuery};
 use super::log::parse_since;
@@ -20,10 +21,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Events compared when the request names no `limit`.
-const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// The most events one diff compares.
 const MAX_LIMIT: usize = 1000;
 /// How long a diff runs before it answers with what it compared so far (`truncated`).
@@ -118,12 +120,25 @@ pub(super) async fn diff(
     body: Bytes,
 ) -> Result<Json<PluginDiff>, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    compare(&state, name, params.since.as_deref(), limit, body)
+        .await
+        .map(Json)
+}
+
+/// The diff itself, for the API and the console: `limit` newest events since `since`.
+pub(crate) async fn compare(
+    state: &Admin,
+    name: String,
+    since: Option<&str>,
+    limit: usize,
+    body: Bytes,
+) -> Result<PluginDiff, ApiError> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    let since = parse_since(params.since.as_deref(), state.clock.now_ms())?;
+    let since = parse_since(since, state.clock.now_ms())?;
     let running = state.config.borrow().clone();
     let config = Arc::new(only_routes_of(&running, &name));
     if config.routes.is_empty() {
@@ -137,15 +152,19 @@ pub(super) async fn diff(
     let candidate = tokio::task::spawn_blocking(move || registry.candidate(&plugin, &body))
         .await
         .map_err(|e| ApiError::Unavailable(format!("the candidate did not load: {e}")))??;
-    let events = select(&state, &config, since, limit).await?;
+    let events = select(state, &config, since, limit).await?;
     let evaluators = tokio::time::timeout(BUSY_WAIT, Arc::clone(&state.evaluators).lock_owned())
         .await
         .map_err(|_| ApiError::Unavailable("a dry run is still running; try again".into()))?;
+    // Dropped with this future when the client goes away: the run then stops at the next event
+    // and lets the evaluator go, instead of comparing for nobody until the deadline.
+    let gone = Gone::default();
     let run = Run {
         state: state.clone(),
         config,
         active: state.plugins.get(&name),
         candidate,
+        gone: Arc::clone(&gone.0),
     };
     // Plugins run synchronously (wasmtime bounds them), so the run takes a blocking thread.
     let handle = tokio::runtime::Handle::current();
@@ -155,7 +174,6 @@ pub(super) async fn diff(
     })
     .await
     .map_err(|e| ApiError::Unavailable(format!("the diff did not finish: {e}")))?
-    .map(Json)
 }
 
 /// `config` with only the routes that use plugin `name`: the others need not run.
@@ -204,6 +222,18 @@ struct Run {
     config: Arc<Config>,
     active: Option<Plugin>,
     candidate: Plugin,
+    /// Set once nobody waits for the answer.
+    gone: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped (see [`compare`]).
+#[derive(Default)]
+struct Gone(Arc<AtomicBool>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Call times of one version, summed.
@@ -238,7 +268,7 @@ impl Run {
         let mut differences = Vec::new();
         let (mut compared, mut changed, mut truncated) = (0, 0, false);
         for summary in events {
-            if started.elapsed() > DEADLINE {
+            if started.elapsed() > DEADLINE || self.gone.load(Ordering::Relaxed) {
                 truncated = true;
                 break;
             }

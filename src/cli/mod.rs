@@ -22,7 +22,7 @@ mod args;
 mod catalog;
 pub(crate) mod client;
 mod plugin_build;
-mod plugin_diff;
+pub(crate) mod plugin_diff;
 mod plugin_test;
 pub(crate) mod redact;
 mod run;

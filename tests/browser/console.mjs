@@ -145,6 +145,14 @@ try {
   await page.waitForURL(/uploaded=slack-notify/, { timeout: 60000 });
   await settle("plugins");
   check((await page.locator("table.list tbody tr").count()) === 1, "the uploaded plugin is listed");
+  await page.fill("#plugin-name", "slack-notify");
+  await page.setInputFiles("#plugin-file", env("PLUGIN"));
+  await page.click("#compare");
+  await page.waitForSelector("#diff:not([hidden])", { timeout: 60000 });
+  const compared = await page.locator("#diff").innerText();
+  check(/^plugin `slack-notify` on route\(s\) gh-to-slack: \d+ stored event\(s\) compared, 0 differ/.test(compared),
+    `comparing the active version with itself shows no difference: ${compared}`);
+  check((await page.locator("#upload-result").innerText()).includes("would change nothing"), "the comparison's verdict is shown");
   await page.fill("#plugin-name", "broken");
   await page.setInputFiles("#plugin-file", env("NOT_WASM"));
   await page.click("#upload button[type=submit]");

@@ -68,6 +68,10 @@ pub(crate) fn router(state: Admin) -> Router {
             "/plugins/{name}",
             put(plugins::upload).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
         )
+        .route(
+            "/plugins/{name}/diff",
+            post(plugins::diff).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
         .route("/plugins/{name}/delete", post(plugins::delete))
         .route("/config", get(manage::config))
         .route("/config/reload", post(manage::reload))

@@ -66,10 +66,14 @@ fn render(state: &Admin, session: &SignedIn, notice: Option<(bool, String)>) -> 
                 input #plugin-file type="file" name="file" accept=".wasm,application/wasm" required;
             }
             button type="submit" { "Upload" }
+            " "
+            button #compare type="button" { "Compare with stored events" }
             p #upload-result.result role="status" {}
+            pre #diff.diff hidden {}
         }
         noscript { p.hint { "Uploading from the console needs JavaScript; " code { "hookgate plugin push" } " works without." } }
-        p.hint { "A plugin replaces the one of the same name only once it is validated and compiled; a refused upload changes nothing." }
+        p.hint { "A plugin replaces the one of the same name only once it is validated and compiled; a refused upload changes nothing. "
+            "Compare runs the newest stored events of the routes using the name through the active plugin and the chosen file, sending nothing, and shows what would change." }
     };
     layout::page("Plugins", Nav::Plugins, session, body)
 }
@@ -93,6 +97,25 @@ pub(super) async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     api::upload(State(state), crate::admin::extract::ApiPath(name), body).await
+}
+
+/// `POST /plugins/{name}/diff` from `console.js`: the chosen file run beside the active plugin on
+/// the newest stored events (the API's diff), answered as the text `hookgate plugin diff` prints,
+/// which the script shows as text.
+pub(super) async fn diff(
+    State(state): State<Admin>,
+    Extension(_): Extension<SignedIn>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::admin::plugin_diff::{DEFAULT_LIMIT, compare};
+    let diff = compare(&state, name, None, DEFAULT_LIMIT, body).await?;
+    let rendered = serde_json::to_value(&diff)
+        .map_err(anyhow::Error::from)
+        .and_then(|v| crate::cli::plugin_diff::render(&v))
+        .map_err(|e| ApiError::Unavailable(format!("cannot show the diff: {e:#}")))?;
+    let (text, changed) = rendered;
+    Ok(axum::Json(serde_json::json!({ "text": text, "changed": changed })).into_response())
 }
 
 pub(super) async fn delete(

@@ -70,6 +70,40 @@ document.addEventListener("DOMContentLoaded", () => {
       result.textContent = `Upload failed: ${err}`;
     }
   });
+  // Compare: the chosen file beside the active plugin on stored events; the answer is text.
+  const compare = document.getElementById("compare");
+  const diff = document.getElementById("diff");
+  compare.addEventListener("click", async () => {
+    const chosen = file.files[0];
+    if (!chosen || !name.value) {
+      result.className = "result error";
+      result.textContent = "Choose a name and a .wasm file to compare.";
+      return;
+    }
+    result.className = "result";
+    result.textContent = `Comparing ${chosen.size} bytes with plugin ${name.value}…`;
+    diff.hidden = true;
+    const csrf = form.querySelector('input[name="csrf"]').value;
+    try {
+      const r = await fetch(`/plugins/${encodeURIComponent(name.value)}/diff`, {
+        method: "POST",
+        headers: { "x-csrf-token": csrf, "content-type": "application/wasm" },
+        body: chosen,
+      });
+      const answer = await r.json().catch(() => ({}));
+      if (r.ok) {
+        result.textContent = answer.changed ? "The upload would change what is sent:" : "The upload would change nothing that is sent.";
+        diff.textContent = answer.text;
+        diff.hidden = false;
+      } else {
+        result.className = "result error";
+        result.textContent = `Refused (${r.status}): ${answer.error || r.statusText}`;
+      }
+    } catch (err) {
+      result.className = "result error";
+      result.textContent = `Compare failed: ${err}`;
+    }
+  });
 });
 
 // Playground: run the form as the user types (after a pause), swapping in the result the page
