@@ -11,6 +11,8 @@ pub(crate) struct Spliced {
     pub(crate) key: String,
     /// The variables it took, in order.
     pub(crate) vars: Vec<String>,
+    /// Their values, in the same order (what [`crate::config::Config::mask`] hides).
+    pub(crate) values: Vec<String>,
     /// The string as the file has it, `${VAR}` and all: what errors show instead of `value`.
     pub(crate) written: String,
     /// The string after interpolation, which may hold a secret.
@@ -28,11 +30,12 @@ pub(crate) fn interpolate(
 ) {
     match value {
         toml::Value::String(s) => match expand(s, lookup) {
-            Ok((expanded, vars)) => {
+            Ok((expanded, vars, values)) => {
                 if !vars.is_empty() {
                     spliced.push(Spliced {
                         key: key.to_string(),
                         vars,
+                        values,
                         written: s.clone(),
                         value: expanded.clone(),
                     });
@@ -60,13 +63,12 @@ pub(crate) fn interpolate(
     }
 }
 
-/// The expanded string and the variables it took.
-fn expand(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, Vec<String>), String> {
+/// The expanded string, the variables it took and their values.
+type Expanded = (String, Vec<String>, Vec<String>);
+
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
     let mut out = String::with_capacity(s.len());
-    let mut vars = Vec::new();
+    let (mut vars, mut values) = (Vec::new(), Vec::new());
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
@@ -83,6 +85,7 @@ fn expand(
                 lookup(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
             out.push_str(&value);
             vars.push(name.to_string());
+            values.push(value);
             rest = &after[end + 1..];
         } else {
             out.push('$');
@@ -90,7 +93,7 @@ fn expand(
         }
     }
     out.push_str(rest);
-    Ok((out, vars))
+    Ok((out, vars, values))
 }
 
 #[cfg(test)]
@@ -114,6 +117,7 @@ mod tests {
             vec![Spliced {
                 key: "a".into(),
                 vars: vec!["HOME_X".into()],
+                values: vec!["/h".into()],
                 written: "x${HOME_X}y".into(),
                 value: "x/hy".into(),
             }]

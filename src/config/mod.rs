@@ -254,8 +254,7 @@ impl Config {
         // Each variable's own value: a plugin may copy the token out of `Bearer ${TOKEN}`.
         let mut values: Vec<String> = spliced
             .iter()
-            .flat_map(|s| &s.vars)
-            .filter_map(|name| lookup(name))
+            .flat_map(|s| s.values.iter().cloned())
             .collect();
         values.sort_unstable();
         values.dedup();

@@ -2,24 +2,9 @@
 //! the key, a reload through the admin API answers 422, and the running gateway keeps serving.
 
 use crate::utils::admin::{ADMIN, TOKEN, admin, cli};
-use crate::utils::binary::BIN;
+use crate::utils::binary::run;
 use crate::utils::{Gateway, Receiver, post_json};
-use std::process::Command;
 use std::time::Duration;
-
-/// Runs `hookgate <args>` with `env` added; returns (exit code, stdout, stderr).
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run hookgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Writes `text` to a file and runs `hookgate check` on it.
 fn check(text: &str, env: &[(&str, &str)]) -> (i32, String, String) {

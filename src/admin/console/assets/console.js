@@ -45,30 +45,36 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!name.value) name.value = e.dataTransfer.files[0].name.replace(/\.wasm$/, "").replace(/_/g, "-");
     }
   });
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  // Sends the chosen file to `path` with the CSRF token; hands a 2xx answer to `done`, shows a
+  // refusal's reason or a failure.
+  const send = async (method, path, [doing, noun], done) => {
     const chosen = file.files[0];
-    if (!chosen) return;
     result.className = "result";
-    result.textContent = `Uploading ${chosen.size} bytes…`;
+    result.textContent = `${doing} ${chosen.size} bytes…`;
     const csrf = form.querySelector('input[name="csrf"]').value;
     try {
-      const r = await fetch(`/plugins/${encodeURIComponent(name.value)}`, {
-        method: "PUT",
+      const r = await fetch(path, {
+        method,
         headers: { "x-csrf-token": csrf, "content-type": "application/wasm" },
         body: chosen,
       });
       const answer = await r.json().catch(() => ({}));
       if (r.ok) {
-        location.assign(`/plugins?uploaded=${encodeURIComponent(name.value)}`);
+        done(answer);
       } else {
         result.className = "result error";
         result.textContent = `Refused (${r.status}): ${answer.error || r.statusText}`;
       }
     } catch (err) {
       result.className = "result error";
-      result.textContent = `Upload failed: ${err}`;
+      result.textContent = `${noun} failed: ${err}`;
     }
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!file.files[0]) return;
+    const plugin = encodeURIComponent(name.value);
+    await send("PUT", `/plugins/${plugin}`, ["Uploading", "Upload"], () => location.assign(`/plugins?uploaded=${plugin}`));
   });
   // Compare: the chosen file beside the active plugin on stored events; the answer is text.
   const compare = document.getElementById("compare");
@@ -80,29 +86,12 @@ document.addEventListener("DOMContentLoaded", () => {
       result.textContent = "Choose a name and a .wasm file to compare.";
       return;
     }
-    result.className = "result";
-    result.textContent = `Comparing ${chosen.size} bytes with plugin ${name.value}…`;
     diff.hidden = true;
-    const csrf = form.querySelector('input[name="csrf"]').value;
-    try {
-      const r = await fetch(`/plugins/${encodeURIComponent(name.value)}/diff`, {
-        method: "POST",
-        headers: { "x-csrf-token": csrf, "content-type": "application/wasm" },
-        body: chosen,
-      });
-      const answer = await r.json().catch(() => ({}));
-      if (r.ok) {
-        result.textContent = answer.changed ? "The upload would change what is sent:" : "The upload would change nothing that is sent.";
-        diff.textContent = answer.text;
-        diff.hidden = false;
-      } else {
-        result.className = "result error";
-        result.textContent = `Refused (${r.status}): ${answer.error || r.statusText}`;
-      }
-    } catch (err) {
-      result.className = "result error";
-      result.textContent = `Compare failed: ${err}`;
-    }
+    await send("POST", `/plugins/${encodeURIComponent(name.value)}/diff`, ["Comparing", "Compare"], (answer) => {
+      result.textContent = answer.changed ? "The upload would change what is sent:" : "The upload would change nothing that is sent.";
+      diff.textContent = answer.text;
+      diff.hidden = false;
+    });
   });
 });
 
