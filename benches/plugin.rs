@@ -130,14 +130,14 @@ fn measure_component(c: &Component, envelope: &Envelope, calls: usize) -> anyhow
     drop(restarted.load(&c.name, &c.wasm)?);
     let restart = started.elapsed();
     let output = plugin
-        .call(&envelope.to_json(), c.config)?
+        .call(&envelope.to_json()?, c.config)?
         .into_iter()
         .next()
         .map(|m| m.body.to_vec())
         .unwrap_or_default();
     let mut failed = None;
     let stats = measure(calls, || {
-        let json = envelope.to_json();
+        let json = envelope.to_json().unwrap_or_default();
         match plugin.call(&json, c.config) {
             Ok(m) => m.first().map_or(0, |m| m.body.len()),
             Err(e) => {
@@ -292,7 +292,7 @@ fn main() -> anyhow::Result<()> {
             .run(envelope.val().clone())
             .map_or(0, |v| jq_to_json(&v[0]).map_or(0, |t| t.len()))
     });
-    let serialise = measure(calls, || envelope.to_json().len());
+    let serialise = measure(calls, || envelope.to_json().map_or(0, |j| j.len()));
     let mut measured = Vec::new();
     let chosen = |c: &&Component| {
         args.only

@@ -98,7 +98,7 @@ fn envelope(args: &TestArgs) -> anyhow::Result<String> {
     let rule: EventTypeRule = kind.event_type_rule();
     let envelope = Envelope::build(&event, BodyFormat::Json, &rule)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.event.display()))?;
-    Ok(envelope.to_json())
+    Ok(envelope.to_json()?)
 }
 
 fn text_report(name: &str, o: &Observed, limits: Limits) -> String {

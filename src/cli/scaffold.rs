@@ -29,6 +29,10 @@ const RUST_SDK: &[(&str, &str)] = &[
     ("README.md", include_str!("../../plugins/sdk/README.md")),
     ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
     (
+        "src/arena.rs",
+        include_str!("../../plugins/sdk/src/arena.rs"),
+    ),
+    (
         "src/error.rs",
         include_str!("../../plugins/sdk/src/error.rs"),
     ),

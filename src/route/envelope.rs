@@ -142,9 +142,11 @@ impl Envelope {
         self.event_type.as_deref() == Some(name) || self.aliases.iter().any(|a| a == name)
     }
 
-    /// The envelope as JSON text (what wasm plugins receive).
-    pub fn to_json(&self) -> String {
-        self.val.to_string()
+    /// The envelope as JSON text (what wasm plugins receive), written as jq writes it. Only a
+    /// value a jq program built can hold a non-string key, so an envelope never fails here; the
+    /// error is passed on all the same rather than assumed away.
+    pub fn to_json(&self) -> Result<String, crate::transform::jq_text::KeyError> {
+        crate::transform::jq_text::to_text(&self.val)
     }
 }
 

@@ -144,7 +144,7 @@ pub(crate) fn run_plugins_with(
             Envelope::with_type(event, s.format, routing.event_type.clone())
                 .map_err(|e| e.to_string())
         })
-        .map(|e| e.to_json());
+        .and_then(|e| e.to_json().map_err(|e| format!("envelope: {e}")));
     for name in calls {
         let Some(route) = config.routes.iter().find(|r| r.name == name) else {
             continue;

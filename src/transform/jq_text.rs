@@ -19,7 +19,7 @@ use std::fmt::Write;
 /// An object key jq would refuse (jaq lets programs build them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Cannot use {kind} ({value}) as object key")]
-pub(crate) struct KeyError {
+pub struct KeyError {
     kind: &'static str,
     value: String,
 }
@@ -216,22 +216,33 @@ fn parse_literal(lit: &str) -> Option<(bool, String, i64)> {
 
 fn write_str(bytes: &[u8], out: &mut String) {
     out.push('"');
-    for c in String::from_utf8_lossy(bytes).chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    let text = String::from_utf8_lossy(bytes);
+    let mut rest: &str = &text;
+    // Every character jq escapes is ASCII, so the runs between them are copied whole and every
+    // cut falls on a character boundary.
+    while let Some(at) = rest.bytes().position(escaped) {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes()[at] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b => {
+                let _ = write!(out, "\\u{b:04x}");
             }
-            c => out.push(c),
         }
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
     out.push('"');
+}
+
+/// Whether jq writes this byte of a string escaped: quotes, backslashes, control characters.
+fn escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
 }
 
 #[cfg(test)]
@@ -309,6 +320,12 @@ mod tests {
             to_text(&v).expect("text"),
             r#"{"a":"x\u007f\u0001\"\\\n","b":[1,2.5]}"#
         );
+        let mut out = String::new();
+        write_str("é\t\r\u{8}\u{c}\u{1f}ü€ end".as_bytes(), &mut out);
+        assert_eq!(out, r#""é\t\r\b\f\u001fü€ end""#);
+        out.clear();
+        write_str(b"a\xffb\"", &mut out);
+        assert_eq!(out, "\"a\u{fffd}b\\\"\"", "invalid UTF-8 becomes U+FFFD");
         let bad = jaq_json::read::parse_single(b"{1: 2}").expect("jaq reads it");
         assert_eq!(
             to_text(&bad).expect_err("not JSON").to_string(),

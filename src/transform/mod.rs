@@ -11,7 +11,7 @@ pub(crate) mod jq;
 mod jq_interp;
 mod jq_paths;
 mod jq_regex;
-mod jq_text;
+pub(crate) mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
 pub(crate) mod port;

@@ -30,6 +30,9 @@
 // works from the plugin's crate; this alias makes the same path resolve inside this crate.
 extern crate self as hookgate_plugin_sdk;
 
+// Only the wasm build installs it; the host's `cargo test` runs its arithmetic.
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+mod arena;
 pub(crate) mod error;
 mod event;
 pub mod log;
@@ -48,6 +51,12 @@ pub fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
+
+/// Every call runs in a fresh instance, so a bump allocator is all a plugin needs (see
+/// `src/arena.rs`); `default-features = false` brings back Rust's usual one.
+#[cfg(all(target_family = "wasm", feature = "arena"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;

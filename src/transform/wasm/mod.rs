@@ -254,8 +254,19 @@ fn engine_config() -> wasmtime::Config {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        .profiler(profiler())
         .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config()));
     config
+}
+
+/// `HOOKGATE_WASM_PERFMAP=1` writes `/tmp/perf-<pid>.map`, so `perf report` names the guest's
+/// functions (how BENCHMARKS.md's profiles of plugin calls were taken). Off otherwise: the map
+/// grows with every compiled plugin.
+fn profiler() -> wasmtime::ProfilingStrategy {
+    match std::env::var_os("HOOKGATE_WASM_PERFMAP") {
+        Some(v) if v == "1" => wasmtime::ProfilingStrategy::PerfMap,
+        _ => wasmtime::ProfilingStrategy::None,
+    }
 }
 
 /// Instance slots are reused across calls, which makes a fresh instance per call cheap: up to
