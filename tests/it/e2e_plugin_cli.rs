@@ -74,14 +74,21 @@ targets = ["t"]
 #[tokio::test]
 async fn a_new_rust_plugin_builds_tests_and_runs_in_the_gateway() {
     // `cargo test` passes in the new project, outside this repository's workspaces; the hostile
-    // Rust guests are `hostile_guests_fail_plugin_test_with_the_gateways_reasons`.
+    // Rust guests without the SDK are `hostile_guests_fail_plugin_test_with_the_gateways_reasons`.
     let target = scaffold_target();
     a_new_plugin_in(
         "rust",
         &[("CARGO_TARGET_DIR", &target)],
         &["cargo", "test", "--quiet"],
         &|_| {},
-        None,
+        Some((
+            "src/lib.rs",
+            HOSTILE_RS,
+            &[
+                ("hog", "exceeded its 64 MiB memory limit"),
+                ("churn", r#"{"churned_mib":500,"sum":"#),
+            ],
+        )),
     )
     .await;
 }
@@ -158,6 +165,42 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Rust guest on the SDK and its bump allocator (`plugins/sdk/src/arena.rs`): one that keeps
+/// everything it allocates meets the memory cap; one that allocates and drops 500 MiB, a buffer
+/// at a time, never holds more than one, since the top block is given back.
+const HOSTILE_RS: &str = r#"
+use hookgate_plugin_sdk::{Error, Event, Message, json, plugin};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub mode: String,
+}
+
+pub fn transform(_event: Event, config: Config) -> Result<Vec<Message>, Error> {
+    match config.mode.as_str() {
+        "hog" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+            }
+        }
+        "churn" => {
+            let mut sum = 0u64;
+            for i in 0..500usize {
+                let buffer = vec![(i % 251) as u8 + 1; 1 << 20];
+                sum += u64::from(std::hint::black_box(&buffer)[i]);
+            }
+            Ok(vec![Message::json(&json!({ "churned_mib": 500, "sum": sum }))])
+        }
+        _ => Err("unknown mode".into()),
+    }
+}
+
+plugin!(transform);
+"#;
 
 /// A guest misbehaving as its config says, to hold a Python plugin to the same limits as Rust's.
 const HOSTILE_PY: &str = r#"
