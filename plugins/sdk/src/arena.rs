@@ -41,27 +41,20 @@ impl Bump {
 
     /// The address of a block for `layout`, or `None` when memory cannot grow.
     pub(crate) fn alloc(&mut self, layout: Layout, memory: &impl Memory) -> Option<usize> {
-        let start = align_up(self.next, layout.align())?;
-        let stop = start.checked_add(layout.size())?;
-        if stop <= self.end {
-            self.next = stop;
-            return Some(start);
-        }
-        // Someone else (wasi-libc's own malloc, used by the C parts of the runtime) may have
-        // grown the memory since: only what lies past the current end is ours to carve.
-        let top = memory.size();
-        if top != self.end {
-            self.next = top;
-            self.end = top;
-        }
-        let start = align_up(self.next, layout.align())?;
-        let stop = start.checked_add(layout.size())?;
-        let pages = stop.saturating_sub(self.end).div_ceil(PAGE);
-        if pages > 0 {
-            if !memory.grow(pages) {
-                return None;
+        let mut block = self.place(layout)?;
+        if block.1 > self.end {
+            // Someone else (wasi-libc's own malloc, used by the C parts of the runtime) may have
+            // grown the memory since: only what lies past the current end is ours to carve.
+            let top = memory.size();
+            if top != self.end {
+                self.next = top;
+                self.end = top;
+                block = self.place(layout)?;
             }
-            self.end = self.end.checked_add(pages.checked_mul(PAGE)?)?;
+        }
+        let (start, stop) = block;
+        if !self.reach(stop, memory) {
+            return None;
         }
         self.next = stop;
         Some(start)
@@ -90,24 +83,40 @@ impl Bump {
         let Some(stop) = at.checked_add(new_size) else {
             return false;
         };
-        if stop > self.end {
-            // Growing past the end is only in place if the memory still ends where we do.
-            if memory.size() != self.end {
-                return false;
-            }
-            let pages = (stop - self.end).div_ceil(PAGE);
-            let Some(end) = pages
-                .checked_mul(PAGE)
-                .and_then(|b| self.end.checked_add(b))
-            else {
-                return false;
-            };
-            if !memory.grow(pages) {
-                return false;
-            }
-            self.end = end;
+        // Growing past the end is only in place if the memory still ends where we do.
+        if stop > self.end && memory.size() != self.end {
+            return false;
+        }
+        if !self.reach(stop, memory) {
+            return false;
         }
         self.next = stop;
+        true
+    }
+
+    /// Where a block for `layout` would start and end, at the next free address.
+    fn place(&self, layout: Layout) -> Option<(usize, usize)> {
+        let start = align_up(self.next, layout.align())?;
+        Some((start, start.checked_add(layout.size())?))
+    }
+
+    /// Grows the memory until this allocator's region reaches `stop`; the caller has made sure
+    /// the memory ends where the region does. `false` when the grow is refused.
+    fn reach(&mut self, stop: usize, memory: &impl Memory) -> bool {
+        if stop <= self.end {
+            return true;
+        }
+        let pages = (stop - self.end).div_ceil(PAGE);
+        let Some(end) = pages
+            .checked_mul(PAGE)
+            .and_then(|bytes| self.end.checked_add(bytes))
+        else {
+            return false;
+        };
+        if !memory.grow(pages) {
+            return false;
+        }
+        self.end = end;
         true
     }
 }
