@@ -68,6 +68,16 @@ struct Stats {
     mean: Duration,
     p50: Duration,
     p99: Duration,
+    /// Page faults per timed call on this thread, where /proc says (Linux): what a fresh
+    /// instance's memory costs when its pages are not kept resident between calls.
+    faults: Option<f64>,
+}
+
+/// Page faults this thread has taken so far (`minflt`, the 10th field of its stat).
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(7)?.parse().ok()
 }
 
 fn measure(calls: usize, mut f: impl FnMut() -> usize) -> Stats {
@@ -75,6 +85,7 @@ fn measure(calls: usize, mut f: impl FnMut() -> usize) -> Stats {
     for _ in 0..calls / 10 {
         std::hint::black_box(f());
     }
+    let faults_before = minor_faults();
     let mut times: Vec<Duration> = (0..calls)
         .map(|_| {
             let t = Instant::now();
@@ -82,12 +93,16 @@ fn measure(calls: usize, mut f: impl FnMut() -> usize) -> Stats {
             t.elapsed()
         })
         .collect();
+    let faults = minor_faults()
+        .zip(faults_before)
+        .map(|(after, before)| (after - before) as f64 / calls as f64);
     times.sort();
     let total: Duration = times.iter().sum();
     Stats {
         mean: total / calls as u32,
         p50: times[calls / 2],
         p99: times[calls * 99 / 100],
+        faults,
     }
 }
 
@@ -318,16 +333,17 @@ fn main() -> anyhow::Result<()> {
         calls / 10
     );
     println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>8}  {:>9} {:>10} {:>10}",
-        "", "mean µs", "p50 µs", "p99 µs", "÷ jq", "size MiB", "upload s", "restart ms"
+        "{:<30} {:>9} {:>9} {:>9} {:>8} {:>8}  {:>9} {:>10} {:>10}",
+        "", "mean µs", "p50 µs", "p99 µs", "÷ jq", "faults", "size MiB", "upload s", "restart ms"
     );
     let row = |name: &str, s: &Stats| {
         format!(
-            "{name:<30} {:>9.1} {:>9.1} {:>9.1} {:>7.2}×",
+            "{name:<30} {:>9.1} {:>9.1} {:>9.1} {:>7.2}× {:>8}",
             s.mean.as_secs_f64() * 1e6,
             s.p50.as_secs_f64() * 1e6,
             s.p99.as_secs_f64() * 1e6,
-            s.p50.as_secs_f64() / jq.p50.as_secs_f64()
+            s.p50.as_secs_f64() / jq.p50.as_secs_f64(),
+            s.faults.map_or("—".into(), |f| format!("{f:.1}"))
         )
     };
     for m in &measured {

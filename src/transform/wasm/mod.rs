@@ -276,8 +276,10 @@ fn pool_config() -> wasmtime::PoolingAllocationConfig {
     pool
         // Reset the low memory a plugin dirtied with memset instead of madvise, and keep it
         // resident: the next call in the slot takes no page faults there. With PAGEMAP_SCAN
-        // (Linux 6.7+) only the dirtied pages are reset. Measured here: 31 -> 12 µs per trivial
-        // call, 96 -> 52 µs for a 2 KB serde_json call. Older kernels memset the whole region.
+        // (Linux 6.7+) only the dirtied pages are reset, however scattered (the vendored
+        // wasmtime's patch, vendor/README.md: Python 1.33 -> 0.69 ms a call). Measured here:
+        // 31 -> 12 µs per trivial call, 96 -> 52 µs for a 2 KB serde_json call. Older kernels
+        // memset the whole region.
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
         .pagemap_scan(wasmtime::Enabled::Auto)
