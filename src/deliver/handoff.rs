@@ -9,8 +9,13 @@
 //! the lease back so a claim takes it. After a crash the lease ends (SQLite: at the next start;
 //! PostgreSQL: when the instance stops beating) and another claim does.
 //!
-//! Room is bounded per target (four rounds of its concurrency), so a slow target holds a bounded
-//! number of deliveries in memory; the rest wait in the store, claimable, as before.
+//! The worker's claims go through the same queues ([`Queues::sender`]): a claim leases due
+//! deliveries ahead of the free permits, and they wait here until a permit frees, so an attempt
+//! never waits for a claim's commit.
+//!
+//! Room is bounded per target and per side (four rounds of its concurrency for hand-overs, four
+//! for claims), so a slow target holds a bounded number of deliveries in memory; the rest wait in
+//! the store, claimable, as before.
 
 use super::{Gates, TargetSwitch};
 use crate::deliver::config::Target;
@@ -43,9 +48,40 @@ pub(crate) struct Handed {
 #[derive(Debug)]
 pub(crate) struct Handoff {
     sender: HandoffSender,
-    held: HashMap<String, Arc<AtomicUsize>>,
+    rooms: Rooms,
     switch: TargetSwitch,
     gates: Gates,
+}
+
+/// Per target, how many deliveries one side holds in memory; at most [`ROUNDS`] rounds of the
+/// target's concurrency.
+#[derive(Debug, Default)]
+pub(crate) struct Rooms(HashMap<String, Arc<AtomicUsize>>);
+
+impl Rooms {
+    fn held(&mut self, target: &str) -> &Arc<AtomicUsize> {
+        self.0.entry(target.to_string()).or_default()
+    }
+
+    fn cap(target: &Target) -> usize {
+        target.concurrency.saturating_mul(ROUNDS).max(ROUNDS)
+    }
+
+    /// Room for one more delivery of `target`, if it has any.
+    pub(crate) fn reserve(&mut self, target: &Target) -> Option<Room> {
+        let held = self.held(&target.name).clone();
+        let before = held.fetch_add(1, Ordering::AcqRel);
+        let room = Room(held, target.name.clone());
+        (before < Self::cap(target)).then_some(room)
+    }
+
+    /// How many more deliveries of `target` fit, and the count to hold them under (for
+    /// [`Room::take`], once they are known).
+    pub(crate) fn free(&mut self, target: &Target) -> (usize, Arc<AtomicUsize>) {
+        let held = self.held(&target.name).clone();
+        let free = Self::cap(target).saturating_sub(held.load(Ordering::Acquire));
+        (free, held)
+    }
 }
 
 /// A reservation for one delivery of a target (give it to [`HandoffSender::send`], or drop it):
@@ -53,16 +89,27 @@ pub(crate) struct Handoff {
 #[derive(Debug)]
 pub(crate) struct Room(Arc<AtomicUsize>, String);
 
+impl Room {
+    /// A place under `held` for one delivery of `target` that is already leased (a claim's):
+    /// taken even past the cap, which [`Rooms::free`] kept it near.
+    pub(crate) fn take(held: &Arc<AtomicUsize>, target: &str) -> Room {
+        held.fetch_add(1, Ordering::AcqRel);
+        Room(held.clone(), target.to_string())
+    }
+}
+
 impl Drop for Room {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The worker's side: deliveries handed over, queued per target.
+/// The worker's side: deliveries handed over or claimed ahead, queued per target.
 #[derive(Debug)]
 pub(crate) struct Queues {
     rx: mpsc::UnboundedReceiver<Handed>,
+    /// For the worker's own claims.
+    tx: HandoffSender,
     queues: BTreeMap<String, VecDeque<Handed>>,
 }
 
@@ -71,12 +118,13 @@ pub(crate) fn handoff(switch: TargetSwitch, gates: Gates) -> (Handoff, Queues) {
     let (tx, rx) = mpsc::unbounded_channel();
     let sender = Handoff {
         sender: HandoffSender { tx },
-        held: HashMap::new(),
+        rooms: Rooms::default(),
         switch,
         gates,
     };
     let queues = Queues {
         rx,
+        tx: sender.sender(),
         queues: BTreeMap::new(),
     };
     (sender, queues)
@@ -92,11 +140,7 @@ impl Handoff {
         {
             return None;
         }
-        let held = self.held.entry(target.name.clone()).or_default().clone();
-        let cap = target.concurrency.saturating_mul(ROUNDS).max(ROUNDS);
-        let before = held.fetch_add(1, Ordering::AcqRel);
-        let room = Room(held, target.name.clone());
-        (before < cap).then_some(room)
+        self.rooms.reserve(target)
     }
 
     /// What hands deliveries over once their commit landed (from the recording task).
@@ -125,6 +169,11 @@ impl HandoffSender {
 }
 
 impl Queues {
+    /// What the worker's claims queue their deliveries through.
+    pub(crate) fn sender(&self) -> HandoffSender {
+        self.tx.clone()
+    }
+
     /// Moves what was handed over since the last call into the per-target queues.
     pub(crate) fn collect(&mut self) {
         while let Ok(h) = self.rx.try_recv() {
@@ -132,7 +181,7 @@ impl Queues {
         }
     }
 
-    /// Waits for the next delivery handed over (pending forever once the route loop is gone).
+    /// Waits for the next delivery handed over.
     pub(crate) async fn recv(&mut self) {
         match self.rx.recv().await {
             Some(h) => self.push(h),
@@ -230,5 +279,30 @@ mod tests {
         );
         drop(taken);
         assert!(sender.reserve(&t, 0).is_some());
+    }
+
+    #[test]
+    fn claims_see_their_free_room_and_hold_it_until_a_delivery_leaves() {
+        let (_, mut queues) = handoff(TargetSwitch::default(), Gates::default());
+        let t = target(2);
+        let mut rooms = Rooms::default();
+        let (free, held) = rooms.free(&t);
+        assert_eq!(free, 2 * ROUNDS);
+        // A claim may bring back what it asked for: rooms taken for each, the cap aside.
+        for i in 0..free {
+            queues
+                .sender()
+                .send(Room::take(&held, "t"), due(&format!("d{i}")), 10);
+        }
+        assert_eq!(
+            rooms.free(&t).0,
+            0,
+            "full once the claim's deliveries are queued"
+        );
+        queues.collect();
+        let taken = queues.take("t", 3);
+        assert_eq!(rooms.free(&t).0, 0, "held while being attempted");
+        drop(taken);
+        assert_eq!(rooms.free(&t).0, 3);
     }
 }

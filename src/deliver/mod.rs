@@ -1,13 +1,15 @@
 //! Delivery: the only code that makes outbound requests.
 //!
 //! The worker takes fresh deliveries the route loop hands over in memory ([`handoff`]) and claims
-//! due ones (retries, and whatever was not handed over) from the store under a lease, sends each
+//! due ones (retries, and whatever was not handed over) from the store under a lease, ahead of its
+//! free permits and without waiting for the claim ([`claim`]); it sends each
 //! with its target's signing and timeout ([`client`]), records the attempt, and lets the
 //! [`retry`] policy decide what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
 pub(crate) mod bounds;
 pub(crate) mod breaker;
+pub(crate) mod claim;
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod gate;
@@ -36,8 +38,6 @@ use tokio::task::JoinSet;
 /// Longest the worker sleeps without looking at the store. Commits wake it sooner; this is the
 /// safety net for work it was not told about.
 const MAX_IDLE: Duration = Duration::from_secs(5);
-/// Most deliveries claimed for one target in one go.
-const MAX_CLAIM: usize = 256;
 
 /// What every attempt needs besides its target: shared handles, cheap to clone.
 #[derive(Clone)]
@@ -118,20 +118,29 @@ impl Worker {
         // when to look anyway (the next due time the store knows of).
         let mut look_in_store = true;
         let mut next_look = tokio::time::Instant::now();
+        let mut claims = claim::Claims::default();
         while !*shutdown.borrow() {
             if self.config.has_changed().unwrap_or(false) {
                 let current = self.config.borrow_and_update().clone();
                 self.apply(&current.targets);
             }
-            self.handed.collect();
-            let mut started = self.dispatch_handed(&mut in_flight).await;
-            if look_in_store || tokio::time::Instant::now() >= next_look {
-                let claimed = self.claim_round(&mut in_flight).await;
-                started += claimed;
+            if let Some(claimed) = claims.finished().await {
                 look_in_store = claimed > 0;
                 if !look_in_store {
                     next_look = tokio::time::Instant::now() + self.idle_wait().await;
                 }
+            }
+            self.handed.collect();
+            let started = self.dispatch_handed(&mut in_flight).await;
+            if claims.idle() && (look_in_store || tokio::time::Instant::now() >= next_look) {
+                // Not started when no target has room: an attempt that ends frees some and
+                // wakes this loop, which looks again.
+                claims.start(
+                    &self.ctx,
+                    self.slots.values().map(|s| &s.target),
+                    self.handed.sender(),
+                    self.capacity.clone(),
+                );
             }
             while in_flight.try_join_next().is_some() {}
             if started > 0 {
@@ -190,7 +199,7 @@ impl Worker {
                     continue;
                 };
                 n += 1;
-                self.spawn(in_flight, slot, permit, Job::Handed(h));
+                self.spawn(in_flight, slot, permit, h);
             }
             self.ctx.gates.claimed(name, n, now);
             started += n;
@@ -210,17 +219,19 @@ impl Worker {
         in_flight: &mut JoinSet<()>,
         slot: &Slot,
         permit: tokio::sync::OwnedSemaphorePermit,
-        job: Job,
+        job: Handed,
     ) {
         let task = AttemptTask {
             ctx: self.ctx.clone(),
             target: slot.target.clone(),
-            capacity: self.capacity.clone(),
         };
+        let capacity = self.capacity.clone();
         in_flight.spawn(async move {
-            task.run(job.delivery()).await;
-            // The permit and a handed delivery's room are freed once the attempt is recorded.
+            task.run(&job.delivery).await;
+            // The permit and the delivery's room are freed once the attempt is recorded, and
+            // only then is the worker woken to use them.
             drop((job, permit));
+            capacity.notify_one();
         });
     }
 
@@ -258,62 +269,11 @@ impl Worker {
             None => MAX_IDLE,
         }
     }
-
-    async fn claim_round(&self, in_flight: &mut JoinSet<()>) -> usize {
-        let mut claimed = 0;
-        for (name, slot) in &self.slots {
-            // A disabled target's deliveries wait, pending, until it is enabled again.
-            if self.ctx.switch.is_disabled(name) {
-                continue;
-            }
-            let now = self.ctx.clock.now_ms();
-            let mut free = slot.permits.available_permits().min(MAX_CLAIM);
-            if let Some(admitted) = self.ctx.gates.admits(name, now) {
-                free = free.min(admitted);
-            }
-            if free == 0 {
-                continue;
-            }
-            let lease_ms = handoff::lease_ms(&slot.target);
-            let due = match self.ctx.store.claim_due(name, now, free, lease_ms).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(target = %name, error = %e, "cannot claim deliveries");
-                    continue;
-                }
-            };
-            self.ctx.gates.claimed(name, due.len(), now);
-            for d in due {
-                let Ok(permit) = slot.permits.clone().try_acquire_owned() else {
-                    break;
-                };
-                claimed += 1;
-                self.spawn(in_flight, slot, permit, Job::Claimed(d));
-            }
-        }
-        claimed
-    }
-}
-
-/// A delivery to attempt: claimed from the store, or handed over by the route loop.
-enum Job {
-    Claimed(DueDelivery),
-    Handed(Handed),
-}
-
-impl Job {
-    fn delivery(&self) -> &DueDelivery {
-        match self {
-            Self::Claimed(d) => d,
-            Self::Handed(h) => &h.delivery,
-        }
-    }
 }
 
 struct AttemptTask {
     ctx: Context,
     target: Arc<Target>,
-    capacity: Arc<Notify>,
 }
 
 impl AttemptTask {
@@ -371,7 +331,6 @@ impl AttemptTask {
             // The lease runs out and the delivery is attempted again: at least once, never lost.
             tracing::error!(delivery = %d.id, error = %e, "cannot record attempt");
         }
-        self.capacity.notify_one();
     }
 
     /// 410 Gone means "stop sending here" (Standard Webhooks): pause the target, keep the delivery.
