@@ -153,6 +153,15 @@ impl PostgresStore {
         &self.instance
     }
 
+    /// Stops this instance's heartbeat (the listener carries it) without a goodbye, as a kill -9
+    /// would; its pool still works.
+    #[cfg(test)]
+    pub(crate) async fn stop_beating(&self) {
+        self.listener.abort();
+        // A beat already sent lands within this.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     /// The instances beating now (this one included), oldest first.
     #[cfg(test)]
     pub(crate) async fn live_instances(&self) -> Result<Vec<String>, StoreError> {
