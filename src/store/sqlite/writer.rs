@@ -69,6 +69,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
         }
         let (mut new_events, mut new_deliveries) = (false, false);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
+        let mut attempts = Vec::new();
         let commit_error = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => {
                 for op in batch {
@@ -87,8 +88,12 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
                         | Op::SetTargetDisabled(..) => new_deliveries = true,
                         _ => {}
                     }
-                    deferred.push(run_op(&tx, op));
+                    match op {
+                        Op::RecordAttempt(a, r) => attempts.push((a, r)),
+                        op => deferred.push(run_op(&tx, op)),
+                    }
                 }
+                deferred.extend(record_attempts(&tx, attempts));
                 tx.commit().err().map(|e| e.to_string())
             }
             Err(e) => {
@@ -192,6 +197,25 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     }
 }
 
+/// Records a batch's attempts in one savepoint: a savepoint copies each page it first changes
+/// into its sub-journal, and attempts change the same few pages, so one savepoint for all costs
+/// a fraction of one each. If any attempt fails, all are undone and each runs in its own
+/// savepoint, so a bad one fails alone. (Any order of one batch's operations is a valid one: no
+/// caller sees a result before the commit.)
+fn record_attempts(tx: &Transaction<'_>, ops: Vec<(Attempt, Reply<()>)>) -> Vec<Deferred> {
+    if ops.len() > 1
+        && savepoint(tx, |c| {
+            ops.iter().try_for_each(|(a, _)| record_attempt(c, a))
+        })
+        .is_ok()
+    {
+        return ops.into_iter().map(|(_, r)| defer(r, Ok(()))).collect();
+    }
+    ops.into_iter()
+        .map(|(a, r)| defer(r, savepoint(tx, |c| record_attempt(c, &a))))
+        .collect()
+}
+
 /// Runs an operation that needs no savepoint to undo: a read, or a single statement (atomic on
 /// its own).
 fn direct<T>(
@@ -218,5 +242,77 @@ pub(super) fn savepoint<T>(
             let _ = tx.execute_batch("ROLLBACK TO op; RELEASE op");
             Err(q(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(delivery_id: &str) -> Attempt {
+        Attempt {
+            delivery_id: delivery_id.into(),
+            attempt: 1,
+            started_at: 1,
+            duration_ms: 1,
+            status_code: Some(200),
+            error: None,
+            response_headers: Vec::new(),
+            response_body: Bytes::new(),
+            after: AfterAttempt::Succeeded,
+            finished_at: 2,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_attempts_lands_whole_and_a_bad_one_fails_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        for id in ["d1", "d2", "d3", "bad"] {
+            conn.execute(
+                "INSERT INTO deliveries (id, event_id, route, target, status, headers, created_at, updated_at) \
+                 VALUES (?1, 'e', 'r', 't', 'pending', '[]', 0, 0)",
+                [id],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON attempts WHEN NEW.delivery_id = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let record = |conn: &mut Connection, ids: &[&str]| {
+            let tx = conn.transaction().unwrap();
+            let (ops, replies): (Vec<_>, Vec<_>) = ids
+                .iter()
+                .map(|id| {
+                    let (tx, rx) = oneshot::channel();
+                    ((attempt(id), tx), rx)
+                })
+                .unzip();
+            for reply in record_attempts(&tx, ops) {
+                reply(None);
+            }
+            tx.commit().unwrap();
+            replies
+                .into_iter()
+                .map(|mut r| r.try_recv().unwrap().is_ok())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(record(&mut conn, &["d1", "d2"]), [true, true]);
+        assert_eq!(record(&mut conn, &["d3", "bad"]), [true, false]);
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        // d3 once: the failed batch's savepoint was undone before each ran alone.
+        assert_eq!(count("SELECT COUNT(*) FROM attempts"), 3);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'"),
+            3
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM deliveries WHERE id = 'bad' AND status = 'pending'"),
+            1
+        );
     }
 }
