@@ -24,7 +24,7 @@
 use clap::Parser;
 use hookgate::testing::{
     BodyFormat, Engine, Envelope, EventTypeRule, JqProgram, StoredEvent, WasmLimits as Limits,
-    jq_to_json,
+    jq_to_json, thread_page_faults,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -73,19 +73,12 @@ struct Stats {
     faults: Option<f64>,
 }
 
-/// Page faults this thread has taken so far (`minflt`, the 10th field of its stat).
-fn minor_faults() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(7)?.parse().ok()
-}
-
 fn measure(calls: usize, mut f: impl FnMut() -> usize) -> Stats {
     // Warm up caches, the instance pool and the allocator.
     for _ in 0..calls / 10 {
         std::hint::black_box(f());
     }
-    let faults_before = minor_faults();
+    let faults_before = thread_page_faults();
     let mut times: Vec<Duration> = (0..calls)
         .map(|_| {
             let t = Instant::now();
@@ -93,7 +86,7 @@ fn measure(calls: usize, mut f: impl FnMut() -> usize) -> Stats {
             t.elapsed()
         })
         .collect();
-    let faults = minor_faults()
+    let faults = thread_page_faults()
         .zip(faults_before)
         .map(|(after, before)| (after - before) as f64 / calls as f64);
     times.sort();

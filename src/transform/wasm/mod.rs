@@ -269,6 +269,15 @@ fn profiler() -> wasmtime::ProfilingStrategy {
     }
 }
 
+/// Page faults the calling thread has taken so far (`minflt`, the 10th field of
+/// `/proc/thread-self/stat`), or `None` where `/proc` does not say: what a call's memory costs
+/// when its pages are not kept resident between calls (the plugin benchmark, the reset's test).
+pub fn thread_page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// Instance slots are reused across calls, which makes a fresh instance per call cheap: up to
 /// 1000 instances at once (the default), each memory slot's address space reserved up front.
 fn pool_config() -> wasmtime::PoolingAllocationConfig {

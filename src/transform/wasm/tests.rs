@@ -177,16 +177,9 @@ fn scattered_writes_stay_resident_between_calls() {
     assert!(per_call < 64, "{per_call} page faults per call");
 }
 
-/// Page faults this thread has taken (`minflt`, the 10th field of its stat).
+/// Page faults this thread has taken.
 fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 1..];
-    after_name
-        .split_whitespace()
-        .nth(7)
-        .unwrap()
-        .parse()
-        .unwrap()
+    thread_page_faults().expect("/proc/thread-self/stat")
 }
 
 fn pagemap_scan_available() -> bool {
