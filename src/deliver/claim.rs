@@ -28,6 +28,19 @@ pub(crate) struct Claims {
     running: Option<JoinHandle<usize>>,
 }
 
+/// What [`Claims::start`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// A claim runs; [`Claims::finished`] says how many it leased.
+    Started,
+    /// Nothing started, and some target that can send has no room left: an attempt that ends
+    /// frees some, and its wake-up should look again.
+    NoRoom,
+    /// Nothing started because no target can send now (disabled, breaker open, rate limit
+    /// spent): look again when one can.
+    NoTarget,
+}
+
 /// One target's part of a claim.
 struct Ask {
     target: String,
@@ -59,28 +72,30 @@ impl Claims {
     }
 
     /// Starts a claim for every target with room that can send now. Its deliveries go to
-    /// `queue`, and `done` is notified when it ends. False when no target had room, so nothing
-    /// started: look again once an attempt frees some.
+    /// `queue`, and `done` is notified when it ends.
     pub(crate) fn start<'a>(
         &mut self,
         ctx: &Context,
         targets: impl Iterator<Item = &'a Arc<Target>>,
         queue: HandoffSender,
         done: Arc<Notify>,
-    ) -> bool {
+    ) -> Start {
         let now = ctx.clock.now_ms();
         let mut asks = Vec::new();
+        let mut short_of_room = false;
         for target in targets {
             let name = &target.name;
             // A disabled target's deliveries wait, pending, until it is enabled again.
             if ctx.switch.is_disabled(name) {
                 continue;
             }
-            let (mut limit, held) = self.rooms.free(target);
-            limit = limit.min(MAX_CLAIM);
-            if let Some(admitted) = ctx.gates.admits(name, now) {
-                limit = limit.min(admitted);
+            let admitted = ctx.gates.admits(name, now).unwrap_or(usize::MAX);
+            if admitted == 0 {
+                continue;
             }
+            let (room, held) = self.rooms.free(target);
+            short_of_room |= room == 0;
+            let limit = room.min(MAX_CLAIM).min(admitted);
             if limit > 0 {
                 asks.push(Ask {
                     target: name.clone(),
@@ -91,7 +106,11 @@ impl Claims {
             }
         }
         if asks.is_empty() {
-            return false;
+            return if short_of_room {
+                Start::NoRoom
+            } else {
+                Start::NoTarget
+            };
         }
         let store = ctx.store.clone();
         self.running = Some(tokio::spawn(async move {
@@ -124,6 +143,6 @@ impl Claims {
             done.notify_one();
             claimed
         }));
-        true
+        Start::Started
     }
 }

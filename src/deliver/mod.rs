@@ -133,14 +133,23 @@ impl Worker {
             self.handed.collect();
             let started = self.dispatch_handed(&mut in_flight).await;
             if claims.idle() && (look_in_store || tokio::time::Instant::now() >= next_look) {
-                // Not started when no target has room: an attempt that ends frees some and
-                // wakes this loop, which looks again.
-                claims.start(
+                let start = claims.start(
                     &self.ctx,
                     self.slots.values().map(|s| &s.target),
                     self.handed.sender(),
                     self.capacity.clone(),
                 );
+                if start != claim::Start::Started {
+                    // Without a new `next_look` the sleep below would end at once and this loop
+                    // would spin, say while a breaker stays open. Short of room, an attempt
+                    // that ends wakes it to look again.
+                    // No target that can send has room, so the store's due times do not matter,
+                    // only when a gate opens.
+                    look_in_store = start == claim::Start::NoRoom;
+                    let now = self.ctx.clock.now_ms();
+                    next_look =
+                        tokio::time::Instant::now() + wait_until(now, self.ctx.gates.wake_at(now));
+                }
             }
             while in_flight.try_join_next().is_some() {}
             if started > 0 {
@@ -262,12 +271,17 @@ impl Worker {
             }
         };
         let wake = due.into_iter().chain(self.ctx.gates.wake_at(now)).min();
-        match wake {
-            // Due but not claimable (its target is saturated): wait for capacity, briefly.
-            Some(at) if at <= now => Duration::from_millis(20),
-            Some(at) => Duration::from_millis((at - now) as u64).min(MAX_IDLE),
-            None => MAX_IDLE,
-        }
+        wait_until(now, wake)
+    }
+}
+
+/// How long to sleep until `wake` (ms since the epoch), within bounds. One that is already due
+/// but could not be claimed (its target is saturated) waits for capacity, briefly.
+fn wait_until(now: i64, wake: Option<i64>) -> Duration {
+    match wake {
+        Some(at) if at <= now => Duration::from_millis(20),
+        Some(at) => Duration::from_millis((at - now) as u64).min(MAX_IDLE),
+        None => MAX_IDLE,
     }
 }
 
