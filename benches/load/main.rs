@@ -73,7 +73,8 @@ struct Args {
     /// benchmark builds the same message in Python and JavaScript: benches/plugins/*/*.wasm).
     #[arg(long)]
     plugin: Option<PathBuf>,
-    /// A PostgreSQL server to run on (a fresh database per run); default SQLite.
+    /// A PostgreSQL server to run on (a fresh database per run); default SQLite. The closed loop
+    /// then also runs this build on SQLite, so the two stores compare in one run.
     #[arg(long)]
     store: Option<String>,
     /// Gateway instances sharing the store (PostgreSQL), load spread round-robin.
@@ -105,6 +106,8 @@ enum Via<'a> {
     Direct,
     Relay,
     Gateway(&'a Path),
+    /// A gateway on SQLite whatever `--store` says (beside one on PostgreSQL).
+    OnSqlite(&'a Path),
     /// A gateway with a browser polling its console's overview.
     Watched(&'a Path),
 }
@@ -167,6 +170,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         (has_nginx.then_some(Via::Relay), "nginx relay"),
         (Some(Via::Gateway(&this)), "gateway"),
         (
+            args.store.is_some().then_some(Via::OnSqlite(&this)),
+            "gateway on sqlite",
+        ),
+        (
             args.console.then_some(Via::Watched(&this)),
             "gateway + console",
         ),
@@ -227,10 +234,12 @@ async fn scenario(
             relay = Some(r);
             (vec![url], false, StatusCode::OK)
         }
-        Via::Gateway(binary) | Via::Watched(binary) => {
-            let store = match &args.store {
-                Some(server) => utils::store::fresh_postgres_database_on(server, "bench").await,
-                None => String::new(),
+        Via::Gateway(binary) | Via::Watched(binary) | Via::OnSqlite(binary) => {
+            let store = match (&args.store, &via) {
+                (Some(server), Via::Gateway(_) | Via::Watched(_)) => {
+                    utils::store::fresh_postgres_database_on(server, "bench").await
+                }
+                _ => String::new(),
             };
             let plugin = match args.transform {
                 Transform::Wasm => Some(
@@ -249,7 +258,12 @@ async fn scenario(
                 plugin: plugin.as_deref(),
                 admin: matches!(via, Via::Watched(_)),
             };
-            for _ in 0..args.instances.max(1) {
+            // Instances share a PostgreSQL store; on SQLite one stands alone.
+            let instances = match via {
+                Via::OnSqlite(_) => 1,
+                _ => args.instances.max(1),
+            };
+            for _ in 0..instances {
                 gateways.push(Gateway::start(&spec, &receiver.url)?);
             }
             if let Some(admin) = gateways[0].process.admin_url.as_deref() {
@@ -407,6 +421,7 @@ fn report(args: &Args, rows: &[Outcome], rate: f64) {
     if let Some(gw) = closed("gateway") {
         for (label, other) in [
             ("gateway + console", closed("gateway + console")),
+            ("gateway on sqlite", closed("gateway on sqlite")),
             ("baseline", closed("baseline")),
             ("nginx relay", closed("nginx relay")),
             ("compared build", closed("compared build")),
