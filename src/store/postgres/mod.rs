@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_log_indexes.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_drop_deliveries_next.sql"),
+    ),
 ];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.

@@ -8,12 +8,14 @@ use crate::store::*;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+/// Pending deliveries per target, for `/metrics` and the console.
+pub(super) const PENDING_BY_TARGET: &str =
+    "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target";
+
 pub(super) fn queue_depth(c: &Connection) -> rusqlite::Result<QueueDepth> {
     let unrouted = unrouted_count(c)?;
     let pending = c
-        .prepare_cached(
-            "SELECT target, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY target",
-        )?
+        .prepare_cached(PENDING_BY_TARGET)?
         .query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
         })?

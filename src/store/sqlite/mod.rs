@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_waiting_routes.sql"),
     include_str!("../../../migrations/sqlite/0004_log_indexes.sql"),
     include_str!("../../../migrations/sqlite/0005_log_indexes.sql"),
+    include_str!("../../../migrations/sqlite/0006_drop_deliveries_next.sql"),
 ];
 
 /// How hard a commit waits for the disk.

@@ -1,5 +1,5 @@
 //! The SQLite plans of the delivery log's filters (`store::filter`) on a migrated store: each one
-//! searches an index and none sorts in memory.
+//! searches an index and none sorts in memory. Also the queue's reads of pending deliveries.
 
 use crate::store::filter::{self, Dialect, Param, Scope};
 use crate::store::{DeliveryQuery, DeliveryStatus, EventQuery};
@@ -152,5 +152,27 @@ fn every_event_filter_searches_an_index() {
             ..q()
         },
         "INDEX events_received (received_at>?)",
+    );
+}
+
+#[test]
+fn the_queue_reads_pending_deliveries_through_an_index() {
+    let t = || Param::Text("t".into());
+    for (sql, params) in [
+        (
+            super::queue::CLAIM,
+            vec![t(), Param::Int(5), Param::Int(10)],
+        ),
+        (super::queue::NEXT_DUE, vec![t(), Param::Int(5)]),
+    ] {
+        let p = plan(sql, &params);
+        assert!(p.contains("INDEX deliveries_due (target=?"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+    // Pending counts read only the pending rows, whichever index the planner takes.
+    let p = plan(super::log::PENDING_BY_TARGET, &[]);
+    assert!(
+        p.contains("INDEX deliveries_due") || p.contains("INDEX deliveries_status (status=?)"),
+        "{p}"
     );
 }

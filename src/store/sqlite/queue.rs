@@ -119,6 +119,17 @@ pub(super) fn release_leases(c: &Connection, ids: &[String]) -> rusqlite::Result
     Ok(())
 }
 
+/// A target's due deliveries, oldest due first (`deliveries_due`, a partial index of the pending
+/// ones, serves this and [`NEXT_DUE`]: `plans` asserts it).
+pub(super) const CLAIM: &str = "SELECT d.seq, d.id, d.event_id, e.event_type, COALESCE(d.body, e.body), d.headers, \
+     d.attempts, d.created_at FROM deliveries d JOIN events e ON e.id = d.event_id \
+     WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
+     ORDER BY d.next_attempt_at LIMIT ?3";
+
+/// When a target's next pending delivery falls due.
+pub(super) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries \
+     WHERE target = ?1 AND status = 'pending' AND lease_until <= ?2";
+
 pub(super) fn claim(
     c: &Connection,
     target: &str,
@@ -126,12 +137,7 @@ pub(super) fn claim(
     limit: usize,
     lease_ms: i64,
 ) -> rusqlite::Result<Vec<DueDelivery>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT d.seq, d.id, d.event_id, e.event_type, COALESCE(d.body, e.body), d.headers, d.attempts, d.created_at \
-         FROM deliveries d JOIN events e ON e.id = d.event_id \
-         WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
-         ORDER BY d.next_attempt_at LIMIT ?3",
-    )?;
+    let mut stmt = c.prepare_cached(CLAIM)?;
     let rows = stmt.query_map(params![target, now, limit as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -160,10 +166,7 @@ pub(super) fn next_due(
     now: i64,
     targets: &[String],
 ) -> rusqlite::Result<Option<i64>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT MIN(next_attempt_at) FROM deliveries \
-         WHERE target = ?1 AND status = 'pending' AND lease_until <= ?2",
-    )?;
+    let mut stmt = c.prepare_cached(NEXT_DUE)?;
     let mut earliest = None;
     for t in targets {
         let at = stmt
