@@ -35,7 +35,7 @@ mod peers;
 use axum::http::StatusCode;
 use clap::Parser;
 use load::{Arrivals, Sent, Stats};
-use peers::{ConsoleWatcher, Gateway, GatewaySpec, Relay};
+use peers::{ConsoleWatcher, CpuParts, Gateway, GatewaySpec, Relay};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -126,6 +126,8 @@ struct Outcome {
     answered: Stats,
     /// CPU time of what the load went through (gateway with children, or nginx).
     cpu: Option<Duration>,
+    /// A gateway's CPU time by part ([`CpuParts::NAMES`]).
+    parts: Option<[Duration; 4]>,
     problems: Vec<String>,
 }
 
@@ -285,6 +287,7 @@ async fn scenario(
     };
     eprintln!("running: {name} ({n} events)");
     let cpu_before = cpu();
+    let parts_before: Vec<CpuParts> = gateways.iter().map(Gateway::cpu_by_part).collect();
     let sent = match mode {
         Mode::Closed { concurrency } => {
             load::closed_loop(client, &urls, events.clone(), concurrency, signed, expect).await
@@ -300,9 +303,18 @@ async fn scenario(
     let cpu_used = cpu()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
+    let parts = (!gateways.is_empty()).then(|| {
+        let spans: Vec<(CpuParts, CpuParts)> = parts_before
+            .into_iter()
+            .zip(gateways.iter().map(Gateway::cpu_by_part))
+            .collect();
+        CpuParts::since(&spans)
+    });
     let arrived = load::arrivals(n, &receiver.seen());
     drop(watcher);
-    Ok(outcome(name, sent, arrived, cpu_used))
+    let mut outcome = outcome(name, sent, arrived, cpu_used);
+    outcome.parts = parts;
+    Ok(outcome)
 }
 
 fn transform(t: Transform) -> String {
@@ -352,6 +364,7 @@ fn outcome(name: &str, sent: Sent, arrivals: Arrivals, cpu: Option<Duration>) ->
         delivered: load::stats(latencies, last_arrival - sent.first),
         answered: load::stats(sent.answered, sent.last_answer - sent.first),
         cpu,
+        parts: None,
         problems,
     }
 }
@@ -414,6 +427,18 @@ fn report(args: &Args, rows: &[Outcome], rate: f64) {
             cpu,
             per_cpu
         );
+    }
+    println!("\nthe gateway's CPU per delivered event, by part (µs):");
+    for o in rows {
+        if let Some(parts) = o.parts.filter(|_| o.delivered.events > 0) {
+            let per_event = |d: &Duration| d.as_secs_f64() * 1e6 / o.delivered.events as f64;
+            let cells: Vec<String> = CpuParts::NAMES
+                .iter()
+                .zip(&parts)
+                .map(|(name, d)| format!("{name} {:.0}", per_event(d)))
+                .collect();
+            println!("  {:<32} {}", o.name, cells.join(" · "));
+        }
     }
     let find = |p: &str| rows.iter().find(|o| o.name.starts_with(p));
     let closed = |p: &str| find(&format!("{p} closed"));

@@ -95,6 +95,72 @@ targets = ["receiver"]
     pub fn cpu(&self) -> Duration {
         process_tree_cpu(self.process.child.id())
     }
+
+    /// The same CPU time by part of the gateway, told apart by thread name: the async runtime
+    /// (ingress, the route loop, delivery attempts), the SQLite writer thread, the evaluator
+    /// children, and the rest.
+    pub fn cpu_by_part(&self) -> CpuParts {
+        let pid = self.process.child.id();
+        let mut parts = CpuParts::default();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for task in tasks {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let comm = stat
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .map_or("", |(comm, _)| comm);
+            let part = match comm {
+                "sqlite-writer" => Part::Writer,
+                c if c.starts_with("tokio-r") => Part::Runtime,
+                _ => Part::Other,
+            };
+            parts.0[part as usize] += stat_ticks(&stat, &[14, 15]);
+        }
+        // Children that ended and were reaped count in the gateway's own stat.
+        let own = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        parts.0[Part::Children as usize] += stat_ticks(&own, &[16, 17]);
+        for child in children_of(pid) {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            parts.0[Part::Children as usize] += stat_ticks(&stat, &[14, 15]);
+        }
+        parts
+    }
+}
+
+/// Where a gateway's CPU time goes (clock ticks), indexed by [`Part`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuParts([u64; 4]);
+
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Runtime,
+    Writer,
+    Children,
+    Other,
+}
+
+impl CpuParts {
+    pub const NAMES: [&'static str; 4] = [
+        "async runtime (ingress, route loop, attempts)",
+        "sqlite writer thread",
+        "evaluator children",
+        "other threads",
+    ];
+
+    /// What was spent between `before` and `self`, summed over gateways.
+    pub fn since(gateways: &[(Self, Self)]) -> [Duration; 4] {
+        let mut out = [Duration::ZERO; 4];
+        for (before, after) in gateways {
+            for (i, o) in out.iter_mut().enumerate() {
+                let ticks = after.0[i].saturating_sub(before.0[i]);
+                *o += Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64);
+            }
+        }
+        out
+    }
 }
 
 /// nginx as a stateless relay in front of the receiver: the cheapest thing that forwards an event.
@@ -227,24 +293,26 @@ impl Drop for Relay {
 }
 
 /// User plus system time of `pid`, its reaped children and its live children, from /proc.
+/// The sum of the numbered fields of a `/proc/…/stat` line (utime is field 14).
+fn stat_ticks(stat: &str, fields: &[usize]) -> u64 {
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    fields
+        .iter()
+        .filter_map(|f| rest.get(f - 3).and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
 pub fn process_tree_cpu(pid: u32) -> Duration {
-    let ticks = |stat: &str, fields: &[usize]| -> u64 {
-        // Fields after the parenthesised command name; utime is field 14 of the whole line.
-        let rest: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        fields
-            .iter()
-            .filter_map(|f| rest.get(f - 3).and_then(|v| v.parse::<u64>().ok()))
-            .sum()
-    };
     let read = |p: u32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-    let mut total = ticks(&read(pid), &[14, 15, 16, 17]);
+    let mut total = stat_ticks(&read(pid), &[14, 15, 16, 17]);
     for child in children_of(pid) {
-        total += ticks(&read(child), &[14, 15]);
+        total += stat_ticks(&read(child), &[14, 15]);
     }
     Duration::from_secs_f64(total as f64 / clock_ticks() as f64)
 }
