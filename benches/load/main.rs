@@ -128,6 +128,8 @@ struct Outcome {
     cpu: Option<Duration>,
     /// A gateway's CPU time by part ([`CpuParts::NAMES`]).
     parts: Option<[Duration; 4]>,
+    /// The local PostgreSQL server's CPU time, for a gateway on PostgreSQL.
+    postgres: Option<Duration>,
     problems: Vec<String>,
 }
 
@@ -288,6 +290,8 @@ async fn scenario(
     eprintln!("running: {name} ({n} events)");
     let cpu_before = cpu();
     let parts_before: Vec<CpuParts> = gateways.iter().map(Gateway::cpu_by_part).collect();
+    let on_postgres = args.store.is_some() && matches!(via, Via::Gateway(_) | Via::Watched(_));
+    let postgres_before = on_postgres.then(peers::postgres_cpu);
     let sent = match mode {
         Mode::Closed { concurrency } => {
             load::closed_loop(client, &urls, events.clone(), concurrency, signed, expect).await
@@ -314,6 +318,7 @@ async fn scenario(
     drop(watcher);
     let mut outcome = outcome(name, sent, arrived, cpu_used);
     outcome.parts = parts;
+    outcome.postgres = postgres_before.map(|before| peers::postgres_cpu().saturating_sub(before));
     Ok(outcome)
 }
 
@@ -365,6 +370,7 @@ fn outcome(name: &str, sent: Sent, arrivals: Arrivals, cpu: Option<Duration>) ->
         answered: load::stats(sent.answered, sent.last_answer - sent.first),
         cpu,
         parts: None,
+        postgres: None,
         problems,
     }
 }
@@ -432,11 +438,14 @@ fn report(args: &Args, rows: &[Outcome], rate: f64) {
     for o in rows {
         if let Some(parts) = o.parts.filter(|_| o.delivered.events > 0) {
             let per_event = |d: &Duration| d.as_secs_f64() * 1e6 / o.delivered.events as f64;
-            let cells: Vec<String> = CpuParts::NAMES
+            let mut cells: Vec<String> = CpuParts::NAMES
                 .iter()
                 .zip(&parts)
                 .map(|(name, d)| format!("{name} {:.0}", per_event(d)))
                 .collect();
+            if let Some(pg) = &o.postgres {
+                cells.push(format!("(beside it: postgres server {:.0})", per_event(pg)));
+            }
             println!("  {:<32} {}", o.name, cells.join(" · "));
         }
     }

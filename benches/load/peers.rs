@@ -293,6 +293,25 @@ impl Drop for Relay {
 }
 
 /// User plus system time of `pid`, its reaped children and its live children, from /proc.
+/// CPU time of every process named `postgres` on this machine so far: the server a PostgreSQL
+/// store runs on, when it is local (backends that exit meanwhile are missed).
+pub fn postgres_cpu() -> Duration {
+    let ticks: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(postgres)"))
+        .map(|stat| stat_ticks(&stat, &[14, 15]))
+        .sum();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+}
+
 /// The sum of the numbered fields of a `/proc/…/stat` line (utime is field 14).
 fn stat_ticks(stat: &str, fields: &[usize]) -> u64 {
     // Fields after the parenthesised command name, which may itself hold spaces.
