@@ -13,8 +13,11 @@
 //!
 //! The gateway runs as its own process (this build's binary, and with `--compare` another build's
 //! too, each on the same events), so its CPU time, evaluator children included, is read from
-//! /proc and reported as delivered events per CPU-second. The load generator and the recording
-//! receiver (tests/it/utils, as the tests use it) run in this process.
+//! /proc and reported as delivered events per CPU-second, and per event by part (the async
+//! runtime, the SQLite writer thread, the evaluator children; on a local PostgreSQL, the server's
+//! own CPU beside them). With `--store`, the closed loop also runs on SQLite, for the ratio of the
+//! two stores. The load generator and the recording receiver (tests/it/utils, as the tests use
+//! it) run in this process.
 //!
 //! Every event is a ~1.5 KB Spacelift-like JSON body, HMAC-signed; the gateway verifies it,
 //! commits it, routes it (jq by default), signs the result (github scheme) and delivers it.
