@@ -292,7 +292,6 @@ impl Drop for Relay {
     }
 }
 
-/// User plus system time of `pid`, its reaped children and its live children, from /proc.
 /// CPU time of every process named `postgres` on this machine so far: the server a PostgreSQL
 /// store runs on, when it is local (backends that exit meanwhile are missed).
 pub fn postgres_cpu() -> Duration {
@@ -327,6 +326,7 @@ fn stat_ticks(stat: &str, fields: &[usize]) -> u64 {
         .sum()
 }
 
+/// User plus system time of `pid`, its reaped children and its live children, from /proc.
 pub fn process_tree_cpu(pid: u32) -> Duration {
     let read = |p: u32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
     let mut total = stat_ticks(&read(pid), &[14, 15, 16, 17]);

@@ -141,10 +141,9 @@ impl Worker {
                 );
                 if start != claim::Start::Started {
                     // Without a new `next_look` the sleep below would end at once and this loop
-                    // would spin, say while a breaker stays open. Short of room, an attempt
-                    // that ends wakes it to look again.
-                    // No target that can send has room, so the store's due times do not matter,
-                    // only when a gate opens.
+                    // would spin, say while a breaker stays open. No target that can send has
+                    // room, so the store's due times do not matter, only when a gate opens; and
+                    // short of room, an attempt that ends wakes this loop to look again.
                     look_in_store = start == claim::Start::NoRoom;
                     let now = self.ctx.clock.now_ms();
                     next_look =
