@@ -233,6 +233,7 @@ async fn scenario(
     let mut relay = None;
     let mut gateways = Vec::new();
     let mut watcher = None;
+    let mut database = None;
     let (urls, signed, expect) = match via {
         Via::Direct => (vec![receiver.url.clone()], false, StatusCode::OK),
         Via::Relay => {
@@ -244,7 +245,9 @@ async fn scenario(
         Via::Gateway(binary) | Via::Watched(binary) | Via::OnSqlite(binary) => {
             let store = match (&args.store, &via) {
                 (Some(server), Via::Gateway(_) | Via::Watched(_)) => {
-                    utils::store::fresh_postgres_database_on(server, "bench").await
+                    let url = utils::store::fresh_postgres_database_on(server, "bench").await;
+                    database = Some((server.clone(), url.clone()));
+                    url
                 }
                 _ => String::new(),
             };
@@ -322,6 +325,12 @@ async fn scenario(
     let mut outcome = outcome(name, sent, arrived, cpu_used);
     outcome.parts = parts;
     outcome.postgres = postgres_before.map(|before| peers::postgres_cpu().saturating_sub(before));
+    drop(gateways);
+    if let Some((server, url)) = database {
+        // Hundreds of MB left on the user's server, which its autovacuum would go on working
+        // through during the next scenarios.
+        peers::drop_database(&server, &url).await?;
+    }
     Ok(outcome)
 }
 

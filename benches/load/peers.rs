@@ -292,6 +292,21 @@ impl Drop for Relay {
     }
 }
 
+/// Drops the database `url` names on the PostgreSQL server `server` names, ending any connection
+/// still open to it.
+pub async fn drop_database(server: &str, url: &str) -> anyhow::Result<()> {
+    let name = url::Url::parse(url)?
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
 /// CPU time of every process named `postgres` on this machine so far: the server a PostgreSQL
 /// store runs on, when it is local (backends that exit meanwhile are missed).
 pub fn postgres_cpu() -> Duration {
