@@ -328,8 +328,10 @@ async fn scenario(
     drop(gateways);
     if let Some((server, url)) = database {
         // Hundreds of MB left on the user's server, which its autovacuum would go on working
-        // through during the next scenarios.
-        peers::drop_database(&server, &url).await?;
+        // through during the next scenarios. Failing to drop it does not void the figures.
+        if let Err(e) = peers::drop_database(&server, &url).await {
+            eprintln!("warning: could not drop the scenario's database {url}: {e:#}");
+        }
     }
     Ok(outcome)
 }

@@ -11,16 +11,10 @@ use deadpool_postgres::Pool;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Most writes in one batch.
 const MAX_BATCH: usize = 512;
-/// Batches committing at once: while one commits, the next gathers. One, because each statement
-/// has a fixed cost on the server, so larger batches cost less per event (a quarter to a third
-/// less at 100 events than at 20: benches/postgres/replay.py). In the load bench's closed loop,
-/// four in flight made smaller batches: the server spent 181–287 µs of CPU per event against
-/// 127–226 with one, and the gateway's async runtime 78–89 µs against 63–70.
-const IN_FLIGHT: usize = 1;
 
 type Write<T> = Arc<
     dyn Fn(Pool, Arc<[T]>) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>
@@ -75,12 +69,12 @@ async fn run<T: Clone + Send + Sync + 'static>(
     write: Write<T>,
     mut rx: mpsc::UnboundedReceiver<Job<T>>,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    // One batch commits at a time; whatever queues meanwhile goes in the next. Each statement has
+    // a fixed cost on the server, so larger batches cost less per event (a quarter to a third less
+    // at 100 events than at 20: benches/postgres/replay.py). In the load bench's closed loop, four
+    // batches in flight made smaller ones: the server spent 181–287 µs of CPU per event against
+    // 127–226 with one, and the gateway's async runtime 78–89 µs against 63–70.
     while let Some(first) = rx.recv().await {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        // Whatever queued while we waited for a slot goes in this batch.
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -89,10 +83,13 @@ async fn run<T: Clone + Send + Sync + 'static>(
             }
         }
         let (pool, write) = (pool.clone(), write.clone());
-        tokio::spawn(async move {
-            commit(&pool, &write, jobs).await;
-            drop(permit);
-        });
+        // A task of its own, so that a commit under way still finishes and answers its callers
+        // when the batcher is dropped (which aborts this loop).
+        let committing = tokio::spawn(async move { commit(&pool, &write, jobs).await });
+        if let Err(e) = committing.await {
+            // Its callers see their answer dropped ("postgres writer stopped").
+            tracing::error!(error = %e, "postgres batch commit panicked");
+        }
     }
 }
 
