@@ -41,7 +41,7 @@ pub async fn run(
     let store = store::open(&config.store.url, config.store.sync).await?;
     let ctx = deliver::Context {
         store: store.clone(),
-        client: deliver::http_client()?,
+        client: deliver::client::Http::new()?,
         clock,
         switch: deliver::TargetSwitch::load(&*store).await?,
         gates: deliver::Gates::default(),

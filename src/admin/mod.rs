@@ -55,7 +55,7 @@ pub(crate) struct Admin {
     pub(crate) switch: crate::deliver::TargetSwitch,
     pub(crate) gates: crate::deliver::Gates,
     /// For the ping an enable sends.
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: crate::deliver::client::Http,
     /// The console's activity chart reads it.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The console's signed-in users.

@@ -4,7 +4,7 @@ use crate::deliver::config::Target;
 use crate::deliver::retry::AttemptResult;
 use crate::deliver::sign::SignInput;
 use crate::store::DueDelivery;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::time::{Duration, SystemTime};
 
 /// How much of a response body the delivery log keeps.
@@ -52,36 +52,64 @@ pub(crate) fn request_headers(
     h
 }
 
-/// Sends attempt number `attempt` (1-based) of `d` to `target`.
-pub(crate) async fn send(
-    client: &reqwest::Client,
-    target: &Target,
-    d: &DueDelivery,
-    attempt: u32,
-) -> Sent {
-    if let Some(api) = &target.port {
-        return super::port::send(client, target, api, d, attempt).await;
-    }
-    let now_s = crate::now_ms() / 1000;
-    let mut req = client
-        .post(&target.url)
-        .timeout(target.timeout)
-        .body(d.body.clone());
-    for (k, v) in request_headers(target, d, attempt, now_s) {
-        req = req.header(k, v);
-    }
-    execute(req).await
+/// The outbound clients every attempt shares, and the admin API's ping with them: cheap to
+/// clone, one connection pool per process.
+#[derive(Clone)]
+pub(crate) struct Http {
+    /// Plain deliveries: hyper's pooled client (`direct`).
+    pub(crate) direct: super::direct::Direct,
+    /// Port's REST API calls (`port`).
+    pub(crate) api: reqwest::Client,
 }
 
-/// Sends `req` and reads what came back.
-pub(crate) async fn execute(req: reqwest::RequestBuilder) -> Sent {
-    let resp = match req.send().await {
-        Ok(r) => r,
-        Err(e) => return transport_error(describe(&e)),
+impl Http {
+    pub(crate) fn new() -> Result<Self, ClientError> {
+        let api = reqwest::Client::builder()
+            .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(ClientError::Api)?;
+        let direct = super::direct::Direct::new().map_err(ClientError::Tls)?;
+        Ok(Self { direct, api })
+    }
+}
+
+/// Why the outbound clients could not be built (at start, never per attempt).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientError {
+    #[error("building the Port API client: {0}")]
+    Api(#[source] reqwest::Error),
+    #[error("loading TLS roots for deliveries: {0}")]
+    Tls(#[source] std::io::Error),
+}
+
+/// Sends attempt number `attempt` (1-based) of `d` to `target`.
+pub(crate) async fn send(http: &Http, target: &Target, d: &DueDelivery, attempt: u32) -> Sent {
+    if let Some(api) = &target.port {
+        return super::port::send(&http.api, target, api, d, attempt).await;
+    }
+    let now_s = crate::now_ms() / 1000;
+    let post = super::direct::Post {
+        uri: &target.uri,
+        basic_auth: target.basic_auth.as_ref().map(|s| s.expose()),
+        headers: request_headers(target, d, attempt, now_s),
+        body: d.body.clone(),
+        timeout: target.timeout,
     };
-    let status = resp.status().as_u16();
-    let response_headers: Vec<(String, String)> = resp
-        .headers()
+    http.direct.send(post).await
+}
+
+/// What an answer came to: its status, headers and `Retry-After` as the log and the retry policy
+/// read them, and for a non-2xx the body's read error, if any, or the status as the error.
+pub(crate) fn answered(
+    status: u16,
+    headers: &hyper::HeaderMap,
+    response_body: Bytes,
+    body_error: Option<String>,
+) -> Sent {
+    let response_headers = headers
         .iter()
         .map(|(k, v)| {
             (
@@ -90,12 +118,10 @@ pub(crate) async fn execute(req: reqwest::RequestBuilder) -> Sent {
             )
         })
         .collect();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
+    let retry_after = headers
+        .get(hyper::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| super::retry::parse_retry_after(v, SystemTime::now()));
-    let (response_body, body_error) = read_prefix(resp).await;
     Sent {
         result: AttemptResult::Status(status),
         status_code: Some(status),
@@ -108,30 +134,6 @@ pub(crate) async fn execute(req: reqwest::RequestBuilder) -> Sent {
         response_body,
         retry_after,
     }
-}
-
-/// Reads at most [`RESPONSE_BODY_LIMIT`] bytes of the body; the rest is not waited for.
-async fn read_prefix(mut resp: reqwest::Response) -> (Bytes, Option<String>) {
-    let mut buf = BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = RESPONSE_BODY_LIMIT - buf.len();
-                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if buf.len() >= RESPONSE_BODY_LIMIT {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return (
-                    buf.freeze(),
-                    Some(format!("reading response: {}", describe(&e))),
-                );
-            }
-        }
-    }
-    (buf.freeze(), None)
 }
 
 /// An attempt that was not made because the message cannot be sent as it is: retrying cannot
@@ -147,7 +149,7 @@ pub(crate) fn refused(why: String) -> Sent {
     }
 }
 
-fn transport_error(error: String) -> Sent {
+pub(crate) fn transport_error(error: String) -> Sent {
     Sent {
         result: AttemptResult::TransportError,
         status_code: None,
@@ -158,21 +160,13 @@ fn transport_error(error: String) -> Sent {
     }
 }
 
-/// A one-line cause: reqwest's own message hides the useful part in its source chain.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(e);
+/// `head`, then `: cause` for `first` and each error beneath it.
+pub(crate) fn with_causes(mut head: String, first: Option<&dyn std::error::Error>) -> String {
+    let mut source = first;
     while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
+        head.push_str(": ");
+        head.push_str(&s.to_string());
         source = s.source();
     }
-    msg
+    head
 }

@@ -89,6 +89,10 @@ const MAX_MAX_QUEUE: u64 = 1_000_000_000;
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) url: String,
+    /// `url` as an attempt sends to it: normalised (IDNA, percent-encoding), without credentials.
+    pub(crate) uri: hyper::Uri,
+    /// `Basic …` from credentials written in `url` (`https://user:pass@host/`).
+    pub(crate) basic_auth: Option<Secret>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) signer: Signer,
     pub(crate) timeout: Duration,
@@ -106,11 +110,18 @@ pub(crate) struct Target {
 /// `[targets.NAME]`, validated; `None` when it cannot be used (the problems are in `v`).
 pub(crate) fn target(v: &mut Validator, name: &str, t: raw::Target) -> Option<Target> {
     let key = format!("targets.{name}");
-    match reqwest::Url::parse(&t.url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        Ok(_) => v.problem(format!("{key}.url"), "must be an http or https URL"),
-        Err(e) => v.problem(format!("{key}.url"), format!("not a URL: {e}")),
-    }
+    let endpoint = match reqwest::Url::parse(&t.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => endpoint(v, &key, u),
+        Ok(_) => {
+            v.problem(format!("{key}.url"), "must be an http or https URL");
+            None
+        }
+        Err(e) => {
+            v.problem(format!("{key}.url"), format!("not a URL: {e}"));
+            None
+        }
+    };
+    let (uri, basic_auth) = endpoint.unwrap_or_default();
     let mut headers = Vec::new();
     for (k, value) in t.headers {
         let ok = axum::http::HeaderName::try_from(k.as_str()).is_ok()
@@ -198,6 +209,8 @@ pub(crate) fn target(v: &mut Validator, name: &str, t: raw::Target) -> Option<Ta
     Some(Target {
         name: name.to_string(),
         url: t.url,
+        uri,
+        basic_auth,
         headers,
         signer,
         timeout,
@@ -208,6 +221,44 @@ pub(crate) fn target(v: &mut Validator, name: &str, t: raw::Target) -> Option<Ta
         max_queue,
         port,
     })
+}
+
+/// The URI an attempt posts to, and the `Authorization` that credentials in the URL stand for.
+fn endpoint(
+    v: &mut Validator,
+    key: &str,
+    mut url: reqwest::Url,
+) -> Option<(hyper::Uri, Option<Secret>)> {
+    let basic_auth = (!url.username().is_empty() || url.password().is_some()).then(|| {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(url.username());
+        let password = url.password().map(decode).unwrap_or_default();
+        let encoded = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{user}:{password}"),
+        );
+        Secret::new(format!("Basic {encoded}"))
+    });
+    // Cannot fail for an http(s) URL with a host; an error says so rather than panicking.
+    let cleared = url.set_username("").is_ok() && url.set_password(None).is_ok();
+    match hyper::Uri::try_from(url.as_str()) {
+        Ok(uri) if cleared => Some((uri, basic_auth)),
+        Ok(_) => {
+            v.problem(
+                format!("{key}.url"),
+                "cannot take credentials apart from the URL",
+            );
+            None
+        }
+        Err(e) => {
+            v.problem(format!("{key}.url"), format!("not a URL: {e}"));
+            None
+        }
+    }
 }
 
 /// A `sign` table: its scheme's signer, from the one table targets and `hookgate sign` share.

@@ -3,7 +3,7 @@
 //! The worker takes fresh deliveries the route loop hands over in memory ([`handoff`]) and claims
 //! due ones (retries, and whatever was not handed over) from the store under a lease, ahead of its
 //! free permits and without waiting for the claim ([`claim`]); it sends each
-//! with its target's signing and timeout ([`client`]), records the attempt, and lets the
+//! with its target's signing and timeout ([`client`], over [`direct`]), records the attempt, and lets the
 //! [`retry`] policy decide what happens next. Each target has its own concurrency limit, so a slow target fills only its
 //! own slots and never starves the others; ingress never waits on any of it.
 
@@ -12,6 +12,7 @@ pub(crate) mod breaker;
 pub(crate) mod claim;
 pub(crate) mod client;
 pub(crate) mod config;
+pub(crate) mod direct;
 pub(crate) mod gate;
 pub(crate) mod handoff;
 pub(crate) mod port;
@@ -43,7 +44,7 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: client::Http,
     pub(crate) clock: Clock,
     pub(crate) switch: TargetSwitch,
     pub(crate) gates: Gates,
@@ -63,17 +64,6 @@ pub(crate) struct Worker {
     capacity: Arc<Notify>,
     /// Deliveries the route loop handed over.
     handed: Queues,
-}
-
-/// The HTTP client every delivery shares: pooled keep-alive connections per target host.
-pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(256)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
 }
 
 impl Worker {

@@ -13,6 +13,7 @@ use crate::deliver::client::{self, Sent};
 use crate::deliver::config::Target;
 use crate::signature::Secret;
 use crate::store::DueDelivery;
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -184,7 +185,7 @@ pub(crate) async fn send(
                 Err(_) => req.header(k, v),
             };
         }
-        let sent = client::execute(req).await;
+        let sent = execute(req).await;
         if sent.status_code == Some(401) && !fresh {
             // Revoked or expired early: one more try with a new token.
             continue;
@@ -224,7 +225,7 @@ async fn token(
             })
             .to_string(),
         );
-    let sent = client::execute(req).await;
+    let sent = execute(req).await;
     if sent.error.is_some() {
         return Err(Sent {
             error: sent.error.map(|e| format!("Port access token: {e}")),
@@ -248,6 +249,53 @@ async fn token(
     let until = Instant::now() + lifetime.saturating_sub(EARLY);
     *cached = Some((token.to_string(), until));
     Ok(token.to_string())
+}
+
+/// Sends `req` and reads what came back.
+async fn execute(req: reqwest::RequestBuilder) -> Sent {
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return client::transport_error(describe(&e)),
+    };
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let (body, body_error) = read_prefix(resp).await;
+    client::answered(status, &headers, body, body_error)
+}
+
+/// Reads at most [`client::RESPONSE_BODY_LIMIT`] bytes of the body; the rest is not waited for.
+async fn read_prefix(mut resp: reqwest::Response) -> (Bytes, Option<String>) {
+    let mut buf = BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = client::RESPONSE_BODY_LIMIT - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if buf.len() >= client::RESPONSE_BODY_LIMIT {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return (
+                    buf.freeze(),
+                    Some(format!("reading response: {}", describe(&e))),
+                );
+            }
+        }
+    }
+    (buf.freeze(), None)
+}
+
+/// A one-line cause: reqwest's own message hides the useful part in its source chain.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    client::with_causes(kind.to_string(), std::error::Error::source(e))
 }
 
 #[cfg(test)]

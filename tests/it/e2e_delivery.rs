@@ -48,6 +48,41 @@ async fn targets_get_signed_requests_with_delivery_headers() {
 }
 
 #[tokio::test]
+async fn credentials_in_the_target_url_go_as_basic_auth_and_nowhere_else() {
+    use crate::utils::binary::{Process, write_serve_config};
+    let receiver = Receiver::start().await;
+    // The first attempt fails, so the log has its warning about this target to search.
+    receiver.script([Reply::status(503), Reply::status(200)]);
+    let with_credentials = receiver
+        .url
+        .replacen("http://", "http://relay:p%40ss-5c1e@", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::utils::store::url_for(dir.path()).await;
+    let file = write_serve_config(
+        dir.path(),
+        &store,
+        &with_credentials,
+        r#"retry = { initial = "50ms", max = "100ms" }"#,
+        "",
+    );
+    let gw = Process::serve(&file);
+    let (status, _) = post_json(&format!("{}/hooks/s", gw.url), r#"{"n":1}"#, &[]).await;
+    assert_eq!(status, 202);
+    let seen = receiver.wait_for(2, Duration::from_secs(5)).await;
+    for r in &seen {
+        // "relay:p@ss-5c1e", percent-decoded as a browser would.
+        assert_eq!(r.header("authorization"), "Basic cmVsYXk6cEBzcy01YzFl");
+        assert!(!r.path.contains('@'), "{}", r.path);
+        assert!(r.header("user-agent").starts_with("hookgate/"), "{r:?}");
+    }
+    let logs = gw.logs.lock().expect("logs").join("\n");
+    assert!(logs.contains("delivery attempt failed"), "{logs}");
+    for secret in ["5c1e", "cmVsYXk6cEBzcy01YzFl"] {
+        assert!(!logs.contains(secret), "the log holds `{secret}`");
+    }
+}
+
+#[tokio::test]
 async fn standard_webhooks_signing_uses_the_delivery_id() {
     let receiver = Receiver::start().await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
