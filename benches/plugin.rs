@@ -232,6 +232,7 @@ fn main() -> anyhow::Result<()> {
         headers: vec![("content-type".into(), "application/json".into())],
         query: Vec::new(),
         body: body.clone().into(),
+        replays: 0,
     };
     let envelope = Envelope::build(&event, BodyFormat::Json, &EventTypeRule::Spacelift)?;
 

@@ -107,6 +107,7 @@ pub(crate) async fn run(
         headers: input.headers,
         query: Vec::new(),
         body: input.body,
+        replays: 0,
     };
     let mut routing = route::route_contained(evaluators, config, &event)
         .await

@@ -280,6 +280,7 @@ impl Run {
                     headers: view.headers,
                     query: Vec::new(),
                     body: view.body.into(),
+                    replays: 0,
                 },
                 // Pruned since it was listed: there is nothing left to compare.
                 Err(crate::store::StoreError::NotFound) => continue,

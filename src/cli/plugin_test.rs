@@ -94,6 +94,7 @@ fn envelope(args: &TestArgs) -> anyhow::Result<String> {
         headers,
         query: Vec::new(),
         body: body.into(),
+        replays: 0,
     };
     let rule: EventTypeRule = kind.event_type_rule();
     let envelope = Envelope::build(&event, BodyFormat::Json, &rule)

@@ -220,6 +220,7 @@ async fn accept(
             .map(|q| parse_query(q, source))
             .unwrap_or_default(),
         body,
+        replays: 0,
     };
     if let Some(mode) = source.validate
         && let Some(finding) = drift::check_event(source, &event)

@@ -356,6 +356,7 @@ mod tests {
             headers: Vec::new(),
             query: Vec::new(),
             body: body.into(),
+            replays: 0,
         };
         let err = Envelope::build(&event, BodyFormat::Json, &EventTypeRule::None).unwrap_err();
         assert!(
@@ -375,6 +376,7 @@ mod tests {
                 .collect(),
             query: Vec::new(),
             body: bytes::Bytes::from(body.to_string()),
+            replays: 0,
         }
     }
 

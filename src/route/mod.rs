@@ -352,11 +352,9 @@ impl Pipeline {
             .into_iter()
             .map(|w| {
                 let routing = Routing {
-                    event_id: w.event.id.clone(),
                     event_type: w.event_type,
-                    results: Vec::new(),
-                    deliveries: Vec::new(),
                     plugin_calls: vec![w.route],
+                    ..Routing::new(&w.event)
                 };
                 (w.event, routing)
             })
@@ -422,7 +420,7 @@ async fn isolate(
         .filter(|r| r.source == event.source)
         .map(|r| &**r)
         .collect();
-    let mut merged = Routing::new(&event.id);
+    let mut merged = Routing::new(event);
     for route in routes {
         match evaluators.route_alone(cfg, event, &route.name).await {
             Ok(r) => {

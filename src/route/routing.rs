@@ -28,7 +28,7 @@ pub(crate) fn route_event_only(
     event: &StoredEvent,
     only: Option<&str>,
 ) -> Routing {
-    let mut routing = Routing::new(&event.id);
+    let mut routing = Routing::new(event);
     let Some(source) = config.sources.get(&event.source) else {
         return routing;
     };
@@ -78,23 +78,19 @@ fn apply(routing: &mut Routing, route: &Route, outcome: Outcome, elapsed: Durati
         Outcome::Failed(why) => fail(routing, route, why),
         Outcome::Passthrough => {
             for target in &route.targets {
-                routing
-                    .deliveries
-                    .push(pending(route, target, None, Vec::new()));
+                let d = pending(routing, route, target, 0, None, Vec::new());
+                routing.deliveries.push(d);
             }
             routing
                 .results
                 .push(result(route, Recorded::Delivered, None));
         }
         Outcome::Messages(messages) => {
-            for m in &messages {
+            for (i, m) in messages.iter().enumerate() {
                 for target in route.targets_for(m) {
-                    routing.deliveries.push(pending(
-                        route,
-                        target,
-                        Some(m.body.clone()),
-                        m.headers.clone(),
-                    ));
+                    let body = Some(m.body.clone());
+                    let d = pending(routing, route, target, i, body, m.headers.clone());
+                    routing.deliveries.push(d);
                 }
             }
             routing.results.push(result(
@@ -186,13 +182,15 @@ fn result(route: &Route, outcome: Recorded, detail: Option<String>) -> RouteResu
 }
 
 fn pending(
+    routing: &Routing,
     route: &Route,
     target: &str,
+    message: usize,
     body: Option<bytes::Bytes>,
     headers: Vec<(String, String)>,
 ) -> NewDelivery {
     NewDelivery {
-        id: new_delivery_id(),
+        id: delivery_id(routing, &route.name, target, message),
         route: route.name.clone(),
         target: target.to_string(),
         body,
@@ -206,7 +204,7 @@ fn pending(
 pub(super) fn fail(routing: &mut Routing, route: &Route, why: String) {
     for target in &route.targets {
         routing.deliveries.push(NewDelivery {
-            id: new_delivery_id(),
+            id: delivery_id(routing, &route.name, target, 0),
             route: route.name.clone(),
             target: target.clone(),
             body: None,
@@ -224,15 +222,78 @@ pub(crate) fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new())
 }
 
-pub(crate) fn new_delivery_id() -> String {
-    format!("dlv_{}", ulid::Ulid::new())
+/// The id of the delivery of message `message` of `route` to `target`, for this routing of its
+/// event. The same each time the event is routed (an event routed again after a crash, before
+/// or after its deliveries were attempted, sends the same `webhook-id`, so receivers dedupe),
+/// and new for each replay. A ULID like the others: the event's time, then 80 bits of a hash.
+pub(crate) fn delivery_id(routing: &Routing, route: &str, target: &str, message: usize) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        routing.event_id.as_bytes(),
+        route.as_bytes(),
+        target.as_bytes(),
+    ] {
+        // Length-prefixed, so no two different triples hash the same bytes.
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hash.update(routing.replays.to_le_bytes());
+    hash.update((message as u64).to_le_bytes());
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&hash.finalize()[..10]);
+    let time = routing
+        .event_id
+        .strip_prefix("evt_")
+        .and_then(|u| ulid::Ulid::from_string(u).ok())
+        .map_or(0, |u| u.timestamp_ms());
+    format!(
+        "dlv_{}",
+        ulid::Ulid::from_parts(time, u128::from_be_bytes(random))
+    )
 }
 
 /// The routing of an event whose evaluation did not complete: every route fails with `why`.
 pub(super) fn failed_everywhere(config: &Config, event: &StoredEvent, why: &str) -> Routing {
-    let mut routing = Routing::new(&event.id);
+    let mut routing = Routing::new(event);
     for route in config.routes.iter().filter(|r| r.source == event.source) {
         fail(&mut routing, route, why.to_string());
     }
     routing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(event_id: &str, replays: u32) -> Routing {
+        let event = StoredEvent {
+            replays,
+            ..StoredEvent::blank(event_id, 0)
+        };
+        Routing::new(&event)
+    }
+
+    #[test]
+    fn a_delivery_id_is_the_same_each_time_an_event_is_routed_and_new_for_each_replay() {
+        let event = format!("evt_{}", ulid::Ulid::from_parts(1_700_000_000_000, 7));
+        let first = delivery_id(&routing(&event, 0), "r", "t", 0);
+        assert_eq!(first, delivery_id(&routing(&event, 0), "r", "t", 0));
+        let others = [
+            delivery_id(&routing(&event, 1), "r", "t", 0),
+            delivery_id(&routing(&event, 0), "r2", "t", 0),
+            delivery_id(&routing(&event, 0), "r", "t2", 0),
+            delivery_id(&routing(&event, 0), "r", "t", 1),
+            // The parts are length-prefixed: moving a byte from route to target changes the id.
+            delivery_id(&routing(&event, 0), "rt", "", 0),
+            delivery_id(&routing("evt_other", 0), "r", "t", 0),
+        ];
+        let mut all: Vec<&String> = others.iter().chain([&first]).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), others.len() + 1, "every id differs: {all:?}");
+        let ulid = first.strip_prefix("dlv_").expect("dlv_ prefix");
+        let ulid = ulid::Ulid::from_string(ulid).expect("a ULID");
+        assert_eq!(ulid.timestamp_ms(), 1_700_000_000_000, "the event's time");
+    }
 }

@@ -132,7 +132,7 @@ targets = ["small", "big"]
 "#;
 
     fn routing(n: usize) -> Routing {
-        let mut r = Routing::new(&format!("e{n}"));
+        let mut r = Routing::new(&crate::store::StoredEvent::blank(&format!("e{n}"), 0));
         for target in ["small", "big"] {
             r.deliveries.push(NewDelivery {
                 id: format!("d{n}-{target}"),

@@ -44,6 +44,9 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
     pub body: Bytes,
+    /// How many times an operator replayed it (0 as ingress stores it): its deliveries' ids
+    /// derive from it, so each replay gets new ones.
+    pub replays: u32,
 }
 
 #[cfg(test)]
@@ -57,6 +60,7 @@ impl StoredEvent {
             headers: Vec::new(),
             query: Vec::new(),
             body: vec![b' '; size].into(),
+            replays: 0,
         }
     }
 }
@@ -140,10 +144,11 @@ impl Outcome {
 }
 
 impl Routing {
-    /// Nothing learned yet about event `event_id`.
-    pub(crate) fn new(event_id: &str) -> Self {
+    /// Nothing learned yet about `event`.
+    pub(crate) fn new(event: &StoredEvent) -> Self {
         Self {
-            event_id: event_id.to_string(),
+            event_id: event.id.clone(),
+            replays: event.replays,
             event_type: None,
             results: Vec::new(),
             deliveries: Vec::new(),
@@ -156,6 +161,8 @@ impl Routing {
 #[derive(Debug, Clone)]
 pub struct Routing {
     pub(crate) event_id: String,
+    /// The event's [`StoredEvent::replays`], from which its deliveries' ids derive.
+    pub(crate) replays: u32,
     pub(crate) event_type: Option<String>,
     pub(crate) results: Vec<RouteResult>,
     pub(crate) deliveries: Vec<NewDelivery>,

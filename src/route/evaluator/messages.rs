@@ -25,6 +25,7 @@ struct EventHeadRef<'a> {
     received_at: i64,
     headers: &'a [(String, String)],
     query: &'a [(String, String)],
+    replays: u32,
     only: Option<&'a str>,
 }
 
@@ -35,12 +36,14 @@ struct EventHead {
     received_at: i64,
     headers: Vec<(String, String)>,
     query: Vec<(String, String)>,
+    replays: u32,
     only: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct RoutingHead {
     event_id: String,
+    replays: u32,
     event_type: Option<String>,
     results: Vec<ResultHead>,
     deliveries: Vec<DeliveryHead>,
@@ -96,6 +99,7 @@ pub(crate) fn encode_request(
             received_at: e.received_at,
             headers: &e.headers,
             query: &e.query,
+            replays: e.replays,
             only,
         };
         put(&mut buf, &serde_json::to_vec(&head)?);
@@ -119,6 +123,7 @@ pub(crate) fn decode_request(frame: &[u8]) -> Result<Vec<Request>, WireError> {
                 headers: head.headers,
                 query: head.query,
                 body,
+                replays: head.replays,
             },
             only: head.only,
         });
@@ -130,6 +135,7 @@ pub(crate) fn decode_request(frame: &[u8]) -> Result<Vec<Request>, WireError> {
 pub(crate) fn encode_routing(routing: &Routing) -> Result<Vec<u8>, serde_json::Error> {
     let head = RoutingHead {
         event_id: routing.event_id.clone(),
+        replays: routing.replays,
         event_type: routing.event_type.clone(),
         results: routing.results.iter().map(ResultHead::from).collect(),
         deliveries: routing.deliveries.iter().map(DeliveryHead::from).collect(),
@@ -180,6 +186,7 @@ pub(crate) fn decode_routing(frame: &[u8], expected: &str) -> Result<Routing, Wi
     }
     Ok(Routing {
         event_id: head.event_id,
+        replays: head.replays,
         event_type: head.event_type,
         results: head.results.into_iter().map(RouteResult::from).collect(),
         deliveries,
@@ -267,6 +274,7 @@ mod tests {
             headers: vec![("x-a".into(), "1".into())],
             query: vec![("q".into(), "v".into())],
             body: Bytes::from_static(b"{\"a\":\"\\u00e9\"}\xff"),
+            replays: 3,
         };
         let frame = encode_request(std::slice::from_ref(&event), Some("r")).unwrap();
         let back = decode_request(&frame).unwrap();
@@ -274,9 +282,11 @@ mod tests {
         assert_eq!(back[0].event.body, event.body);
         assert_eq!(back[0].event.headers, event.headers);
         assert_eq!(back[0].only.as_deref(), Some("r"));
+        assert_eq!(back[0].event.replays, 3);
 
         let routing = Routing {
             event_id: "evt_1".into(),
+            replays: 3,
             event_type: Some("t".into()),
             results: vec![RouteResult {
                 route: "r".into(),

@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_drop_deliveries_next.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_event_replays.sql"),
+    ),
 ];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.

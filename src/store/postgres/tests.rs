@@ -51,6 +51,7 @@ fn event(id: &str) -> StoredEvent {
         headers: vec![("x-a".into(), "1".into())],
         query: vec![],
         body: bytes::Bytes::from(format!("{{\"id\":\"{id}\"}}")),
+        replays: 0,
     }
 }
 
@@ -58,6 +59,7 @@ fn event(id: &str) -> StoredEvent {
 fn routing(event_id: &str, delivery_id: &str) -> Routing {
     Routing {
         event_id: event_id.into(),
+        replays: 0,
         event_type: Some("push".into()),
         results: vec![RouteResult {
             route: "r".into(),

@@ -223,7 +223,7 @@ pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreErro
 
 pub(super) fn replay_event(c: &Connection, id: &str) -> Result<(), StoreError> {
     let changed = c
-        .prepare_cached("UPDATE events SET routed = 0 WHERE id = ?1")
+        .prepare_cached("UPDATE events SET routed = 0, replays = replays + 1 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![id]))
         .map_err(|e| StoreError::Query(e.to_string()))?;
     if changed == 0 {

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_log_indexes.sql"),
     include_str!("../../../migrations/sqlite/0005_log_indexes.sql"),
     include_str!("../../../migrations/sqlite/0006_drop_deliveries_next.sql"),
+    include_str!("../../../migrations/sqlite/0007_event_replays.sql"),
 ];
 
 /// How hard a commit waits for the disk.

@@ -19,8 +19,8 @@ pub(super) fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result
     Ok(())
 }
 
-/// A `StoredEvent` from columns id, source, received_at, headers, query, body (in that order,
-/// first).
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body, replays (in that
+/// order, first).
 pub(super) fn event_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         id: r.get(0)?,
@@ -29,12 +29,13 @@ pub(super) fn event_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
         headers: pairs_from_json(&r.get::<_, String>(3)?),
         query: pairs_from_json(&r.get::<_, String>(4)?),
         body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+        replays: r.get(6)?,
     })
 }
 
 pub(super) fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, source, received_at, headers, query, body FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
+        "SELECT id, source, received_at, headers, query, body, replays FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map(params![limit as i64], event_row)?;
     rows.collect()
@@ -221,7 +222,7 @@ pub(super) fn waiting_routes(
     limit: usize,
 ) -> rusqlite::Result<Vec<WaitingRoute>> {
     let mut stmt = c.prepare_cached(
-        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, e.event_type, r.route \
          FROM route_results r JOIN events e ON e.id = r.event_id \
          WHERE r.outcome = 'waiting' AND r.route = ?1 ORDER BY e.seq LIMIT ?2",
     )?;
@@ -234,8 +235,8 @@ pub(super) fn waiting_routes(
         let rows = stmt.query_map(params![route, left as i64], |r| {
             Ok(WaitingRoute {
                 event: event_row(r)?,
-                event_type: r.get(6)?,
-                route: r.get(7)?,
+                event_type: r.get(7)?,
+                route: r.get(8)?,
             })
         })?;
         for row in rows {

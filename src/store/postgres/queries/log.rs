@@ -247,7 +247,7 @@ pub(in crate::store::postgres) async fn get_event(c: &Client, id: &str) -> Pg<Op
 pub(in crate::store::postgres) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
     let n = c
         .execute(
-            &c.cached("UPDATE events SET routed = FALSE, route_lease_until = 0, route_owner = NULL WHERE id = $1").await?,
+            &c.cached("UPDATE events SET routed = FALSE, replays = replays + 1, route_lease_until = 0, route_owner = NULL WHERE id = $1").await?,
             &[&id],
         )
         .await?;

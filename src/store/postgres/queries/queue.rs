@@ -51,7 +51,7 @@ pub(in crate::store::postgres) async fn unrouted(
            ORDER BY seq LIMIT $1 FOR UPDATE OF events SKIP LOCKED) \
          UPDATE events e SET route_lease_until = clock.now + $3, route_owner = $2 \
          FROM picked, clock WHERE e.seq = picked.seq \
-         RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body"
+         RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays"
     );
     let rows = c
         .query(
@@ -68,7 +68,8 @@ pub(in crate::store::postgres) async fn unrouted(
     Ok(events.into_iter().map(|(_, e)| e).collect())
 }
 
-/// A `StoredEvent` from columns id, source, received_at, headers, query, body starting at `at`.
+/// A `StoredEvent` from columns id, source, received_at, headers, query, body, replays starting
+/// at `at`.
 pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEvent> {
     Ok(StoredEvent {
         id: r.try_get(at)?,
@@ -77,6 +78,8 @@ pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEven
         headers: pairs_from_json(r.try_get(at + 3)?),
         query: pairs_from_json(r.try_get(at + 4)?),
         body: Bytes::from(r.try_get::<_, Vec<u8>>(at + 5)?),
+        // Only ever counted up from 0.
+        replays: r.try_get::<_, i32>(at + 6)?.max(0) as u32,
     })
 }
 
@@ -461,7 +464,7 @@ pub(in crate::store::postgres) async fn waiting_routes(
 ) -> Pg<Vec<WaitingRoute>> {
     let stmt = c
         .prepare(
-            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.event_type, r.route \
+            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, e.event_type, r.route \
              FROM route_results r JOIN events e ON e.id = r.event_id \
              WHERE r.outcome = 'waiting' AND r.route = $1 ORDER BY e.seq LIMIT $2",
         )
@@ -475,8 +478,8 @@ pub(in crate::store::postgres) async fn waiting_routes(
         for r in c.query(&stmt, &[route, &(left as i64)]).await? {
             out.push(WaitingRoute {
                 event: event_row(&r, 0)?,
-                event_type: r.try_get(6)?,
-                route: r.try_get(7)?,
+                event_type: r.try_get(7)?,
+                route: r.try_get(8)?,
             });
         }
     }
