@@ -211,7 +211,22 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
     assert!(ev.routed);
     assert_eq!(ev.deliveries, vec!["d1".to_string()]);
     store.replay_event("e1").await.unwrap();
+    let replayed = store.unrouted_events(10).await.unwrap();
+    assert_eq!((replayed.len(), replayed[0].replays), (1, 1));
+    // A routing made before the replay (with the ids the store holds) is not taken...
+    store
+        .record_routing(batch(vec![routing("e1", "d1")]), NOW)
+        .await
+        .unwrap();
     assert_eq!(store.unrouted_events(10).await.unwrap().len(), 1);
+    // ...the replay's own is.
+    let again = Routing {
+        replays: 1,
+        ..routing("e1", "d1-replay")
+    };
+    store.record_routing(batch(vec![again]), NOW).await.unwrap();
+    assert!(store.unrouted_events(10).await.unwrap().is_empty());
+    assert_eq!(store.get_event("e1").await.unwrap().deliveries.len(), 2);
     store.ping().await.unwrap();
 }
 

@@ -42,7 +42,8 @@ pub(super) fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<Sto
 }
 
 /// See [`Queue::record_routing`]: the fence is the `routed = 0` in the first statement, which
-/// changes one row only for the first routing of an event.
+/// changes one row only for the first routing of an event, and the `replays` in both: a routing
+/// made before a replay (whose delivery ids the store may hold already) is not taken.
 pub(super) fn record_routing(
     c: &Connection,
     batch: &RoutingBatch,
@@ -52,18 +53,19 @@ pub(super) fn record_routing(
     for routing in &batch.routings {
         let first = c
             .prepare_cached(
-                "UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1 AND routed = 0",
+                "UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1 AND routed = 0 AND replays = ?3",
             )?
-            .execute(params![routing.event_id, routing.event_type])?
+            .execute(params![routing.event_id, routing.event_type, routing.replays])?
             == 1;
         // Routed already (or pruned): only routes still waiting for their plugin are taken.
         let waiting: Vec<String> = if first {
             Vec::new()
         } else {
             c.prepare_cached(
-                "SELECT route FROM route_results WHERE event_id = ?1 AND outcome = 'waiting'",
+                "SELECT r.route FROM route_results r JOIN events e ON e.id = r.event_id \
+                 WHERE r.event_id = ?1 AND r.outcome = 'waiting' AND e.replays = ?2",
             )?
-            .query_map(params![routing.event_id], |r| r.get(0))?
+            .query_map(params![routing.event_id, routing.replays], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?
         };
         let takes = |route: &str| first || waiting.iter().any(|w| w == route);
@@ -244,4 +246,51 @@ pub(super) fn waiting_routes(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(replays: u32, delivery: &str) -> RoutingBatch {
+        let mut routing = Routing::new(&StoredEvent {
+            replays,
+            ..StoredEvent::blank("e", 0)
+        });
+        routing.deliveries.push(NewDelivery {
+            id: delivery.into(),
+            route: "r".into(),
+            target: "t".into(),
+            body: None,
+            headers: Vec::new(),
+            status: DeliveryStatus::Pending,
+            error: None,
+        });
+        RoutingBatch {
+            routings: vec![routing],
+            leases: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_routing_made_before_a_replay_is_not_taken_and_the_replays_own_is() {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        insert_event(&conn, &StoredEvent::blank("e", 0)).unwrap();
+        record_routing(&conn, &routing(0, "d0"), 1).unwrap();
+        super::super::log::replay_event(&conn, "e").unwrap();
+        let replayed = unrouted(&conn, 10).unwrap();
+        assert_eq!((replayed.len(), replayed[0].replays), (1, 1));
+        // Its delivery id is in the store already: taking it again would fail the whole batch.
+        record_routing(&conn, &routing(0, "d0"), 2).unwrap();
+        assert_eq!(unrouted(&conn, 10).unwrap().len(), 1, "still unrouted");
+        record_routing(&conn, &routing(1, "d1"), 3).unwrap();
+        assert!(unrouted(&conn, 10).unwrap().is_empty());
+        let deliveries: i64 = conn
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(deliveries, 2);
+    }
 }

@@ -87,7 +87,8 @@ pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEven
 /// whatever its size: rows go in as arrays (`unnest`), not one statement per event.
 ///
 /// Fenced on the event rows: a routing is taken whole while its event is unrouted, and once it is
-/// routed only for routes still `waiting` for their plugin. So an instance whose routing lease ran
+/// routed only for routes still `waiting` for their plugin; and only if no replay came between
+/// (the store may hold the ids of a routing made before it). So an instance whose routing lease ran
 /// out (and whose event another instance routed meanwhile), two instances resolving the same
 /// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
 pub(in crate::store::postgres) async fn record_routing(
@@ -101,14 +102,24 @@ pub(in crate::store::postgres) async fn record_routing(
     // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
     let rows = tx
         .query(
-            &tx.cached("SELECT id, routed FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-                .await?,
+            &tx.cached(
+                "SELECT id, routed, replays FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            )
+            .await?,
             &[&ids],
         )
         .await?;
+    let made_at: HashMap<&str, i64> = routings
+        .iter()
+        .map(|r| (r.event_id.as_str(), i64::from(r.replays)))
+        .collect();
     let mut routed: HashMap<String, bool> = HashMap::with_capacity(rows.len());
     for r in &rows {
-        routed.insert(r.try_get(0)?, r.try_get(1)?);
+        let id: String = r.try_get(0)?;
+        // Made before a replay: left to the replay's own routing, like a pruned event.
+        if made_at.get(id.as_str()) == Some(&i64::from(r.try_get::<_, i32>(2)?)) {
+            routed.insert(id, r.try_get(1)?);
+        }
     }
     let already: Vec<&str> = routed
         .iter()
