@@ -17,6 +17,7 @@
 //! for claims), so a slow target holds a bounded number of deliveries in memory; the rest wait in
 //! the store, claimable, as before.
 
+use super::unrecorded::Share;
 use super::{Gates, TargetSwitch};
 use crate::deliver::config::Target;
 use crate::store::DueDelivery;
@@ -42,6 +43,9 @@ pub(crate) struct Handed {
     pub(crate) lease_until: i64,
     /// Its place in memory, freed when it is dropped (after its attempt).
     pub(crate) room: Room,
+    /// Its part in a routing recorded only after this first attempt (see [`super::unrecorded`]):
+    /// then the store holds no row of it, and no lease.
+    pub(crate) share: Option<Share>,
 }
 
 /// The route loop's side: reserves room, then hands over what the store wrote.
@@ -158,12 +162,26 @@ pub(crate) struct HandoffSender {
 impl HandoffSender {
     /// Hands over a delivery the store wrote leased until `lease_until`.
     pub(crate) fn send(&self, room: Room, delivery: DueDelivery, lease_until: i64) {
+        self.send_unrecorded(room, delivery, lease_until, None);
+    }
+
+    /// Hands over a delivery whose routing is recorded after its first attempt (`share`), to be
+    /// attempted before `lease_until`; with no share, as [`Self::send`].
+    pub(crate) fn send_unrecorded(
+        &self,
+        room: Room,
+        delivery: DueDelivery,
+        lease_until: i64,
+        share: Option<Share>,
+    ) {
         let handed = Handed {
             delivery,
             lease_until,
             room,
+            share,
         };
-        // A worker gone (shutdown) drops it: its lease ends and a claim takes it after restart.
+        // A worker gone (shutdown) drops it: its lease ends and a claim takes it after restart
+        // (or its routing, unrecorded, is routed again).
         let _ = self.tx.send(handed);
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod port;
 pub(crate) mod retry;
 pub(crate) mod sign;
 pub(crate) mod switch;
+pub(crate) mod unrecorded;
 
 pub(crate) use gate::Gates;
 pub(crate) use switch::TargetSwitch;
@@ -202,6 +203,9 @@ impl Worker {
             self.ctx.gates.claimed(name, n, now);
             started += n;
         }
+        // Unrecorded ones have no row and no lease yet: dropped, their shares settle without an
+        // attempt, and they are recorded pending for a claim.
+        give_back.retain(|h| h.share.is_none());
         if !give_back.is_empty() {
             let ids = give_back.iter().map(|h| h.delivery.id.clone()).collect();
             if let Err(e) = self.ctx.store.release_leases(ids).await {
@@ -225,9 +229,22 @@ impl Worker {
         };
         let capacity = self.capacity.clone();
         in_flight.spawn(async move {
-            task.run(&job.delivery).await;
-            // The permit and the delivery's room are freed once the attempt is recorded, and
-            // only then is the worker woken to use them.
+            let mut job = job;
+            let store = task.ctx.store.clone();
+            let attempt = task.run(&job.delivery).await;
+            match job.share.take() {
+                Some(share) => share.attempted(attempt),
+                None => {
+                    let id = job.delivery.id.clone();
+                    if let Err(e) = store.record_attempt(attempt).await {
+                        // The lease runs out and the delivery is attempted again: at least once,
+                        // never lost.
+                        tracing::error!(delivery = %id, error = %e, "cannot record attempt");
+                    }
+                }
+            }
+            // The permit and the delivery's room are freed once the attempt is recorded (or
+            // handed to the routing's recorder), and only then is the worker woken to use them.
             drop((job, permit));
             capacity.notify_one();
         });
@@ -280,7 +297,8 @@ struct AttemptTask {
 }
 
 impl AttemptTask {
-    async fn run(self, d: &DueDelivery) {
+    /// Makes the attempt and says what the log should keep of it (the caller records it).
+    async fn run(self, d: &DueDelivery) -> Attempt {
         let attempt = d.attempts + 1;
         let started_at = self.ctx.clock.now_ms();
         let timer = Instant::now();
@@ -318,7 +336,7 @@ impl AttemptTask {
             tracing::warn!(target = %self.target.name, "circuit breaker opened: deliveries wait for the cool-down");
         }
         self.count(d, attempt, after, gone, duration, now);
-        let record = Attempt {
+        Attempt {
             delivery_id: d.id.clone(),
             attempt,
             started_at,
@@ -329,10 +347,6 @@ impl AttemptTask {
             response_body: sent.response_body,
             after,
             finished_at: now,
-        };
-        if let Err(e) = self.ctx.store.record_attempt(record).await {
-            // The lease runs out and the delivery is attempted again: at least once, never lost.
-            tracing::error!(delivery = %d.id, error = %e, "cannot record attempt");
         }
     }
 

@@ -3,9 +3,11 @@
 //! stored event ─▶ envelope ─▶ per route: filter ─▶ transform ─▶ deliveries, committed together
 //! with the event's "routed" mark. Events come from the [`inbox`] ingress offers them to after
 //! their commit, or from a scan of the store when the inbox may have missed some; fresh
-//! deliveries go to the worker in memory after their commit ([`record`]). The store is the source
-//! of truth: a crash between any two steps repeats the step instead of losing the event, and the
-//! commit is fenced so that an event routed twice gets its deliveries once.
+//! deliveries go to the worker in memory after their commit ([`record`]), or, when the worker has
+//! room for all of an event's, before it, the routing then committed with their first attempts
+//! ([`late`]). The store is the source of truth: a crash between any two steps repeats the step
+//! instead of losing the event (with the same delivery ids), and the commit is fenced so that an
+//! event routed twice gets its deliveries once.
 //!
 //! Mappings are operator code running on producer data, so evaluation is contained by
 //! [`crate::route::evaluator`] (a child process under a deadline and a memory cap): a mapping that runs
@@ -19,6 +21,7 @@ pub(crate) mod inbox;
 pub(crate) mod rules;
 pub(crate) mod shed;
 
+mod late;
 mod record;
 mod routing;
 mod seen;
@@ -37,7 +40,6 @@ use record::Recording;
 use routing::{fail, failed_everywhere};
 use rules::Route;
 use seen::Seen;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -94,6 +96,12 @@ impl Pipeline {
         let mut from = Source::Store;
         let mut glanced = Instant::now();
         let mut seen = Seen::default();
+        let (late, recorder) = late::Late::start(
+            self.store.clone(),
+            self.backlog.clone(),
+            self.clock,
+            shutdown.clone(),
+        );
         while !*shutdown.borrow() {
             if look_at_waiting {
                 look_at_waiting = self.resolve_waiting(&mut shutdown).await;
@@ -106,7 +114,10 @@ impl Pipeline {
             {
                 from = Source::Glance;
             }
-            let events = match self.next_batch(from, recording.as_ref(), &mut seen).await {
+            let events = match self
+                .next_batch(from, recording.as_ref(), &late, &mut seen)
+                .await
+            {
                 Ok((events, more)) => {
                     match (from, more) {
                         (Source::Inbox, _) | (Source::Store, true) => {}
@@ -159,14 +170,15 @@ impl Pipeline {
             if !routed.is_empty() {
                 let cfg = self.config.borrow().clone();
                 self.settle(&cfg, routed.iter_mut().map(|(_, r)| r));
-                recording = Some(Recording::start(
+                recording = Recording::start(
                     self.store.clone(),
                     &mut self.handoff,
+                    &late,
                     &cfg,
                     routed,
                     self.clock,
                     shutdown.clone(),
-                ));
+                );
             }
             if unavailable {
                 pause(&mut shutdown, Duration::from_secs(1)).await;
@@ -174,6 +186,11 @@ impl Pipeline {
         }
         if let Some(r) = recording.take() {
             self.finish(r).await;
+        }
+        // Routings still out are recorded as the worker finishes or drops their deliveries.
+        drop(late);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the late routings' recorder panicked");
         }
     }
 
@@ -183,6 +200,7 @@ impl Pipeline {
         &mut self,
         from: Source,
         recording: Option<&Recording>,
+        late: &late::Late,
         seen: &mut Seen,
     ) -> Result<(Vec<StoredEvent>, bool), crate::store::StoreError> {
         if from == Source::Inbox {
@@ -193,13 +211,15 @@ impl Pipeline {
             self.inbox.close();
             self.inbox.discard();
         }
-        // Events being committed are still unrouted in the store: read past them.
-        let skip = recording.map_or(0, |r| r.ids.len());
+        // Events being committed, or held until their first attempts, are still unrouted in the
+        // store: read past them.
+        let skip = recording.map_or(0, |r| r.ids.len()) + late.held.len();
         let read = self.store.unrouted_events(BATCH + skip).await?;
         let more = read.len() == BATCH + skip;
         let events: Vec<StoredEvent> = read
             .into_iter()
             .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
+            .filter(|e| !late.held.contains(&e.id))
             .take(BATCH)
             .collect();
         seen.read_from_store(&events, Instant::now());
@@ -368,7 +388,7 @@ impl Pipeline {
         self.settle(&cfg, routings.iter_mut());
         let batch = Arc::new(RoutingBatch {
             routings,
-            leases: HashMap::new(),
+            ..Default::default()
         });
         record::record(&*self.store, batch, self.clock, shutdown).await;
         full

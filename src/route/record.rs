@@ -1,14 +1,19 @@
 //! Recording a batch of routings, and handing its fresh deliveries to the worker.
 //!
 //! Before a batch is recorded, each pending delivery whose target has room in memory is reserved
-//! a place in the worker's hand-off and written leased to this process; after the commit, the
-//! ones the store wrote go to the worker with their bodies, so no claim reads them back. A batch
-//! is committed in the background while the loop evaluates the next one (one at most, so events
-//! are committed in order and memory stays bounded).
+//! a place in the worker's hand-off. A routing all of whose pending deliveries got one is handed
+//! over at once, unrecorded, and recorded after their first attempts ([`super::late`]). The
+//! others' reserved deliveries are written leased to this process; after the commit, the ones the
+//! store wrote go to the worker with their bodies, so no claim reads them back. A batch is
+//! committed in the background while the loop evaluates the next one (one at most, so events are
+//! committed in order and memory stays bounded).
 
+use super::late::Late;
 use crate::config::Config;
 use crate::deliver::handoff::{self, Handoff, HandoffSender, Room};
-use crate::store::{DeliveryStatus, DueDelivery, Routing, RoutingBatch, Store, StoredEvent};
+use crate::store::{
+    DeliveryStatus, DueDelivery, Outcome, Routing, RoutingBatch, Store, StoredEvent,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,21 +39,55 @@ impl Recording {
     pub(super) fn start(
         store: Arc<dyn Store>,
         handoff: &mut Handoff,
+        late: &Late,
         cfg: &Config,
         routed: Vec<(StoredEvent, Routing)>,
         clock: crate::Clock,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        let ids = routed.iter().map(|(_, r)| r.event_id.clone()).collect();
-        let reserved = reserve(handoff, cfg, &routed, clock.now_ms());
+    ) -> Option<Self> {
+        let now = clock.now_ms();
+        let sender = handoff.sender();
+        let mut routings = Vec::with_capacity(routed.len());
+        let mut reserved = Vec::new();
+        for (event, routing) in routed {
+            let mut rooms = reserve(handoff, cfg, &event, &routing, now);
+            let pending = routing
+                .deliveries
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Pending)
+                .count();
+            // A route waiting for its plugin must be in the store before the plugin comes: the
+            // loop looks for waiting routes there when it does.
+            let waits = routing
+                .results
+                .iter()
+                .any(|r| r.outcome == Outcome::Waiting);
+            match late.deadline(&event, now) {
+                Some(until) if pending > 0 && rooms.len() == pending && !waits => {
+                    let shares = late.hold(routing, pending);
+                    for (r, share) in rooms.into_iter().zip(shares) {
+                        let lease_until = r.lease_until.min(until);
+                        sender.send_unrecorded(r.room, r.delivery, lease_until, Some(share));
+                    }
+                }
+                _ => {
+                    reserved.append(&mut rooms);
+                    routings.push(routing);
+                }
+            }
+        }
+        if routings.is_empty() {
+            return None;
+        }
+        let ids = routings.iter().map(|r| r.event_id.clone()).collect();
         let batch = Arc::new(RoutingBatch {
             leases: reserved
                 .iter()
                 .map(|r| (r.delivery.id.clone(), r.lease_until))
                 .collect(),
-            routings: routed.into_iter().map(|(_, r)| r).collect(),
+            routings,
+            attempts: Vec::new(),
         });
-        let sender = handoff.sender();
         let task = tokio::spawn(async move {
             let Some(written) = record(&*store, batch, clock, &mut shutdown).await else {
                 return false;
@@ -56,7 +95,7 @@ impl Recording {
             hand_over(&sender, reserved, &written);
             true
         });
-        Self { task, ids }
+        Some(Self { task, ids })
     }
 
     /// Waits for the commit; true when it landed (false: shutdown came first, or a panic).
@@ -71,15 +110,16 @@ impl Recording {
     }
 }
 
-/// Reserves a place in the hand-off for each pending delivery whose target has room.
+/// Reserves a place in the hand-off for each pending delivery of `routing` whose target has room.
 fn reserve(
     handoff: &mut Handoff,
     cfg: &Config,
-    routed: &[(StoredEvent, Routing)],
+    event: &StoredEvent,
+    routing: &Routing,
     now: i64,
 ) -> Vec<Reserved> {
     let mut reserved = Vec::new();
-    for (event, routing) in routed {
+    {
         for d in &routing.deliveries {
             if d.status != DeliveryStatus::Pending {
                 continue;

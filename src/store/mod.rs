@@ -174,12 +174,17 @@ pub struct Routing {
 /// Routings to record in one transaction, and which of their deliveries the route loop hands
 /// straight to the delivery worker in memory: those are written leased to this process until the
 /// given time (Unix ms, scheduling clock), so that no claim, here or on another instance, takes
-/// them meanwhile. The others are written claimable.
+/// them meanwhile. The others are written claimable, unless an attempt of theirs comes along.
 #[derive(Debug, Clone, Default)]
 pub struct RoutingBatch {
     pub routings: Vec<Routing>,
     /// Delivery id → lease end.
     pub leases: std::collections::HashMap<String, i64>,
+    /// First attempts made before their routing was recorded (the route loop handed the
+    /// deliveries over unrecorded, `crate::deliver::unrecorded`): each such delivery is written
+    /// in the state its attempt left it, beside the attempt. Attempts of deliveries the fence
+    /// does not take are dropped (the routing that was taken sends its own).
+    pub attempts: Vec<Attempt>,
 }
 
 /// A route that waits for its plugin, with its event.
@@ -218,6 +223,18 @@ pub(crate) enum AfterAttempt {
     RetryAt(i64),
     Failed,
     Dead,
+}
+
+impl AfterAttempt {
+    /// The delivery's status after the attempt, and when it is due again (while pending).
+    pub(crate) fn state(self) -> (DeliveryStatus, Option<i64>) {
+        match self {
+            Self::Succeeded => (DeliveryStatus::Succeeded, None),
+            Self::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            Self::Failed => (DeliveryStatus::Failed, None),
+            Self::Dead => (DeliveryStatus::Dead, None),
+        }
+    }
 }
 
 /// One attempt, as the delivery log keeps it.
@@ -277,7 +294,9 @@ pub(crate) trait Queue: Send + Sync + 'static {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
     /// The oldest events whose routing is not yet recorded.
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
-    /// Records routing outcomes and deliveries, and marks the events routed, atomically.
+    /// Records routing outcomes and deliveries (those with an attempt in
+    /// [`RoutingBatch::attempts`] in the state it left them, with it), and marks the events
+    /// routed, atomically.
     /// Fenced on the events: a routing is taken whole while its event is unrouted, and once it is
     /// routed only for routes still `waiting` for their plugin, so an event routed twice (handed
     /// over in memory and found by a scan, say) never gets its deliveries twice. Returns the ids
@@ -302,6 +321,12 @@ pub(crate) trait Queue: Send + Sync + 'static {
     ) -> Result<Vec<DueDelivery>, StoreError>;
     /// When the earliest pending, unleased delivery of one of `targets` falls due, if any.
     async fn next_due_at(&self, now: i64, targets: Vec<String>) -> Result<Option<i64>, StoreError>;
+    /// How long an event stays leased for routing to the instance that stored it (Unix ms from
+    /// its receipt), so that no other instance routes it meanwhile; `None` for a store one
+    /// process owns. A routing recorded after its deliveries' first attempts must land within it.
+    fn routing_lease_ms(&self) -> Option<i64> {
+        None
+    }
     /// Events stored and not yet routed (ingress's backpressure reads it every second).
     async fn unrouted_count(&self) -> Result<u64, StoreError>;
     /// Records an attempt and the delivery's new state, releasing its lease.

@@ -85,12 +85,28 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut per_delivery: HashMap<String, usize> = HashMap::new();
+    let mut ids_per_event: HashMap<String, HashSet<String>> = HashMap::new();
     for r in receiver.seen() {
-        *per_delivery
-            .entry(r.header("x-hookgate-delivery").to_string())
-            .or_default() += 1;
+        let delivery = r.header("x-hookgate-delivery").to_string();
+        ids_per_event
+            .entry(r.header("x-hookgate-event").to_string())
+            .or_default()
+            .insert(delivery.clone());
+        *per_delivery.entry(delivery).or_default() += 1;
     }
     let duplicates: usize = per_delivery.values().map(|n| n - 1).sum();
+    // One route, one target: an event sent again after the restart (routed again, its first
+    // routing lost with the process) carries the same delivery id, so the receiver can dedupe.
+    let renamed: Vec<_> = ids_per_event
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .collect();
+    assert!(
+        renamed.is_empty(),
+        "{} events arrived under more than one delivery id, e.g. {:?}",
+        renamed.len(),
+        renamed.first()
+    );
     eprintln!(
         "kill -9: {} acknowledged, {} delivered before the kill, {} distinct deliveries, {} duplicates (at least once)",
         acked.len(),

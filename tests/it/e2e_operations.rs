@@ -245,6 +245,7 @@ targets = ["t"]
         post_json(&gw.hook("b"), "{}".to_string(), &[]).await;
     }
     receiver.wait_for(5, Duration::from_secs(5)).await;
+    gw.wait_routed().await;
 
     let (status, page) = admin(
         &gw,

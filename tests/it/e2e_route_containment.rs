@@ -32,6 +32,7 @@ async fn a_body_nested_past_the_limit_never_stops_routing() {
     assert_eq!(status, 202);
     let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(seen[0].json(), serde_json::json!({"after": true}));
+    gw.wait_routed().await;
     if status == 202 {
         let errors = gw
             .db()
@@ -263,6 +264,7 @@ timeout_ms = 8000
     ns.sort_unstable();
     ns.dedup();
     assert_eq!(ns.len(), EVENTS);
+    gw.wait_routed().await;
     let failed = gw
         .db()
         .texts("SELECT last_error FROM deliveries WHERE status = 'failed'")

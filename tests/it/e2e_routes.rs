@@ -117,6 +117,7 @@ jq = '{first: .body.n, type: .event_type, h: .headers["x-team"], q: .queryParams
         bodies.iter().filter(|b| b.get("second").is_some()).count(),
         2
     );
+    gw.wait_routed().await;
     let statuses = gw.deliveries().await;
     assert_eq!(
         statuses.len(),
@@ -210,6 +211,7 @@ async fn runaway_mappings_are_contained_to_their_route() {
             [r#"{"ok":2}"#, r#"{"second":1}"#, r#"{"second":2}"#],
             "{bad}"
         );
+        gw.wait_routed().await;
         let failed = gw
             .db()
             .rows("SELECT route, last_error FROM deliveries WHERE status = 'failed'")

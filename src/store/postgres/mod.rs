@@ -361,6 +361,9 @@ impl Queue for PostgresStore {
             .await
             .map_err(store_err)
     }
+    fn routing_lease_ms(&self) -> Option<i64> {
+        Some(ROUTE_LEASE_MS)
+    }
     async fn unrouted_count(&self) -> Result<u64, StoreError> {
         let c = self.client().await?;
         queries::unrouted_count(&c).await.map_err(store_err)

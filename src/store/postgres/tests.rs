@@ -99,7 +99,7 @@ fn attempt(id: &str, n: u32, after: AfterAttempt, at: i64) -> Attempt {
 fn batch(routings: Vec<Routing>) -> Arc<RoutingBatch> {
     Arc::new(RoutingBatch {
         routings,
-        leases: Default::default(),
+        ..Default::default()
     })
 }
 

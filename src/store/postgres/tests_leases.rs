@@ -152,6 +152,7 @@ async fn pg_handed_over_deliveries_are_leased_until_given_back() {
     let leased = RoutingBatch {
         routings: vec![routing("e1", "d1")],
         leases: [("d1".to_string(), NOW + 60_000)].into(),
+        attempts: Vec::new(),
     };
     let written = a
         .record_routing(Arc::new(leased.clone()), NOW)

@@ -3,6 +3,7 @@
 
 use crate::store::*;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 
 pub(super) fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result<()> {
     c.prepare_cached(
@@ -50,6 +51,11 @@ pub(super) fn record_routing(
     now: i64,
 ) -> rusqlite::Result<Vec<String>> {
     let mut leased = Vec::new();
+    let attempted: HashMap<&str, &Attempt> = batch
+        .attempts
+        .iter()
+        .map(|a| (a.delivery_id.as_str(), a))
+        .collect();
     for routing in &batch.routings {
         let first = c
             .prepare_cached(
@@ -76,26 +82,38 @@ pub(super) fn record_routing(
             .execute(params![routing.event_id, result.route, result.outcome.as_str(), result.detail])?;
         }
         for d in routing.deliveries.iter().filter(|d| takes(&d.route)) {
-            let next = (d.status == DeliveryStatus::Pending).then_some(now);
             let lease = batch.leases.get(&d.id).copied();
+            let attempt = attempted.get(d.id.as_str()).copied();
+            let (status, next) = match attempt {
+                Some(a) => a.after.state(),
+                None => (
+                    d.status,
+                    (d.status == DeliveryStatus::Pending).then_some(now),
+                ),
+            };
             c.prepare_cached(
                 "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, \
-                 last_error, created_at, updated_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+                 last_error, created_at, updated_at, lease_until, attempts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 d.id,
                 routing.event_id,
                 d.route,
                 d.target,
-                d.status.as_str(),
+                status.as_str(),
                 d.body.as_deref(),
                 pairs_to_json(&d.headers),
                 next,
-                d.error,
+                attempt.map_or(d.error.as_deref(), |a| a.error.as_deref()),
                 now,
-                lease.unwrap_or(0)
+                attempt.map_or(now, |a| a.finished_at),
+                lease.unwrap_or(0),
+                attempt.map_or(0, |a| a.attempt)
             ])?;
-            if lease.is_some() {
+            if let Some(a) = attempt {
+                insert_attempt(c, a)?;
+            } else if lease.is_some() {
                 leased.push(d.id.clone());
             }
         }
@@ -103,13 +121,24 @@ pub(super) fn record_routing(
     Ok(leased)
 }
 
-/// Whether recording `batch` leaves a delivery a claim can take (so the worker must look).
+/// Whether recording `batch` leaves a delivery a claim can take (so the worker must look): one
+/// pending and not leased, or attempted and due again.
 pub(super) fn claimable(batch: &RoutingBatch) -> bool {
+    let after: HashMap<&str, AfterAttempt> = batch
+        .attempts
+        .iter()
+        .map(|a| (a.delivery_id.as_str(), a.after))
+        .collect();
     batch
         .routings
         .iter()
         .flat_map(|r| &r.deliveries)
-        .any(|d| d.status == DeliveryStatus::Pending && !batch.leases.contains_key(&d.id))
+        .filter(|d| d.status == DeliveryStatus::Pending && !batch.leases.contains_key(&d.id))
+        .any(|d| {
+            after
+                .get(d.id.as_str())
+                .is_none_or(|a| matches!(a, AfterAttempt::RetryAt(_)))
+        })
 }
 
 pub(super) fn release_leases(c: &Connection, ids: &[String]) -> rusqlite::Result<()> {
@@ -189,6 +218,18 @@ pub(super) fn unrouted_count(c: &Connection) -> rusqlite::Result<u64> {
 }
 
 pub(super) fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    insert_attempt(c, a)?;
+    let (status, next) = a.after.state();
+    c.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = 0, last_error = ?5, \
+         updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, a.finished_at])?;
+    Ok(())
+}
+
+/// Logs an attempt (its delivery's state is the caller's).
+fn insert_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_headers, \
          response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -203,17 +244,6 @@ pub(super) fn record_attempt(c: &Connection, a: &Attempt) -> rusqlite::Result<()
         pairs_to_json(&a.response_headers),
         &a.response_body[..]
     ])?;
-    let (status, next) = match a.after {
-        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
-        AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-        AfterAttempt::Failed => (DeliveryStatus::Failed, None),
-        AfterAttempt::Dead => (DeliveryStatus::Dead, None),
-    };
-    c.prepare_cached(
-        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = 0, last_error = ?5, \
-         updated_at = ?6 WHERE id = ?1",
-    )?
-    .execute(params![a.delivery_id, status.as_str(), a.attempt, next, a.error, a.finished_at])?;
     Ok(())
 }
 
@@ -268,7 +298,7 @@ mod tests {
         });
         RoutingBatch {
             routings: vec![routing],
-            leases: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -222,6 +222,27 @@ impl Gateway {
             .collect()
     }
 
+    /// Waits until the store holds every event routed, or panics after 10 s. A routing whose
+    /// deliveries were handed over unrecorded lands after their first attempts, so a receiver may
+    /// see a delivery a moment before the log shows its event routed.
+    pub async fn wait_routed(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let db = self.db();
+        loop {
+            let unrouted = db
+                .count("SELECT COUNT(*) FROM events WHERE NOT routed")
+                .await;
+            if unrouted == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{unrouted} events never routed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until `pred` holds for the delivery statuses, or panics after `timeout`.
     pub async fn wait_deliveries(
         &self,

@@ -7,6 +7,7 @@
 
 mod log;
 mod queue;
+mod rows;
 mod shared;
 
 pub(in crate::store::postgres) use log::*;

@@ -1,6 +1,7 @@
 //! The queue's SQL: events in, routings recorded (a batch in a handful of statements), deliveries
 //! claimed under leases, attempts recorded.
 
+use super::rows::{DeliveryRows, Rows};
 use super::*;
 use crate::store::*;
 use deadpool_postgres::{ClientWrapper as Client, Transaction};
@@ -148,9 +149,15 @@ pub(in crate::store::postgres) async fn record_routing(
         Some(false) => true,
         Some(true) => waiting.contains(&(event.to_string(), route.to_string())),
     };
+    let attempted: HashMap<&str, &Attempt> = batch
+        .attempts
+        .iter()
+        .map(|a| (a.delivery_id.as_str(), a))
+        .collect();
     let mut marks = Rows::default();
     let mut results = Rows::default();
     let mut deliveries = DeliveryRows::default();
+    let mut attempts = Vec::new();
     // One row per (event, route) in one statement, or ON CONFLICT refuses it (a batch never
     // routes an event twice; this only keeps that from becoming an error).
     let mut seen_results = HashSet::new();
@@ -171,8 +178,14 @@ pub(in crate::store::postgres) async fn record_routing(
             }
         }
         for d in routing.deliveries.iter().filter(|d| takes(event, &d.route)) {
-            let lease = batch.leases.get(&d.id).copied();
-            deliveries.push(event, d, now, lease.map(|until| (until, owner)));
+            let attempt = attempted.get(d.id.as_str()).copied();
+            let lease = batch
+                .leases
+                .get(&d.id)
+                .copied()
+                .filter(|_| attempt.is_none());
+            deliveries.push(event, d, now, lease.map(|until| (until, owner)), attempt);
+            attempts.extend(attempt);
         }
     }
     if !marks.is_empty() {
@@ -196,8 +209,11 @@ pub(in crate::store::postgres) async fn record_routing(
         leased: deliveries.leased(),
         claimable: deliveries.claimable(),
     };
-    if !deliveries.ids.is_empty() {
+    if !deliveries.is_empty() {
         deliveries.insert(tx, now).await?;
+    }
+    if !attempts.is_empty() {
+        insert_attempts(tx, attempts.into_iter()).await?;
     }
     Ok(recorded)
 }
@@ -225,112 +241,6 @@ pub(in crate::store::postgres) async fn release_leases(
         &[&ids, &owner],
     )
     .await
-}
-
-/// Text columns of rows bound as arrays.
-pub(in crate::store::postgres) struct Rows<'a, const N: usize> {
-    rows: Vec<[Option<Cow<'a, str>>; N]>,
-}
-
-impl<const N: usize> Default for Rows<'_, N> {
-    fn default() -> Self {
-        Self { rows: Vec::new() }
-    }
-}
-
-impl<'a, const N: usize> Rows<'a, N> {
-    fn push(&mut self, row: [Option<Cow<'a, str>>; N]) {
-        self.rows.push(row);
-    }
-    fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-    fn col(&self, i: usize) -> Vec<Option<&str>> {
-        self.rows.iter().map(|r| r[i].as_deref()).collect()
-    }
-}
-
-/// New deliveries as columns, for one `INSERT ... SELECT FROM unnest(...)`.
-#[derive(Default)]
-pub(in crate::store::postgres) struct DeliveryRows<'a> {
-    ids: Vec<&'a str>,
-    events: Vec<&'a str>,
-    routes: Vec<&'a str>,
-    targets: Vec<&'a str>,
-    statuses: Vec<&'static str>,
-    bodies: Vec<Option<&'a [u8]>>,
-    headers: Vec<String>,
-    next: Vec<Option<i64>>,
-    errors: Vec<Option<Cow<'a, str>>>,
-    lease_until: Vec<i64>,
-    lease_owners: Vec<Option<&'a str>>,
-}
-
-impl<'a> DeliveryRows<'a> {
-    fn push(
-        &mut self,
-        event: &'a str,
-        d: &'a NewDelivery,
-        now: i64,
-        lease: Option<(i64, &'a str)>,
-    ) {
-        self.lease_until.push(lease.map_or(0, |(until, _)| until));
-        self.lease_owners.push(lease.map(|(_, owner)| owner));
-        self.ids.push(&d.id);
-        self.events.push(event);
-        self.routes.push(&d.route);
-        self.targets.push(&d.target);
-        self.statuses.push(d.status.as_str());
-        self.bodies.push(d.body.as_deref());
-        self.headers.push(pairs_to_json(&d.headers));
-        self.next
-            .push((d.status == DeliveryStatus::Pending).then_some(now));
-        self.errors.push(d.error.as_deref().map(text));
-    }
-
-    fn leased(&self) -> Vec<String> {
-        self.ids
-            .iter()
-            .zip(&self.lease_owners)
-            .filter(|(_, owner)| owner.is_some())
-            .map(|(id, _)| id.to_string())
-            .collect()
-    }
-
-    fn claimable(&self) -> bool {
-        self.statuses
-            .iter()
-            .zip(&self.lease_owners)
-            .any(|(status, owner)| *status == DeliveryStatus::Pending.as_str() && owner.is_none())
-    }
-
-    async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
-        tx.execute(
-            &tx.cached(
-                "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
-             next_attempt_at, last_error, lease_until, lease_owner, created_at, updated_at) \
-             SELECT u.*, $12, $12 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
-             $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[], \
-             $11::TEXT[]) AS u",
-            )
-            .await?,
-            &[
-                &self.ids,
-                &self.events,
-                &self.routes,
-                &self.targets,
-                &self.statuses,
-                &self.bodies,
-                &self.headers,
-                &self.next,
-                &self.errors.iter().map(|e| e.as_deref()).collect::<Vec<_>>(),
-                &self.lease_until,
-                &self.lease_owners,
-                &now,
-            ],
-        )
-        .await
-    }
 }
 
 /// Leases due deliveries to `owner`. `SKIP LOCKED` passes over rows another instance is leasing
@@ -421,39 +331,20 @@ pub(in crate::store::postgres) async fn record_attempts(
 ) -> Pg<()> {
     let ids: Vec<&str> = attempts.iter().map(|a| a.delivery_id.as_str()).collect();
     let numbers: Vec<i64> = attempts.iter().map(|a| i64::from(a.attempt)).collect();
-    let started: Vec<i64> = attempts.iter().map(|a| a.started_at).collect();
-    let durations: Vec<i64> = attempts.iter().map(|a| a.duration_ms).collect();
-    let codes: Vec<Option<i64>> = attempts
-        .iter()
-        .map(|a| a.status_code.map(i64::from))
-        .collect();
     let errors: Vec<Option<Cow<str>>> = attempts
         .iter()
         .map(|a| a.error.as_deref().map(text))
         .collect();
     let errors: Vec<Option<&str>> = errors.iter().map(|e| e.as_deref()).collect();
-    let headers: Vec<String> = attempts
-        .iter()
-        .map(|a| pairs_to_json(&a.response_headers))
-        .collect();
-    let bodies: Vec<&[u8]> = attempts.iter().map(|a| &a.response_body[..]).collect();
     let (statuses, next): (Vec<&str>, Vec<Option<i64>>) = attempts
         .iter()
-        .map(|a| match a.after {
-            AfterAttempt::Succeeded => (DeliveryStatus::Succeeded.as_str(), None),
-            AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending.as_str(), Some(at)),
-            AfterAttempt::Failed => (DeliveryStatus::Failed.as_str(), None),
-            AfterAttempt::Dead => (DeliveryStatus::Dead.as_str(), None),
+        .map(|a| {
+            let (status, next) = a.after.state();
+            (status.as_str(), next)
         })
         .unzip();
     let finished: Vec<i64> = attempts.iter().map(|a| a.finished_at).collect();
-    tx.execute(
-        &tx.cached("INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
-         response_headers, response_body) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], \
-         $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[])").await?,
-        &[&ids, &numbers, &started, &durations, &codes, &errors, &headers, &bodies],
-    )
-    .await?;
+    insert_attempts(tx, attempts.iter()).await?;
     // A delivery appears once per batch: its worker awaits each attempt before the next.
     tx.execute(
         &tx.cached("UPDATE deliveries d SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, \
@@ -495,4 +386,36 @@ pub(in crate::store::postgres) async fn waiting_routes(
         }
     }
     Ok(out)
+}
+
+/// Logs attempts (their deliveries' state is the caller's), in one statement.
+async fn insert_attempts<'a>(
+    tx: &Transaction<'_>,
+    attempts: impl Iterator<Item = &'a Attempt> + Clone,
+) -> Pg<u64> {
+    let ids: Vec<&str> = attempts.clone().map(|a| a.delivery_id.as_str()).collect();
+    let numbers: Vec<i64> = attempts.clone().map(|a| i64::from(a.attempt)).collect();
+    let started: Vec<i64> = attempts.clone().map(|a| a.started_at).collect();
+    let durations: Vec<i64> = attempts.clone().map(|a| a.duration_ms).collect();
+    let codes: Vec<Option<i64>> = attempts
+        .clone()
+        .map(|a| a.status_code.map(i64::from))
+        .collect();
+    let errors: Vec<Option<Cow<str>>> = attempts
+        .clone()
+        .map(|a| a.error.as_deref().map(text))
+        .collect();
+    let errors: Vec<Option<&str>> = errors.iter().map(|e| e.as_deref()).collect();
+    let headers: Vec<String> = attempts
+        .clone()
+        .map(|a| pairs_to_json(&a.response_headers))
+        .collect();
+    let bodies: Vec<&[u8]> = attempts.map(|a| &a.response_body[..]).collect();
+    tx.execute(
+        &tx.cached("INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, \
+         response_headers, response_body) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], \
+         $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[])").await?,
+        &[&ids, &numbers, &started, &durations, &codes, &errors, &headers, &bodies],
+    )
+    .await
 }
