@@ -168,3 +168,37 @@ async fn pg_handed_over_deliveries_are_leased_until_given_back() {
     a.release_leases(vec!["d1".into()]).await.unwrap();
     assert_eq!(b.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn pg_a_routing_recorded_after_its_first_attempts_writes_what_they_left() {
+    let Some(url) = fresh_database("late_routing").await else {
+        return;
+    };
+    let (a, b) = (open(&url).await, open(&url).await);
+    for e in ["e1", "e2"] {
+        a.insert_event(event(e)).await.unwrap();
+    }
+    // Held by its instance: no other instance routes the event meanwhile.
+    assert!(b.unrouted_events(10).await.unwrap().is_empty());
+    let mut retried = attempt("d2", 1, AfterAttempt::RetryAt(NOW + 5), NOW);
+    retried.status_code = Some(503);
+    let late = RoutingBatch {
+        routings: vec![routing("e1", "d1"), routing("e2", "d2")],
+        leases: Default::default(),
+        attempts: vec![attempt("d1", 1, AfterAttempt::Succeeded, NOW), retried],
+    };
+    let written = a.record_routing(Arc::new(late), NOW).await.unwrap();
+    assert!(written.is_empty(), "nothing leased");
+    assert!(a.unrouted_events(10).await.unwrap().is_empty());
+    let (d1, attempts) = a.get_delivery("d1").await.unwrap();
+    assert_eq!((d1.status.as_str(), attempts.len()), ("succeeded", 1));
+    let (d2, attempts) = a.get_delivery("d2").await.unwrap();
+    assert_eq!((d2.status.as_str(), attempts.len()), ("pending", 1));
+    assert_eq!(attempts[0].status_code, Some(503));
+    assert!(
+        b.claim_due("t", NOW, 10, 1_000).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    let due = b.claim_due("t", NOW + 5, 10, 1_000).await.unwrap();
+    assert_eq!((due.len(), due[0].attempts), (1, 1), "due again, unleased");
+}

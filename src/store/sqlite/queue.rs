@@ -323,4 +323,68 @@ mod tests {
             .unwrap();
         assert_eq!(deliveries, 2);
     }
+
+    fn attempt(delivery: &str, after: AfterAttempt) -> Attempt {
+        Attempt {
+            delivery_id: delivery.into(),
+            attempt: 1,
+            started_at: 5,
+            duration_ms: 1,
+            status_code: Some(503),
+            error: Some("HTTP 503".into()),
+            response_headers: Vec::new(),
+            response_body: Bytes::new(),
+            after,
+            finished_at: 6,
+        }
+    }
+
+    #[test]
+    fn a_routing_recorded_after_its_first_attempts_writes_each_delivery_as_its_attempt_left_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        insert_event(&conn, &StoredEvent::blank("e", 0)).unwrap();
+        let mut batch = routing(0, "retried");
+        let mut second = batch.routings[0].deliveries[0].clone();
+        second.id = "done".into();
+        batch.routings[0].deliveries.push(second);
+        let mut third = batch.routings[0].deliveries[0].clone();
+        third.id = "unattempted".into();
+        batch.routings[0].deliveries.push(third);
+        batch.attempts = vec![
+            attempt("retried", AfterAttempt::RetryAt(100)),
+            attempt("done", AfterAttempt::Succeeded),
+        ];
+        assert!(
+            claimable(&batch),
+            "a retry is due later, and one went unattempted"
+        );
+        record_routing(&conn, &batch, 1).unwrap();
+        let rows: Vec<(String, String, i64, Option<i64>, i64)> = conn
+            .prepare("SELECT id, status, attempts, next_attempt_at, lease_until FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("done".into(), "succeeded".into(), 1, None, 0),
+                ("retried".into(), "pending".into(), 1, Some(100), 0),
+                ("unattempted".into(), "pending".into(), 0, Some(1), 0),
+            ]
+        );
+        let logged: i64 = conn
+            .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(logged, 2);
+        assert!(unrouted(&conn, 10).unwrap().is_empty());
+
+        batch.routings[0].deliveries.truncate(2);
+        batch.attempts[0].after = AfterAttempt::Succeeded;
+        assert!(!claimable(&batch), "nothing left for a claim");
+    }
 }
