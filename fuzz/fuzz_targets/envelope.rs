@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         headers,
         query,
         body: Bytes::copy_from_slice(body),
+        replays: 0,
     };
     let too_deep = nests_deeper_than(body, MAX_DEPTH);
     let accepted = check_json(body).is_ok();

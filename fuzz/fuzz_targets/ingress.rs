@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
             headers: Vec::new(),
             query: Vec::new(),
             body: Bytes::copy_from_slice(body),
+            replays: 0,
         };
         if let Err(e) = Envelope::build(&event, BodyFormat::Json, &EventTypeRule::None) {
             panic!("ingress accepted a body that routing cannot read: {e}");
