@@ -51,26 +51,15 @@ impl Recording {
         let mut reserved = Vec::new();
         for (event, routing) in routed {
             let mut rooms = reserve(handoff, cfg, &event, &routing, now);
-            let pending = routing
-                .deliveries
-                .iter()
-                .filter(|d| d.status == DeliveryStatus::Pending)
-                .count();
-            // A route waiting for its plugin must be in the store before the plugin comes: the
-            // loop looks for waiting routes there when it does.
-            let waits = routing
-                .results
-                .iter()
-                .any(|r| r.outcome == Outcome::Waiting);
-            match late.deadline(&event, now) {
-                Some(until) if pending > 0 && rooms.len() == pending && !waits => {
-                    let shares = late.hold(routing, pending);
+            match late_until(late, &event, &routing, rooms.len(), now) {
+                Some(until) => {
+                    let shares = late.hold(routing, rooms.len());
                     for (r, share) in rooms.into_iter().zip(shares) {
                         let lease_until = r.lease_until.min(until);
                         sender.send_unrecorded(r.room, r.delivery, lease_until, Some(share));
                     }
                 }
-                _ => {
+                None => {
                     reserved.append(&mut rooms);
                     routings.push(routing);
                 }
@@ -110,6 +99,32 @@ impl Recording {
     }
 }
 
+/// Whether `routing` may be recorded after its deliveries' first attempts, given `rooms` of them
+/// reserved a place in the hand-off; if so, when those attempts must have ended.
+fn late_until(
+    late: &Late,
+    event: &StoredEvent,
+    routing: &Routing,
+    rooms: usize,
+    now: i64,
+) -> Option<i64> {
+    let pending = routing
+        .deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Pending)
+        .count();
+    // A route waiting for its plugin must be in the store before the plugin comes: the loop
+    // looks for waiting routes there when it does.
+    let waits = routing
+        .results
+        .iter()
+        .any(|r| r.outcome == Outcome::Waiting);
+    if pending == 0 || rooms < pending || waits {
+        return None;
+    }
+    late.deadline(event, now)
+}
+
 /// Reserves a place in the hand-off for each pending delivery of `routing` whose target has room.
 fn reserve(
     handoff: &mut Handoff,
@@ -119,33 +134,31 @@ fn reserve(
     now: i64,
 ) -> Vec<Reserved> {
     let mut reserved = Vec::new();
-    {
-        for d in &routing.deliveries {
-            if d.status != DeliveryStatus::Pending {
-                continue;
-            }
-            let Some(target) = cfg.targets.get(&d.target) else {
-                continue;
-            };
-            let Some(room) = handoff.reserve(target, now) else {
-                continue;
-            };
-            let delivery = DueDelivery {
-                id: d.id.clone(),
-                event_id: routing.event_id.clone(),
-                event_type: routing.event_type.clone(),
-                body: d.body.clone().unwrap_or_else(|| event.body.clone()),
-                headers: d.headers.clone(),
-                attempts: 0,
-                created_at: now,
-            };
-            let lease_until = now.saturating_add(handoff::lease_ms(target));
-            reserved.push(Reserved {
-                room,
-                delivery,
-                lease_until,
-            });
+    for d in &routing.deliveries {
+        if d.status != DeliveryStatus::Pending {
+            continue;
         }
+        let Some(target) = cfg.targets.get(&d.target) else {
+            continue;
+        };
+        let Some(room) = handoff.reserve(target, now) else {
+            continue;
+        };
+        let delivery = DueDelivery {
+            id: d.id.clone(),
+            event_id: routing.event_id.clone(),
+            event_type: routing.event_type.clone(),
+            body: d.body.clone().unwrap_or_else(|| event.body.clone()),
+            headers: d.headers.clone(),
+            attempts: 0,
+            created_at: now,
+        };
+        let lease_until = now.saturating_add(handoff::lease_ms(target));
+        reserved.push(Reserved {
+            room,
+            delivery,
+            lease_until,
+        });
     }
     reserved
 }
