@@ -152,3 +152,50 @@ async fn commit(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn late(lease_ms: Option<i64>) -> Late {
+        Late {
+            recorder: mpsc::unbounded_channel().0,
+            held: Arc::default(),
+            lease_ms,
+        }
+    }
+
+    #[test]
+    fn on_a_shared_store_a_late_routing_must_land_well_inside_the_events_routing_lease() {
+        let event = |received_at| StoredEvent {
+            received_at,
+            ..StoredEvent::blank("e", 0)
+        };
+        let now = 1_000_000;
+        assert_eq!(
+            late(None).deadline(&event(0), now),
+            Some(i64::MAX),
+            "a store one process owns has no lease"
+        );
+        let shared = late(Some(60_000));
+        assert_eq!(
+            shared.deadline(&event(now - 10_000), now),
+            Some(now - 10_000 + 60_000 - MARGIN_MS)
+        );
+        assert_eq!(
+            shared.deadline(&event(now - 50_000), now),
+            None,
+            "too little lease left: recorded now"
+        );
+    }
+
+    #[test]
+    fn held_events_are_released_by_id() {
+        let l = late(None);
+        let shares = l.hold(crate::store::Routing::new(&StoredEvent::blank("e1", 0)), 1);
+        assert!(l.held.contains("e1") && l.held.len() == 1);
+        l.held.release(&["e1".to_string()]);
+        assert!(!l.held.contains("e1"));
+        drop(shares);
+    }
+}
