@@ -104,12 +104,13 @@ async fn pulumi_kinds_filter_names_and_ping() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(got, want);
-    let ping_detail = gw
-        .db()
-        .one(
-            "SELECT r.detail FROM route_results r JOIN events e ON e.id = r.event_id \
-             WHERE e.event_type = 'ping' AND r.route = 'pulumi-all'",
-        )
+    let db = gw.db();
+    let ping_detail = db
+        .one(&format!(
+            "SELECT r.detail FROM route_results r WHERE r.event_id IN ({}) \
+             AND r.route = 'pulumi-all'",
+            db.event_ids_of_type("ping")
+        ))
         .await
         .text();
     assert!(ping_detail.contains("handshake"), "{ping_detail}");

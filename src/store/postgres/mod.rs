@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_event_replays.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_routing_off_events.sql"),
+    ),
 ];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.

@@ -35,12 +35,25 @@ async fn fresh_database(name: &str) -> Option<String> {
 #[path = "tests_leases.rs"]
 mod leases;
 
+/// Migrations over stored data.
+#[path = "tests_migrate.rs"]
+mod migrate;
+
 /// The delivery log's query plans on a large log.
 #[path = "tests_plans.rs"]
 mod plans;
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::open(url).await.expect("open postgres store")
+}
+
+/// A plain connection to the test database, beside the store's own.
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    client
 }
 
 fn event(id: &str) -> StoredEvent {
@@ -339,10 +352,7 @@ async fn pg_migrations_are_idempotent_and_safe_from_many_instances() {
     drop(opened);
     let store = open(&url).await;
     store.ping().await.unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     let n: i64 = client
         .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
         .await
@@ -392,10 +402,7 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
         .unwrap();
     assert_eq!(store.claim_due("t", NOW, 10, 1_000).await.unwrap().len(), 1);
     // Every connection the store holds (pool and LISTEN) is encrypted.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     // The LISTEN connection is opened in the background: wait for it to show up.
     let mut counts = (0, 0);
     for _ in 0..100 {

@@ -53,10 +53,7 @@ async fn pg_leases_end_with_their_time_or_their_holder() {
     // beat is moved back past the dead line; a takes the work at once. (Stopped first: a beat
     // between the move and the checks made this test flaky.)
     b.stop_beating().await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     assert!(
         a.claim_due("t", NOW + 2_000, 10, 1_000)
             .await
@@ -103,15 +100,12 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     assert!(b.unrouted_events(10).await.unwrap().is_empty());
     assert_eq!(a.unrouted_events(10).await.unwrap().len(), 1);
     // Unleased events (say, of an instance gone) are split between the routers.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     client
-        .execute(
-            "INSERT INTO events (id, source, received_at, headers, query, body) \
-             SELECT 'e' || i, 'src', 0, '[]', '[]', '{}'::bytea FROM generate_series(0, 99) AS i",
-            &[],
+        .batch_execute(
+            "WITH e AS (INSERT INTO events (id, source, received_at, headers, query, body) \
+             SELECT 'e' || i, 'src', 0, '[]', '[]', '{}'::bytea FROM generate_series(0, 99) AS i \
+             RETURNING seq) INSERT INTO unrouted (seq) SELECT seq FROM e",
         )
         .await
         .unwrap();
@@ -201,4 +195,46 @@ async fn pg_a_routing_recorded_after_its_first_attempts_writes_what_they_left() 
     );
     let due = b.claim_due("t", NOW + 5, 10, 1_000).await.unwrap();
     assert_eq!((due.len(), due[0].attempts), (1, 1), "due again, unleased");
+}
+
+#[tokio::test]
+async fn pg_a_routing_committed_while_another_waits_for_the_event_is_not_written_twice() {
+    let Some(url) = fresh_database("fence_wait").await else {
+        return;
+    };
+    let store = open(&url).await;
+    store.insert_event(event("e1")).await.unwrap();
+    let mut client = raw_client(&url).await;
+    // Another instance's routing of e1, holding the event's lock until it commits.
+    let other = client.transaction().await.unwrap();
+    other
+        .batch_execute(
+            "SELECT 1 FROM events WHERE id = 'e1' FOR UPDATE; \
+             DELETE FROM unrouted WHERE seq = (SELECT seq FROM events WHERE id = 'e1')",
+        )
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .record_routing(batch(vec![routing("e1", "d1")]), NOW)
+                .await
+        }
+    });
+    // The recording has taken its snapshot and waits for the lock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the recording did not wait");
+    other.commit().await.unwrap();
+    waiting.await.unwrap().unwrap();
+    let written: i64 = client
+        .query_one("SELECT COUNT(*) FROM deliveries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        written, 0,
+        "a routing was taken for an event already routed"
+    );
 }

@@ -229,9 +229,7 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let db = self.db();
         loop {
-            let unrouted = db
-                .count("SELECT COUNT(*) FROM events WHERE NOT routed")
-                .await;
+            let unrouted = db.unrouted().await;
             if unrouted == 0 {
                 return;
             }

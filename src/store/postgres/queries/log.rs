@@ -175,8 +175,9 @@ pub(in crate::store::postgres) async fn list_events(
     let mut f = filter::events(Dialect::Postgres, q, 0);
     let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
-         ORDER BY seq DESC LIMIT {limit}",
+        "SELECT seq, id, source, (SELECT t.event_type FROM event_types t WHERE t.seq = events.seq), \
+         received_at, NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = events.seq) \
+         FROM events WHERE {} ORDER BY seq DESC LIMIT {limit}",
         f.clause
     );
     let rows = c.query(&c.cached(&sql).await?, &bound(&f.params)).await?;
@@ -197,7 +198,12 @@ pub(in crate::store::postgres) async fn list_events(
 pub(in crate::store::postgres) async fn get_event(c: &Client, id: &str) -> Pg<Option<EventView>> {
     let Some(r) = c
         .query_opt(
-            &c.cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = $1").await?,
+            &c.cached(
+                "SELECT e.id, e.source, t.event_type, e.received_at, \
+             NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = e.seq), e.headers, e.body \
+             FROM events e LEFT JOIN event_types t ON t.seq = e.seq WHERE e.id = $1",
+            )
+            .await?,
             &[&id],
         )
         .await?
@@ -243,11 +249,17 @@ pub(in crate::store::postgres) async fn get_event(c: &Client, id: &str) -> Pg<Op
     Ok(Some(event))
 }
 
-/// Marks an event unrouted (and its routing lease free); false when there is no such event.
+/// Puts an event back in the routing queue (its lease free) and counts the replay; false when
+/// there is no such event.
 pub(in crate::store::postgres) async fn replay_event(c: &Client, id: &str) -> Pg<bool> {
     let n = c
         .execute(
-            &c.cached("UPDATE events SET routed = FALSE, replays = replays + 1, route_lease_until = 0, route_owner = NULL WHERE id = $1").await?,
+            &c.cached(
+                "WITH e AS (UPDATE events SET replays = replays + 1 WHERE id = $1 RETURNING seq) \
+                 INSERT INTO unrouted (seq) SELECT seq FROM e \
+                 ON CONFLICT (seq) DO UPDATE SET lease_until = 0, owner = NULL",
+            )
+            .await?,
             &[&id],
         )
         .await?;
@@ -283,14 +295,18 @@ pub(in crate::store::postgres) async fn prune(
                         AND d.status != 'pending' RETURNING d.id), \
                       logs AS (DELETE FROM attempts a USING gone WHERE a.delivery_id = gone.id RETURNING 1) \
                       SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM logs)";
-    // An event goes once it is routed and none of its deliveries (or waiting routes) remain.
-    let events = "WITH picked AS (SELECT id FROM events e WHERE received_at < $1 AND routed \
+    // An event goes once it is routed and none of its deliveries (or waiting routes) remain. A
+    // replay committed meanwhile counted up `replays`, which the delete re-checks on the row it
+    // waited for (a check of `unrouted` would still see the statement's snapshot).
+    let events = "WITH picked AS (SELECT id, replays FROM events e WHERE received_at < $1 \
+                    AND NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = e.seq) \
                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
                     AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id \
                       AND r.outcome = 'waiting') \
                     ORDER BY seq LIMIT $2), \
-                  gone AS (DELETE FROM events e USING picked WHERE e.id = picked.id AND e.routed \
-                    RETURNING e.id), \
+                  gone AS (DELETE FROM events e USING picked WHERE e.id = picked.id \
+                    AND e.replays = picked.replays RETURNING e.id, e.seq), \
+                  types AS (DELETE FROM event_types t USING gone WHERE t.seq = gone.seq), \
                   results AS (DELETE FROM route_results r USING gone WHERE r.event_id = gone.id \
                     RETURNING 1) \
                   SELECT (SELECT COUNT(*) FROM gone) + (SELECT COUNT(*) FROM results)";

@@ -21,10 +21,12 @@ pub(in crate::store::postgres) async fn insert_events(
     let headers: Vec<String> = events.iter().map(|e| pairs_to_json(&e.headers)).collect();
     let queries: Vec<String> = events.iter().map(|e| pairs_to_json(&e.query)).collect();
     let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
+    // The event and its place in the routing queue, in one statement.
     let sql = format!(
-        "INSERT INTO events (id, source, received_at, headers, query, body, route_owner, route_lease_until) \
-         SELECT u.*, $7, {DB_NOW} + $8 \
-         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[]) AS u"
+        "WITH ins AS (INSERT INTO events (id, source, received_at, headers, query, body) \
+           SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], \
+           $6::BYTEA[]) RETURNING seq) \
+         INSERT INTO unrouted (seq, owner, lease_until) SELECT seq, $7, {DB_NOW} + $8 FROM ins"
     );
     c.execute(
         &c.cached(&sql).await?,
@@ -44,14 +46,14 @@ pub(in crate::store::postgres) async fn unrouted(
     limit: usize,
     lease_ms: i64,
 ) -> Pg<Vec<StoredEvent>> {
-    let gone = holder_gone("events.route_owner");
+    let gone = holder_gone("unrouted.owner");
     let sql = format!(
         "WITH clock AS (SELECT {DB_NOW} AS now), \
-         picked AS (SELECT seq FROM events, clock \
-           WHERE NOT routed AND (route_lease_until <= clock.now OR route_owner = $2 OR {gone}) \
-           ORDER BY seq LIMIT $1 FOR UPDATE OF events SKIP LOCKED) \
-         UPDATE events e SET route_lease_until = clock.now + $3, route_owner = $2 \
-         FROM picked, clock WHERE e.seq = picked.seq \
+         picked AS (SELECT seq FROM unrouted, clock \
+           WHERE lease_until <= clock.now OR owner = $2 OR {gone} \
+           ORDER BY seq LIMIT $1 FOR UPDATE OF unrouted SKIP LOCKED) \
+         UPDATE unrouted q SET lease_until = clock.now + $3, owner = $2 \
+         FROM picked, clock, events e WHERE q.seq = picked.seq AND e.seq = q.seq \
          RETURNING e.seq, e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays"
     );
     let rows = c
@@ -104,7 +106,7 @@ pub(in crate::store::postgres) async fn record_routing(
     let rows = tx
         .query(
             &tx.cached(
-                "SELECT id, routed, replays FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                "SELECT id, replays, seq FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
             )
             .await?,
             &[&ids],
@@ -114,18 +116,36 @@ pub(in crate::store::postgres) async fn record_routing(
         .iter()
         .map(|r| (r.event_id.as_str(), i64::from(r.replays)))
         .collect();
-    let mut routed: HashMap<String, bool> = HashMap::with_capacity(rows.len());
+    let mut seqs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for r in &rows {
         let id: String = r.try_get(0)?;
         // Made before a replay: left to the replay's own routing, like a pruned event.
-        if made_at.get(id.as_str()) == Some(&i64::from(r.try_get::<_, i32>(2)?)) {
-            routed.insert(id, r.try_get(1)?);
+        if made_at.get(id.as_str()) == Some(&i64::from(r.try_get::<_, i32>(1)?)) {
+            seqs.insert(id, r.try_get(2)?);
         }
     }
+    // Read in a statement of its own, so under locks already held: a routing another instance
+    // committed while this one waited for them leaves `events` as it was (only `unrouted` changes),
+    // and the locking statement's snapshot, taken before the wait, would still see it unrouted.
+    let wanted: Vec<i64> = seqs.values().copied().collect();
+    let unrouted: HashSet<i64> = tx
+        .query(
+            &tx.cached("SELECT seq FROM unrouted WHERE seq = ANY($1)")
+                .await?,
+            &[&wanted],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Pg<_>>()?;
+    let routed: HashMap<&str, bool> = seqs
+        .iter()
+        .map(|(id, seq)| (id.as_str(), !unrouted.contains(seq)))
+        .collect();
     let already: Vec<&str> = routed
         .iter()
         .filter(|(_, routed)| **routed)
-        .map(|(id, _)| id.as_str())
+        .map(|(id, _)| *id)
         .collect();
     let mut waiting: HashSet<(String, String)> = HashSet::new();
     if !already.is_empty() {
@@ -154,7 +174,8 @@ pub(in crate::store::postgres) async fn record_routing(
         .iter()
         .map(|a| (a.delivery_id.as_str(), a))
         .collect();
-    let mut marks = Rows::default();
+    let mut marked: Vec<i64> = Vec::with_capacity(routings.len());
+    let mut typed: Vec<(i64, &str)> = Vec::new();
     let mut results = Rows::default();
     let mut deliveries = DeliveryRows::default();
     let mut attempts = Vec::new();
@@ -163,10 +184,11 @@ pub(in crate::store::postgres) async fn record_routing(
     let mut seen_results = HashSet::new();
     for routing in routings {
         let event = routing.event_id.as_str();
-        if !routed.contains_key(event) {
+        let Some(&seq) = seqs.get(event) else {
             continue;
-        }
-        marks.push([Some(event.into()), routing.event_type.as_deref().map(text)]);
+        };
+        marked.push(seq);
+        typed.extend(routing.event_type.as_deref().map(|t| (seq, t)));
         for result in routing.results.iter().filter(|r| takes(event, &r.route)) {
             if seen_results.insert((event, result.route.as_str())) {
                 results.push([
@@ -188,11 +210,27 @@ pub(in crate::store::postgres) async fn record_routing(
             attempts.extend(attempt);
         }
     }
-    if !marks.is_empty() {
+    if !marked.is_empty() {
         tx.execute(
-            &tx.cached("UPDATE events e SET routed = TRUE, event_type = u.event_type, route_lease_until = 0, \
-             route_owner = NULL FROM unnest($1::TEXT[], $2::TEXT[]) AS u(id, event_type) WHERE e.id = u.id").await?,
-            &[&marks.col(0), &marks.col(1)],
+            &tx.cached("DELETE FROM unrouted WHERE seq = ANY($1)")
+                .await?,
+            &[&marked],
+        )
+        .await?;
+    }
+    if !typed.is_empty() {
+        let (seqs, types): (Vec<i64>, Vec<Cow<str>>) =
+            typed.iter().map(|(seq, t)| (*seq, text(t))).unzip();
+        let types: Vec<&str> = types.iter().map(|t| t.as_ref()).collect();
+        // Upserted: a replay's routing may find another type (the config changed meanwhile).
+        tx.execute(
+            &tx.cached(
+                "INSERT INTO event_types (seq, event_type) \
+             SELECT * FROM unnest($1::BIGINT[], $2::TEXT[]) \
+             ON CONFLICT (seq) DO UPDATE SET event_type = EXCLUDED.event_type",
+            )
+            .await?,
+            &[&seqs, &types],
         )
         .await?;
     }
@@ -263,9 +301,10 @@ pub(in crate::store::postgres) async fn claim(
            FROM picked WHERE d.seq = picked.seq \
            RETURNING d.seq, d.id, d.event_id, d.body, d.headers, d.attempts, \
            d.created_at, d.next_attempt_at) \
-         SELECT l.id, l.event_id, e.event_type, COALESCE(l.body, e.body), l.headers, \
+         SELECT l.id, l.event_id, t.event_type, COALESCE(l.body, e.body), l.headers, \
            l.attempts, l.created_at \
-         FROM leased l JOIN events e ON e.id = l.event_id ORDER BY l.next_attempt_at, l.seq"
+         FROM leased l JOIN events e ON e.id = l.event_id \
+         LEFT JOIN event_types t ON t.seq = e.seq ORDER BY l.next_attempt_at, l.seq"
     );
     let rows = c
         .query(
@@ -309,11 +348,7 @@ pub(in crate::store::postgres) async fn next_due(
 
 pub(in crate::store::postgres) async fn unrouted_count(c: &Client) -> Pg<u64> {
     let n: i64 = c
-        .query_one(
-            &c.cached("SELECT COUNT(*) FROM events WHERE NOT routed")
-                .await?,
-            &[],
-        )
+        .query_one(&c.cached("SELECT COUNT(*) FROM unrouted").await?, &[])
         .await?
         .try_get(0)?;
     Ok(n.max(0) as u64)
@@ -366,8 +401,9 @@ pub(in crate::store::postgres) async fn waiting_routes(
 ) -> Pg<Vec<WaitingRoute>> {
     let stmt = c
         .prepare(
-            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, e.event_type, r.route \
+            "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, t.event_type, r.route \
              FROM route_results r JOIN events e ON e.id = r.event_id \
+             LEFT JOIN event_types t ON t.seq = e.seq \
              WHERE r.outcome = 'waiting' AND r.route = $1 ORDER BY e.seq LIMIT $2",
         )
         .await?;
