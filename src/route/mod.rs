@@ -79,9 +79,12 @@ enum Source {
     /// follows.
     Store,
     /// One batch from the store, keeping the inbox: after the inbox reopens (for what was
-    /// committed while it was closed), and on a shared store every [`SCAN_SHARED_EVERY`]. A full
-    /// batch means more: back to [`Source::Store`].
+    /// committed while it was closed). A full batch means more: back to [`Source::Store`].
     Glance,
+    /// One batch of what no live instance holds, keeping the inbox: on a shared store every
+    /// [`SCAN_SHARED_EVERY`], for events of instances that died. This instance's own events are
+    /// left out: they are in the inbox, and a backlog of them must not turn the loop to the store.
+    Left,
 }
 
 impl Pipeline {
@@ -112,7 +115,7 @@ impl Pipeline {
                 && self.store.is_shared()
                 && glanced.elapsed() >= SCAN_SHARED_EVERY
             {
-                from = Source::Glance;
+                from = Source::Left;
             }
             let events = match self
                 .next_batch(from, recording.as_ref(), &late, &mut seen)
@@ -125,7 +128,7 @@ impl Pipeline {
                             self.inbox.reopen();
                             from = Source::Glance;
                         }
-                        (Source::Glance, more) => {
+                        (Source::Glance | Source::Left, more) => {
                             glanced = Instant::now();
                             from = if more { Source::Store } else { Source::Inbox };
                         }
@@ -144,7 +147,7 @@ impl Pipeline {
                     continue;
                 }
                 // Glance now rather than after the next event: idle, it is cheap.
-                if look_at_waiting || from == Source::Glance {
+                if look_at_waiting || matches!(from, Source::Glance | Source::Left) {
                     continue;
                 }
                 tokio::select! {
@@ -214,7 +217,11 @@ impl Pipeline {
         // Events being committed, or held until their first attempts, are still unrouted in the
         // store: read past them.
         let skip = recording.map_or(0, |r| r.ids.len()) + late.held.len();
-        let read = self.store.unrouted_events(BATCH + skip).await?;
+        let read = if from == Source::Left {
+            self.store.unheld_events(BATCH + skip).await?
+        } else {
+            self.store.unrouted_events(BATCH + skip).await?
+        };
         let more = read.len() == BATCH + skip;
         let events: Vec<StoredEvent> = read
             .into_iter()

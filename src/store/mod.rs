@@ -292,8 +292,15 @@ pub(crate) trait Queue: Send + Sync + 'static {
     /// Commits an event. Returns only once it is durable. On a shared store the event is leased
     /// to this instance for routing (ingress hands it to the route loop in memory).
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
-    /// The oldest events whose routing is not yet recorded.
+    /// The oldest events whose routing is not yet recorded (on a shared store: that no other
+    /// live instance holds; this instance's own are handed out again).
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The oldest unrouted events no live instance holds, this one included: on a shared store,
+    /// what instances that died or gave up left. A store without routing leases holds none, so
+    /// this is every unrouted event.
+    async fn unheld_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.unrouted_events(limit).await
+    }
     /// Records routing outcomes and deliveries (those with an attempt in
     /// [`RoutingBatch::attempts`] in the state it left them, with it), and marks the events
     /// routed, atomically.

@@ -317,7 +317,13 @@ impl Queue for PostgresStore {
     }
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let c = self.client().await?;
-        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS)
+        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS, true)
+            .await
+            .map_err(store_err)
+    }
+    async fn unheld_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let c = self.client().await?;
+        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS, false)
             .await
             .map_err(store_err)
     }

@@ -98,8 +98,11 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     // memory): the other leaves them alone.
     a.insert_event(event("mine")).await.unwrap();
     assert!(b.unrouted_events(10).await.unwrap().is_empty());
+    // Nor does its own look for what others left.
+    assert!(a.unheld_events(10).await.unwrap().is_empty());
     assert_eq!(a.unrouted_events(10).await.unwrap().len(), 1);
-    // Unleased events (say, of an instance gone) are split between the routers.
+    // Unleased events (say, of an instance gone) are split between the routers, whether they ask
+    // for their own too or only for what others left.
     let client = raw_client(&url).await;
     client
         .batch_execute(
@@ -109,7 +112,7 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
         )
         .await
         .unwrap();
-    let (ea, eb) = tokio::join!(a.unrouted_events(61), b.unrouted_events(60));
+    let (ea, eb) = tokio::join!(a.unrouted_events(61), b.unheld_events(60));
     let (ea, eb) = (ea.unwrap(), eb.unwrap());
     let ids: HashSet<&String> = ea.iter().chain(&eb).map(|e| &e.id).collect();
     assert_eq!(

@@ -38,19 +38,22 @@ pub(in crate::store::postgres) async fn insert_events(
 }
 
 /// Leases up to `limit` unrouted events to `owner` for `lease_ms`. Events another live instance
-/// holds are skipped; events this instance already holds are handed out again (its pipeline asks
-/// again only after it gave up on them, e.g. while the evaluator was unavailable).
+/// holds are skipped; events this instance already holds are handed out again when `own` (its
+/// pipeline asks again only after it gave up on them, e.g. while the evaluator was unavailable),
+/// and skipped too when not (a look for what other instances left, while its own are in memory).
 pub(in crate::store::postgres) async fn unrouted(
     c: &Client,
     owner: &str,
     limit: usize,
     lease_ms: i64,
+    own: bool,
 ) -> Pg<Vec<StoredEvent>> {
     let gone = holder_gone("unrouted.owner");
+    let own = if own { "OR owner = $2" } else { "" };
     let sql = format!(
         "WITH clock AS (SELECT {DB_NOW} AS now), \
          picked AS (SELECT seq FROM unrouted, clock \
-           WHERE lease_until <= clock.now OR owner = $2 OR {gone} \
+           WHERE lease_until <= clock.now {own} OR {gone} \
            ORDER BY seq LIMIT $1 FOR UPDATE OF unrouted SKIP LOCKED) \
          UPDATE unrouted q SET lease_until = clock.now + $3, owner = $2 \
          FROM picked, clock, events e WHERE q.seq = picked.seq AND e.seq = q.seq \
