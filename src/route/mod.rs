@@ -215,12 +215,14 @@ impl Pipeline {
             self.inbox.discard();
         }
         // Events being committed, or held until their first attempts, are still unrouted in the
-        // store: read past them.
-        let skip = recording.map_or(0, |r| r.ids.len()) + late.held.len();
-        let read = if from == Source::Left {
-            self.store.unheld_events(BATCH + skip).await?
+        // store and leased to this instance: a read of its own reads past them, a read of what
+        // no live instance holds never returns them (skipping there would lease events to this
+        // instance and drop them, to wait out their lease).
+        let (skip, read) = if from == Source::Left {
+            (0, self.store.unheld_events(BATCH).await?)
         } else {
-            self.store.unrouted_events(BATCH + skip).await?
+            let skip = recording.map_or(0, |r| r.ids.len()) + late.held.len();
+            (skip, self.store.unrouted_events(BATCH + skip).await?)
         };
         let more = read.len() == BATCH + skip;
         let events: Vec<StoredEvent> = read
