@@ -344,3 +344,44 @@ pub fn stats(mut latencies: Vec<Duration>, span: Duration) -> Stats {
         max: latencies.last().copied().unwrap_or_default(),
     }
 }
+
+/// Events sent in one window of a run, and how long they took to arrive.
+pub struct Window {
+    /// Start of the window, from the first send.
+    pub from: Duration,
+    /// Events whose send started in the window, per second.
+    pub per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// The run cut into windows of `width` by send start (events not delivered are left out).
+pub fn timeline(
+    origin: &[Option<Instant>],
+    arrived: &[Option<Instant>],
+    first: Instant,
+    width: Duration,
+) -> Vec<Window> {
+    let mut windows: Vec<Vec<Duration>> = Vec::new();
+    for (o, a) in origin.iter().zip(arrived) {
+        let (Some(o), Some(a)) = (o, a) else { continue };
+        let i = (o.saturating_duration_since(first).as_secs_f64() / width.as_secs_f64()) as usize;
+        if windows.len() <= i {
+            windows.resize_with(i + 1, Vec::new);
+        }
+        windows[i].push(a.saturating_duration_since(*o));
+    }
+    windows
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut latencies)| {
+            latencies.sort_unstable();
+            Window {
+                from: width * i as u32,
+                per_sec: latencies.len() as f64 / width.as_secs_f64(),
+                p50: percentile(&latencies, 0.50),
+                p99: percentile(&latencies, 0.99),
+            }
+        })
+        .collect()
+}

@@ -86,6 +86,11 @@ struct Args {
     /// Another build's `hookgate` binary, run on the same events after this build's.
     #[arg(long)]
     compare: Option<PathBuf>,
+    /// Also print each scenario's course in windows of this many seconds (by send time): the
+    /// rate at which those events were sent, and their latency to the receiver. Shows warm-up,
+    /// stalls and a rate that drifts as the store grows, which the whole-run figures average away.
+    #[arg(long)]
+    timeline: Option<f64>,
     /// Also run the closed loop with a browser polling the console's overview every second.
     #[arg(long)]
     console: bool,
@@ -321,10 +326,22 @@ async fn scenario(
         CpuParts::since(&spans)
     });
     let arrived = load::arrivals(n, &receiver.seen());
+    let arrived_duplicates = arrived.duplicates;
     drop(watcher);
+    if let Some(window) = args.timeline {
+        print_timeline(
+            name,
+            &sent,
+            &arrived,
+            Duration::from_secs_f64(window.max(0.01)),
+        );
+    }
     let mut outcome = outcome(name, sent, arrived, cpu_used);
     outcome.parts = parts;
     outcome.postgres = postgres_before.map(|before| peers::postgres_cpu().saturating_sub(before));
+    if arrived_duplicates > 0 || !outcome.problems.is_empty() {
+        print_warnings(name, &gateways);
+    }
     drop(gateways);
     if let Some((server, url)) = database {
         // Hundreds of MB left on the user's server, which its autovacuum would go on working
@@ -334,6 +351,40 @@ async fn scenario(
         }
     }
     Ok(outcome)
+}
+
+fn print_timeline(name: &str, sent: &Sent, arrivals: &Arrivals, window: Duration) {
+    eprintln!("{name}, by send time:");
+    eprintln!("  from s    sent/s   p50 ms   p99 ms");
+    for w in load::timeline(&sent.origin, &arrivals.at, sent.first, window) {
+        eprintln!(
+            "  {:>6.1} {:>9.0} {:>8} {:>8}",
+            w.from.as_secs_f64(),
+            w.per_sec,
+            ms(w.p50),
+            ms(w.p99)
+        );
+    }
+}
+
+/// The first warnings and errors the gateways logged: why a scenario saw duplicates or losses.
+fn print_warnings(name: &str, gateways: &[Gateway]) {
+    const SHOWN: usize = 20;
+    for (i, g) in gateways.iter().enumerate() {
+        let Ok(logs) = g.process.logs.lock() else {
+            continue;
+        };
+        let mut warned = logs
+            .iter()
+            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .peekable();
+        if warned.peek().is_some() {
+            eprintln!("{name}: instance {i} logged (first {SHOWN}):");
+        }
+        for line in warned.take(SHOWN) {
+            eprintln!("  {line}");
+        }
+    }
 }
 
 fn transform(t: Transform) -> String {
