@@ -99,6 +99,10 @@ impl Pipeline {
         let mut from = Source::Store;
         let mut glanced = Instant::now();
         let mut seen = Seen::default();
+        let cfg = self.config.borrow().clone();
+        if cfg.sources.keys().any(|source| runs_mappings(&cfg, source)) {
+            self.evaluators.start(&cfg).await;
+        }
         let (late, recorder) = late::Late::start(
             self.store.clone(),
             self.backlog.clone(),

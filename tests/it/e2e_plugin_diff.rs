@@ -71,6 +71,9 @@ async fn plugin_diff_shows_what_an_upload_would_change_and_changes_nothing() {
         ids.push(answer["id"].as_str().expect("id").to_string());
     }
     receiver.wait_for(6, Duration::from_secs(15)).await;
+    // A routing is committed after its deliveries' first attempts (`route::late`): the receiver
+    // may have them all before the store does.
+    gw.wait_routed().await;
     let before = untouched(&gw, &receiver).await;
 
     // The API: every stored event, newest first, each with both versions' messages.

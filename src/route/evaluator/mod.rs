@@ -61,6 +61,14 @@ impl Evaluator {
         }
     }
 
+    /// Starts the child for `config` unless it runs already (a thread needs no start).
+    async fn start(&mut self, config: &Arc<Config>) -> Result<(), EvalError> {
+        match self {
+            Self::Process(p) => p.ensure_child(config).await,
+            Self::Thread(_) => Ok(()),
+        }
+    }
+
     /// Routes `events` in order, each under the deadline. Stops at the first failure: the result
     /// has one entry per event evaluated, the last of which may be the error; events after it are
     /// left for the next call. Large batches go to the child in several requests, bounded by
@@ -139,16 +147,8 @@ impl ProcessEvaluator {
             // fails on its own account.
             return vec![Err(EvalError::TooLarge(request.len()))];
         }
-        let stale = self
-            .child
-            .as_ref()
-            .is_some_and(|c| !Arc::ptr_eq(&c.config, config));
-        if stale || self.child.is_none() {
-            self.child = None;
-            match self.spawn(config).await {
-                Ok(child) => self.child = Some(child),
-                Err(e) => return vec![Err(e)],
-            }
+        if let Err(e) = self.ensure_child(config).await {
+            return vec![Err(e)];
         }
         let mut results = Vec::with_capacity(events.len());
         let failure = match self.exchange(config, &request, events, &mut results).await {
@@ -162,6 +162,20 @@ impl ProcessEvaluator {
         }
         results.push(Err(failure));
         results
+    }
+
+    /// A child loaded with `config`: the running one, or a new one in place of none or of one
+    /// loaded with an older config.
+    async fn ensure_child(&mut self, config: &Arc<Config>) -> Result<(), EvalError> {
+        let stale = self
+            .child
+            .as_ref()
+            .is_some_and(|c| !Arc::ptr_eq(&c.config, config));
+        if stale || self.child.is_none() {
+            self.child = None;
+            self.child = Some(self.spawn(config).await?);
+        }
+        Ok(())
     }
 
     /// Sends the batch and reads one answer per event, each within the deadline. `Err(None)`:

@@ -26,6 +26,18 @@ impl Pool {
         Self { workers }
     }
 
+    /// Starts every child now rather than at the first batch, so the first events after a start
+    /// (or a reload) do not wait for children to start and compile the mappings. A child that
+    /// cannot start is only logged: the first batch tries again and fails its events' way.
+    pub(crate) async fn start(&mut self, config: &Arc<Config>) {
+        let starts = self.workers.iter_mut().map(|w| w.start(config));
+        for result in futures_util::future::join_all(starts).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "route evaluator did not start; retrying at the first event");
+            }
+        }
+    }
+
     /// Routes `events`, one answer per event in order. `None` marks an event left unevaluated
     /// because an earlier event of its run failed: it stays unrouted and comes back next round.
     pub(crate) async fn route_batch(
