@@ -54,15 +54,8 @@ async fn a_body_nested_past_the_limit_never_stops_routing() {
 async fn the_evaluator_child_dies_with_the_gateway() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::url_for(dir.path()).await;
-    let config = binary::write_serve_config(
-        dir.path(),
-        &store,
-        &receiver.url,
-        "",
-        "jq = 'last(range(1e18))'\n\n[jq]\ntimeout_ms = 600000\n",
-    );
-    let gateway = Process::serve(&config);
+    let route = "jq = 'last(range(1e18))'\n\n[jq]\ntimeout_ms = 600000\n";
+    let gateway = serve_route(&dir, &receiver, route).await;
     let gateway_pid = gateway.child.id();
     let (status, _) = post_json(&format!("{}/hooks/s", gateway.url), "{}", &[]).await;
     assert_eq!(status, 202);
@@ -96,15 +89,7 @@ async fn the_evaluator_child_dies_with_the_gateway() {
 async fn evaluator_children_start_before_the_first_event() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::url_for(dir.path()).await;
-    let config = binary::write_serve_config(
-        dir.path(),
-        &store,
-        &receiver.url,
-        "",
-        "jq = '{started: true}'\n",
-    );
-    let gateway = Process::serve(&config);
+    let gateway = serve_route(&dir, &receiver, "jq = '{started: true}'\n").await;
     let started = Instant::now();
     while route_worker_of(gateway.child.id()).is_none() {
         assert!(
@@ -117,6 +102,14 @@ async fn evaluator_children_start_before_the_first_event() {
     assert_eq!(status, 202);
     let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(seen[0].json(), serde_json::json!({"started": true}));
+}
+
+/// A gateway process on a store of its own in `dir`, its one route `r` from source `s` to the
+/// receiver running `route` (the route's TOML after its targets: a transform, sections after it).
+async fn serve_route(dir: &tempfile::TempDir, receiver: &Receiver, route: &str) -> Process {
+    let store = store::url_for(dir.path()).await;
+    let config = binary::write_serve_config(dir.path(), &store, &receiver.url, "", route);
+    Process::serve(&config)
 }
 
 /// The pid of a `__route-worker` whose parent is `parent`, from /proc.
