@@ -222,17 +222,18 @@ impl Pipeline {
         // store and leased to this instance: a read of its own reads past them, a read of what
         // no live instance holds never returns them (skipping there would lease events to this
         // instance and drop them, to wait out their lease).
+        let held = late.held.before_read();
         let (skip, read) = if from == Source::Left {
             (0, self.store.unheld_events(BATCH).await?)
         } else {
-            let skip = recording.map_or(0, |r| r.ids.len()) + late.held.len();
+            let skip = recording.map_or(0, |r| r.ids.len()) + held.len();
             (skip, self.store.unrouted_events(BATCH + skip).await?)
         };
         let more = read.len() == BATCH + skip;
         let events: Vec<StoredEvent> = read
             .into_iter()
             .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
-            .filter(|e| !late.held.contains(&e.id))
+            .filter(|e| !held.contains(&e.id))
             .take(BATCH)
             .collect();
         seen.read_from_store(&events, Instant::now());
