@@ -26,9 +26,10 @@ impl Pool {
         Self { workers }
     }
 
-    /// Starts every child now rather than at the first batch, so the first events after a start
-    /// (or a reload) do not wait for children to start and compile the mappings. A child that
-    /// cannot start is only logged: the first batch tries again and fails its events' way.
+    /// Starts every child now rather than at the first batch, so the first events after the
+    /// gateway starts do not wait for children to start and compile the mappings (after a reload,
+    /// the first batch still replaces them). A child that cannot start is only logged: the first
+    /// batch tries again and fails its events' way.
     pub(crate) async fn start(&mut self, config: &Arc<Config>) {
         let starts = self.workers.iter_mut().map(|w| w.start(config));
         for result in futures_util::future::join_all(starts).await {
