@@ -264,7 +264,9 @@ impl ProcessEvaluator {
             .await
             .map_err(|_| EvalError::Unavailable("child did not start in time".into()))?
             .map_err(unavailable)?;
-        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
+            EvalError::Unavailable(format!("child's answer to the config is unreadable: {e}"))
+        })?;
         if answer["ok"] != true {
             return Err(EvalError::Unavailable(format!(
                 "child refused the config: {}",
