@@ -172,6 +172,8 @@ impl ProcessEvaluator {
             .as_ref()
             .is_some_and(|c| !Arc::ptr_eq(&c.config, config));
         if stale || self.child.is_none() {
+            // Dropping the old child kills it first: never two at once, and none left with the
+            // old config if the new one fails to start.
             self.child = None;
             self.child = Some(self.spawn(config).await?);
         }
