@@ -4,9 +4,10 @@
 //! The store stays the source of truth: an event enters the inbox only after its commit, and
 //! whatever the inbox cannot take (full, or its request handler gone) is only *missed*, never
 //! lost. A miss closes the inbox and the loop reads unrouted events from the store until it has
-//! none left, then reopens the inbox and reads the store once more (for what was committed while
-//! it was closed). While closed, ingress neither copies nor offers events. The inbox is bounded in
-//! events and in bytes, so a burst costs bounded memory.
+//! none left, then reopens the inbox and, once every event received while it was closed has
+//! settled (its commit landed or failed: [`Mailbox::unsettled`]), reads the store once more, for
+//! those. While closed, ingress neither copies nor offers events. The inbox is bounded in events
+//! and in bytes, so a burst costs bounded memory.
 
 use crate::store::StoredEvent;
 use std::sync::Arc;
@@ -27,6 +28,11 @@ struct Shared {
     missed: AtomicBool,
     /// Body bytes of the events in the channel.
     bytes: AtomicUsize,
+    /// Events received while the inbox was closed whose commit has not yet landed or failed:
+    /// the loop's last read of the store after reopening must wait for them. Without the count,
+    /// a commit landing after that read would have to be a miss, and under load some always
+    /// does, so every reopening would close the inbox again.
+    unsettled: AtomicUsize,
     /// Wakes the loop after a miss (the channel may be empty by then).
     missed_wake: Notify,
 }
@@ -54,6 +60,7 @@ pub(crate) fn inbox() -> (Inbox, Mailbox) {
         open: AtomicBool::new(true),
         missed: AtomicBool::new(false),
         bytes: AtomicUsize::new(0),
+        unsettled: AtomicUsize::new(0),
         missed_wake: Notify::new(),
     });
     let mailbox = Mailbox {
@@ -81,9 +88,16 @@ impl Inbox {
 
     /// An event about to be committed: see [`Promise`].
     pub(crate) fn promise(&self) -> Promise<'_> {
+        // Counted before the inbox is looked at, so that a loop reopening it in between sees the
+        // count (both sequentially consistent): see [`Mailbox::unsettled`].
+        self.shared.unsettled.fetch_add(1, Ordering::SeqCst);
+        let wanted = self.shared.open.load(Ordering::SeqCst);
+        if wanted {
+            self.shared.unsettled.fetch_sub(1, Ordering::SeqCst);
+        }
         Promise {
             inbox: self,
-            wanted: self.shared.open.load(Ordering::Acquire),
+            wanted,
             kept: false,
         }
     }
@@ -112,14 +126,12 @@ impl Promise<'_> {
         self.wanted
     }
 
-    /// Offers the committed event (`None` if it was not [`wanted`](Self::wanted)).
+    /// Offers the committed event (`None` if it was not [`wanted`](Self::wanted): the loop
+    /// reads it from the store, after its last read there waited for it to settle).
     pub(crate) fn keep(mut self, event: Option<StoredEvent>) {
         self.kept = true;
-        match event {
-            Some(event) => self.inbox.offer(event),
-            // Closed then, open now: the loop may have read the store before this commit.
-            None if self.inbox.shared.open.load(Ordering::Acquire) => self.inbox.miss(),
-            None => {}
+        if let Some(event) = event {
+            self.inbox.offer(event);
         }
     }
 }
@@ -128,6 +140,9 @@ impl Drop for Promise<'_> {
     fn drop(&mut self) {
         if !self.kept {
             self.inbox.miss();
+        }
+        if !self.wanted {
+            self.inbox.shared.unsettled.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -172,9 +187,17 @@ impl Mailbox {
     }
 
     /// Opens the inbox again once the store has no more unrouted events; the loop then reads
-    /// the store once more, for events committed while it was closed.
+    /// the store once more, for events committed while it was closed, once they are
+    /// [settled](Self::unsettled).
     pub(crate) fn reopen(&self) {
-        self.shared.open.store(true, Ordering::Release);
+        self.shared.open.store(true, Ordering::SeqCst);
+    }
+
+    /// How many events received while the inbox was closed are still being committed. Read after
+    /// [`reopen`](Self::reopen): when it is 0, every event not offered has landed in the store
+    /// (or failed), so one more read there finds them all.
+    pub(crate) fn unsettled(&self) -> usize {
+        self.shared.unsettled.load(Ordering::SeqCst)
     }
 
     /// Empties the inbox before a scan of the store, which finds all of its events again.
@@ -249,17 +272,27 @@ mod tests {
         let promise = inbox.promise();
         assert!(!promise.wanted());
         mailbox.reopen();
+        assert_eq!(
+            mailbox.unsettled(),
+            1,
+            "received while closed, not yet committed"
+        );
         promise.keep(None);
         assert!(
-            mailbox.missed(),
-            "committed around the reopening: the store is read again"
+            !mailbox.missed(),
+            "committed around the reopening: the loop's last read of the store waits for it"
         );
-        mailbox.reopen();
+        assert_eq!(mailbox.unsettled(), 0);
         mailbox.close();
+        let dropped = inbox.promise();
         inbox.promise().keep(None);
         assert!(
             !mailbox.missed(),
             "still closed: the loop is reading the store anyway"
         );
+        assert_eq!(mailbox.unsettled(), 1);
+        drop(dropped);
+        assert!(mailbox.missed(), "its commit may land after any read");
+        assert_eq!(mailbox.unsettled(), 0);
     }
 }

@@ -25,6 +25,7 @@ mod late;
 mod record;
 mod routing;
 mod seen;
+mod source;
 
 pub(crate) use routing::{
     new_event_id, route_event, route_event_only, run_plugins, run_plugins_with,
@@ -40,6 +41,7 @@ use record::Recording;
 use routing::{fail, failed_everywhere};
 use rules::Route;
 use seen::Seen;
+use source::Source;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -68,25 +70,6 @@ pub(crate) struct Pipeline {
     pub(crate) metrics: Arc<Metrics>,
 }
 
-/// Where the next batch comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// The inbox: events ingress handed over.
-    Inbox,
-    /// The store, with the inbox closed and emptied (the store has its events too), until the
-    /// store has no more: it may hold unrouted events the inbox does not (at start, after a miss
-    /// or a replay, after events were given up on). Then the inbox reopens, and one glance
-    /// follows.
-    Store,
-    /// One batch from the store, keeping the inbox: after the inbox reopens (for what was
-    /// committed while it was closed). A full batch means more: back to [`Source::Store`].
-    Glance,
-    /// One batch of what no live instance holds, keeping the inbox: on a shared store every
-    /// [`SCAN_SHARED_EVERY`], for events of instances that died. This instance's own events are
-    /// left out: they are in the inbox, and a backlog of them must not turn the loop to the store.
-    Left,
-}
-
 impl Pipeline {
     /// Runs the routing loop until `shutdown` turns true.
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
@@ -96,7 +79,7 @@ impl Pipeline {
         let mut look_at_waiting = true;
         // The batch being committed while the next one is evaluated.
         let mut recording: Option<Recording> = None;
-        let mut from = Source::Store;
+        let mut from = self.backlog_until_now().await;
         let mut glanced = Instant::now();
         let mut seen = Seen::default();
         let cfg = self.config.borrow().clone();
@@ -115,22 +98,35 @@ impl Pipeline {
             }
             if self.inbox.missed() {
                 from = Source::Store;
+            } else if from == Source::Settling && self.inbox.unsettled() == 0 {
+                from = Source::Glance;
             } else if from == Source::Inbox
                 && self.store.is_shared()
                 && glanced.elapsed() >= SCAN_SHARED_EVERY
             {
                 from = Source::Left;
             }
-            let events = match self
-                .next_batch(from, recording.as_ref(), &late, &mut seen)
-                .await
-            {
+            let read = match from {
+                Source::Backlog(span) => self
+                    .backlog_page(span, recording.as_ref(), &late, &mut seen)
+                    .await
+                    .map(|(e, next)| {
+                        from = next.map_or(Source::Inbox, Source::Backlog);
+                        (e, false)
+                    }),
+                _ => {
+                    self.next_batch(from, recording.as_ref(), &late, &mut seen)
+                        .await
+                }
+            };
+            let events = match read {
                 Ok((events, more)) => {
                     match (from, more) {
-                        (Source::Inbox, _) | (Source::Store, true) => {}
+                        (Source::Backlog(_) | Source::Inbox | Source::Settling, _)
+                        | (Source::Store, true) => {}
                         (Source::Store, false) => {
                             self.inbox.reopen();
-                            from = Source::Glance;
+                            from = Source::Settling;
                         }
                         (Source::Glance | Source::Left, more) => {
                             glanced = Instant::now();
@@ -150,17 +146,27 @@ impl Pipeline {
                     self.finish(r).await;
                     continue;
                 }
-                // Glance now rather than after the next event: idle, it is cheap.
-                if look_at_waiting || matches!(from, Source::Glance | Source::Left) {
+                // Glance now rather than after the next event: idle, it is cheap. A backlog page
+                // of events all in flight is not the backlog's end.
+                if look_at_waiting
+                    || matches!(from, Source::Glance | Source::Left | Source::Backlog(_))
+                {
                     continue;
                 }
+                let settling = from == Source::Settling;
+                let mut look = false;
                 tokio::select! {
                     _ = self.inbox.ready() => {}
-                    _ = signals.events.notified() => from = Source::Store,
+                    _ = signals.events.notified() => look = true,
                     _ = plugins_changed.changed() => look_at_waiting = true,
                     _ = self.config.changed() => look_at_waiting = true,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => from = Source::Store,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
+                    // Commits take milliseconds: look again soon.
+                    _ = tokio::time::sleep(Duration::from_millis(2)), if settling => {}
                     _ = shutdown.changed() => {}
+                }
+                if look && !settling {
+                    from = self.backlog_until_now().await;
                 }
                 continue;
             }
@@ -199,45 +205,6 @@ impl Pipeline {
         if let Err(e) = recorder.await {
             tracing::error!(error = %e, "the late routings' recorder panicked");
         }
-    }
-
-    /// The next batch, and whether the store may hold more (when read from it). Events a store
-    /// read returned are not taken from the inbox again.
-    async fn next_batch(
-        &mut self,
-        from: Source,
-        recording: Option<&Recording>,
-        late: &late::Late,
-        seen: &mut Seen,
-    ) -> Result<(Vec<StoredEvent>, bool), crate::store::StoreError> {
-        if from == Source::Inbox {
-            let events = seen.only_new(self.inbox.take(BATCH), Instant::now());
-            return Ok((events, false));
-        }
-        if from == Source::Store {
-            self.inbox.close();
-            self.inbox.discard();
-        }
-        // Events being committed, or held until their first attempts, are still unrouted in the
-        // store and leased to this instance: a read of its own reads past them, a read of what
-        // no live instance holds never returns them (skipping there would lease events to this
-        // instance and drop them, to wait out their lease).
-        let held = late.held.before_read();
-        let (skip, read) = if from == Source::Left {
-            (0, self.store.unheld_events(BATCH).await?)
-        } else {
-            let skip = recording.map_or(0, |r| r.ids.len()) + held.len();
-            (skip, self.store.unrouted_events(BATCH + skip).await?)
-        };
-        let more = read.len() == BATCH + skip;
-        let events: Vec<StoredEvent> = read
-            .into_iter()
-            .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
-            .filter(|e| !held.contains(&e.id))
-            .take(BATCH)
-            .collect();
-        seen.read_from_store(&events, Instant::now());
-        Ok((events, more))
     }
 
     /// Waits for a batch's commit; ingress sees the backlog shrink as soon as it lands.

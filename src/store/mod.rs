@@ -209,6 +209,14 @@ pub(crate) struct DueDelivery {
     pub(crate) created_at: i64,
 }
 
+/// A stretch of the events' commit order (`seq`), for reading unrouted events in pages: those
+/// after `after`, up to and including `upto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) after: i64,
+    pub(crate) upto: i64,
+}
+
 /// Work waiting in the store.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct QueueDepth {
@@ -294,7 +302,27 @@ pub(crate) trait Queue: Send + Sync + 'static {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
     /// The oldest events whose routing is not yet recorded (on a shared store: that no other
     /// live instance holds; this instance's own are handed out again).
-    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let span = Span {
+            after: i64::MIN,
+            upto: i64::MAX,
+        };
+        let events = self.unrouted_in(span, limit).await?;
+        Ok(events.into_iter().map(|(_, e)| e).collect())
+    }
+    /// [`Queue::unrouted_events`] within `span`, each with its `seq`, oldest first: a page of
+    /// what was committed before a moment ([`Queue::last_seq`]), the next page after the last
+    /// `seq` returned.
+    async fn unrouted_in(
+        &self,
+        span: Span,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredEvent)>, StoreError>;
+    /// The highest `seq` of the events committed so far (0 if none): every event committed
+    /// later has a higher one on SQLite; on PostgreSQL a lower `seq` may still commit later
+    /// (sequence values are taken before the commit), which only an event still being inserted
+    /// can do.
+    async fn last_seq(&self) -> Result<i64, StoreError>;
     /// The oldest unrouted events no live instance holds, this one included: on a shared store,
     /// what instances that died or gave up left. A store without routing leases holds none, so
     /// this is every unrouted event.

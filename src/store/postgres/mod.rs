@@ -315,17 +315,30 @@ impl Queue for PostgresStore {
         // others leave it alone while this instance holds its lease.
         self.events.submit(event).await
     }
-    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn unrouted_in(
+        &self,
+        span: Span,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
         let c = self.client().await?;
-        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS, true)
+        queries::unrouted(&c, &self.instance, span, limit, ROUTE_LEASE_MS, true)
             .await
             .map_err(store_err)
     }
     async fn unheld_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let c = self.client().await?;
-        queries::unrouted(&c, &self.instance, limit, ROUTE_LEASE_MS, false)
+        let span = Span {
+            after: i64::MIN,
+            upto: i64::MAX,
+        };
+        let events = queries::unrouted(&c, &self.instance, span, limit, ROUTE_LEASE_MS, false)
             .await
-            .map_err(store_err)
+            .map_err(store_err)?;
+        Ok(events.into_iter().map(|(_, e)| e).collect())
+    }
+    async fn last_seq(&self) -> Result<i64, StoreError> {
+        let c = self.client().await?;
+        queries::last_seq(&c).await.map_err(store_err)
     }
     async fn record_routing(
         &self,

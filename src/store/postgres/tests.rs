@@ -131,6 +131,37 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
 }
 
 #[tokio::test]
+async fn pg_unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
+    let Some(url) = fresh_database("unrouted_pages").await else {
+        return;
+    };
+    let store = open(&url).await;
+    assert_eq!(store.last_seq().await.unwrap(), 0);
+    for id in ["a", "b", "c", "d"] {
+        store.insert_event(event(id)).await.unwrap();
+    }
+    let upto = store.last_seq().await.unwrap();
+    store.insert_event(event("later")).await.unwrap();
+    store
+        .record_routing(batch(vec![routing("b", "db")]), NOW)
+        .await
+        .unwrap();
+    let ids = |page: &[(i64, StoredEvent)]| -> Vec<String> {
+        page.iter().map(|(_, e)| e.id.clone()).collect()
+    };
+    let span = Span {
+        after: i64::MIN,
+        upto,
+    };
+    let first = store.unrouted_in(span, 2).await.unwrap();
+    assert_eq!(ids(&first), ["a", "c"], "routed events are left out");
+    let after = first[1].0;
+    let rest = store.unrouted_in(Span { after, upto }, 2).await.unwrap();
+    assert_eq!(ids(&rest), ["d"], "nothing committed after the bound");
+    assert_eq!(store.unrouted_events(10).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
 async fn pg_round_trip_insert_route_claim_attempt_retry() {
     let Some(url) = fresh_database("round_trip").await else {
         return;

@@ -156,8 +156,15 @@ impl Queue for SqliteStore {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
         self.call(|r| Op::InsertEvent(event, r)).await
     }
-    async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(|r| Op::Unrouted(limit, r)).await
+    async fn unrouted_in(
+        &self,
+        span: Span,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
+        self.call(|r| Op::Unrouted(span, limit, r)).await
+    }
+    async fn last_seq(&self) -> Result<i64, StoreError> {
+        self.call(Op::LastSeq).await
     }
     async fn record_routing(
         &self,

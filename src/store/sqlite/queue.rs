@@ -34,12 +34,25 @@ pub(super) fn event_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-pub(super) fn unrouted(c: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
+pub(super) fn unrouted(
+    c: &Connection,
+    span: Span,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, StoredEvent)>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, source, received_at, headers, query, body, replays FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1",
+        "SELECT id, source, received_at, headers, query, body, replays, seq FROM events \
+         WHERE routed = 0 AND seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![limit as i64], event_row)?;
+    let rows = stmt.query_map(params![span.after, span.upto, limit as i64], |r| {
+        Ok((r.get(7)?, event_row(r)?))
+    })?;
     rows.collect()
+}
+
+/// See [`Queue::last_seq`]. The writer assigns `seq`s and commits in one order.
+pub(super) fn last_seq(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?
+        .query_row([], |r| r.get(0))
 }
 
 /// See [`Queue::record_routing`]: the fence is the `routed = 0` in the first statement, which
@@ -282,6 +295,46 @@ pub(super) fn waiting_routes(
 mod tests {
     use super::*;
 
+    const ALL: Span = Span {
+        after: i64::MIN,
+        upto: i64::MAX,
+    };
+
+    fn all_unrouted(c: &Connection) -> Vec<StoredEvent> {
+        let events = unrouted(c, ALL, 100).unwrap();
+        events.into_iter().map(|(_, e)| e).collect()
+    }
+
+    fn ids(page: &[(i64, StoredEvent)]) -> Vec<&str> {
+        page.iter().map(|(_, e)| e.id.as_str()).collect()
+    }
+
+    #[test]
+    fn unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        assert_eq!(last_seq(&conn).unwrap(), 0);
+        for id in ["a", "b", "c", "d"] {
+            insert_event(&conn, &StoredEvent::blank(id, 0)).unwrap();
+        }
+        let upto = last_seq(&conn).unwrap();
+        insert_event(&conn, &StoredEvent::blank("later", 0)).unwrap();
+        conn.execute("UPDATE events SET routed = 1 WHERE id = 'b'", [])
+            .unwrap();
+        let span = Span {
+            after: i64::MIN,
+            upto,
+        };
+        let first = unrouted(&conn, span, 2).unwrap();
+        assert_eq!(ids(&first), ["a", "c"], "routed events are left out");
+        let after = first[1].0;
+        let rest = unrouted(&conn, Span { after, upto }, 2).unwrap();
+        assert_eq!(ids(&rest), ["d"], "nothing committed after the bound");
+        assert_eq!(all_unrouted(&conn).len(), 4);
+    }
+
     fn routing(replays: u32, delivery: &str) -> RoutingBatch {
         let mut routing = Routing::new(&StoredEvent {
             replays,
@@ -311,13 +364,13 @@ mod tests {
         insert_event(&conn, &StoredEvent::blank("e", 0)).unwrap();
         record_routing(&conn, &routing(0, "d0"), 1).unwrap();
         super::super::log::replay_event(&conn, "e").unwrap();
-        let replayed = unrouted(&conn, 10).unwrap();
+        let replayed = all_unrouted(&conn);
         assert_eq!((replayed.len(), replayed[0].replays), (1, 1));
         // Its delivery id is in the store already: taking it again would fail the whole batch.
         record_routing(&conn, &routing(0, "d0"), 2).unwrap();
-        assert_eq!(unrouted(&conn, 10).unwrap().len(), 1, "still unrouted");
+        assert_eq!(all_unrouted(&conn).len(), 1, "still unrouted");
         record_routing(&conn, &routing(1, "d1"), 3).unwrap();
-        assert!(unrouted(&conn, 10).unwrap().is_empty());
+        assert!(all_unrouted(&conn).is_empty());
         let deliveries: i64 = conn
             .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
             .unwrap();
@@ -381,7 +434,7 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
             .unwrap();
         assert_eq!(logged, 2);
-        assert!(unrouted(&conn, 10).unwrap().is_empty());
+        assert!(all_unrouted(&conn).is_empty());
 
         batch.routings[0].deliveries.truncate(2);
         batch.attempts[0].after = AfterAttempt::Succeeded;

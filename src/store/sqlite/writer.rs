@@ -15,7 +15,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Op {
     InsertEvent(StoredEvent, Reply<()>),
-    Unrouted(usize, Reply<Vec<StoredEvent>>),
+    Unrouted(Span, usize, Reply<Vec<(i64, StoredEvent)>>),
+    LastSeq(Reply<i64>),
     RecordRouting(Arc<RoutingBatch>, i64, Reply<Vec<String>>),
     ReleaseLeases(Vec<String>, Reply<()>),
     Claim {
@@ -132,7 +133,8 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
         Op::InsertEvent(_, r) | Op::ReleaseLeases(_, r) | Op::RecordAttempt(_, r) | Op::Ping(r) => {
             defer(r, err())
         }
-        Op::Unrouted(_, r) => defer(r, err()),
+        Op::Unrouted(_, _, r) => defer(r, err()),
+        Op::LastSeq(r) => defer(r, err()),
         Op::Claim { reply, .. } => defer(reply, err()),
         Op::NextDue(_, _, r) => defer(r, err()),
         Op::QueueDepth(r) => defer(r, err()),
@@ -157,7 +159,8 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
         // One statement: atomic on its own, so no savepoint.
         Op::InsertEvent(ev, r) => defer(r, direct(tx, |c| insert_event(c, &ev))),
-        Op::Unrouted(limit, r) => defer(r, direct(tx, |c| unrouted(c, limit))),
+        Op::Unrouted(span, limit, r) => defer(r, direct(tx, |c| unrouted(c, span, limit))),
+        Op::LastSeq(r) => defer(r, direct(tx, last_seq)),
         Op::RecordRouting(rs, now, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs, now))),
         Op::ReleaseLeases(ids, r) => defer(r, savepoint(tx, |c| release_leases(c, &ids))),
         Op::Claim {

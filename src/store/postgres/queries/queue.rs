@@ -44,16 +44,17 @@ pub(in crate::store::postgres) async fn insert_events(
 pub(in crate::store::postgres) async fn unrouted(
     c: &Client,
     owner: &str,
+    span: Span,
     limit: usize,
     lease_ms: i64,
     own: bool,
-) -> Pg<Vec<StoredEvent>> {
+) -> Pg<Vec<(i64, StoredEvent)>> {
     let gone = holder_gone("unrouted.owner");
     let own = if own { "OR owner = $2" } else { "" };
     let sql = format!(
         "WITH clock AS (SELECT {DB_NOW} AS now), \
          picked AS (SELECT seq FROM unrouted, clock \
-           WHERE lease_until <= clock.now {own} OR {gone} \
+           WHERE (lease_until <= clock.now {own} OR {gone}) AND seq > $4 AND seq <= $5 \
            ORDER BY seq LIMIT $1 FOR UPDATE OF unrouted SKIP LOCKED) \
          UPDATE unrouted q SET lease_until = clock.now + $3, owner = $2 \
          FROM picked, clock, events e WHERE q.seq = picked.seq AND e.seq = q.seq \
@@ -62,7 +63,7 @@ pub(in crate::store::postgres) async fn unrouted(
     let rows = c
         .query(
             &c.cached(&sql).await?,
-            &[&(limit as i64), &owner, &lease_ms],
+            &[&(limit as i64), &owner, &lease_ms, &span.after, &span.upto],
         )
         .await?;
     let mut events = rows
@@ -71,7 +72,18 @@ pub(in crate::store::postgres) async fn unrouted(
         .collect::<Pg<Vec<_>>>()?;
     // RETURNING has no order.
     events.sort_by_key(|(seq, _)| *seq);
-    Ok(events.into_iter().map(|(_, e)| e).collect())
+    Ok(events)
+}
+
+/// See [`crate::store::Queue::last_seq`].
+pub(in crate::store::postgres) async fn last_seq(c: &Client) -> Pg<i64> {
+    let row = c
+        .query_one(
+            &c.cached("SELECT COALESCE(MAX(seq), 0) FROM events").await?,
+            &[],
+        )
+        .await?;
+    row.try_get(0)
 }
 
 /// A `StoredEvent` from columns id, source, received_at, headers, query, body, replays starting
