@@ -138,13 +138,25 @@ impl Handoff {
     /// Room for one more delivery of `target` in memory, if it has any and can take deliveries
     /// now (not disabled, breaker not open).
     pub(crate) fn reserve(&mut self, target: &Target, now: i64) -> Option<Room> {
-        if self.sender.tx.is_closed()
-            || self.switch.is_disabled(&target.name)
-            || self.gates.admits(&target.name, now) == Some(0)
-        {
+        if !self.takes_now(target, now) {
             return None;
         }
         self.rooms.reserve(target)
+    }
+
+    /// How many more deliveries of `target` fit in memory, and how many it holds at most; `None`
+    /// when it takes none now whatever the room (disabled, breaker open, rate spent).
+    pub(crate) fn room(&mut self, target: &Target, now: i64) -> Option<(usize, usize)> {
+        if !self.takes_now(target, now) {
+            return None;
+        }
+        Some((self.rooms.free(target).0, Rooms::cap(target)))
+    }
+
+    fn takes_now(&self, target: &Target, now: i64) -> bool {
+        !self.sender.tx.is_closed()
+            && !self.switch.is_disabled(&target.name)
+            && self.gates.admits(&target.name, now) != Some(0)
     }
 
     /// What hands deliveries over once their commit landed (from the recording task).

@@ -22,6 +22,7 @@ pub(crate) mod rules;
 pub(crate) mod shed;
 
 mod late;
+mod pace;
 mod record;
 mod routing;
 mod seen;
@@ -82,6 +83,7 @@ impl Pipeline {
         let mut from = self.backlog_until_now().await;
         let mut glanced = Instant::now();
         let mut seen = Seen::default();
+        let mut pace = pace::Pace::default();
         let cfg = self.config.borrow().clone();
         if cfg.sources.keys().any(|source| runs_mappings(&cfg, source)) {
             self.evaluators.start(&cfg).await;
@@ -183,6 +185,14 @@ impl Pipeline {
             if !routed.is_empty() {
                 let cfg = self.config.borrow().clone();
                 self.settle(&cfg, routed.iter_mut().map(|(_, r)| r));
+                pace.wait_for_room(
+                    &mut self.handoff,
+                    &cfg,
+                    routed.iter().map(|(_, r)| r),
+                    self.clock,
+                    &mut shutdown,
+                )
+                .await;
                 recording = Recording::start(
                     self.store.clone(),
                     &mut self.handoff,
