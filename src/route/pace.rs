@@ -91,15 +91,7 @@ mod tests {
     fn routing(n: usize) -> Routing {
         let mut r = Routing::new(&StoredEvent::blank("e", 0));
         for i in 0..n {
-            r.deliveries.push(NewDelivery {
-                id: format!("d{i}"),
-                route: "r".into(),
-                target: "t".into(),
-                body: None,
-                headers: Vec::new(),
-                status: DeliveryStatus::Pending,
-                error: None,
-            });
+            r.deliveries.push(NewDelivery::pending(&format!("d{i}")));
         }
         r
     }

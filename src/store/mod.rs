@@ -50,6 +50,22 @@ pub struct StoredEvent {
 }
 
 #[cfg(test)]
+impl NewDelivery {
+    /// A pending delivery `id` of route `r` to target `t`, for tests.
+    pub(crate) fn pending(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            route: "r".into(),
+            target: "t".into(),
+            body: None,
+            headers: Vec::new(),
+            status: DeliveryStatus::Pending,
+            error: None,
+        }
+    }
+}
+
+#[cfg(test)]
 impl StoredEvent {
     /// An event of source `s` whose body is `size` blanks, for tests.
     pub(crate) fn blank(id: &str, size: usize) -> Self {

@@ -340,15 +340,7 @@ mod tests {
             replays,
             ..StoredEvent::blank("e", 0)
         });
-        routing.deliveries.push(NewDelivery {
-            id: delivery.into(),
-            route: "r".into(),
-            target: "t".into(),
-            body: None,
-            headers: Vec::new(),
-            status: DeliveryStatus::Pending,
-            error: None,
-        });
+        routing.deliveries.push(NewDelivery::pending(delivery));
         RoutingBatch {
             routings: vec![routing],
             ..Default::default()
