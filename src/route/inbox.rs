@@ -88,12 +88,16 @@ impl Inbox {
 
     /// An event about to be committed: see [`Promise`].
     pub(crate) fn promise(&self) -> Promise<'_> {
-        // Counted before the inbox is looked at, so that a loop reopening it in between sees the
-        // count (both sequentially consistent): see [`Mailbox::unsettled`].
-        self.shared.unsettled.fetch_add(1, Ordering::SeqCst);
-        let wanted = self.shared.open.load(Ordering::SeqCst);
-        if wanted {
-            self.shared.unsettled.fetch_sub(1, Ordering::SeqCst);
+        // Open (nearly always): one load. Closed: counted, then looked at again, so that a loop
+        // reopening it in between sees the count (both sequentially consistent): see
+        // [`Mailbox::unsettled`].
+        let mut wanted = self.shared.open.load(Ordering::SeqCst);
+        if !wanted {
+            self.shared.unsettled.fetch_add(1, Ordering::SeqCst);
+            wanted = self.shared.open.load(Ordering::SeqCst);
+            if wanted {
+                self.shared.unsettled.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         Promise {
             inbox: self,
