@@ -5,9 +5,10 @@
 //! event unread that the inbox does not have, and never return one still in flight (being
 //! recorded, or held for a late commit): routed twice, its deliveries would go out twice.
 
+use super::late::{self, HeldBefore};
 use super::record::Recording;
 use super::seen::Seen;
-use super::{BATCH, Pipeline, late};
+use super::{BATCH, Pipeline};
 use crate::store::{Span, StoreError, StoredEvent};
 use std::time::Instant;
 
@@ -45,10 +46,7 @@ impl Pipeline {
     /// closed until they are read (slower under load, never wrong).
     pub(super) async fn backlog_until_now(&self) -> Source {
         match self.store.last_seq().await {
-            Ok(upto) => Source::Backlog(Span {
-                after: i64::MIN,
-                upto,
-            }),
+            Ok(upto) => Source::Backlog(Span::upto(upto)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the store's last event; reading every unrouted event with the inbox closed");
                 Source::Store
@@ -78,12 +76,8 @@ impl Pipeline {
             }),
             _ => None,
         };
-        let events: Vec<StoredEvent> = page
-            .into_iter()
-            .map(|(_, e)| e)
-            .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
-            .filter(|e| !held.contains(&e.id))
-            .collect();
+        let events: Vec<StoredEvent> =
+            not_in_flight(page.into_iter().map(|(_, e)| e), recording, &held).collect();
         seen.read_from_store(&events, Instant::now());
         Ok((events, next))
     }
@@ -117,13 +111,22 @@ impl Pipeline {
             (skip, self.store.unrouted_events(BATCH + skip).await?)
         };
         let more = read.len() == BATCH + skip;
-        let events: Vec<StoredEvent> = read
-            .into_iter()
-            .filter(|e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
-            .filter(|e| !held.contains(&e.id))
+        let events: Vec<StoredEvent> = not_in_flight(read.into_iter(), recording, &held)
             .take(BATCH)
             .collect();
         seen.read_from_store(&events, Instant::now());
         Ok((events, more))
     }
+}
+
+/// The events of a store read that are not in flight: being recorded, or held (as the read
+/// began) for a late commit. Both are still unrouted in the store.
+fn not_in_flight<'a>(
+    events: impl Iterator<Item = StoredEvent> + 'a,
+    recording: Option<&'a Recording>,
+    held: &'a HeldBefore,
+) -> impl Iterator<Item = StoredEvent> + 'a {
+    events
+        .filter(move |e| !recording.is_some_and(|r| r.ids.contains(&e.id)))
+        .filter(move |e| !held.contains(&e.id))
 }

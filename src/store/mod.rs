@@ -233,6 +233,22 @@ pub(crate) struct Span {
     pub(crate) upto: i64,
 }
 
+impl Span {
+    /// Every event.
+    pub(crate) const ALL: Span = Span {
+        after: i64::MIN,
+        upto: i64::MAX,
+    };
+
+    /// Every event up to `upto`, from the first.
+    pub(crate) fn upto(upto: i64) -> Span {
+        Span {
+            after: i64::MIN,
+            upto,
+        }
+    }
+}
+
 /// Work waiting in the store.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct QueueDepth {
@@ -319,11 +335,7 @@ pub(crate) trait Queue: Send + Sync + 'static {
     /// The oldest events whose routing is not yet recorded (on a shared store: that no other
     /// live instance holds; this instance's own are handed out again).
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let span = Span {
-            after: i64::MIN,
-            upto: i64::MAX,
-        };
-        let events = self.unrouted_in(span, limit).await?;
+        let events = self.unrouted_in(Span::ALL, limit).await?;
         Ok(events.into_iter().map(|(_, e)| e).collect())
     }
     /// [`Queue::unrouted_events`] within `span`, each with its `seq`, oldest first: a page of

@@ -327,11 +327,7 @@ impl Queue for PostgresStore {
     }
     async fn unheld_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let c = self.client().await?;
-        let span = Span {
-            after: i64::MIN,
-            upto: i64::MAX,
-        };
-        let events = queries::unrouted(&c, &self.instance, span, limit, ROUTE_LEASE_MS, false)
+        let events = queries::unrouted(&c, &self.instance, Span::ALL, limit, ROUTE_LEASE_MS, false)
             .await
             .map_err(store_err)?;
         Ok(events.into_iter().map(|(_, e)| e).collect())

@@ -295,13 +295,8 @@ pub(super) fn waiting_routes(
 mod tests {
     use super::*;
 
-    const ALL: Span = Span {
-        after: i64::MIN,
-        upto: i64::MAX,
-    };
-
     fn all_unrouted(c: &Connection) -> Vec<StoredEvent> {
-        let events = unrouted(c, ALL, 100).unwrap();
+        let events = unrouted(c, Span::ALL, 100).unwrap();
         events.into_iter().map(|(_, e)| e).collect()
     }
 
@@ -323,11 +318,7 @@ mod tests {
         insert_event(&conn, &StoredEvent::blank("later", 0)).unwrap();
         conn.execute("UPDATE events SET routed = 1 WHERE id = 'b'", [])
             .unwrap();
-        let span = Span {
-            after: i64::MIN,
-            upto,
-        };
-        let first = unrouted(&conn, span, 2).unwrap();
+        let first = unrouted(&conn, Span::upto(upto), 2).unwrap();
         assert_eq!(ids(&first), ["a", "c"], "routed events are left out");
         let after = first[1].0;
         let rest = unrouted(&conn, Span { after, upto }, 2).unwrap();
