@@ -241,3 +241,76 @@ async fn pg_a_routing_committed_while_another_waits_for_the_event_is_not_written
         "a routing was taken for an event already routed"
     );
 }
+
+#[tokio::test]
+async fn pg_a_routing_made_before_a_replay_is_not_taken_and_the_replays_own_is() {
+    let Some(url) = fresh_database("fence_replay").await else {
+        return;
+    };
+    let store = open(&url).await;
+    store.insert_event(event("e1")).await.unwrap();
+    store.replay_event("e1").await.unwrap();
+    store
+        .record_routing(batch(vec![routing("e1", "d0")]), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store.get_delivery("d0").await.is_err(),
+        "a stale routing was written"
+    );
+    let queued = store.unrouted_events(10).await.unwrap();
+    assert_eq!(queued.len(), 1, "the replay's routing is still to do");
+    assert_eq!(queued[0].replays, 1);
+    let replayed = Routing {
+        replays: 1,
+        ..routing("e1", "d1")
+    };
+    store
+        .record_routing(batch(vec![replayed]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.get_delivery("d1").await.unwrap().0.status, "pending");
+    assert!(store.unrouted_events(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pg_a_replay_committed_while_a_routing_waits_for_the_event_is_not_lost() {
+    let Some(url) = fresh_database("fence_replay_wait").await else {
+        return;
+    };
+    let store = Arc::new(open(&url).await);
+    store.insert_event(event("e1")).await.unwrap();
+    let mut client = raw_client(&url).await;
+    // A replay of e1 (the store's own statement), holding its rows until it commits.
+    let replay = client.transaction().await.unwrap();
+    replay
+        .batch_execute(
+            "WITH e AS (UPDATE events SET replays = replays + 1 WHERE id = 'e1' RETURNING seq) \
+             INSERT INTO unrouted (seq) SELECT seq FROM e \
+             ON CONFLICT (seq) DO UPDATE SET lease_until = 0, owner = NULL",
+        )
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .record_routing(batch(vec![routing("e1", "d0")]), NOW)
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the recording did not wait");
+    replay.commit().await.unwrap();
+    waiting.await.unwrap().unwrap();
+    assert!(
+        store.get_delivery("d0").await.is_err(),
+        "a stale routing was written"
+    );
+    let queued = store.unrouted_events(10).await.unwrap();
+    assert_eq!(
+        (queued.len(), queued.first().map(|e| e.replays)),
+        (1, Some(1)),
+        "the replay was lost"
+    );
+}

@@ -2,16 +2,19 @@
 //!
 //! Each function runs on a connection or a transaction it is handed and never commits, notifies or
 //! retries: `mod.rs` owns transactions, signals and error mapping. Split as the SQLite
-//! backend is (`queue`, `log`, `shared`), with the same statements; where they differ, it is for several instances sharing one database (leases taken
-//! with `FOR UPDATE SKIP LOCKED`, routing fenced on the event row).
+//! backend is (`queue`, `log`, `shared`; a routing's record, the largest, in `routing`), with the
+//! same statements; where they differ, it is for several instances sharing one database (leases
+//! taken with `FOR UPDATE SKIP LOCKED`, routing fenced on the event row).
 
 mod log;
 mod queue;
+mod routing;
 mod rows;
 mod shared;
 
 pub(in crate::store::postgres) use log::*;
 pub(in crate::store::postgres) use queue::*;
+pub(in crate::store::postgres) use routing::*;
 pub(in crate::store::postgres) use shared::*;
 
 use deadpool_postgres::{ClientWrapper as Client, Transaction};

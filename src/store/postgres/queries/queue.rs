@@ -1,7 +1,6 @@
-//! The queue's SQL: events in, routings recorded (a batch in a handful of statements), deliveries
-//! claimed under leases, attempts recorded.
+//! The queue's SQL: events in, deliveries claimed under leases, attempts recorded (a routing's
+//! record is in `routing`).
 
-use super::rows::{DeliveryRows, Rows};
 use super::*;
 use crate::store::*;
 use deadpool_postgres::{ClientWrapper as Client, Transaction};
@@ -99,184 +98,6 @@ pub(in crate::store::postgres) fn event_row(r: &Row, at: usize) -> Pg<StoredEven
         // Only ever counted up from 0.
         replays: r.try_get::<_, i32>(at + 6)?.max(0) as u32,
     })
-}
-
-/// Records routings; true when any delivery was written. A handful of statements per batch,
-/// whatever its size: rows go in as arrays (`unnest`), not one statement per event.
-///
-/// Fenced on the event rows: a routing is taken whole while its event is unrouted, and once it is
-/// routed only for routes still `waiting` for their plugin; and only if no replay came between
-/// (the store may hold the ids of a routing made before it). So an instance whose routing lease ran
-/// out (and whose event another instance routed meanwhile), two instances resolving the same
-/// waiting route, or a retried call whose commit did succeed, never write deliveries twice.
-pub(in crate::store::postgres) async fn record_routing(
-    tx: &Transaction<'_>,
-    owner: &str,
-    batch: &RoutingBatch,
-    now: i64,
-) -> Pg<Recorded> {
-    let routings = &batch.routings;
-    let ids: Vec<&str> = routings.iter().map(|r| r.event_id.as_str()).collect();
-    // Locked in id order, so two instances fencing overlapping batches cannot deadlock.
-    let rows = tx
-        .query(
-            &tx.cached(
-                "SELECT id, replays, seq FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            )
-            .await?,
-            &[&ids],
-        )
-        .await?;
-    let made_at: HashMap<&str, i64> = routings
-        .iter()
-        .map(|r| (r.event_id.as_str(), i64::from(r.replays)))
-        .collect();
-    let mut seqs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: String = r.try_get(0)?;
-        // Made before a replay: left to the replay's own routing, like a pruned event.
-        if made_at.get(id.as_str()) == Some(&i64::from(r.try_get::<_, i32>(1)?)) {
-            seqs.insert(id, r.try_get(2)?);
-        }
-    }
-    // Read in a statement of its own, so under locks already held: a routing another instance
-    // committed while this one waited for them leaves `events` as it was (only `unrouted` changes),
-    // and the locking statement's snapshot, taken before the wait, would still see it unrouted.
-    let wanted: Vec<i64> = seqs.values().copied().collect();
-    let unrouted: HashSet<i64> = tx
-        .query(
-            &tx.cached("SELECT seq FROM unrouted WHERE seq = ANY($1)")
-                .await?,
-            &[&wanted],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Pg<_>>()?;
-    let routed: HashMap<&str, bool> = seqs
-        .iter()
-        .map(|(id, seq)| (id.as_str(), !unrouted.contains(seq)))
-        .collect();
-    let already: Vec<&str> = routed
-        .iter()
-        .filter(|(_, routed)| **routed)
-        .map(|(id, _)| *id)
-        .collect();
-    let mut waiting: HashSet<(String, String)> = HashSet::new();
-    if !already.is_empty() {
-        for r in tx
-            .query(
-                &tx.cached(
-                    "SELECT event_id, route FROM route_results \
-                 WHERE event_id = ANY($1) AND outcome = 'waiting'",
-                )
-                .await?,
-                &[&already],
-            )
-            .await?
-        {
-            waiting.insert((r.try_get(0)?, r.try_get(1)?));
-        }
-    }
-    // Pruned meanwhile: nothing to attach results to.
-    let takes = |event: &str, route: &str| match routed.get(event) {
-        None => false,
-        Some(false) => true,
-        Some(true) => waiting.contains(&(event.to_string(), route.to_string())),
-    };
-    let attempted: HashMap<&str, &Attempt> = batch
-        .attempts
-        .iter()
-        .map(|a| (a.delivery_id.as_str(), a))
-        .collect();
-    let mut marked: Vec<i64> = Vec::with_capacity(routings.len());
-    let mut typed: Vec<(i64, &str)> = Vec::new();
-    let mut results = Rows::default();
-    let mut deliveries = DeliveryRows::default();
-    let mut attempts = Vec::new();
-    // One row per (event, route) in one statement, or ON CONFLICT refuses it (a batch never
-    // routes an event twice; this only keeps that from becoming an error).
-    let mut seen_results = HashSet::new();
-    for routing in routings {
-        let event = routing.event_id.as_str();
-        let Some(&seq) = seqs.get(event) else {
-            continue;
-        };
-        marked.push(seq);
-        typed.extend(routing.event_type.as_deref().map(|t| (seq, t)));
-        for result in routing.results.iter().filter(|r| takes(event, &r.route)) {
-            if seen_results.insert((event, result.route.as_str())) {
-                results.push([
-                    Some(event.into()),
-                    Some(result.route.as_str().into()),
-                    Some(result.outcome.as_str().into()),
-                    result.detail.as_deref().map(text),
-                ]);
-            }
-        }
-        for d in routing.deliveries.iter().filter(|d| takes(event, &d.route)) {
-            let attempt = attempted.get(d.id.as_str()).copied();
-            let lease = batch
-                .leases
-                .get(&d.id)
-                .copied()
-                .filter(|_| attempt.is_none());
-            deliveries.push(event, d, now, lease.map(|until| (until, owner)), attempt);
-            attempts.extend(attempt);
-        }
-    }
-    if !marked.is_empty() {
-        tx.execute(
-            &tx.cached("DELETE FROM unrouted WHERE seq = ANY($1)")
-                .await?,
-            &[&marked],
-        )
-        .await?;
-    }
-    if !typed.is_empty() {
-        let (seqs, types): (Vec<i64>, Vec<Cow<str>>) =
-            typed.iter().map(|(seq, t)| (*seq, text(t))).unzip();
-        let types: Vec<&str> = types.iter().map(|t| t.as_ref()).collect();
-        // Upserted: a replay's routing may find another type (the config changed meanwhile).
-        tx.execute(
-            &tx.cached(
-                "INSERT INTO event_types (seq, event_type) \
-             SELECT * FROM unnest($1::BIGINT[], $2::TEXT[]) \
-             ON CONFLICT (seq) DO UPDATE SET event_type = EXCLUDED.event_type",
-            )
-            .await?,
-            &[&seqs, &types],
-        )
-        .await?;
-    }
-    if !results.is_empty() {
-        tx.execute(
-            &tx.cached("INSERT INTO route_results (event_id, route, outcome, detail) \
-             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
-             ON CONFLICT (event_id, route) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail").await?,
-            &[&results.col(0), &results.col(1), &results.col(2), &results.col(3)],
-        )
-        .await?;
-    }
-    let recorded = Recorded {
-        leased: deliveries.leased(),
-        claimable: deliveries.claimable(),
-    };
-    if !deliveries.is_empty() {
-        deliveries.insert(tx, now).await?;
-    }
-    if !attempts.is_empty() {
-        insert_attempts(tx, attempts.into_iter()).await?;
-    }
-    Ok(recorded)
-}
-
-/// What [`record_routing`] wrote.
-pub(in crate::store::postgres) struct Recorded {
-    /// The leased deliveries written (the caller may hand them over).
-    pub leased: Vec<String>,
-    /// Whether a claim can take any delivery written (the workers must look).
-    pub claimable: bool,
 }
 
 /// Ends `owner`'s leases on pending deliveries it will not attempt.
@@ -440,7 +261,7 @@ pub(in crate::store::postgres) async fn waiting_routes(
 }
 
 /// Logs attempts (their deliveries' state is the caller's), in one statement.
-async fn insert_attempts<'a>(
+pub(super) async fn insert_attempts<'a>(
     tx: &Transaction<'_>,
     attempts: impl Iterator<Item = &'a Attempt> + Clone,
 ) -> Pg<u64> {
