@@ -58,10 +58,7 @@ fn check_surrogates(body: &[u8]) -> Result<(), JsonError> {
         ))
     };
     let mut i = 0;
-    while let Some(off) = body
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
+    while let Some(off) = body.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         let at = i + off;
         if body.get(at + 1) != Some(&b'u') {
             i = at + 2;
