@@ -260,11 +260,14 @@ pub(in crate::store::postgres) async fn waiting_routes(
     Ok(out)
 }
 
-/// Logs attempts (their deliveries' state is the caller's), in one statement.
+/// Logs attempts (their deliveries' state is the caller's), in one statement; none, in none.
 pub(super) async fn insert_attempts<'a>(
     tx: &Transaction<'_>,
     attempts: impl Iterator<Item = &'a Attempt> + Clone,
 ) -> Pg<u64> {
+    if attempts.clone().next().is_none() {
+        return Ok(0);
+    }
     let ids: Vec<&str> = attempts.clone().map(|a| a.delivery_id.as_str()).collect();
     let numbers: Vec<i64> = attempts.clone().map(|a| i64::from(a.attempt)).collect();
     let started: Vec<i64> = attempts.clone().map(|a| a.started_at).collect();

@@ -80,18 +80,8 @@ pub(in crate::store::postgres) async fn record_routing(
     try_join4(
         insert_types(tx, &typed),
         insert_results(tx, &results),
-        async {
-            match deliveries.is_empty() {
-                true => Ok(0),
-                false => deliveries.insert(tx, now).await,
-            }
-        },
-        async {
-            match attempts.is_empty() {
-                true => Ok(0),
-                false => insert_attempts(tx, attempts.into_iter()).await,
-            }
-        },
+        deliveries.insert(tx, now),
+        insert_attempts(tx, attempts.into_iter()),
     )
     .await?;
     Ok(recorded)

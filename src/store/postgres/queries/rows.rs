@@ -100,7 +100,11 @@ impl<'a> DeliveryRows<'a> {
             .any(|(status, owner)| *status == DeliveryStatus::Pending.as_str() && owner.is_none())
     }
 
+    /// Inserts the rows in one statement; none, in none.
     pub(super) async fn insert(&self, tx: &Transaction<'_>, now: i64) -> Pg<u64> {
+        if self.is_empty() {
+            return Ok(0);
+        }
         tx.execute(
             &tx.cached(
                 "INSERT INTO deliveries (id, event_id, route, target, status, body, headers, \
