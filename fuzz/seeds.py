@@ -78,6 +78,37 @@ def put(target, name, data):
     (folder / name).write_bytes(data)
 
 
+def pc_uint(n):
+    """postcard's unsigned integer (and lengths, enum variants): LEB128."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pc_int(n):
+    return pc_uint((n << 1) ^ (n >> 63))  # zigzag
+
+
+def pc_bool(b):
+    return b"\x01" if b else b"\x00"
+
+
+def pc_str(s):
+    data = s.encode()
+    return pc_uint(len(data)) + data
+
+
+def pc_opt(s):
+    return b"\x00" if s is None else b"\x01" + pc_str(s)
+
+
+def pc_pairs(pairs):
+    return pc_uint(len(pairs)) + b"".join(pc_str(k) + pc_str(v) for k, v in pairs)
+
+
 def frame(*parts):
     return b"".join(struct.pack("<I", len(p)) + p for p in parts)
 
@@ -97,29 +128,20 @@ def main():
         put("sign", name, request(fields, body))
 
         # A request of this one event, and a routing of it with a transformed body and the
-        # event's body unchanged (the two shapes a delivery takes on the wire).
-        head = {
-            "id": "evt_1",
-            "source": name.split("_")[0],
-            "received_at": 1749731402000,
-            "headers": [[k.lower(), v] for k, v in headers],
-            "query": [["kind", "k"]],
-            "only": None,
-        }
-        put("frames", f"request_{name}", struct.pack("<I", 1) + frame(json.dumps(head).encode(), body))
-        routing = {
-            "event_id": "evt_1",
-            "event_type": "t",
-            "results": [{"route": "r", "outcome": "Delivered", "detail": None, "elapsed_us": 7}],
-            "deliveries": [
-                {"id": "dlv_1", "route": "r", "target": "a", "has_body": True,
-                 "headers": [["content-type", "application/json"]], "failed": False, "error": None},
-                {"id": "dlv_2", "route": "r", "target": "b", "has_body": False,
-                 "headers": [], "failed": True, "error": "why"},
-            ],
-            "plugin_calls": ["w"],
-        }
-        put("frames", f"routing_{name}", frame(json.dumps(routing).encode(), body))
+        # event's body unchanged (the two shapes a delivery takes on the wire). Heads are postcard
+        # (src/route/evaluator/messages.rs): fields in declaration order.
+        head = pc_str("evt_1") + pc_str(name.split("_")[0]) + pc_int(1749731402000)
+        head += pc_pairs([(k.lower(), v) for k, v in headers]) + pc_pairs([("kind", "k")])
+        head += pc_uint(0) + pc_opt(None)
+        put("frames", f"request_{name}", struct.pack("<I", 1) + frame(head, body))
+        result = pc_str("r") + pc_uint(0) + pc_opt(None) + pc_uint(7)  # Delivered, 7 µs
+        transformed = pc_str("dlv_1") + pc_str("r") + pc_str("a") + pc_bool(True)
+        transformed += pc_pairs([("content-type", "application/json")]) + pc_bool(False) + pc_opt(None)
+        unchanged = pc_str("dlv_2") + pc_str("r") + pc_str("b") + pc_bool(False)
+        unchanged += pc_pairs([]) + pc_bool(True) + pc_opt("why")
+        routing = pc_str("evt_1") + pc_uint(0) + pc_opt("t") + pc_uint(1) + result
+        routing += pc_uint(2) + transformed + unchanged + pc_uint(1) + pc_str("w")
+        put("frames", f"routing_{name}", frame(routing, body))
     for name, body in EDGES.items():
         put("ingress", name, request([("Content-Type", "application/json")], body))
         put("envelope", name, request([("x-github-event", "push")], body))
