@@ -62,7 +62,8 @@ def frames_per_event(per_commit, folder):
 
         def routing():
             for e, d in zip(events, deliveries):
-                c.execute("UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1 AND routed = 0", (e, None))
+                c.execute("DELETE FROM unrouted WHERE seq = (SELECT seq FROM events WHERE id = ?1 AND replays = 0) "
+                          "RETURNING seq", (e,)).fetchall()
                 c.execute("INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?,?,?,?)",
                           (e, "r", "delivered", None))
                 c.execute("INSERT INTO deliveries (id, event_id, route, target, status, body, headers, next_attempt_at, "

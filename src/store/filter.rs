@@ -179,13 +179,12 @@ pub(crate) fn events(dialect: Dialect, q: &EventQuery, taken: usize) -> Filter {
         f.and("source = ?", Param::Text(s.clone()));
     }
     if let Some(t) = &q.event_type {
-        // PostgreSQL keeps the type beside the event, so that its row is written once
-        // (migrations/postgres/0005_routing_off_events.sql).
-        let condition = match dialect {
-            Dialect::Sqlite => "event_type = ?",
-            Dialect::Postgres => "seq IN (SELECT seq FROM event_types WHERE event_type = ?)",
-        };
-        f.and(condition, Param::Text(t.clone()));
+        // The type lives beside the event, so that its row is written once (the stores'
+        // migrations `routing_off_events`).
+        f.and(
+            "seq IN (SELECT seq FROM event_types WHERE event_type = ?)",
+            Param::Text(t.clone()),
+        );
     }
     if let Some(before) = q.before {
         f.and("seq < ?", Param::Int(before));

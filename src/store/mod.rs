@@ -65,6 +65,33 @@ impl NewDelivery {
     }
 }
 
+/// The events `store` lists (of `event_type`, when given), newest first, as (id, type, routed): what
+/// a migration must keep of the events an older version stored.
+#[cfg(test)]
+pub(crate) async fn listed(
+    store: &dyn DeliveryLog,
+    event_type: Option<&str>,
+) -> Vec<(String, Option<String>, bool)> {
+    let query = EventQuery {
+        event_type: event_type.map(str::to_string),
+        limit: 10,
+        ..EventQuery::default()
+    };
+    let events = store.list_events(query).await.unwrap();
+    events
+        .into_iter()
+        .map(|e| (e.id, e.event_type, e.routed))
+        .collect()
+}
+
+/// Rows as [`listed`] gives them, from literals.
+#[cfg(test)]
+pub(crate) fn listing(rows: &[(&str, Option<&str>, bool)]) -> Vec<(String, Option<String>, bool)> {
+    rows.iter()
+        .map(|(id, t, routed)| (id.to_string(), t.map(str::to_string), *routed))
+        .collect()
+}
+
 #[cfg(test)]
 impl StoredEvent {
     /// An event of source `s` whose body is `size` blanks, for tests.

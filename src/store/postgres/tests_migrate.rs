@@ -39,26 +39,14 @@ async fn pg_routing_state_moves_off_events_with_what_they_held() {
     assert_eq!(unrouted[0].id, "e2");
     assert_eq!(&unrouted[0].body[..], b"[]");
     assert_eq!(unrouted[0].headers, vec![("x-a".into(), "1".into())]);
-    let listed = store
-        .list_events(EventQuery {
-            limit: 10,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
-    let seen: Vec<(&str, Option<&str>, bool)> = listed
-        .iter()
-        .map(|e| (e.id.as_str(), e.event_type.as_deref(), e.routed))
-        .collect();
-    assert_eq!(seen, [("e2", None, false), ("e1", Some("push"), true)]);
-    let pushes = store
-        .list_events(EventQuery {
-            event_type: Some("push".into()),
-            limit: 10,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(pushes.len(), 1);
+    let seen = listed(&store, None).await;
+    assert_eq!(
+        seen,
+        listing(&[("e2", None, false), ("e1", Some("push"), true)])
+    );
+    assert_eq!(
+        listed(&store, Some("push")).await,
+        listing(&[("e1", Some("push"), true)])
+    );
     assert_eq!(store.queue_depth().await.unwrap().unrouted, 1);
 }

@@ -155,8 +155,9 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Ve
     let mut f = filter::events(Dialect::Sqlite, q, 0);
     let limit = f.bind(filter::limit(q.limit));
     let sql = format!(
-        "SELECT seq, id, source, event_type, received_at, routed FROM events WHERE {} \
-         ORDER BY seq DESC LIMIT {limit}",
+        "SELECT seq, id, source, (SELECT t.event_type FROM event_types t WHERE t.seq = events.seq), \
+         received_at, NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = events.seq) FROM events \
+         WHERE {} ORDER BY seq DESC LIMIT {limit}",
         f.clause
     );
     let mut stmt = c.prepare_cached(&sql)?;
@@ -167,7 +168,7 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Ve
             source: r.get(2)?,
             event_type: r.get(3)?,
             received_at: r.get(4)?,
-            routed: r.get::<_, i64>(5)? != 0,
+            routed: r.get(5)?,
         })
     })?;
     rows.collect()
@@ -176,7 +177,11 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> rusqlite::Result<Ve
 pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreError> {
     let q = |e: rusqlite::Error| StoreError::Query(e.to_string());
     let mut event = c
-        .prepare_cached("SELECT id, source, event_type, received_at, routed, headers, body FROM events WHERE id = ?1")
+        .prepare_cached(
+            "SELECT e.id, e.source, t.event_type, e.received_at, \
+             NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = e.seq), e.headers, e.body \
+             FROM events e LEFT JOIN event_types t ON t.seq = e.seq WHERE e.id = ?1",
+        )
         .map_err(q)?
         .query_row(params![id], |r| {
             Ok(EventView {
@@ -184,7 +189,7 @@ pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreErro
                 source: r.get(1)?,
                 event_type: r.get(2)?,
                 received_at: r.get(3)?,
-                routed: r.get::<_, i64>(4)? != 0,
+                routed: r.get(4)?,
                 headers: pairs_from_json(&r.get::<_, String>(5)?),
                 body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
                 deliveries: Vec::new(),
@@ -223,7 +228,8 @@ pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreErro
 
 pub(super) fn replay_event(c: &Connection, id: &str) -> Result<(), StoreError> {
     let changed = c
-        .prepare_cached("UPDATE events SET routed = 0, replays = replays + 1 WHERE id = ?1")
+        // Queued for routing again by trigger `events_replayed` (migrations/sqlite/0008).
+        .prepare_cached("UPDATE events SET replays = replays + 1 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![id]))
         .map_err(|e| StoreError::Query(e.to_string()))?;
     if changed == 0 {
@@ -245,12 +251,23 @@ pub(super) fn prune(c: &Connection, before: i64, batch: usize) -> rusqlite::Resu
         params![before, limit],
     )?;
     // An event goes once it is routed and none of its deliveries remain.
-    let old_events = "SELECT id FROM events e WHERE received_at < ?1 AND routed = 1 \
-                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
-                      AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
-                      ORDER BY seq LIMIT ?2";
+    let old = |column: &str| {
+        format!(
+            "SELECT {column} FROM events e WHERE received_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM unrouted q WHERE q.seq = e.seq) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+             AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = e.id AND r.outcome = 'waiting') \
+             ORDER BY seq LIMIT ?2"
+        )
+    };
+    let old_events = old("id");
     n += c.execute(
         &format!("DELETE FROM route_results WHERE event_id IN ({old_events})"),
+        params![before, limit],
+    )?;
+    // Not counted, as on PostgreSQL: a type is part of its event.
+    c.execute(
+        &format!("DELETE FROM event_types WHERE seq IN ({})", old("seq")),
         params![before, limit],
     )?;
     n += c.execute(

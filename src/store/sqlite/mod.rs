@@ -11,6 +11,8 @@ mod log;
 mod plans;
 mod queue;
 mod shared;
+#[cfg(test)]
+mod tests_migrate;
 mod writer;
 
 use super::*;
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_log_indexes.sql"),
     include_str!("../../../migrations/sqlite/0006_drop_deliveries_next.sql"),
     include_str!("../../../migrations/sqlite/0007_event_replays.sql"),
+    include_str!("../../../migrations/sqlite/0008_routing_off_events.sql"),
 ];
 
 /// How hard a commit waits for the disk.

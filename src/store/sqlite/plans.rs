@@ -144,7 +144,7 @@ fn every_event_filter_searches_an_index() {
             event_type: Some("push".into()),
             ..q()
         },
-        "USING INDEX events_type",
+        "USING COVERING INDEX event_types_type",
     );
     by(
         EventQuery {

@@ -40,8 +40,9 @@ pub(super) fn unrouted(
     limit: usize,
 ) -> rusqlite::Result<Vec<(i64, StoredEvent)>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, source, received_at, headers, query, body, replays, seq FROM events \
-         WHERE routed = 0 AND seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, e.seq \
+         FROM unrouted q JOIN events e ON e.seq = q.seq \
+         WHERE q.seq > ?1 AND q.seq <= ?2 ORDER BY q.seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![span.after, span.upto, limit as i64], |r| {
         Ok((r.get(7)?, event_row(r)?))
@@ -55,8 +56,8 @@ pub(super) fn last_seq(c: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |r| r.get(0))
 }
 
-/// See [`Queue::record_routing`]: the fence is the `routed = 0` in the first statement, which
-/// changes one row only for the first routing of an event, and the `replays` in both: a routing
+/// See [`Queue::record_routing`]: the fence is the event's row in `unrouted`, which the first
+/// statement deletes only for the first routing of an event, and the `replays` in both: a routing
 /// made before a replay (whose delivery ids the store may hold already) is not taken.
 pub(super) fn record_routing(
     c: &Connection,
@@ -70,12 +71,21 @@ pub(super) fn record_routing(
         .map(|a| (a.delivery_id.as_str(), a))
         .collect();
     for routing in &batch.routings {
-        let first = c
+        let first: Option<i64> = c
             .prepare_cached(
-                "UPDATE events SET routed = 1, event_type = ?2 WHERE id = ?1 AND routed = 0 AND replays = ?3",
+                "DELETE FROM unrouted WHERE seq = (SELECT seq FROM events WHERE id = ?1 AND replays = ?2) \
+                 RETURNING seq",
             )?
-            .execute(params![routing.event_id, routing.event_type, routing.replays])?
-            == 1;
+            .query_row(params![routing.event_id, routing.replays], |r| r.get(0))
+            .optional()?;
+        if let (Some(seq), Some(event_type)) = (first, &routing.event_type) {
+            // Replaced: a replay's routing may find another type (the config changed meanwhile).
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO event_types (seq, event_type) VALUES (?1, ?2)",
+            )?
+            .execute(params![seq, event_type])?;
+        }
+        let first = first.is_some();
         // Routed already (or pruned): only routes still waiting for their plugin are taken.
         let waiting: Vec<String> = if first {
             Vec::new()
@@ -166,8 +176,9 @@ pub(super) fn release_leases(c: &Connection, ids: &[String]) -> rusqlite::Result
 
 /// A target's due deliveries, oldest due first (`deliveries_due`, a partial index of the pending
 /// ones, serves this and [`NEXT_DUE`]: `plans` asserts it).
-pub(super) const CLAIM: &str = "SELECT d.seq, d.id, d.event_id, e.event_type, COALESCE(d.body, e.body), d.headers, \
+pub(super) const CLAIM: &str = "SELECT d.seq, d.id, d.event_id, t.event_type, COALESCE(d.body, e.body), d.headers, \
      d.attempts, d.created_at FROM deliveries d JOIN events e ON e.id = d.event_id \
+     LEFT JOIN event_types t ON t.seq = e.seq \
      WHERE d.target = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 AND d.lease_until <= ?2 \
      ORDER BY d.next_attempt_at LIMIT ?3";
 
@@ -225,7 +236,7 @@ pub(super) fn next_due(
 
 pub(super) fn unrouted_count(c: &Connection) -> rusqlite::Result<u64> {
     let n = c
-        .prepare_cached("SELECT COUNT(*) FROM events WHERE routed = 0")?
+        .prepare_cached("SELECT COUNT(*) FROM unrouted")?
         .query_row([], |r| r.get::<_, i64>(0))?;
     Ok(n.max(0) as u64)
 }
@@ -267,8 +278,8 @@ pub(super) fn waiting_routes(
     limit: usize,
 ) -> rusqlite::Result<Vec<WaitingRoute>> {
     let mut stmt = c.prepare_cached(
-        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, e.event_type, r.route \
-         FROM route_results r JOIN events e ON e.id = r.event_id \
+        "SELECT e.id, e.source, e.received_at, e.headers, e.query, e.body, e.replays, t.event_type, r.route \
+         FROM route_results r JOIN events e ON e.id = r.event_id LEFT JOIN event_types t ON t.seq = e.seq \
          WHERE r.outcome = 'waiting' AND r.route = ?1 ORDER BY e.seq LIMIT ?2",
     )?;
     let mut out = Vec::new();
@@ -316,8 +327,11 @@ mod tests {
         }
         let upto = last_seq(&conn).unwrap();
         insert_event(&conn, &StoredEvent::blank("later", 0)).unwrap();
-        conn.execute("UPDATE events SET routed = 1 WHERE id = 'b'", [])
-            .unwrap();
+        conn.execute(
+            "DELETE FROM unrouted WHERE seq = (SELECT seq FROM events WHERE id = 'b')",
+            [],
+        )
+        .unwrap();
         let first = unrouted(&conn, Span::upto(upto), 2).unwrap();
         assert_eq!(ids(&first), ["a", "c"], "routed events are left out");
         let after = first[1].0;

@@ -107,8 +107,8 @@ impl Val {
 }
 
 /// Read access to a gateway's store with plain SQL. The statements tests use are the same on both
-/// backends but for the routing state, which PostgreSQL keeps off `events` (its migration 0005):
-/// ask for that with [`Db::unrouted`] and [`Db::event_ids_of_type`].
+/// backends, the routing state included: both keep it off `events`, in `unrouted` and
+/// `event_types` (their migrations `routing_off_events`).
 pub struct Db {
     url: String,
 }
@@ -118,10 +118,6 @@ impl Db {
         Self { url: url.into() }
     }
 
-    fn is_sqlite(&self) -> bool {
-        self.url.starts_with("sqlite://")
-    }
-
     /// How many stored events wait to be routed.
     pub async fn unrouted(&self) -> i64 {
         self.count(self.unrouted_sql()).await
@@ -129,23 +125,15 @@ impl Db {
 
     /// A statement counting the stored events that wait to be routed.
     pub fn unrouted_sql(&self) -> &'static str {
-        if self.is_sqlite() {
-            "SELECT COUNT(*) FROM events WHERE NOT routed"
-        } else {
-            "SELECT COUNT(*) FROM unrouted"
-        }
+        "SELECT COUNT(*) FROM unrouted"
     }
 
     /// A subquery selecting the ids of the events routed as `event_type`.
     pub fn event_ids_of_type(&self, event_type: &str) -> String {
-        if self.is_sqlite() {
-            format!("SELECT id FROM events WHERE event_type = '{event_type}'")
-        } else {
-            format!(
-                "SELECT e.id FROM events e JOIN event_types t ON t.seq = e.seq \
-                 WHERE t.event_type = '{event_type}'"
-            )
-        }
+        format!(
+            "SELECT e.id FROM events e JOIN event_types t ON t.seq = e.seq \
+             WHERE t.event_type = '{event_type}'"
+        )
     }
 
     pub async fn rows(&self, sql: &str) -> Vec<Vec<Val>> {
