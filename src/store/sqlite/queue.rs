@@ -71,21 +71,22 @@ pub(super) fn record_routing(
         .map(|a| (a.delivery_id.as_str(), a))
         .collect();
     for routing in &batch.routings {
-        let first: Option<i64> = c
+        // The event's `seq`, when this routing is the first taken for it.
+        let taken: Option<i64> = c
             .prepare_cached(
                 "DELETE FROM unrouted WHERE seq = (SELECT seq FROM events WHERE id = ?1 AND replays = ?2) \
                  RETURNING seq",
             )?
             .query_row(params![routing.event_id, routing.replays], |r| r.get(0))
             .optional()?;
-        if let (Some(seq), Some(event_type)) = (first, &routing.event_type) {
+        if let (Some(seq), Some(event_type)) = (taken, &routing.event_type) {
             // Replaced: a replay's routing may find another type (the config changed meanwhile).
             c.prepare_cached(
                 "INSERT OR REPLACE INTO event_types (seq, event_type) VALUES (?1, ?2)",
             )?
             .execute(params![seq, event_type])?;
         }
-        let first = first.is_some();
+        let first = taken.is_some();
         // Routed already (or pruned): only routes still waiting for their plugin are taken.
         let waiting: Vec<String> = if first {
             Vec::new()

@@ -157,7 +157,8 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
 /// Runs one operation inside a savepoint of the batch's transaction.
 pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
-        // One statement: atomic on its own, so no savepoint.
+        // One statement, its trigger (the event's `unrouted` row) included: atomic on its own,
+        // so no savepoint. So is a replay's.
         Op::InsertEvent(ev, r) => defer(r, direct(tx, |c| insert_event(c, &ev))),
         Op::Unrouted(span, limit, r) => defer(r, direct(tx, |c| unrouted(c, span, limit))),
         Op::LastSeq(r) => defer(r, direct(tx, last_seq)),
