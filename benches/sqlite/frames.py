@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """WAL frames the SQLite store writes per event, by how many events share a commit.
 
-Replays the writer's statements for one event's life (insert; routing: the event marked routed, a
-route result, a delivery; the attempt: its row and the delivery's update) on a store migrated with
+Replays the writer's statements for one event's life (insert: the event and its queue row;
+routing: the queue row deleted, a route result, a delivery; the attempt: its row and the delivery's
+update) on a store migrated with
 migrations/sqlite/, in three commits as the gateway makes them, and prints the WAL pages written
 per event. Every index leaf a commit touches is written whole, so few events per commit cost many
 frames each.
@@ -56,9 +57,12 @@ def frames_per_event(per_commit, folder):
         now = int(time.time() * 1000)
         events = [new_id("evt") for _ in range(per_commit)]
         deliveries = [new_id("dlv") for _ in events]
-        commit("insert", lambda: [c.execute(
-            "INSERT INTO events (id, source, received_at, headers, query, body) VALUES (?,?,?,?,?,?)",
-            (e, "bench", now, headers, "[]", body)) for e in events])
+        def insert():
+            for e in events:
+                c.execute("INSERT INTO events (id, source, received_at, headers, query, body) VALUES (?,?,?,?,?,?)",
+                          (e, "bench", now, headers, "[]", body))
+                c.execute("INSERT INTO unrouted (seq) VALUES (last_insert_rowid())")
+        commit("insert", insert)
 
         def routing():
             for e, d in zip(events, deliveries):

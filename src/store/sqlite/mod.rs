@@ -3,8 +3,8 @@
 //! Every operation is sent to the writer thread, which takes whatever has queued up (up to
 //! [`MAX_BATCH`] operations), runs it in one transaction, commits once, and only then answers each
 //! caller. Under load this turns hundreds of requests into one fsync without ever answering before
-//! the commit. Each operation runs inside its own savepoint, so one failing statement fails only
-//! its own caller.
+//! the commit. Each operation runs inside its own savepoint (the events and the attempts of a batch in
+//! one, each again in its own if any fails), so one failing statement fails only its own caller.
 
 mod log;
 #[cfg(test)]
@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0006_drop_deliveries_next.sql"),
     include_str!("../../../migrations/sqlite/0007_event_replays.sql"),
     include_str!("../../../migrations/sqlite/0008_routing_off_events.sql"),
+    include_str!("../../../migrations/sqlite/0009_unrouted_by_ingress.sql"),
 ];
 
 /// How hard a commit waits for the disk.

@@ -17,6 +17,10 @@ pub(super) fn insert_event(c: &Connection, ev: &StoredEvent) -> rusqlite::Result
         pairs_to_json(&ev.query),
         &ev.body[..]
     ])?;
+    // Its place in the route loop's queue. Atomic with the insert only inside a savepoint: the
+    // writer runs inserts in one (see `writer::grouped`).
+    c.prepare_cached("INSERT INTO unrouted (seq) VALUES (last_insert_rowid())")?
+        .execute([])?;
     Ok(())
 }
 

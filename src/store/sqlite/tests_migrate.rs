@@ -47,7 +47,8 @@ async fn routing_state_moves_off_events_with_what_they_held() {
     );
     assert_eq!(store.queue_depth().await.unwrap().unrouted, 2);
 
-    // The triggers queue what is stored and replayed from now on.
+    // What is stored (by the insert itself, migration 0009) and replayed (the trigger) from now on
+    // is queued.
     store
         .insert_event(StoredEvent::blank("e4", 2))
         .await

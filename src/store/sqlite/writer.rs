@@ -70,7 +70,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
         }
         let (mut new_events, mut new_deliveries) = (false, false);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
-        let mut attempts = Vec::new();
+        let (mut inserts, mut attempts) = (Vec::new(), Vec::new());
         let commit_error = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => {
                 for op in batch {
@@ -90,11 +90,13 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
                         _ => {}
                     }
                     match op {
+                        Op::InsertEvent(ev, r) => inserts.push((ev, r)),
                         Op::RecordAttempt(a, r) => attempts.push((a, r)),
                         op => deferred.push(run_op(&tx, op)),
                     }
                 }
-                deferred.extend(record_attempts(&tx, attempts));
+                deferred.extend(grouped(&tx, inserts, insert_event));
+                deferred.extend(grouped(&tx, attempts, record_attempt));
                 tx.commit().err().map(|e| e.to_string())
             }
             Err(e) => {
@@ -157,9 +159,7 @@ pub(super) fn run_op_failed(op: Op) -> Deferred {
 /// Runs one operation inside a savepoint of the batch's transaction.
 pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     match op {
-        // One statement, its trigger (the event's `unrouted` row) included: atomic on its own,
-        // so no savepoint. So is a replay's.
-        Op::InsertEvent(ev, r) => defer(r, direct(tx, |c| insert_event(c, &ev))),
+        Op::InsertEvent(ev, r) => defer(r, savepoint(tx, |c| insert_event(c, &ev))),
         Op::Unrouted(span, limit, r) => defer(r, direct(tx, |c| unrouted(c, span, limit))),
         Op::LastSeq(r) => defer(r, direct(tx, last_seq)),
         Op::RecordRouting(rs, now, r) => defer(r, savepoint(tx, |c| record_routing(c, &rs, now))),
@@ -201,22 +201,22 @@ pub(super) fn run_op(tx: &Transaction<'_>, op: Op) -> Deferred {
     }
 }
 
-/// Records a batch's attempts in one savepoint: a savepoint copies each page it first changes
-/// into its sub-journal, and attempts change the same few pages, so one savepoint for all costs
-/// a fraction of one each. If any attempt fails, all are undone and each runs in its own
-/// savepoint, so a bad one fails alone. (Any order of one batch's operations is a valid one: no
-/// caller sees a result before the commit.)
-fn record_attempts(tx: &Transaction<'_>, ops: Vec<(Attempt, Reply<()>)>) -> Vec<Deferred> {
-    if ops.len() > 1
-        && savepoint(tx, |c| {
-            ops.iter().try_for_each(|(a, _)| record_attempt(c, a))
-        })
-        .is_ok()
-    {
+/// Runs a batch's operations of one kind (events stored, attempts recorded) in one savepoint: a
+/// savepoint copies each page it first changes into its sub-journal, and these operations change
+/// the same few pages (a table's last leaf, its indexes'), so one savepoint for all costs a
+/// fraction of one each. If any fails, all are undone and each runs in its own savepoint, so a bad
+/// one fails alone. (Any order of one batch's operations is a valid one: no caller sees a result
+/// before the commit.)
+fn grouped<T>(
+    tx: &Transaction<'_>,
+    ops: Vec<(T, Reply<()>)>,
+    run: impl Fn(&Connection, &T) -> rusqlite::Result<()>,
+) -> Vec<Deferred> {
+    if ops.len() > 1 && savepoint(tx, |c| ops.iter().try_for_each(|(op, _)| run(c, op))).is_ok() {
         return ops.into_iter().map(|(_, r)| defer(r, Ok(()))).collect();
     }
     ops.into_iter()
-        .map(|(a, r)| defer(r, savepoint(tx, |c| record_attempt(c, &a))))
+        .map(|(op, r)| defer(r, savepoint(tx, |c| run(c, &op))))
         .collect()
 }
 
@@ -296,7 +296,7 @@ mod tests {
                     ((attempt(id), tx), rx)
                 })
                 .unzip();
-            for reply in record_attempts(&tx, ops) {
+            for reply in grouped(&tx, ops, record_attempt) {
                 reply(None);
             }
             tx.commit().unwrap();
@@ -318,5 +318,51 @@ mod tests {
             count("SELECT COUNT(*) FROM deliveries WHERE id = 'bad' AND status = 'pending'"),
             1
         );
+    }
+
+    #[test]
+    fn a_batch_of_events_lands_whole_each_queued_and_a_duplicate_fails_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        let store = |conn: &mut Connection, ids: &[&str]| {
+            let tx = conn.transaction().unwrap();
+            let (ops, replies): (Vec<_>, Vec<_>) = ids
+                .iter()
+                .map(|id| {
+                    let (tx, rx) = oneshot::channel();
+                    ((StoredEvent::blank(id, 10), tx), rx)
+                })
+                .unzip();
+            for reply in grouped(&tx, ops, insert_event) {
+                reply(None);
+            }
+            tx.commit().unwrap();
+            replies
+                .into_iter()
+                .map(|mut r| r.try_recv().unwrap().is_ok())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(store(&mut conn, &["e1", "e2"]), [true, true]);
+        assert_eq!(store(&mut conn, &["e3", "e1", "e4"]), [true, false, true]);
+        let ids = |sql: &str| -> Vec<String> {
+            let mut s = conn.prepare(sql).unwrap();
+            s.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // Every event stored once, each with its place in the queue, and nothing queued besides:
+        // the failed batch's savepoint took e3's and e4's first inserts and queue rows with it.
+        assert_eq!(
+            ids("SELECT id FROM events ORDER BY seq"),
+            ["e1", "e2", "e3", "e4"]
+        );
+        assert_eq!(
+            ids("SELECT e.id FROM unrouted u JOIN events e USING (seq) ORDER BY u.seq"),
+            ["e1", "e2", "e3", "e4"]
+        );
+        assert_eq!(ids("SELECT CAST(COUNT(*) AS TEXT) FROM unrouted"), ["4"]);
     }
 }

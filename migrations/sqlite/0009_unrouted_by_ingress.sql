@@ -1,0 +1,11 @@
+-- Ingress adds an event's `unrouted` row itself, in a second statement beside the event's insert,
+-- instead of through the trigger `events_unrouted` (0008).
+--
+-- A statement that fires a trigger writes more than one row, so inside a transaction SQLite opens
+-- a statement journal for it and copies every page it changes there first: the events table's
+-- last leaf, its indexes' leaves and the queue's, several KB per event. That copy was about 8 % of
+-- the writer thread's CPU in a closed loop (BENCHMARKS.md). The writer runs a batch's inserts in
+-- one savepoint instead, so each page is copied once per batch, and if any insert fails the
+-- savepoint is undone and each runs again alone: an event is still never stored without its row.
+-- A replay still queues the event through `events_replayed`: replays are rare.
+DROP TRIGGER events_unrouted;
