@@ -253,6 +253,37 @@ pub(super) fn savepoint<T>(
 mod tests {
     use super::*;
 
+    fn migrated() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        conn
+    }
+
+    /// Runs `ops` through [`grouped`] in one committed transaction: which succeeded.
+    fn run_grouped<T>(
+        conn: &mut Connection,
+        ops: impl Iterator<Item = T>,
+        run: impl Fn(&Connection, &T) -> rusqlite::Result<()>,
+    ) -> Vec<bool> {
+        let tx = conn.transaction().unwrap();
+        let (ops, replies): (Vec<_>, Vec<_>) = ops
+            .map(|op| {
+                let (tx, rx) = oneshot::channel();
+                ((op, tx), rx)
+            })
+            .unzip();
+        for reply in grouped(&tx, ops, run) {
+            reply(None);
+        }
+        tx.commit().unwrap();
+        replies
+            .into_iter()
+            .map(|mut r| r.try_recv().unwrap().is_ok())
+            .collect()
+    }
+
     fn attempt(delivery_id: &str) -> Attempt {
         Attempt {
             delivery_id: delivery_id.into(),
@@ -270,10 +301,7 @@ mod tests {
 
     #[test]
     fn a_batch_of_attempts_lands_whole_and_a_bad_one_fails_alone() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for m in super::super::MIGRATIONS {
-            conn.execute_batch(m).unwrap();
-        }
+        let mut conn = migrated();
         for id in ["d1", "d2", "d3", "bad"] {
             conn.execute(
                 "INSERT INTO deliveries (id, event_id, route, target, status, headers, created_at, updated_at) \
@@ -288,22 +316,7 @@ mod tests {
         )
         .unwrap();
         let record = |conn: &mut Connection, ids: &[&str]| {
-            let tx = conn.transaction().unwrap();
-            let (ops, replies): (Vec<_>, Vec<_>) = ids
-                .iter()
-                .map(|id| {
-                    let (tx, rx) = oneshot::channel();
-                    ((attempt(id), tx), rx)
-                })
-                .unzip();
-            for reply in grouped(&tx, ops, record_attempt) {
-                reply(None);
-            }
-            tx.commit().unwrap();
-            replies
-                .into_iter()
-                .map(|mut r| r.try_recv().unwrap().is_ok())
-                .collect::<Vec<_>>()
+            run_grouped(conn, ids.iter().map(|id| attempt(id)), record_attempt)
         };
         assert_eq!(record(&mut conn, &["d1", "d2"]), [true, true]);
         assert_eq!(record(&mut conn, &["d3", "bad"]), [true, false]);
@@ -322,27 +335,10 @@ mod tests {
 
     #[test]
     fn a_batch_of_events_lands_whole_each_queued_and_a_duplicate_fails_alone() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for m in super::super::MIGRATIONS {
-            conn.execute_batch(m).unwrap();
-        }
+        let mut conn = migrated();
         let store = |conn: &mut Connection, ids: &[&str]| {
-            let tx = conn.transaction().unwrap();
-            let (ops, replies): (Vec<_>, Vec<_>) = ids
-                .iter()
-                .map(|id| {
-                    let (tx, rx) = oneshot::channel();
-                    ((StoredEvent::blank(id, 10), tx), rx)
-                })
-                .unzip();
-            for reply in grouped(&tx, ops, insert_event) {
-                reply(None);
-            }
-            tx.commit().unwrap();
-            replies
-                .into_iter()
-                .map(|mut r| r.try_recv().unwrap().is_ok())
-                .collect::<Vec<_>>()
+            let events = ids.iter().map(|id| StoredEvent::blank(id, 10));
+            run_grouped(conn, events, insert_event)
         };
         assert_eq!(store(&mut conn, &["e1", "e2"]), [true, true]);
         assert_eq!(store(&mut conn, &["e3", "e1", "e4"]), [true, false, true]);
