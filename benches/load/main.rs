@@ -138,6 +138,8 @@ struct Outcome {
     parts: Option<[Duration; 4]>,
     /// The local PostgreSQL server's CPU time, for a gateway on PostgreSQL.
     postgres: Option<Duration>,
+    /// The gateways' group commits, when their build reports them.
+    commits: Option<peers::Commits>,
     problems: Vec<String>,
 }
 
@@ -325,6 +327,14 @@ async fn scenario(
             .collect();
         CpuParts::since(&spans)
     });
+    let mut commits = None;
+    for g in &gateways {
+        commits = match (commits, g.commits(client).await) {
+            (Some(sum), Some(c)) => Some(sum + c),
+            (None, c) => c,
+            (sum, None) => sum,
+        };
+    }
     let arrived = load::arrivals(n, &receiver.seen());
     let arrived_duplicates = arrived.duplicates;
     drop(watcher);
@@ -338,6 +348,7 @@ async fn scenario(
     }
     let mut outcome = outcome(name, sent, arrived, cpu_used);
     outcome.parts = parts;
+    outcome.commits = commits;
     outcome.postgres = postgres_before.map(|before| peers::postgres_cpu().saturating_sub(before));
     if arrived_duplicates > 0 || !outcome.problems.is_empty() {
         print_warnings(name, &gateways);
@@ -435,6 +446,7 @@ fn outcome(name: &str, sent: Sent, arrivals: Arrivals, cpu: Option<Duration>) ->
         answered: load::stats(sent.answered, sent.last_answer - sent.first),
         cpu,
         parts: None,
+        commits: None,
         postgres: None,
         problems,
     }
@@ -512,6 +524,21 @@ fn report(args: &Args, rows: &[Outcome], rate: f64) {
                 cells.push(format!("(beside it: postgres server {:.0})", per_event(pg)));
             }
             println!("  {:<32} {}", o.name, cells.join(" · "));
+        }
+    }
+    println!(
+        "\nthe store's group commits (hookgate_store_commit_seconds; every 202 waits for one):"
+    );
+    for o in rows {
+        if let Some(c) = &o.commits {
+            println!(
+                "  {:<32} {} commits ({:.1} delivered events per commit); over 25 ms: {}, over 100 ms: {}",
+                o.name,
+                c.count,
+                o.delivered.events as f64 / c.count.max(1) as f64,
+                c.over_25ms,
+                c.over_100ms
+            );
         }
     }
     let find = |p: &str| rows.iter().find(|o| o.name.starts_with(p));

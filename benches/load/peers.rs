@@ -23,6 +23,25 @@ pub struct GatewaySpec<'a> {
     pub admin: bool,
 }
 
+/// A gateway's group commits (`hookgate_store_commit_seconds`): how many, and how many were slow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commits {
+    pub count: u64,
+    pub over_25ms: u64,
+    pub over_100ms: u64,
+}
+
+impl std::ops::Add for Commits {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            count: self.count + o.count,
+            over_25ms: self.over_25ms + o.over_25ms,
+            over_100ms: self.over_100ms + o.over_100ms,
+        }
+    }
+}
+
 /// A running `hookgate serve`, in a folder of its own.
 pub struct Gateway {
     pub hook: String,
@@ -88,6 +107,24 @@ targets = ["receiver"]
             hook: format!("{}/hooks/bench", process.url),
             process,
             _dir: dir,
+        })
+    }
+
+    /// The store's group commits so far, from `/metrics`: `None` for a build without the metric.
+    pub async fn commits(&self, client: &reqwest::Client) -> Option<Commits> {
+        let url = format!("{}/metrics", self.process.url);
+        let text = client.get(url).send().await.ok()?.text().await.ok()?;
+        let sample = |series: &str| -> Option<u64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        };
+        let name = "hookgate_store_commit_seconds";
+        let count = sample(&format!("{name}_count"))?;
+        let at_most = |le: &str| sample(&format!("{name}_bucket{{le=\"{le}\"}}"));
+        Some(Commits {
+            count,
+            over_25ms: count.saturating_sub(at_most("0.025")?),
+            over_100ms: count.saturating_sub(at_most("0.1")?),
         })
     }
 

@@ -326,7 +326,10 @@ async fn ready(State(state): State<Ingress>) -> Response {
 }
 
 async fn metrics(State(state): State<Ingress>) -> Response {
-    let mut gauges = Gauges::default();
+    let mut gauges = Gauges {
+        commits: state.store.commit_stats(),
+        ..Gauges::default()
+    };
     match state.store.queue_depth().await {
         Ok(depth) => {
             gauges.unrouted = depth.unrouted;

@@ -8,6 +8,7 @@
 
 pub(crate) mod activity;
 
+use crate::store::{COMMIT_BOUNDS, CommitStats};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -82,21 +83,54 @@ impl Histograms {
     fn render(&self, out: &mut String, name: &str, help: &str, key: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (label, h) in self.by_label.lock().iter() {
-            let label = escape(label);
-            let mut cumulative = 0;
-            for (bound, n) in self.bounds.iter().zip(&h.counts) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{{key}=\"{label}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{key}=\"{label}\",le=\"+Inf\"}} {}\n{name}_sum{{{key}=\"{label}\"}} {}\n{name}_count{{{key}=\"{label}\"}} {}",
-                h.count, h.sum, h.count
-            );
+            let at_most: Vec<u64> = h
+                .counts
+                .iter()
+                .scan(0, |sum, n| {
+                    *sum += n;
+                    Some(*sum)
+                })
+                .collect();
+            let series = Series {
+                name,
+                label: &format!("{key}=\"{}\",", escape(label)),
+                bounds: self.bounds,
+            };
+            series.write(out, &at_most, h.count, h.sum);
         }
+    }
+}
+
+/// One histogram's lines: `label` is its label pairs, each followed by a comma, or empty.
+struct Series<'a> {
+    name: &'a str,
+    label: &'a str,
+    bounds: &'a [f64],
+}
+
+impl Series<'_> {
+    /// `at_most`: the cumulative count at each bound.
+    fn write(&self, out: &mut String, at_most: &[u64], count: u64, sum: f64) {
+        let Self {
+            name,
+            label,
+            bounds,
+        } = self;
+        for (bound, n) in bounds.iter().zip(at_most) {
+            let _ = writeln!(out, "{name}_bucket{{{label}le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{label}le=\"+Inf\"}} {count}");
+        // Without labels, no braces at all.
+        let label = label.trim_end_matches(',');
+        let braced = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{{{label}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{braced} {sum}\n{name}_count{braced} {count}"
+        );
     }
 }
 
@@ -180,6 +214,8 @@ pub(crate) struct Gauges {
     pub(crate) breaker: Vec<(String, u8)>,
     /// Targets paused by an operator or a 410.
     pub(crate) disabled: Vec<String>,
+    /// The store's group commits so far.
+    pub(crate) commits: CommitStats,
 }
 
 impl Metrics {
@@ -320,6 +356,18 @@ impl Metrics {
 }
 
 fn render_gauges(out: &mut String, g: &Gauges) {
+    let name = "hookgate_store_commit_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time of each group commit of the store, from its first statement to the end of its commit (SQLite: every transaction of the writer; PostgreSQL: each batch of events stored or attempts recorded). Every 202 waits for one.\n# TYPE {name} histogram"
+    );
+    let series = Series {
+        name,
+        label: "",
+        bounds: &COMMIT_BOUNDS,
+    };
+    let c = &g.commits;
+    series.write(out, &c.at_most, c.count, c.sum_secs);
     let _ = writeln!(
         out,
         "# HELP hookgate_unrouted_events Events stored but not yet routed.\n# TYPE hookgate_unrouted_events gauge\nhookgate_unrouted_events {}",
@@ -404,6 +452,30 @@ mod tests {
         assert!(text.contains("hookgate_attempt_duration_seconds_count{target=\"t\"} 2"));
         assert!(text.contains("hookgate_delivery_retries_total{target=\"t\"} 1"));
         assert!(text.contains("hookgate_delivery_attempts_total{target=\"t\",result=\"retry\"} 1"));
+    }
+
+    #[test]
+    fn the_store_commits_render_as_one_histogram_without_labels() {
+        let commits = crate::store::CommitTimes::default();
+        commits.observe(Duration::from_millis(3));
+        commits.observe(Duration::from_millis(40));
+        let text = Metrics::default().render(&Gauges {
+            commits: commits.stats(),
+            ..Gauges::default()
+        });
+        for line in [
+            "hookgate_store_commit_seconds_bucket{le=\"0.0025\"} 0\n",
+            "hookgate_store_commit_seconds_bucket{le=\"0.005\"} 1\n",
+            "hookgate_store_commit_seconds_bucket{le=\"0.05\"} 2\n",
+            "hookgate_store_commit_seconds_bucket{le=\"+Inf\"} 2\n",
+            "hookgate_store_commit_seconds_sum 0.043\n",
+            "hookgate_store_commit_seconds_count 2\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // Before any commit: every bucket there, at zero.
+        let empty = Metrics::default().render(&Gauges::default());
+        assert!(empty.contains("hookgate_store_commit_seconds_bucket{le=\"1\"} 0\n"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! file) and [`postgres`] (several instances share one database, taking work under leases).
 //! A store never interprets bodies or calls out over the network.
 
+mod commits;
+pub(crate) use commits::{BOUNDS as COMMIT_BOUNDS, CommitStats, CommitTimes};
 mod filter;
 pub(crate) use filter::Scope;
 pub(crate) mod postgres;
@@ -440,6 +442,8 @@ pub(crate) trait Queue: Send + Sync + 'static {
 pub(crate) trait DeliveryLog: Send + Sync + 'static {
     /// Work waiting: unrouted events, pending deliveries per target (for `/metrics`).
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
+    /// How long this process's group commits have taken (for `/metrics`).
+    fn commit_stats(&self) -> CommitStats;
     /// Deliveries matching `query`, newest first.
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError>;
     /// One delivery with every attempt, oldest first.

@@ -124,6 +124,13 @@ async fn flapping_target_gets_everything_and_metrics_count_it() {
         "{m}"
     );
     assert_eq!(sample(&m, "hookgate_unrouted_events"), Some(0.0));
+    // Every event's insert waited for a commit of the store, and so did its attempts'.
+    let commits = sample(&m, "hookgate_store_commit_seconds_count").unwrap_or(0.0);
+    assert!(commits >= 1.0, "{m}");
+    assert_eq!(
+        sample(&m, r#"hookgate_store_commit_seconds_bucket{le="+Inf"}"#),
+        Some(commits)
+    );
     // Alternating answers never make ten consecutive failures: the breaker stayed closed.
     assert_eq!(
         sample(&m, r#"hookgate_breaker_state{target="t"}"#),

@@ -7,6 +7,7 @@
 //! because the database is away fails whole (callers retry, ingress answers 503).
 
 use super::StoreError;
+use crate::store::CommitTimes;
 use deadpool_postgres::Pool;
 use std::future::Future;
 use std::pin::Pin;
@@ -40,15 +41,15 @@ impl<T> Drop for Batcher<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Batcher<T> {
-    /// Starts the task; `write` commits one batch.
-    pub(super) fn spawn<F, Fut>(pool: Pool, write: F) -> Self
+    /// Starts the task; `write` commits one batch, and each commit's time goes to `commits`.
+    pub(super) fn spawn<F, Fut>(pool: Pool, commits: Arc<CommitTimes>, write: F) -> Self
     where
         F: Fn(Pool, Arc<[T]>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
     {
         let write: Write<T> = Arc::new(move |pool, items| Box::pin(write(pool, items)));
         let (queue, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(pool, write, rx));
+        let task = tokio::spawn(run(pool, write, commits, rx));
         Self { queue, task }
     }
 
@@ -67,6 +68,7 @@ impl<T: Clone + Send + Sync + 'static> Batcher<T> {
 async fn run<T: Clone + Send + Sync + 'static>(
     pool: Pool,
     write: Write<T>,
+    commits: Arc<CommitTimes>,
     mut rx: mpsc::UnboundedReceiver<Job<T>>,
 ) {
     // One batch commits at a time; whatever queues meanwhile goes in the next. Each statement has
@@ -82,10 +84,10 @@ async fn run<T: Clone + Send + Sync + 'static>(
                 Err(_) => break,
             }
         }
-        let (pool, write) = (pool.clone(), write.clone());
+        let (pool, write, commits) = (pool.clone(), write.clone(), commits.clone());
         // A task of its own, so that a commit under way still finishes and answers its callers
         // when the batcher is dropped (which aborts this loop).
-        let committing = tokio::spawn(async move { commit(&pool, &write, jobs).await });
+        let committing = tokio::spawn(async move { commit(&pool, &write, &commits, jobs).await });
         if let Err(e) = committing.await {
             // Its callers see their answer dropped ("postgres writer stopped").
             tracing::error!(error = %e, "postgres batch commit panicked");
@@ -93,10 +95,13 @@ async fn run<T: Clone + Send + Sync + 'static>(
     }
 }
 
-async fn commit<T: Clone>(pool: &Pool, write: &Write<T>, jobs: Vec<Job<T>>) {
+async fn commit<T: Clone>(pool: &Pool, write: &Write<T>, commits: &CommitTimes, jobs: Vec<Job<T>>) {
     let (items, dones): (Vec<T>, Vec<_>) = jobs.into_iter().map(|j| (j.item, j.done)).unzip();
     let items: Arc<[T]> = items.into();
-    match write(pool.clone(), items.clone()).await {
+    let began = std::time::Instant::now();
+    let written = write(pool.clone(), items.clone()).await;
+    commits.observe(began.elapsed());
+    match written {
         Ok(()) => {
             for done in dones {
                 let _ = done.send(Ok(()));

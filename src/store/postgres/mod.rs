@@ -73,6 +73,7 @@ pub(crate) struct PostgresStore {
     /// Group commit for ingress and for finished attempts.
     events: batch::Batcher<StoredEvent>,
     attempts: batch::Batcher<Attempt>,
+    commits: Arc<CommitTimes>,
 }
 
 impl Drop for PostgresStore {
@@ -123,8 +124,11 @@ impl PostgresStore {
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
         let owner = instance.clone();
-        let events =
-            batch::Batcher::spawn(pool.clone(), move |pool, events: Arc<[StoredEvent]>| {
+        let commits = Arc::new(CommitTimes::default());
+        let events = batch::Batcher::spawn(
+            pool.clone(),
+            commits.clone(),
+            move |pool, events: Arc<[StoredEvent]>| {
                 let owner = owner.clone();
                 async move {
                     let c = get(&pool).await?;
@@ -133,10 +137,13 @@ impl PostgresStore {
                         .map_err(store_err)?;
                     Ok(())
                 }
-            });
+            },
+        );
         let owner = instance.clone();
-        let attempts =
-            batch::Batcher::spawn(pool.clone(), move |pool, attempts: Arc<[Attempt]>| {
+        let attempts = batch::Batcher::spawn(
+            pool.clone(),
+            commits.clone(),
+            move |pool, attempts: Arc<[Attempt]>| {
                 let owner = owner.clone();
                 async move {
                     let mut c = get(&pool).await?;
@@ -146,7 +153,8 @@ impl PostgresStore {
                         .map_err(store_err)?;
                     tx.commit().await.map_err(store_err)
                 }
-            });
+            },
+        );
         Ok(Self {
             pool,
             signals,
@@ -156,6 +164,7 @@ impl PostgresStore {
             notifier,
             events,
             attempts,
+            commits,
         })
     }
 
@@ -421,6 +430,9 @@ impl DeliveryLog for PostgresStore {
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
         let c = self.client().await?;
         queries::queue_depth(&c).await.map_err(store_err)
+    }
+    fn commit_stats(&self) -> CommitStats {
+        self.commits.stats()
     }
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
         let c = self.client().await?;

@@ -66,6 +66,7 @@ pub(crate) struct SqliteStore {
     /// The directory holding the database (and its WAL), whose filesystem `ping` checks for free
     /// space; `None` for an in-memory database.
     dir: Option<std::path::PathBuf>,
+    commits: Arc<CommitTimes>,
 }
 
 impl SqliteStore {
@@ -85,14 +86,17 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel();
         let signals = Signals::default();
         let thread_signals = signals.clone();
+        let commits = Arc::new(CommitTimes::default());
+        let thread_commits = commits.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, thread_signals))
+            .spawn(move || writer_loop(conn, rx, thread_signals, &thread_commits))
             .map_err(|e| StoreError::Unavailable(format!("spawn writer: {e}")))?;
         Ok(Self {
             ops: std::sync::Mutex::new(tx),
             signals,
             dir: database_dir(path),
+            commits,
         })
     }
 
@@ -227,6 +231,9 @@ impl Queue for SqliteStore {
 impl DeliveryLog for SqliteStore {
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
         self.call(Op::QueueDepth).await
+    }
+    fn commit_stats(&self) -> CommitStats {
+        self.commits.stats()
     }
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryView>, StoreError> {
         self.call(|r| Op::ListDeliveries(query, r)).await

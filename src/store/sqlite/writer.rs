@@ -59,7 +59,12 @@ pub(super) fn defer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreE
     })
 }
 
-pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals: Signals) {
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Op>,
+    signals: Signals,
+    commits: &CommitTimes,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -68,6 +73,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
         let (mut new_events, mut new_deliveries) = (false, false);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
         let (mut inserts, mut attempts) = (Vec::new(), Vec::new());
@@ -107,6 +113,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, signals:
                 Some(e)
             }
         };
+        commits.observe(began.elapsed());
         if let Some(e) = &commit_error {
             tracing::error!(error = %e, "sqlite commit failed");
         }
