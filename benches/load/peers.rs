@@ -46,7 +46,28 @@ impl std::ops::Add for Commits {
 pub struct Gateway {
     pub hook: String,
     pub process: Process,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// Folders of gateways that have stopped, removed only by [`remove_spent_folders`]: removing a
+/// store of hundreds of MB frees its blocks, and on a filesystem mounted with `discard` the disk
+/// then trims them for seconds, during which every fsync of the next scenario waits (open loops
+/// measured 300 ms stalls from it, seen as the benchmark's own thread in `blkdev_issue_discard`).
+static SPENT: std::sync::Mutex<Vec<tempfile::TempDir>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let (Some(dir), Ok(mut spent)) = (self.dir.take(), SPENT.lock()) {
+            spent.push(dir);
+        }
+    }
+}
+
+/// Removes the folders of every gateway stopped so far: call once the measuring is done.
+pub fn remove_spent_folders() {
+    if let Ok(mut spent) = SPENT.lock() {
+        spent.clear();
+    }
 }
 
 impl Gateway {
@@ -106,7 +127,7 @@ targets = ["receiver"]
         Ok(Self {
             hook: format!("{}/hooks/bench", process.url),
             process,
-            _dir: dir,
+            dir: Some(dir),
         })
     }
 
