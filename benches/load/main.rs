@@ -155,6 +155,7 @@ async fn main() -> ExitCode {
         .init();
     let outcome = run(&args).await;
     peers::remove_spent_folders();
+    peers::drop_spent_databases().await;
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -357,10 +358,9 @@ async fn scenario(
     }
     drop(gateways);
     if let Some((server, url)) = database {
-        // Hundreds of MB left on the user's server, which its autovacuum would go on working
-        // through during the next scenarios. Failing to drop it does not void the figures.
-        if let Err(e) = peers::drop_database(&server, &url).await {
-            eprintln!("warning: could not drop the scenario's database {url}: {e:#}");
+        // Failing to set it aside does not void the figures.
+        if let Err(e) = peers::retire_database(&server, &url).await {
+            eprintln!("warning: could not turn autovacuum off in {url}: {e:#}");
         }
     }
     Ok(outcome)

@@ -350,9 +350,48 @@ impl Drop for Relay {
     }
 }
 
+/// Databases of finished scenarios, dropped only by [`drop_spent_databases`], for the reason
+/// [`SPENT`] gives: dropping one deletes its files, whose trimming stalls the next scenario's disk.
+static SPENT_DATABASES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Sets aside the scenario's database `url` on `server` until [`drop_spent_databases`], with
+/// autovacuum off for its tables, which would otherwise work through them during the next
+/// scenarios (on the same cores, and counted in the server's CPU).
+pub async fn retire_database(server: &str, url: &str) -> anyhow::Result<()> {
+    if let Ok(mut spent) = SPENT_DATABASES.lock() {
+        spent.push((server.to_string(), url.to_string()));
+    }
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "DO $$ DECLARE t record; BEGIN \
+               FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                        WHERE c.relkind = 'r' AND n.nspname = 'public' LOOP \
+                 EXECUTE format('ALTER TABLE public.%I SET (autovacuum_enabled = false, \
+                                 toast.autovacuum_enabled = false)', t.relname); \
+               END LOOP; END $$",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Drops the databases of every finished scenario: call once the measuring is done.
+pub async fn drop_spent_databases() {
+    let spent = SPENT_DATABASES
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    for (server, url) in spent {
+        if let Err(e) = drop_database(&server, &url).await {
+            eprintln!("warning: could not drop the scenario's database {url}: {e:#}");
+        }
+    }
+}
+
 /// Drops the database `url` names on the PostgreSQL server `server` names, ending any connection
 /// still open to it.
-pub async fn drop_database(server: &str, url: &str) -> anyhow::Result<()> {
+async fn drop_database(server: &str, url: &str) -> anyhow::Result<()> {
     let name = url::Url::parse(url)?
         .path()
         .trim_start_matches('/')

@@ -131,6 +131,26 @@ async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
 }
 
 #[tokio::test]
+async fn pg_the_pool_is_open_before_the_first_request() {
+    let Some(url) = fresh_database("warm_pool").await else {
+        return;
+    };
+    let _store = open(&url).await;
+    let others = "SELECT count(*) FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let open_now: i64 = raw_client(&url)
+        .await
+        .query_one(others, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        open_now >= super::POOL_SIZE as i64,
+        "{open_now} connections open"
+    );
+}
+
+#[tokio::test]
 async fn pg_unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
     let Some(url) = fresh_database("unrouted_pages").await else {
         return;
