@@ -419,8 +419,16 @@ fn outcome(name: &str, sent: Sent, arrivals: Arrivals, cpu: Option<Duration>) ->
         ));
     }
     if arrivals.unique < n {
+        // A refused send was never stored; an answered one must arrive (at least once).
+        let answered_lost = sent
+            .origin
+            .iter()
+            .zip(&arrivals.at)
+            .filter(|(answered, arrived)| answered.is_some() && arrived.is_none())
+            .count();
         problems.push(format!(
-            "{name}: {} of {n} events not delivered within {DELIVERY_DEADLINE:?} of the last send",
+            "{name}: {} of {n} events not delivered within {DELIVERY_DEADLINE:?} of the last send, \
+             {answered_lost} of them answered (the rest refused)",
             n - arrivals.unique
         ));
     }
