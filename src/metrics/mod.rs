@@ -359,7 +359,7 @@ fn render_gauges(out: &mut String, g: &Gauges) {
     let name = "hookgate_store_commit_seconds";
     let _ = writeln!(
         out,
-        "# HELP {name} Time of each group commit of the store, from its first statement to the end of its commit (SQLite: every transaction of the writer; PostgreSQL: each batch of events stored or attempts recorded). Every 202 waits for one.\n# TYPE {name} histogram"
+        "# HELP {name} Time of each group commit of the store, from its first statement to the end of its commit (SQLite: every transaction of the writer; PostgreSQL: each batch of events stored or attempts recorded, waiting for a pooled connection included). Every 202 waits for one.\n# TYPE {name} histogram"
     );
     let series = Series {
         name,
