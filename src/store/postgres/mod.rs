@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_routing_off_events.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_bytewise_keys.sql"),
+    ),
 ];
 
 /// Held by whichever instance migrates, so instances starting together migrate one at a time.
