@@ -12,6 +12,7 @@
 mod commits;
 pub(crate) use commits::{BOUNDS as COMMIT_BOUNDS, CommitStats, CommitTimes};
 mod filter;
+mod linger;
 pub(crate) use filter::Scope;
 pub(crate) mod postgres;
 pub(crate) mod retention;

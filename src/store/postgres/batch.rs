@@ -1,6 +1,7 @@
 //! Group commit for the PostgreSQL store: writes that arrive while others are committing go out
 //! together, in one statement or transaction, so a burst of ingress requests (or of finished
-//! attempts) costs a few commits rather than one each.
+//! attempts) costs a few commits rather than one each. A small batch first waits up to a
+//! millisecond for more (`store/linger.rs`), so moderate rates share commits too.
 //!
 //! Each caller still gets its own answer only after the commit that holds its write. A batch the
 //! server refuses is retried one write at a time, so one bad write fails alone; a batch that fails
@@ -8,6 +9,7 @@
 
 use super::StoreError;
 use crate::store::CommitTimes;
+use crate::store::linger::Linger;
 use deadpool_postgres::Pool;
 use std::future::Future;
 use std::pin::Pin;
@@ -76,6 +78,7 @@ async fn run<T: Clone + Send + Sync + 'static>(
     // at 100 events than at 20: benches/postgres/replay.py). In the load bench's closed loop, four
     // batches in flight made smaller ones: the server spent 181–287 µs of CPU per event against
     // 127–226 with one, and the gateway's async runtime 78–89 µs against 63–70.
+    let mut linger = Linger::default();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -84,6 +87,11 @@ async fn run<T: Clone + Send + Sync + 'static>(
                 Err(_) => break,
             }
         }
+        if linger.wait(jobs.len()) {
+            let before = jobs.len();
+            gather(&mut rx, &mut jobs).await;
+            linger.gathered(jobs.len() - before);
+        }
         let (pool, write, commits) = (pool.clone(), write.clone(), commits.clone());
         // A task of its own, so that a commit under way still finishes and answers its callers
         // when the batcher is dropped (which aborts this loop).
@@ -91,6 +99,18 @@ async fn run<T: Clone + Send + Sync + 'static>(
         if let Err(e) = committing.await {
             // Its callers see their answer dropped ("postgres writer stopped").
             tracing::error!(error = %e, "postgres batch commit panicked");
+        }
+    }
+}
+
+/// Adds what arrives within [`Linger::WAIT`] to `jobs`, until it has [`Linger::ENOUGH`].
+async fn gather<T>(rx: &mut mpsc::UnboundedReceiver<Job<T>>, jobs: &mut Vec<Job<T>>) {
+    let until = tokio::time::Instant::now() + Linger::WAIT;
+    while jobs.len() < Linger::ENOUGH {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(job)) => jobs.push(job),
+            // Timed out, or the batcher is going: commit what there is.
+            Ok(None) | Err(_) => break,
         }
     }
 }

@@ -6,9 +6,11 @@ use super::MAX_BATCH;
 use super::log::*;
 use super::queue::*;
 use super::shared::*;
+use crate::store::linger::Linger;
 use crate::store::*;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::sync::mpsc;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -65,6 +67,7 @@ pub(super) fn writer_loop(
     signals: Signals,
     commits: &CommitTimes,
 ) {
+    let mut linger = Linger::default();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -73,7 +76,12 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
-        let began = std::time::Instant::now();
+        if batch.iter().all(comes_in_streams) && linger.wait(batch.len()) {
+            let before = batch.len();
+            gather(&rx, &mut batch);
+            linger.gathered(batch.len() - before);
+        }
+        let began = Instant::now();
         let (mut new_events, mut new_deliveries) = (false, false);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
         let (mut inserts, mut attempts) = (Vec::new(), Vec::new());
@@ -127,6 +135,28 @@ pub(super) fn writer_loop(
             if new_deliveries {
                 signals.deliveries.notify_one();
             }
+        }
+    }
+}
+
+/// Operations many callers send at once (ingress, the route loop, the delivery workers), which a
+/// short wait lets share a commit; not reads, which a person or a poller sends one at a time.
+fn comes_in_streams(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::InsertEvent(..) | Op::RecordRouting(..) | Op::RecordAttempt(..)
+    )
+}
+
+/// Adds what arrives within [`Linger::WAIT`] to `batch`, until it has [`Linger::ENOUGH`].
+fn gather(rx: &mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
+    let until = Instant::now() + Linger::WAIT;
+    while batch.len() < Linger::ENOUGH {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(op) => batch.push(op),
+            // Timed out, or every sender is gone: commit what there is.
+            Err(_) => break,
         }
     }
 }
