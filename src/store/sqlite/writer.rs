@@ -139,13 +139,12 @@ pub(super) fn writer_loop(
     }
 }
 
-/// Operations many callers send at once (ingress, the route loop, the delivery workers), which a
-/// short wait lets share a commit; not reads, which a person or a poller sends one at a time.
+/// Operations many callers send at once, which a short wait lets share a commit: ingress's events
+/// (the route loop then gets them in larger batches too). Not the routings and attempts after
+/// them, so that an event waits once on its way, and not reads, which a person or a poller sends
+/// one at a time.
 fn comes_in_streams(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::InsertEvent(..) | Op::RecordRouting(..) | Op::RecordAttempt(..)
-    )
+    matches!(op, Op::InsertEvent(..))
 }
 
 /// Adds what arrives within [`Linger::WAIT`] to `batch`, until it has [`Linger::ENOUGH`].
