@@ -147,13 +147,20 @@ fn comes_in_streams(op: &Op) -> bool {
     matches!(op, Op::InsertEvent(..))
 }
 
-/// Adds what arrives within [`Linger::WAIT`] to `batch`, until it has [`Linger::ENOUGH`].
+/// Adds what arrives within [`Linger::WAIT`] to `batch`, until it has [`Linger::ENOUGH`] or an
+/// operation of another kind arrives (which would only wait with it).
 fn gather(rx: &mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
     let until = Instant::now() + Linger::WAIT;
     while batch.len() < Linger::ENOUGH {
         let left = until.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(op) => batch.push(op),
+            Ok(op) => {
+                let alike = comes_in_streams(&op);
+                batch.push(op);
+                if !alike {
+                    break;
+                }
+            }
             // Timed out, or every sender is gone: commit what there is.
             Err(_) => break,
         }
