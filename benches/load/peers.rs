@@ -135,10 +135,7 @@ targets = ["receiver"]
     pub async fn commits(&self, client: &reqwest::Client) -> Option<Commits> {
         let url = format!("{}/metrics", self.process.url);
         let text = client.get(url).send().await.ok()?.text().await.ok()?;
-        let sample = |series: &str| -> Option<u64> {
-            text.lines()
-                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        };
+        let sample = |series: &str| crate::utils::metrics::sample::<u64>(&text, series);
         let name = "hookgate_store_commit_seconds";
         let count = sample(&format!("{name}_count"))?;
         let at_most = |le: &str| sample(&format!("{name}_bucket{{le=\"{le}\"}}"));

@@ -3,6 +3,7 @@
 
 use crate::utils::admin::{ADMIN, TOKEN, admin};
 use crate::utils::binary::Process;
+use crate::utils::metrics::sample;
 use crate::utils::{Gateway, Receiver, Reply, client, post_json};
 use reqwest::Method;
 use std::collections::BTreeSet;
@@ -32,12 +33,6 @@ targets = ["t"]
 }
 
 /// The value of one sample line of the Prometheus text, e.g. `name{labels}`.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 async fn breaker_state(gw: &Gateway) -> String {
     let (_, targets) = admin(gw, Method::GET, "/admin/v1/targets", Some(TOKEN)).await;
     targets["data"][0]["breaker"]["state"]
@@ -119,7 +114,7 @@ async fn flapping_target_gets_everything_and_metrics_count_it() {
         "{m}"
     );
     assert_eq!(
-        sample(&m, r#"hookgate_queue_depth{target="t"}"#),
+        sample::<f64>(&m, r#"hookgate_queue_depth{target="t"}"#),
         None,
         "{m}"
     );
@@ -184,7 +179,7 @@ breaker = { failures = 3, cool_down = "1500ms" }"#;
         Some(0.0)
     );
     assert_eq!(
-        sample(
+        sample::<f64>(
             &m,
             r#"hookgate_deliveries_total{target="t",outcome="dead"}"#
         ),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod binary;
 pub mod console;
+pub mod metrics;
 pub mod pg_database;
 pub mod receiver;
 pub mod store;
