@@ -2,9 +2,8 @@
 //! schema they leave, where the database's own settings could change what it does.
 
 use super::super::MIGRATIONS;
-use super::{event, fresh_database, open, raw_client};
+use super::{batch, event, fresh_database, open, raw_client, routing};
 use crate::store::*;
-use std::sync::Arc;
 
 /// A database whose default collation is a real locale's (ICU's `en-US`, where `a < b < B`), as
 /// a production server's often is; the suite's server defaults to `C.UTF-8`.
@@ -43,19 +42,13 @@ async fn pg_text_keys_compare_as_bytes_in_a_database_with_a_locale() {
         detail: None,
         elapsed_us: 0,
     });
-    let routing = Routing {
-        event_id: "e1".into(),
-        replays: 0,
-        event_type: None,
-        results: results.to_vec(),
-        deliveries: vec![],
-        plugin_calls: vec![],
-    };
-    let batch = RoutingBatch {
-        routings: vec![routing],
-        ..Default::default()
-    };
-    store.record_routing(Arc::new(batch), 1).await.unwrap();
+    let mut filtered = routing("e1", "d1");
+    filtered.results = results.to_vec();
+    filtered.deliveries.clear();
+    store
+        .record_routing(batch(vec![filtered]), 1)
+        .await
+        .unwrap();
     let routes: Vec<String> = store
         .get_event("e1")
         .await
