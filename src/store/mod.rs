@@ -233,6 +233,14 @@ pub struct RoutingBatch {
     pub attempts: Vec<Attempt>,
 }
 
+impl RoutingBatch {
+    /// Recorded after its deliveries' first attempts (the late path): their targets have them
+    /// already, so no delivery waits on this commit.
+    pub(crate) fn after_attempts(&self) -> bool {
+        !self.attempts.is_empty()
+    }
+}
+
 /// A route that waits for its plugin, with its event.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitingRoute {

@@ -1,10 +1,12 @@
 //! The embedded SQLite store: one file in WAL mode, written by one thread that groups commits.
 //!
 //! Every operation is sent to the writer thread, which takes whatever has queued up (up to
-//! [`MAX_BATCH`] operations; a few events wait up to a millisecond for more, `store/linger.rs`),
-//! runs it in one transaction, commits once, and only then answers each caller. Under load this
-//! turns hundreds of requests into one fsync without ever answering before the commit. Each operation runs inside its own savepoint (the events and the attempts of a batch in
-//! one, each again in its own if any fails), so one failing statement fails only its own caller.
+//! [`MAX_BATCH`] operations; a few events, or routings recorded after their first attempts, wait
+//! up to a millisecond for more, `store/linger.rs`), runs it in one transaction, commits once,
+//! and only then answers each caller. Under load this turns hundreds of requests into one fsync
+//! without ever answering before the commit. Each operation runs inside its own savepoint (the
+//! events and the attempts of a batch in one, each again in its own if any fails), so one failing
+//! statement fails only its own caller.
 
 mod log;
 #[cfg(test)]

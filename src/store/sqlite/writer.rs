@@ -140,11 +140,17 @@ pub(super) fn writer_loop(
 }
 
 /// Operations many callers send at once, which a short wait lets share a commit: ingress's events
-/// (the route loop then gets them in larger batches too). Not the routings and attempts after
-/// them, so that an event waits once on its way, and not reads, which a person or a poller sends
-/// one at a time.
+/// (the route loop then gets them in larger batches too), and routings recorded after their
+/// deliveries' first attempts (nothing waits on those but bookkeeping: the deliveries went out,
+/// their permits are free). Not the routings the route loop waits on, nor attempts (a delivery's
+/// permit is held until its attempt is recorded), so that an event waits once on its way to its
+/// target, and not reads, which a person or a poller sends one at a time.
 fn comes_in_streams(op: &Op) -> bool {
-    matches!(op, Op::InsertEvent(..))
+    match op {
+        Op::InsertEvent(..) => true,
+        Op::RecordRouting(batch, ..) => batch.after_attempts(),
+        _ => false,
+    }
 }
 
 /// Adds what arrives within [`Linger::WAIT`] to `batch`, until it has [`Linger::ENOUGH`] or an
@@ -374,6 +380,34 @@ mod tests {
             count("SELECT COUNT(*) FROM deliveries WHERE id = 'bad' AND status = 'pending'"),
             1
         );
+    }
+
+    #[test]
+    fn only_writes_no_delivery_waits_on_may_wait_for_company() {
+        fn reply<T>() -> Reply<T> {
+            oneshot::channel().0
+        }
+        let routing = |attempts: Vec<Attempt>| {
+            let batch = RoutingBatch {
+                attempts,
+                ..RoutingBatch::default()
+            };
+            Op::RecordRouting(Arc::new(batch), 0, reply())
+        };
+        assert!(comes_in_streams(&Op::InsertEvent(
+            StoredEvent::blank("e", 1),
+            reply()
+        )));
+        // Recorded after its deliveries went out (the late path).
+        assert!(comes_in_streams(&routing(vec![attempt("d1")])));
+        // The route loop waits for this one before it hands the deliveries over.
+        assert!(!comes_in_streams(&routing(Vec::new())));
+        // A delivery's permit is held until its attempt is recorded.
+        assert!(!comes_in_streams(&Op::RecordAttempt(
+            attempt("d1"),
+            reply()
+        )));
+        assert!(!comes_in_streams(&Op::Ping(reply())));
     }
 
     #[test]
