@@ -7,9 +7,9 @@
 //! server refuses is retried one write at a time, so one bad write fails alone; a batch that fails
 //! because the database is away fails whole (callers retry, ingress answers 503).
 
-use super::StoreError;
-use crate::store::CommitTimes;
+use super::{StoreError, get, queries, store_err};
 use crate::store::linger::Linger;
+use crate::store::{Attempt, CommitTimes, StoredEvent};
 use deadpool_postgres::Pool;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +28,58 @@ type Write<T> = Arc<
 struct Job<T> {
     item: T,
     done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The store's group commits, one queue per kind of write.
+pub(super) struct Writers {
+    /// Ingress's events, each with its place in the routing queue, leased to this instance.
+    pub(super) events: Batcher<StoredEvent>,
+    /// Finished attempts of deliveries already recorded.
+    pub(super) attempts: Batcher<Attempt>,
+}
+
+impl Writers {
+    /// Starts both batchers; `owner` (this instance) holds the leases they write, events' for
+    /// `route_lease_ms`.
+    pub(super) fn spawn(
+        pool: &Pool,
+        commits: &Arc<CommitTimes>,
+        owner: &str,
+        route_lease_ms: i64,
+    ) -> Self {
+        let o = owner.to_string();
+        let events = Batcher::spawn(
+            pool.clone(),
+            commits.clone(),
+            move |pool, events: Arc<[StoredEvent]>| {
+                let owner = o.clone();
+                async move {
+                    let c = get(&pool).await?;
+                    queries::insert_events(&c, &owner, route_lease_ms, &events)
+                        .await
+                        .map_err(store_err)?;
+                    Ok(())
+                }
+            },
+        );
+        let o = owner.to_string();
+        let attempts = Batcher::spawn(
+            pool.clone(),
+            commits.clone(),
+            move |pool, attempts: Arc<[Attempt]>| {
+                let owner = o.clone();
+                async move {
+                    let mut c = get(&pool).await?;
+                    let tx = c.transaction().await.map_err(store_err)?;
+                    queries::record_attempts(&tx, &owner, &attempts)
+                        .await
+                        .map_err(store_err)?;
+                    tx.commit().await.map_err(store_err)
+                }
+            },
+        );
+        Self { events, attempts }
+    }
 }
 
 /// A queue of writes of one kind and the task that commits them in batches.

@@ -1,12 +1,12 @@
 //! The PostgreSQL store: the same [`Store`] as SQLite, for several gateway instances sharing one
 //! database.
 //!
-//! Owns the connection pool, the migrations (`migrations/postgres/`), transactions, the mapping of
-//! driver errors to [`StoreError`], and the LISTEN connection that turns other instances' commits
-//! into local [`Signals`]. Each instance beats in the `instances` table every couple of seconds;
+//! Owns the connection pool, transactions, the mapping of driver errors to [`StoreError`], and the
+//! LISTEN connection that turns other instances' commits into local [`Signals`]. Each instance beats in the `instances` table every couple of seconds;
 //! a lease is honoured only while its holder is alive and its end has not passed, so the work of
 //! an instance that was killed returns to the others within seconds. SQL lives in `queries/` (split as the
-//! store's traits are); the LISTEN connection, heartbeats and coalesced NOTIFYs in `listen.rs`.
+//! store's traits are); the LISTEN connection, heartbeats and coalesced NOTIFYs in `listen.rs`; the
+//! migrations (`migrations/postgres/`) in `migrate.rs`; group commit in `batch.rs`.
 //!
 //! Unlike SQLite, opening does not clear leases: other live instances may hold them.
 //! TLS to the database is `connect.rs`.
@@ -14,46 +14,20 @@
 mod batch;
 mod connect;
 mod listen;
+mod migrate;
 mod queries;
 #[cfg(test)]
 mod tests;
 
 use listen::{Wakeups, listen, notify};
+#[cfg(test)]
+use migrate::MIGRATIONS;
+use migrate::migrate;
 
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
 use tokio_postgres::NoTls;
-
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        include_str!("../../../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        include_str!("../../../migrations/postgres/0002_log_indexes.sql"),
-    ),
-    (
-        3,
-        include_str!("../../../migrations/postgres/0003_drop_deliveries_next.sql"),
-    ),
-    (
-        4,
-        include_str!("../../../migrations/postgres/0004_event_replays.sql"),
-    ),
-    (
-        5,
-        include_str!("../../../migrations/postgres/0005_routing_off_events.sql"),
-    ),
-    (
-        6,
-        include_str!("../../../migrations/postgres/0006_bytewise_keys.sql"),
-    ),
-];
-
-/// Held by whichever instance migrates, so instances starting together migrate one at a time.
-const MIGRATION_LOCK: i64 = 0x686f_6f6b_6761_7465; // "hookgate"
 
 /// How long an instance routes an event before others may take it. Routing a batch is bounded by
 /// the jq and plugin time limits, far below this; an instance that dies frees its events by then.
@@ -75,8 +49,7 @@ pub(crate) struct PostgresStore {
     wakeups: Arc<Wakeups>,
     notifier: tokio::task::JoinHandle<()>,
     /// Group commit for ingress and for finished attempts.
-    events: batch::Batcher<StoredEvent>,
-    attempts: batch::Batcher<Attempt>,
+    writers: batch::Writers,
     commits: Arc<CommitTimes>,
 }
 
@@ -128,38 +101,8 @@ impl PostgresStore {
         let listener = tokio::spawn(listen(config, tls, signals.clone(), instance.clone()));
         let wakeups = Arc::new(Wakeups::default());
         let notifier = tokio::spawn(notify(pool.clone(), wakeups.clone()));
-        let owner = instance.clone();
         let commits = Arc::new(CommitTimes::default());
-        let events = batch::Batcher::spawn(
-            pool.clone(),
-            commits.clone(),
-            move |pool, events: Arc<[StoredEvent]>| {
-                let owner = owner.clone();
-                async move {
-                    let c = get(&pool).await?;
-                    queries::insert_events(&c, &owner, ROUTE_LEASE_MS, &events)
-                        .await
-                        .map_err(store_err)?;
-                    Ok(())
-                }
-            },
-        );
-        let owner = instance.clone();
-        let attempts = batch::Batcher::spawn(
-            pool.clone(),
-            commits.clone(),
-            move |pool, attempts: Arc<[Attempt]>| {
-                let owner = owner.clone();
-                async move {
-                    let mut c = get(&pool).await?;
-                    let tx = c.transaction().await.map_err(store_err)?;
-                    queries::record_attempts(&tx, &owner, &attempts)
-                        .await
-                        .map_err(store_err)?;
-                    tx.commit().await.map_err(store_err)
-                }
-            },
-        );
+        let writers = batch::Writers::spawn(&pool, &commits, &instance, ROUTE_LEASE_MS);
         Ok(Self {
             pool,
             signals,
@@ -167,8 +110,7 @@ impl PostgresStore {
             listener,
             wakeups,
             notifier,
-            events,
-            attempts,
+            writers,
             commits,
         })
     }
@@ -237,37 +179,6 @@ fn with_causes(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
-}
-
-/// Applies missing migrations in one transaction. The advisory lock is taken before anything is
-/// read, so a second instance waits, then sees the versions the first recorded.
-async fn migrate(client: &mut tokio_postgres::Client) -> queries::Pg<()> {
-    let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .await?;
-    let applied: Vec<i64> = tx
-        .query("SELECT version FROM schema_migrations", &[])
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<queries::Pg<_>>()?;
-    for (version, sql) in MIGRATIONS {
-        if applied.contains(version) {
-            continue;
-        }
-        tx.batch_execute(sql).await?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-            &[version, &crate::now_ms()],
-        )
-        .await?;
-        tracing::info!(version, "postgres store migrated");
-    }
-    tx.commit().await
 }
 
 /// Due times and lease ends come from each instance's own clock (liveness from the database's):
@@ -344,7 +255,7 @@ impl Queue for PostgresStore {
     async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
         // No wake-up: ingress hands the event to this instance's route loop in memory, and the
         // others leave it alone while this instance holds its lease.
-        self.events.submit(event).await
+        self.writers.events.submit(event).await
     }
     async fn unrouted_in(
         &self,
@@ -420,7 +331,7 @@ impl Queue for PostgresStore {
     }
     async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
         let retry = matches!(attempt.after, AfterAttempt::RetryAt(_));
-        self.attempts.submit(attempt).await?;
+        self.writers.attempts.submit(attempt).await?;
         if retry {
             self.signals.deliveries.notify_one();
             self.wakeups.deliveries();
