@@ -1,0 +1,178 @@
+//! Unit tests of the envelope: what a mapping sees of an event.
+
+use super::*;
+
+#[test]
+fn nesting_is_measured_outside_strings_only() {
+    let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    assert!(nests_deeper_than(deep.as_bytes(), 128));
+    let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+    assert!(!nests_deeper_than(ok.as_bytes(), 128));
+    let quoted = format!(r#"{{"a": "{}\\", "b": "\"[[["}}"#, "[".repeat(500));
+    assert!(!nests_deeper_than(quoted.as_bytes(), 2));
+    assert!(nests_deeper_than(br#"{"a":{"b":[1]}}"#, 2));
+    assert!(!nests_deeper_than(
+        br#"["[[", "\\", "\"[", "unterminated [[["#,
+        1
+    ));
+    assert!(nests_deeper_than(br#"["a\\", ["b\"", [1]]]"#, 2));
+    assert!(!nests_deeper_than(br#"["a\\", ["b\"", [1]]]"#, 3));
+    assert!(
+        !nests_deeper_than(br#"[["a\"#, 3),
+        "a body ending in an escape"
+    );
+}
+
+#[test]
+fn a_body_nested_past_the_limit_is_a_body_error_not_a_stack_overflow() {
+    let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let event = StoredEvent {
+        id: "evt_1".into(),
+        source: "s".into(),
+        received_at: 0,
+        headers: Vec::new(),
+        query: Vec::new(),
+        body: body.into(),
+        replays: 0,
+    };
+    let err = Envelope::build(&event, BodyFormat::Json, &EventTypeRule::None).unwrap_err();
+    assert!(
+        err.to_string().contains("nests deeper than 128 levels"),
+        "{err}"
+    );
+}
+
+fn event(headers: &[(&str, &str)], body: &str) -> StoredEvent {
+    StoredEvent {
+        id: "evt_1".into(),
+        source: "s".into(),
+        received_at: 0,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        query: Vec::new(),
+        body: bytes::Bytes::from(body.to_string()),
+        replays: 0,
+    }
+}
+
+#[test]
+fn preset_event_types_and_pulumi_filter_names() {
+    let cases: Vec<(EventTypeRule, StoredEvent, Option<&str>, Vec<&str>)> = vec![
+        (
+            EventTypeRule::Spacelift,
+            event(&[], r#"{"event_type":"run_state_changed_event"}"#),
+            Some("run_state_changed_event"),
+            vec![],
+        ),
+        (
+            EventTypeRule::Spacelift,
+            event(&[], r#"{"title":"x","error":"boom"}"#),
+            Some("internal_error"),
+            vec![],
+        ),
+        (
+            EventTypeRule::Tfe,
+            event(
+                &[],
+                r#"{"payload_version":1,"notifications":[{"trigger":"run:errored"}]}"#,
+            ),
+            Some("run:errored"),
+            vec![],
+        ),
+        (
+            EventTypeRule::Tfe,
+            event(
+                &[],
+                r#"{"payload_version":"2","trigger":"assessment:drifted","details":{}}"#,
+            ),
+            Some("assessment:drifted"),
+            vec![],
+        ),
+        (
+            EventTypeRule::Hcp,
+            event(
+                &[],
+                r#"{"event_source":"hashicorp.packer.version","event_action":"create"}"#,
+            ),
+            Some("hashicorp.packer.version.create"),
+            vec![],
+        ),
+        (
+            EventTypeRule::BodyFields(vec!["eventAction".into(), "event".into()]),
+            event(&[], r#"{"event":"first-deployed"}"#),
+            Some("first-deployed"),
+            vec![],
+        ),
+        (
+            EventTypeRule::Pulumi,
+            event(
+                &[("pulumi-webhook-kind", "stack_update")],
+                r#"{"kind":"destroy","result":"failed"}"#,
+            ),
+            Some("stack_update"),
+            vec!["destroy_failed"],
+        ),
+        (
+            EventTypeRule::Pulumi,
+            event(
+                &[("pulumi-webhook-kind", "stack")],
+                r#"{"action":"created"}"#,
+            ),
+            Some("stack"),
+            vec!["stack_created"],
+        ),
+        (
+            EventTypeRule::Pulumi,
+            event(
+                &[("pulumi-webhook-kind", "deployment")],
+                r#"{"status":"running"}"#,
+            ),
+            Some("deployment"),
+            vec!["deployment_started"],
+        ),
+        (
+            EventTypeRule::Pulumi,
+            event(
+                &[("pulumi-webhook-kind", "drift_detection")],
+                r#"{"driftDetected":true,"status":"succeeded"}"#,
+            ),
+            Some("drift_detection"),
+            vec!["drift_detected", "drift_detection_succeeded"],
+        ),
+    ];
+    for (rule, ev, want_type, want_aliases) in cases {
+        let env = Envelope::build(&ev, BodyFormat::Json, &rule).expect("envelope");
+        assert_eq!(env.event_type(), want_type, "{rule:?}");
+        assert_eq!(env.aliases, want_aliases, "{rule:?}");
+        for a in want_aliases {
+            assert!(env.is_named(a));
+        }
+    }
+}
+
+/// Every Pulumi filter name the envelope derives from a catalog sample is one the catalog
+/// lists for that event, so `hookgate check` never warns about a name that can match.
+#[test]
+fn pulumi_aliases_of_every_catalog_sample_are_in_the_catalog() {
+    let pulumi = crate::catalog::preset("pulumi").expect("pulumi");
+    let mut derived = 0;
+    for e in &pulumi.events {
+        for path in &e.samples {
+            let body = crate::catalog::file("pulumi", path).expect("sample");
+            let body = std::str::from_utf8(body).expect("utf-8");
+            let stored = event(&[("pulumi-webhook-kind", &e.event_type)], body);
+            let env =
+                Envelope::build(&stored, BodyFormat::Json, &EventTypeRule::Pulumi).expect("builds");
+            for alias in &env.aliases {
+                assert!(
+                    e.aliases.contains(alias),
+                    "{path}: `{alias}` not in the catalog"
+                );
+                derived += 1;
+            }
+        }
+    }
+    assert!(derived >= 10, "{derived}");
+}
