@@ -2,9 +2,11 @@
 //! where a process must die.
 
 mod e2e_admin;
+mod e2e_admin_targets;
 mod e2e_backpressure;
 mod e2e_browser;
 mod e2e_catalog;
+mod e2e_catalog_cli;
 mod e2e_cli;
 mod e2e_cluster;
 mod e2e_console;
