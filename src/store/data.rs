@@ -1,7 +1,7 @@
 //! The plain data the stages and the store hand each other: an event as stored, a routing and
-//! its deliveries, an attempt, a claimed delivery. No behaviour beyond small conversions, and no
-//! wire or view format (the evaluator's wire is `route::evaluator::messages`, admin's views are
-//! `views` and `admin`).
+//! its deliveries, an attempt, a claimed delivery. No behaviour beyond small conversions. Only the
+//! two enums serialise (as lowercase words); the evaluator's wire types are in
+//! `route::evaluator::messages`, the delivery log's views in `views`.
 
 use bytes::Bytes;
 use std::sync::Arc;
