@@ -4,8 +4,6 @@
 //! `route::evaluator::messages`, the delivery log's views in `views`.
 
 use bytes::Bytes;
-use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// An event as ingress accepted it.
 #[derive(Debug, Clone)]
@@ -273,18 +271,6 @@ pub(crate) struct Attempt {
     pub(crate) after: AfterAttempt,
     /// The scheduling clock when the attempt ended.
     pub(crate) finished_at: i64,
-}
-
-/// Wake-ups a store gives after commits, so stages need not poll in a tight loop.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Signals {
-    /// New events are committed and await routing.
-    pub(crate) events: Arc<Notify>,
-    /// New or re-scheduled deliveries are committed.
-    pub(crate) deliveries: Arc<Notify>,
-    /// Another instance sharing the store changed what instances share: a plugin, a reload, a
-    /// target switched off or on (see [`crate::cluster`]).
-    pub(crate) cluster: Arc<Notify>,
 }
 
 /// A gateway instance beating on a shared store.

@@ -25,6 +25,7 @@ pub(crate) use views::*;
 
 use bytes::Bytes;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A store failure. Ingress answers 503 to it, so producers retry.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -62,6 +63,18 @@ pub(crate) fn listing(rows: &[(&str, Option<&str>, bool)]) -> Vec<(String, Optio
     rows.iter()
         .map(|(id, t, routed)| (id.to_string(), t.map(str::to_string), *routed))
         .collect()
+}
+
+/// Wake-ups a store gives after commits, so stages need not poll in a tight loop.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Signals {
+    /// New events are committed and await routing.
+    pub(crate) events: Arc<Notify>,
+    /// New or re-scheduled deliveries are committed.
+    pub(crate) deliveries: Arc<Notify>,
+    /// Another instance sharing the store changed what instances share: a plugin, a reload, a
+    /// target switched off or on (see [`crate::cluster`]).
+    pub(crate) cluster: Arc<Notify>,
 }
 
 /// What the stages need of the store: events in, routings recorded, deliveries claimed and their

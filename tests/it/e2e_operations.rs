@@ -32,7 +32,6 @@ targets = ["t"]
     )
 }
 
-/// The value of one sample line of the Prometheus text, e.g. `name{labels}`.
 async fn breaker_state(gw: &Gateway) -> String {
     let (_, targets) = admin(gw, Method::GET, "/admin/v1/targets", Some(TOKEN)).await;
     targets["data"][0]["breaker"]["state"]
