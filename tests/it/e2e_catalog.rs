@@ -4,7 +4,7 @@
 //! admin API serves the catalog (the CLI's side is `e2e_catalog_cli`).
 
 use crate::utils::admin::{ADMIN, TOKEN, admin};
-use crate::utils::{Gateway, catalog_dir, client, post_json, sample, sample_headers};
+use crate::utils::{Gateway, catalog_dir, post_json, sample, sample_headers};
 use reqwest::Method;
 use std::time::{Duration, Instant};
 
@@ -214,14 +214,7 @@ targets = [\"t\"]
         "{why}"
     );
     assert!(!why.contains("exploded-1234"), "the value stays out: {why}");
-    let metrics = client()
-        .get(format!("{}/metrics", gw.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     for line in [
         r#"hookgate_schema_mismatches_total{source="warned",event_type="run:completed"} 1"#,
         r#"hookgate_schema_mismatches_total{source="strict",event_type="run:completed"} 1"#,

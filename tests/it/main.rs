@@ -29,6 +29,7 @@ mod e2e_port_api;
 mod e2e_presets;
 mod e2e_route_containment;
 mod e2e_routes;
+mod e2e_slow_disk;
 mod e2e_try;
 mod jq_reference;
 mod port_docs;

@@ -97,6 +97,11 @@ impl Process {
         }
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        super::metrics_at(&self.url).await
+    }
+
     /// `kill -9`: no shutdown, no drain, no flush.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

@@ -179,14 +179,7 @@ impl Gateway {
 
     /// `GET /metrics` as text.
     pub async fn metrics(&self) -> String {
-        client()
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        metrics_at(&self.url).await
     }
 
     /// The folder holding the gateway's database.
@@ -362,4 +355,16 @@ pub async fn post_json(
     let status = resp.status().as_u16();
     let body = resp.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
+}
+
+/// `GET {url}/metrics` as text: an in-process [`Gateway`]'s or a [`binary::Process`]'s.
+pub async fn metrics_at(url: &str) -> String {
+    client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
