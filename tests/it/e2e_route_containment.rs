@@ -1,6 +1,6 @@
 //! Routing that one event cannot stop: a body nested past the parsers' limit, a runaway mapping
 //! whose gateway is killed, an evaluator child that must not outlive the gateway (and starts with
-//! it).
+//! it), that is killed mid-batch, or that a busy machine keeps from the CPU.
 
 use crate::utils::binary::{self, Process};
 use crate::utils::{Gateway, Receiver, post_json, store};
@@ -114,10 +114,17 @@ async fn serve_route(dir: &tempfile::TempDir, receiver: &Receiver, route: &str) 
 
 /// The pid of a `__route-worker` whose parent is `parent`, from /proc.
 fn route_worker_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
+    route_workers_of(parent).first().copied()
+}
+
+/// The pids of the `__route-worker`s whose parent is `parent` (one per core), from /proc.
+fn route_workers_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
         .flatten()
-        .find_map(|entry| {
+        .filter_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
@@ -134,6 +141,7 @@ fn route_worker_of(parent: u32) -> Option<u32> {
                 .any(|arg| arg == b"__route-worker");
             (is_worker && ppid == parent).then_some(pid)
         })
+        .collect()
 }
 
 /// Whether `pid` still runs (a zombie, reaped by nobody yet, counts as ended).
@@ -225,6 +233,79 @@ async fn evaluator_children_killed_mid_batch_lose_and_fail_nothing() {
     assert_eq!(
         failed, 0,
         "no delivery failed for a crash that was not its own"
+    );
+}
+
+/// A machine too busy to run the evaluator: its children get a tenth of the time (all stopped
+/// for 180 ms in every 200, fresh ones too), so a mapping of ~0.1 s of CPU takes about a second.
+/// The deadline (0.4 s) bounds the CPU a mapping spends on an event, not the time it waited for a
+/// core: the events wait and are delivered, none failed for time its mapping never ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starved_evaluator_fails_no_event_for_time_it_did_not_run() {
+    const EVENTS: i64 = 3;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let route = "jq = '(reduce range(0; 100000) as $i (0; . + $i)) as $sum | {n: .body.n}'\n\n\
+                 [jq]\ntimeout_ms = 400\n";
+    let gateway = serve_route(&dir, &receiver, route).await;
+    let gateway_pid = gateway.child.id();
+    let hook = format!("{}/hooks/s", gateway.url);
+    assert_eq!(post_json(&hook, r#"{"n": 0}"#, &[]).await.0, 202);
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+
+    let signal = |sig: &str, pid: u32| {
+        let _ = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status();
+    };
+    let starver = tokio::task::spawn_blocking(move || {
+        let until = Instant::now() + Duration::from_secs(EVENTS as u64 + 1);
+        let mut stopped = 0;
+        while Instant::now() < until {
+            let workers = route_workers_of(gateway_pid);
+            for worker in &workers {
+                signal("-STOP", *worker);
+            }
+            stopped += usize::from(!workers.is_empty());
+            std::thread::sleep(Duration::from_millis(180));
+            for worker in &workers {
+                signal("-CONT", *worker);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stopped
+    });
+    for n in 1..=EVENTS {
+        assert_eq!(
+            post_json(&hook, format!(r#"{{"n": {n}}}"#), &[]).await.0,
+            202
+        );
+    }
+    let stopped = starver.await.expect("starver");
+    assert!(
+        stopped >= 10,
+        "the route worker was stopped {stopped} times"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.seen().len() < 1 + EVENTS as usize && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = store::Db::new(store::url_for(dir.path()).await)
+        .texts("SELECT detail FROM route_results WHERE outcome = 'failed'")
+        .await;
+    assert_eq!(failed, Vec::<String>::new(), "routes failed");
+    let mut ns: Vec<i64> = receiver
+        .seen()
+        .iter()
+        .filter_map(|r| r.json()["n"].as_i64())
+        .collect();
+    ns.sort_unstable();
+    ns.dedup();
+    assert_eq!(
+        ns,
+        (0..=EVENTS).collect::<Vec<_>>(),
+        "every event delivered"
     );
 }
 

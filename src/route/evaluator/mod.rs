@@ -2,8 +2,9 @@
 //! resource limits of its own: `def f: 1+f; f` overflows the stack (which aborts a process), and
 //! `last(range(1e18))` never ends. So routes are evaluated in a child process — `hookgate
 //! __route-worker`, this same binary — with its own memory cap (`jq.memory_mb`) and a deadline
-//! per event (`jq.timeout_ms`). An overrun kills the child; a crash ends only the child; either
-//! way that one event's routes fail with the cause and the next event gets a fresh child.
+//! per event (`jq.timeout_ms`) of CPU time, so a busy machine does not fail events ([`cpu`]). An
+//! overrun kills the child; a crash ends only the child; either way that one event's routes fail
+//! with the cause and the next event gets a fresh child.
 //!
 //! Protocol over the child's stdin/stdout: frames of a little-endian u32 length and JSON. The
 //! first frame carries the resolved config; each later frame one [`StoredEvent`], answered with
@@ -11,6 +12,7 @@
 //! large stack does the same work without the crash containment.
 
 mod child;
+mod cpu;
 // pub(crate) for crate::fuzzing only.
 pub(crate) mod messages;
 mod pool;
@@ -23,9 +25,10 @@ pub(crate) use thread::ThreadEvaluator;
 
 use crate::config::Config;
 use crate::store::{Routing, StoredEvent};
+use cpu::CpuClock;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wire::{MAX_FRAME, read_frame_async, write_frame_async};
 /// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
 pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
@@ -126,9 +129,49 @@ pub(crate) struct ProcessEvaluator {
 
 struct Child {
     process: tokio::process::Child,
+    /// Its CPU time, which decides whether a deadline passed on a busy machine ([`cpu`]).
+    cpu: Option<CpuClock>,
     stdin: tokio::process::ChildStdin,
     stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
     config: Arc<Config>,
+}
+
+impl Child {
+    /// The child's answer for one event, and whether it came after the wall-clock deadline.
+    /// Past that deadline the child's CPU time since `mark` decides ([`cpu::more_time`]).
+    async fn answer(
+        &mut self,
+        deadline: Duration,
+        mark: Option<Duration>,
+        event: &str,
+    ) -> Result<(Vec<u8>, bool), Option<EvalError>> {
+        let started = Instant::now();
+        // One read, kept across the waits: a frame half read when a wait ends must not be lost.
+        let read = read_frame_async(&mut self.stdout);
+        tokio::pin!(read);
+        let mut wait = deadline;
+        let mut waited_past = false;
+        loop {
+            match tokio::time::timeout(wait, &mut read).await {
+                Ok(Ok(frame)) => return Ok((frame, waited_past)),
+                Ok(Err(_)) => return Err(None),
+                Err(_) => {
+                    let now = self.cpu.as_ref().and_then(CpuClock::used);
+                    let used = mark.zip(now).map(|(a, b)| b.saturating_sub(a));
+                    let Some(more) = cpu::more_time(deadline, used, started.elapsed()) else {
+                        return Err(Some(EvalError::Overran(deadline)));
+                    };
+                    tracing::debug!(
+                        event,
+                        ?used,
+                        "the evaluator was kept from the CPU past the deadline; waiting for it"
+                    );
+                    wait = more;
+                    waited_past = true;
+                }
+            }
+        }
+    }
 }
 
 impl ProcessEvaluator {
@@ -193,6 +236,7 @@ impl ProcessEvaluator {
             return Err(Some(EvalError::Unavailable("no child".into())));
         };
         let deadline = config.jq_timeout;
+        let cpu_at_start = child.cpu.as_ref().and_then(CpuClock::used);
         // The child evaluates nothing before it has read the whole request, so a failure to
         // send is the child's, never an event's: the events stay unrouted and are tried again.
         match tokio::time::timeout(START_TIMEOUT, write_frame_async(&mut child.stdin, request))
@@ -210,13 +254,14 @@ impl ProcessEvaluator {
                 )));
             }
         }
+        // The child's CPU time when the event being waited for began, as far as known: the
+        // batch's start, or the end of an earlier event that ran past its wall-clock deadline.
+        let mut mark = cpu_at_start;
         for event in events {
-            let frame =
-                match tokio::time::timeout(deadline, read_frame_async(&mut child.stdout)).await {
-                    Ok(Ok(frame)) => frame,
-                    Ok(Err(_)) => return Err(None),
-                    Err(_) => return Err(Some(EvalError::Overran(deadline))),
-                };
+            let (frame, waited_past) = child.answer(deadline, mark, &event.id).await?;
+            if waited_past {
+                mark = child.cpu.as_ref().and_then(CpuClock::used);
+            }
             match messages::decode_routing(&frame, &event.id) {
                 Ok(routing) => results.push(Ok(routing)),
                 Err(e) => return Err(Some(EvalError::Crashed(format!("unreadable answer: {e}")))),
@@ -275,7 +320,9 @@ impl ProcessEvaluator {
                 answer["error"]
             )));
         }
+        let cpu = process.id().and_then(CpuClock::of);
         Ok(Child {
+            cpu,
             process,
             stdin,
             stdout,
