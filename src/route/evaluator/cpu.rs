@@ -2,8 +2,9 @@
 //! mapping may spend on one event; on a busy machine the child may wait for a core far longer
 //! than it runs, and an event failed for that would be failed for good (its route recorded
 //! `failed`, nothing retries it). So when the wall-clock deadline passes, the child's CPU time
-//! (`/proc/<pid>/stat`) decides: less than the deadline since the batch began, and the event gets
-//! more time, up to [`WALL_FACTOR`] times the deadline in all. This module only reads: it must
+//! (`/proc/<pid>/stat`) decides: less than the deadline since the batch began (or since an
+//! earlier event of it that also ran past its wall-clock deadline), and the event gets more time,
+//! up to [`WALL_FACTOR`] times the deadline in all. This module only reads: it must
 //! never be consulted per event (a system call each), only per batch and when a deadline passes.
 
 use std::fs::File;
@@ -57,9 +58,9 @@ fn parse_stat(stat: &str) -> Option<Duration> {
 }
 
 /// When the wall-clock deadline for an event has passed: how much longer to wait for it, or
-/// `None` when it overran. `used` is the CPU the child spent since its batch began (an upper
-/// bound on this event's, so never more lenient than the event deserves), `waited` the wall time
-/// this event has had so far.
+/// `None` when it overran. `used` is the CPU the child spent since its batch began, or since the
+/// last event that ran past its wall-clock deadline (an upper bound on this event's, so never
+/// more lenient than the event deserves); `waited` the wall time this event has had so far.
 pub(super) fn more_time(
     deadline: Duration,
     used: Option<Duration>,
@@ -92,12 +93,18 @@ mod tests {
     fn this_process_has_a_clock_that_moves() {
         let clock = CpuClock::of(std::process::id()).expect("/proc");
         let before = clock.used().expect("readable");
+        // Spins until the clock ticks (10 ms of CPU), however busy the machine.
         let spin = std::time::Instant::now();
         let mut x = 0u64;
-        while spin.elapsed() < Duration::from_millis(60) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        while clock.used().expect("readable") <= before {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            assert!(
+                spin.elapsed() < Duration::from_secs(30),
+                "the clock never moved"
+            );
         }
-        assert!(clock.used().expect("readable") > before);
     }
 
     #[test]

@@ -321,6 +321,11 @@ impl ProcessEvaluator {
             )));
         }
         let cpu = process.id().and_then(CpuClock::of);
+        if cpu.is_none() {
+            tracing::warn!(
+                "cannot read the route evaluator's CPU time (/proc); jq.timeout_ms counts wall-clock time, so a busy machine may fail slow mappings"
+            );
+        }
         Ok(Child {
             cpu,
             process,
