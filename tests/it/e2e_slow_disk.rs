@@ -28,9 +28,7 @@ impl Throttle {
         let dev = std::fs::metadata(on)
             .expect("stat the store's folder")
             .dev();
-        // glibc's gnu_dev_major and gnu_dev_minor.
-        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
         let group = Path::new(BLKIO).join(format!("hookgate-slow-disk-{pid}"));
         std::fs::create_dir_all(&group).unwrap_or_else(|e| {
             panic!(
