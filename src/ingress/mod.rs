@@ -234,12 +234,12 @@ async fn accept(
     let id = event.id.clone();
     let promise = state.inbox.promise();
     let copy = promise.wanted().then(|| event.clone());
-    state
-        .store
-        .insert_event(event)
-        .await
-        .map_err(IngressError::Unavailable)?;
-    state.backlog.added(1);
+    let place = state.backlog.reserve(config.server.max_backlog)?;
+    if let Err(e) = state.store.insert_event(event).await {
+        place.release();
+        return Err(IngressError::Unavailable(e));
+    }
+    drop(place);
     promise.keep(copy);
     Ok(id)
 }

@@ -2,14 +2,21 @@
 //! storing an event and, past `server.max_backlog`, refuses with 503 and `Retry-After`, so a
 //! producer faster than routing is slowed down instead of filling the store without bound.
 //!
-//! The count is kept in memory (ingress adds, the routing loop subtracts) and set from the store
-//! every [`REFRESH`], which corrects any drift and, on a shared PostgreSQL store, brings in the
-//! other instances' events. It must never refuse on a stale reading for longer than that.
+//! The count is kept in memory and read from the store every [`REFRESH`], which corrects any drift
+//! and, on a shared PostgreSQL store, brings in the other instances' events. Ingress reserves a
+//! place before it stores an event (so concurrent requests cannot all take the last one), and the
+//! routing loop gives places back as its batches land. The count must never be lower than the
+//! events it stands for, or ingress admits past the bound: a refresh therefore keeps on top of
+//! the store's number everything that may have happened outside the store's snapshot (events being
+//! stored, events committed while it read), and a routing that began before a refresh is not
+//! subtracted from it (the store may already have counted it routed). Either over-counts until the
+//! next refresh, which is the safe side.
 
 use super::shed;
 use crate::store::Store;
+use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -21,8 +28,21 @@ const WARN_EVERY_MS: i64 = 10_000;
 /// Committed-but-unrouted events, shared by ingress, the routing loop and the refresher.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
-    count: AtomicU64,
+    counts: Mutex<Counts>,
     last_warning_ms: AtomicI64,
+}
+
+/// The counts behind [`Backlog`]: a few integers changed together, under one short lock.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Events waiting to be routed, those being stored included.
+    waiting: u64,
+    /// Places reserved by ingress and neither committed nor given back yet.
+    storing: u64,
+    /// Reservations that became committed events since the process started (a running total).
+    committed: u64,
+    /// Moved on by every refresh: a routing that began before it is not subtracted after it.
+    epoch: u64,
 }
 
 /// Ingress's answer when the backlog is full.
@@ -33,11 +53,49 @@ pub(crate) struct Full {
     pub(crate) limit: u64,
 }
 
+/// A place in the backlog held by an event being stored. Given back with [`Reservation::release`]
+/// when the store refused the event; dropped, it counts as stored: a request cancelled during its
+/// insert may still have been committed, and over-counting lasts only until the next refresh.
+#[must_use = "a reservation is released when the event was not stored"]
+pub(crate) struct Reservation<'a> {
+    backlog: &'a Backlog,
+    released: bool,
+}
+
+/// Taken when a routing batch begins to be recorded, handed back with it to [`Backlog::routed`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    epoch: u64,
+}
+
+/// Taken before the store is read, handed back with its count to [`Backlog::counted`].
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    committed: u64,
+}
+
 impl Backlog {
-    /// Whether one more event may be stored under `limit`. Logs a full backlog at most once per
-    /// interval, however many requests it refuses.
+    /// Whether one more event may be stored under `limit`, without reserving a place: the cheap
+    /// check before a body is read. Logs a full backlog at most once per interval, however many
+    /// requests it refuses.
     pub(crate) fn admit(&self, limit: u64) -> Result<(), Full> {
-        let count = self.count.load(Ordering::Relaxed);
+        let count = self.counts.lock().waiting;
+        self.check(count, limit)
+    }
+
+    /// Reserves a place for an event about to be stored, or refuses past `limit`.
+    pub(crate) fn reserve(&self, limit: u64) -> Result<Reservation<'_>, Full> {
+        let mut counts = self.counts.lock();
+        self.check(counts.waiting, limit)?;
+        counts.waiting += 1;
+        counts.storing += 1;
+        Ok(Reservation {
+            backlog: self,
+            released: false,
+        })
+    }
+
+    fn check(&self, count: u64, limit: u64) -> Result<(), Full> {
         if count < limit {
             return Ok(());
         }
@@ -58,28 +116,61 @@ impl Backlog {
         Err(Full { count, limit })
     }
 
-    /// Ingress committed `n` events.
-    pub(crate) fn added(&self, n: u64) {
-        self.count.fetch_add(n, Ordering::Relaxed);
+    /// Taken before a routing batch's commit begins; see [`Backlog::routed`].
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket {
+            epoch: self.counts.lock().epoch,
+        }
     }
 
-    /// The routing loop recorded the routing of `n` events.
-    pub(crate) fn routed(&self, n: u64) {
-        let _ = self
-            .count
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                Some(c.saturating_sub(n))
-            });
+    /// A routing batch of `n` events, begun with `ticket`, landed. Subtracted only if no refresh
+    /// came in between: one that did may have read these events as routed already.
+    pub(crate) fn routed(&self, ticket: Ticket, n: u64) {
+        let mut counts = self.counts.lock();
+        if counts.epoch == ticket.epoch {
+            counts.waiting = counts.waiting.saturating_sub(n);
+        }
     }
 
     /// Events waiting now, as last counted.
     #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.counts.lock().waiting
     }
 
-    fn set(&self, n: u64) {
-        self.count.store(n, Ordering::Relaxed);
+    fn reading(&self) -> Reading {
+        Reading {
+            committed: self.counts.lock().committed,
+        }
+    }
+
+    /// The store counted `n` unrouted events in a read begun at `reading`. Events still being
+    /// stored and those committed since the read began may be missing from `n`: they are added.
+    fn counted(&self, reading: Reading, n: u64) {
+        let mut counts = self.counts.lock();
+        let since = counts.committed.saturating_sub(reading.committed);
+        counts.waiting = n + counts.storing + since;
+        counts.epoch += 1;
+    }
+}
+
+impl Reservation<'_> {
+    /// The store did not take the event: its place is free again.
+    pub(crate) fn release(mut self) {
+        self.released = true;
+        let mut counts = self.backlog.counts.lock();
+        counts.storing = counts.storing.saturating_sub(1);
+        counts.waiting = counts.waiting.saturating_sub(1);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let mut counts = self.backlog.counts.lock();
+            counts.storing = counts.storing.saturating_sub(1);
+            counts.committed += 1;
+        }
     }
 }
 
@@ -97,16 +188,18 @@ pub(crate) async fn refresh(
     let mut round: u128 = 0;
     while !*shutdown.borrow() {
         if round.is_multiple_of(every) {
+            let reading = backlog.reading();
             match store.queue_depth().await {
                 Ok(depth) => {
-                    backlog.set(depth.unrouted);
+                    backlog.counted(reading, depth.unrouted);
                     queues.send_replace(Arc::new(depth.pending.into_iter().collect()));
                 }
                 Err(e) => tracing::debug!(error = %e, "cannot count the queues"),
             }
         } else {
+            let reading = backlog.reading();
             match store.unrouted_count().await {
-                Ok(n) => backlog.set(n),
+                Ok(n) => backlog.counted(reading, n),
                 Err(e) => tracing::debug!(error = %e, "cannot count the routing backlog"),
             }
         }
@@ -126,11 +219,62 @@ mod tests {
     fn admits_below_the_limit_and_refuses_at_it() {
         let b = Backlog::default();
         assert!(b.admit(2).is_ok());
-        b.added(2);
+        drop(b.reserve(2).unwrap());
+        drop(b.reserve(2).unwrap());
         let full = b.admit(2).unwrap_err();
         assert_eq!((full.count, full.limit), (2, 2));
-        b.routed(5);
+        assert!(b.reserve(2).is_err());
+        b.routed(b.ticket(), 5);
         assert_eq!(b.count(), 0);
         assert!(b.admit(2).is_ok());
+    }
+
+    #[test]
+    fn concurrent_requests_cannot_share_the_last_place() {
+        let b = Backlog::default();
+        let first = b.reserve(1).unwrap();
+        assert!(b.reserve(1).is_err(), "the place is reserved");
+        first.release();
+        assert_eq!(b.count(), 0);
+        let _second = b.reserve(1).unwrap();
+        assert_eq!(b.count(), 1);
+    }
+
+    #[test]
+    fn an_event_committed_while_the_store_is_read_is_still_counted() {
+        let b = Backlog::default();
+        let reading = b.reading();
+        // Committed after the store's snapshot: missing from its count.
+        drop(b.reserve(10).unwrap());
+        b.counted(reading, 3);
+        assert_eq!(b.count(), 4);
+    }
+
+    #[test]
+    fn an_event_being_stored_during_a_refresh_is_still_counted() {
+        let b = Backlog::default();
+        let storing = b.reserve(10).unwrap();
+        let reading = b.reading();
+        b.counted(reading, 3);
+        assert_eq!(b.count(), 4);
+        storing.release();
+        assert_eq!(b.count(), 3);
+    }
+
+    #[test]
+    fn a_routing_that_began_before_a_refresh_is_not_subtracted_twice() {
+        let b = Backlog::default();
+        drop(b.reserve(10).unwrap());
+        drop(b.reserve(10).unwrap());
+        let ticket = b.ticket();
+        // The batch's commit landed before the store's snapshot: the store counts 0.
+        let reading = b.reading();
+        b.counted(reading, 0);
+        b.routed(ticket, 2);
+        assert_eq!(b.count(), 0);
+        drop(b.reserve(10).unwrap());
+        assert_eq!(b.count(), 1, "a later event is counted, not cancelled out");
+        b.routed(b.ticket(), 1);
+        assert_eq!(b.count(), 0);
     }
 }

@@ -146,8 +146,9 @@ async fn record(
             batch.routings.push(a.routing);
             batch.attempts.extend(a.attempts);
         }
+        let ticket = backlog.ticket();
         if commit(&*store, Arc::new(batch), clock, &shutdown).await {
-            backlog.routed(ids.len() as u64);
+            backlog.routed(ticket, ids.len() as u64);
         }
         held.release(&ids);
     }

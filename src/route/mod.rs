@@ -79,7 +79,8 @@ impl Pipeline {
         // Routes may wait for plugins uploaded before this process started.
         let mut look_at_waiting = true;
         // The batch being committed while the next one is evaluated.
-        let mut recording: Option<Recording> = None;
+        // With the backlog's ticket taken as it began (see `backlog::Backlog::routed`).
+        let mut recording: Option<(Recording, backlog::Ticket)> = None;
         let mut from = self.backlog_until_now().await;
         let mut glanced = Instant::now();
         let mut seen = Seen::default();
@@ -110,14 +111,14 @@ impl Pipeline {
             }
             let read = match from {
                 Source::Backlog(span) => self
-                    .backlog_page(span, recording.as_ref(), &late, &mut seen)
+                    .backlog_page(span, recording.as_ref().map(|(r, _)| r), &late, &mut seen)
                     .await
                     .map(|(e, next)| {
                         from = next.map_or(Source::Inbox, Source::Backlog);
                         (e, false)
                     }),
                 _ => {
-                    self.next_batch(from, recording.as_ref(), &late, &mut seen)
+                    self.next_batch(from, recording.as_ref().map(|(r, _)| r), &late, &mut seen)
                         .await
                 }
             };
@@ -144,8 +145,8 @@ impl Pipeline {
                 }
             };
             if events.is_empty() {
-                if let Some(r) = recording.take() {
-                    self.finish(r).await;
+                if let Some((r, ticket)) = recording.take() {
+                    self.finish(r, ticket).await;
                     continue;
                 }
                 // Glance now rather than after the next event: idle, it is cheap. A backlog page
@@ -179,8 +180,8 @@ impl Pipeline {
                 // still in the store: read them from there.
                 from = Source::Store;
             }
-            if let Some(r) = recording.take() {
-                self.finish(r).await;
+            if let Some((r, ticket)) = recording.take() {
+                self.finish(r, ticket).await;
             }
             if !routed.is_empty() {
                 let cfg = self.config.borrow().clone();
@@ -193,6 +194,7 @@ impl Pipeline {
                     &mut shutdown,
                 )
                 .await;
+                let ticket = self.backlog.ticket();
                 recording = Recording::start(
                     self.store.clone(),
                     &mut self.handoff,
@@ -201,14 +203,15 @@ impl Pipeline {
                     routed,
                     self.clock,
                     shutdown.clone(),
-                );
+                )
+                .map(|r| (r, ticket));
             }
             if unavailable {
                 pause(&mut shutdown, Duration::from_secs(1)).await;
             }
         }
-        if let Some(r) = recording.take() {
-            self.finish(r).await;
+        if let Some((r, ticket)) = recording.take() {
+            self.finish(r, ticket).await;
         }
         // Routings still out are recorded as the worker finishes or drops their deliveries.
         drop(late);
@@ -218,10 +221,10 @@ impl Pipeline {
     }
 
     /// Waits for a batch's commit; ingress sees the backlog shrink as soon as it lands.
-    async fn finish(&self, recording: Recording) {
+    async fn finish(&self, recording: Recording, ticket: backlog::Ticket) {
         let routed = recording.ids.len() as u64;
         if recording.finish().await {
-            self.backlog.routed(routed);
+            self.backlog.routed(ticket, routed);
         }
     }
 
