@@ -96,6 +96,10 @@ pub async fn run(
         .then(|| tokio::spawn(reload_on_sighup(reloader.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
     let backlog = Arc::new(route::backlog::Backlog::default());
+    if let Err(e) = backlog.count_in(&*store).await {
+        // Ingress's inserts will say whether the store can take events; the refresher retries.
+        tracing::warn!(error = %e, "cannot count the routing backlog before opening ingress");
+    }
     let (depths, queues) = route::shed::queues();
     let backlog_task = tokio::spawn(route::backlog::refresh(
         backlog.clone(),

@@ -13,7 +13,7 @@
 //! next refresh, which is the safe side.
 
 use super::shed;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -132,6 +132,16 @@ impl Backlog {
         }
     }
 
+    /// Counts the backlog in the store now. The server does this once before ingress opens, so a
+    /// restart onto a full backlog refuses from its first request rather than after the first
+    /// refresh.
+    pub(crate) async fn count_in(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let reading = self.reading();
+        let n = store.unrouted_count().await?;
+        self.counted(reading, n);
+        Ok(())
+    }
+
     /// Events waiting now, as last counted.
     #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
@@ -197,10 +207,8 @@ pub(crate) async fn refresh(
                 Err(e) => tracing::debug!(error = %e, "cannot count the queues"),
             }
         } else {
-            let reading = backlog.reading();
-            match store.unrouted_count().await {
-                Ok(n) => backlog.counted(reading, n),
-                Err(e) => tracing::debug!(error = %e, "cannot count the routing backlog"),
+            if let Err(e) = backlog.count_in(&*store).await {
+                tracing::debug!(error = %e, "cannot count the routing backlog");
             }
         }
         round += 1;

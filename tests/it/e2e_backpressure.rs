@@ -4,6 +4,7 @@
 //! waiting, and never makes ingress refuse events bound for other targets.
 
 use crate::utils::admin::{ADMIN, TOKEN, admin};
+use crate::utils::binary::Process;
 use crate::utils::{Gateway, Receiver, Reply, client, post_json};
 use std::time::{Duration, Instant};
 
@@ -187,4 +188,59 @@ async fn down_count(db: &crate::utils::store::Db, status: &str) -> i64 {
         "SELECT COUNT(*) FROM deliveries WHERE target = 'down' AND status = '{status}'"
     ))
     .await
+}
+
+/// A gateway restarted onto a backlog past its bound refuses from its first request: the count
+/// is read from the store before ingress opens, not a second later.
+#[tokio::test]
+async fn a_restart_onto_a_full_backlog_refuses_from_the_first_request() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::utils::store::url_for(dir.path()).await;
+    let config = |max_backlog: u64| {
+        let path = dir.path().join("hookgate.toml");
+        let text = format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+max_backlog = {max_backlog}
+
+[store]
+url = "{store}"
+
+[sources.s]
+kind = "generic"
+
+[targets.t]
+url = "{url}"
+
+[[routes]]
+name = "r"
+source = "s"
+targets = ["t"]
+jq = 'if .body.slow then last(range(1e18)) else .body end'
+
+[jq]
+timeout_ms = 600000
+"#,
+            url = receiver.url
+        );
+        std::fs::write(&path, text).expect("write config");
+        path
+    };
+    let first = Process::serve(&config(100));
+    let hook = format!("{}/hooks/s", first.url);
+    assert_eq!(post_json(&hook, r#"{"slow": true}"#, &[]).await.0, 202);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..10 {
+        let (status, _) = post_json(&hook, format!(r#"{{"n": {n}}}"#), &[]).await;
+        assert_eq!(status, 202);
+    }
+    // Routing is stuck on the slow event: eleven events wait when the process dies.
+    first.kill9();
+
+    let second = Process::serve(&config(5));
+    let (status, body) = post_json(&format!("{}/hooks/s", second.url), r#"{"n": 99}"#, &[]).await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("backlog is full"), "{body}");
 }
