@@ -231,10 +231,12 @@ async fn accept(
             return Err(IngressError::Schema(why));
         }
     }
+    // Before the inbox's promise: a refusal here stores nothing, so it must not count as a miss
+    // (which sends the route loop back to the store).
+    let place = state.backlog.reserve(config.server.max_backlog)?;
     let id = event.id.clone();
     let promise = state.inbox.promise();
     let copy = promise.wanted().then(|| event.clone());
-    let place = state.backlog.reserve(config.server.max_backlog)?;
     if let Err(e) = state.store.insert_event(event).await {
         place.release();
         return Err(IngressError::Unavailable(e));
