@@ -174,6 +174,7 @@ pub(crate) struct Metrics {
     breaker_opened: Counters<1>,
     shed: Counters<1>,
     schema_mismatches: Counters<2>,
+    evaluations_failed: Counters<1>,
     activity: activity::Activity,
 }
 
@@ -191,6 +192,7 @@ impl Default for Metrics {
             breaker_opened: Counters::default(),
             shed: Counters::default(),
             schema_mismatches: Counters::default(),
+            evaluations_failed: Counters::default(),
             activity: activity::Activity::default(),
         }
     }
@@ -281,6 +283,12 @@ impl Metrics {
         self.shed.add([target], 1);
     }
 
+    /// An event's routes could not be evaluated together (`overran`, `crashed`, `too_large`);
+    /// each such event is then evaluated route by route, so only the routes at fault fail.
+    pub(crate) fn evaluation_failed(&self, cause: &str) {
+        self.evaluations_failed.add([cause], 1);
+    }
+
     /// Prometheus text exposition (version 0.0.4).
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
@@ -295,6 +303,12 @@ impl Metrics {
             "hookgate_events_rejected_total",
             "Requests refused by source and reason.",
             ["source", "reason"],
+        );
+        self.evaluations_failed.render(
+            &mut out,
+            "hookgate_route_evaluations_failed_total",
+            "Events whose routes' mappings ran past jq.timeout_ms, crashed their evaluator or were too large to evaluate, by cause.",
+            ["cause"],
         );
         self.deliveries.render(
             &mut out,

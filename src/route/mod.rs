@@ -253,11 +253,16 @@ impl Pipeline {
             match result {
                 Ok(r) => routed.push((event, r)),
                 Err(e @ EvalError::TooLarge(_)) => {
+                    self.metrics.evaluation_failed("too_large");
                     tracing::error!(event = %event.id, error = %e, "event cannot be evaluated; its routes fail");
                     let r = failed_everywhere(&cfg, &event, &e.to_string());
                     routed.push((event, r));
                 }
                 Err(e @ (EvalError::Overran(_) | EvalError::Crashed(_))) => {
+                    self.metrics.evaluation_failed(match e {
+                        EvalError::Overran(_) => "overran",
+                        _ => "crashed",
+                    });
                     tracing::warn!(event = %event.id, error = %e, "route evaluation failed; evaluating its routes one by one");
                     match self.isolate(&cfg, &event, &e).await {
                         Some(r) => routed.push((event, r)),

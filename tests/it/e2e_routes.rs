@@ -222,6 +222,41 @@ async fn runaway_mappings_are_contained_to_their_route() {
     }
 }
 
+/// The evaluator child writes a request's answers together. An answer made before a later event
+/// of the same request runs away still arrives (the gateway asks for what the child holds), so
+/// only the runaway is blamed: one evaluation failed, counted in `/metrics`, not two.
+#[tokio::test]
+async fn an_answer_made_before_a_runaway_neighbour_is_not_held_back() {
+    let receiver = Receiver::start().await;
+    // n = 0 keeps the child busy (well under the deadline) while 1 and 2 queue up behind it, so
+    // those two are evaluated in one request: 1 at once, then 2 without end.
+    let jq = "jq = 'if .body.n == 0 then (reduce range(0; 400000) as $i (0; . + $i) | {ok: 0}) \
+              elif .body.n == 2 then last(range(1e18)) else {ok: .body.n} end'";
+    let config = two_route_config(&receiver.url, jq) + "\n[jq]\ntimeout_ms = 2000\n";
+    let gw = Gateway::start(&config).await;
+    let hook = gw.hook("s");
+    post_json(&hook, r#"{"n":0}"#, &[]).await;
+    tokio::join!(
+        post_json(&hook, r#"{"n":1}"#, &[]),
+        post_json(&hook, r#"{"n":2}"#, &[]),
+    );
+    // Event 2's first route fails for its own runaway; everything else is delivered.
+    receiver.wait_for(5, Duration::from_secs(60)).await;
+    gw.wait_routed().await;
+    let failed = gw
+        .db()
+        .rows("SELECT route, last_error FROM deliveries WHERE status = 'failed'")
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0][0].text(), "first");
+    assert!(failed[0][1].text().contains("deadline"), "{failed:?}");
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics.contains("hookgate_route_evaluations_failed_total{cause=\"overran\"} 1\n"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn without_a_transform_the_body_passes_byte_for_byte() {
     let receiver = Receiver::start().await;

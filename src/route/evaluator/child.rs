@@ -1,12 +1,16 @@
 //! The child side of the evaluator: `hookgate __route-worker`. It reads the resolved config,
 //! caps its own address space, then answers each event frame with its routing, one frame per
-//! event. It must never write anything but frames to stdout, and never outlive the gateway.
+//! event (written together, see [`super::outbox`]). It must never write anything but frames to
+//! stdout, and never outlive the gateway.
 
 use super::EVAL_STACK;
 use super::messages::{decode_request, encode_routing};
-use super::wire::{read_frame, write_frame};
+use super::outbox::Outbox;
+use super::wire::read_frame;
 use crate::config::Config;
 use crate::route::route_event_only;
+use std::os::fd::AsFd as _;
+use std::sync::Arc;
 
 /// Address space a child needs besides what mappings allocate.
 const ADDRESS_SPACE_OVERHEAD: usize = 512 * 1024 * 1024;
@@ -46,7 +50,10 @@ fn watch_parent() -> std::io::Result<()> {
 
 fn serve_child() -> std::io::Result<()> {
     let mut input = std::io::BufReader::new(std::io::stdin().lock());
-    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+    // Its own handle on the pipe: `Stdout` is line-buffered, which would split a buffer of
+    // binary frames at its last newline byte into two writes.
+    let output = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let outbox = Arc::new(Outbox::new(output));
     let init: serde_json::Value =
         serde_json::from_slice(&read_frame(&mut input)?).unwrap_or_default();
     if let Some(mb) = init["memory_mb"].as_u64() {
@@ -65,10 +72,14 @@ fn serve_child() -> std::io::Result<()> {
             let keys: Vec<&str> = e.problems.iter().map(|(k, _)| k.as_str()).collect();
             let answer =
                 serde_json::json!({ "ok": false, "error": format!("config problems at {keys:?}") });
-            return write_frame(&mut output, answer.to_string().as_bytes());
+            outbox.push(answer.to_string().as_bytes())?;
+            return outbox.flush();
         }
     };
-    write_frame(&mut output, br#"{"ok":true}"#)?;
+    // Before the first answer: the gateway nudges only a child that has answered.
+    nudged_flushes(outbox.clone())?;
+    outbox.push(br#"{"ok":true}"#)?;
+    outbox.flush()?;
     loop {
         let frame = match read_frame(&mut input) {
             Ok(f) => f,
@@ -78,11 +89,25 @@ fn serve_child() -> std::io::Result<()> {
         let requests = decode_request(&frame).map_err(std::io::Error::other)?;
         for request in &requests {
             let routing = route_event_only(&config, &request.event, request.only.as_deref());
-            // One frame per event, flushed, so the parent's per-event deadline measures this event.
-            write_frame(
-                &mut output,
-                &encode_routing(&routing).map_err(std::io::Error::other)?,
-            )?;
+            outbox.push(&encode_routing(&routing).map_err(std::io::Error::other)?)?;
         }
+        outbox.flush()?;
     }
+}
+
+/// A thread that writes the buffered answers whenever the gateway sends `SIGUSR1` (an answer is
+/// late, see [`super::outbox`]). It sleeps in a read until then: nothing per event.
+fn nudged_flushes(outbox: Arc<Outbox<std::fs::File>>) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
+    std::thread::Builder::new()
+        .name("answer-flush".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if outbox.flush().is_err() {
+                    // The gateway is gone or the pipe broke: nobody waits for answers.
+                    std::process::exit(4);
+                }
+            }
+        })?;
+    Ok(())
 }

@@ -6,15 +6,19 @@
 //! overrun kills the child; a crash ends only the child; either way that one event's routes fail
 //! with the cause and the next event gets a fresh child.
 //!
-//! Protocol over the child's stdin/stdout: frames of a little-endian u32 length and JSON. The
-//! first frame carries the resolved config; each later frame one [`StoredEvent`], answered with
-//! its [`Routing`]. Where no executable is available (library use, unit tests), a thread with a
-//! large stack does the same work without the crash containment.
+//! Protocol over the child's stdin/stdout: frames of a little-endian u32 length and a payload
+//! ([`messages`]). The first frame carries the resolved config; each later frame a run of events,
+//! answered with one frame per event, in order. The child writes a request's answers together
+//! ([`outbox`]; a late answer is asked for), so a crash may take answers with it: the gateway
+//! then evaluates the unanswered events again one per request before it blames one. Where no
+//! executable is available (library use, unit tests), a thread with a large stack does the same
+//! work without the crash containment.
 
 mod child;
 mod cpu;
 // pub(crate) for crate::fuzzing only.
 pub(crate) mod messages;
+mod outbox;
 mod pool;
 mod thread;
 mod wire;
@@ -28,10 +32,16 @@ use crate::store::{Routing, StoredEvent};
 use cpu::CpuClock;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wire::{MAX_FRAME, read_frame_async, write_frame_async};
 /// Stack of the thread that evaluates: deep but finite recursion in a mapping must fit.
 pub(super) const EVAL_STACK: usize = 256 * 1024 * 1024;
+/// When an answer is first late enough that the child is asked for what it holds ([`outbox`]):
+/// well above a typical mapping's time, so a nudge is rare.
+const NUDGE_AFTER: Duration = Duration::from_millis(2);
+/// How much longer than its deadline a nudged answer is waited for, for a flusher kept from the
+/// CPU, before its event is blamed.
+const HELD_GRACE: Duration = Duration::from_millis(10);
 /// How long a new child may take to load the config.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why an event's routes could not be evaluated.
@@ -139,34 +149,55 @@ struct Child {
 impl Child {
     /// The child's answer for one event, and whether it came after the wall-clock deadline.
     /// Past that deadline the child's CPU time since `mark` decides ([`cpu::more_time`]).
+    /// `followed`: later events were sent in the same request.
     async fn answer(
         &mut self,
         deadline: Duration,
         mark: Option<Duration>,
         event: &str,
+        followed: bool,
     ) -> Result<(Vec<u8>, bool), Option<EvalError>> {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         // One read, kept across the waits: a frame half read when a wait ends must not be lost.
         let read = read_frame_async(&mut self.stdout);
         tokio::pin!(read);
-        let mut wait = deadline;
+        let mut until = started + deadline;
         let mut waited_past = false;
+        // The answer may be made but held in the child's buffer behind a later event of the
+        // request ([`outbox`]): a late one is asked for, again at doubling intervals (a slow
+        // mapping's answer then waits at most as long again), and once more, with a little grace
+        // for the child to write it, before the event is blamed.
+        let mut nudge_at = followed.then(|| started + NUDGE_AFTER);
+        let mut graced = !followed;
         loop {
-            match tokio::time::timeout(wait, &mut read).await {
+            let tick = nudge_at.filter(|n| *n < until);
+            match tokio::time::timeout_at(tick.unwrap_or(until), &mut read).await {
                 Ok(Ok(frame)) => return Ok((frame, waited_past)),
                 Ok(Err(_)) => return Err(None),
+                Err(_) if tick.is_some() => {
+                    nudge(&self.process);
+                    nudge_at = Some(started + started.elapsed() * 2);
+                }
                 Err(_) => {
                     let now = self.cpu.as_ref().and_then(CpuClock::used);
                     let used = mark.zip(now).map(|(a, b)| b.saturating_sub(a));
-                    let Some(more) = cpu::more_time(deadline, used, started.elapsed()) else {
-                        return Err(Some(EvalError::Overran(deadline)));
+                    let more = match cpu::more_time(deadline, used, started.elapsed()) {
+                        Some(more) => {
+                            tracing::debug!(
+                                event,
+                                ?used,
+                                "the evaluator was kept from the CPU past the deadline; waiting for it"
+                            );
+                            more
+                        }
+                        None if !graced => {
+                            nudge(&self.process);
+                            graced = true;
+                            HELD_GRACE
+                        }
+                        None => return Err(Some(EvalError::Overran(deadline))),
                     };
-                    tracing::debug!(
-                        event,
-                        ?used,
-                        "the evaluator was kept from the CPU past the deadline; waiting for it"
-                    );
-                    wait = more;
+                    until = tokio::time::Instant::now() + more;
                     waited_past = true;
                 }
             }
@@ -181,30 +212,71 @@ impl ProcessEvaluator {
         events: &[StoredEvent],
         only: Option<&str>,
     ) -> Vec<Result<Routing, EvalError>> {
+        let (mut results, crash) = self.attempt(config, events, only).await;
+        let Some(cause) = crash else {
+            return results;
+        };
+        let unanswered = &events[results.len()..];
+        if let [_] = unanswered {
+            results.push(Err(EvalError::Crashed(cause)));
+            return results;
+        }
+        // The child writes answers a little after it makes them (`outbox`), so the crash may
+        // have destroyed answers to events before the one that crashed it. Which one did is
+        // found by evaluating them again one per request: each answer then stands alone.
+        tracing::debug!(
+            events = unanswered.len(),
+            cause,
+            "route evaluator crashed; evaluating its unanswered events one at a time"
+        );
+        for event in unanswered {
+            let (part, crash) = self
+                .attempt(config, std::slice::from_ref(event), only)
+                .await;
+            let failed = crash.is_some() || part.last().is_none_or(Result::is_err);
+            results.extend(part);
+            if let Some(cause) = crash {
+                results.push(Err(EvalError::Crashed(cause)));
+            }
+            if failed {
+                break;
+            }
+        }
+        results
+    }
+
+    /// One request to the child: the answers received, ending at the first failure other than
+    /// a crash, and the crash's cause if the child died before answering every event.
+    async fn attempt(
+        &mut self,
+        config: &Arc<Config>,
+        events: &[StoredEvent],
+        only: Option<&str>,
+    ) -> (Vec<Result<Routing, EvalError>>, Option<String>) {
         let request = match messages::encode_request(events, only) {
             Ok(r) => r,
-            Err(e) => return vec![Err(EvalError::Unavailable(e.to_string()))],
+            Err(e) => return (vec![Err(EvalError::Unavailable(e.to_string()))], None),
         };
         if request.len() > MAX_FRAME {
             // Only a single event this large fills a request (batches are split by bytes): it
             // fails on its own account.
-            return vec![Err(EvalError::TooLarge(request.len()))];
+            return (vec![Err(EvalError::TooLarge(request.len()))], None);
         }
         if let Err(e) = self.ensure_child(config).await {
-            return vec![Err(e)];
+            return (vec![Err(e)], None);
         }
         let mut results = Vec::with_capacity(events.len());
         let failure = match self.exchange(config, &request, events, &mut results).await {
-            Ok(()) => return results,
+            Ok(()) => return (results, None),
             Err(Some(e)) => e,
-            Err(None) => EvalError::Crashed(self.reap().await),
+            Err(None) => return (results, Some(self.reap().await)),
         };
         // Whatever state the child is in, it is not trusted with another event.
         if let Some(mut child) = self.child.take() {
             let _ = child.process.kill().await;
         }
         results.push(Err(failure));
-        results
+        (results, None)
     }
 
     /// A child loaded with `config`: the running one, or a new one in place of none or of one
@@ -257,8 +329,9 @@ impl ProcessEvaluator {
         // The child's CPU time when the event being waited for began, as far as known: the
         // batch's start, or the end of an earlier event that ran past its wall-clock deadline.
         let mut mark = cpu_at_start;
-        for event in events {
-            let (frame, waited_past) = child.answer(deadline, mark, &event.id).await?;
+        for (i, event) in events.iter().enumerate() {
+            let followed = i + 1 < events.len();
+            let (frame, waited_past) = child.answer(deadline, mark, &event.id, followed).await?;
             if waited_past {
                 mark = child.cpu.as_ref().and_then(CpuClock::used);
             }
@@ -333,6 +406,17 @@ impl ProcessEvaluator {
             stdout,
             config: config.clone(),
         })
+    }
+}
+
+/// Asks the child to write the answers it holds. A child that is gone cannot be asked, and need
+/// not be: its closed pipe tells the reader.
+fn nudge(process: &tokio::process::Child) {
+    let pid = process
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::USR1);
     }
 }
 

@@ -3,7 +3,7 @@
 //! corrupt length cannot make either side allocate without bound.
 
 use crate::store::StoredEvent;
-use std::io::{Read, Write};
+use std::io::Read;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Largest frame either side accepts.
@@ -58,13 +58,6 @@ fn frame_len(header: [u8; 4]) -> std::io::Result<usize> {
         return Err(std::io::Error::other("frame too large"));
     }
     Ok(len)
-}
-
-pub(super) fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too large"))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(payload)?;
-    w.flush()
 }
 
 pub(super) fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
