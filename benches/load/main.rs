@@ -102,8 +102,11 @@ struct Args {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Transform {
-    /// `{seq, stack, state, delta}` in jq.
+    /// `{seq, stack, state, delta}` in jq: a projection, evaluated in the gateway.
     Jq,
+    /// The same mapping followed by `| .`, so that it is not a projection and runs in an
+    /// evaluator child, as every jq mapping did before projections.
+    JqChild,
     /// The slack-notify wasm plugin from plugins/.
     Wasm,
     /// slack-notify's message written in jq (benches/slack.jq): like for like with `wasm`.
@@ -350,9 +353,14 @@ async fn scenario(
     Ok(outcome)
 }
 
+/// The load's mapping: `--transform jq`.
+const MAPPING: &str =
+    "{seq: .body.seq, stack: .body.stack.id, state: .body.state, delta: .body.run.delta}";
+
 fn transform(t: Transform) -> String {
     match t {
-        Transform::Jq => "jq = '{seq: .body.seq, stack: .body.stack.id, state: .body.state, delta: .body.run.delta}'".into(),
+        Transform::Jq => format!("jq = '{MAPPING}'"),
+        Transform::JqChild => format!("jq = '{MAPPING} | .'"),
         Transform::Wasm => "wasm = { plugin = \"slack-notify\", config = { platform = \"spacelift\", channel = \"#deploys\" } }".into(),
         Transform::SlackJq => format!("jq = '''{}'''", include_str!("../slack.jq")),
     }

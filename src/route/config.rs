@@ -5,7 +5,7 @@
 //! `config`, which assembles what this returns, nor the stages whose names it checks.
 
 use crate::route::rules::{Route, WasmSpec};
-use crate::transform::{JqTransform, Transform};
+use crate::transform::Transform;
 use crate::validate::Validator;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -126,12 +126,12 @@ pub(crate) fn route<S, T>(
     }
     let transform: Option<Arc<dyn Transform>> = if let Some(code) = &r.jq {
         v.jq(&format!("{key}.jq"), code)
-            .map(|p| Arc::new(JqTransform(p)) as Arc<dyn Transform>)
+            .map(crate::transform::jq_transform)
     } else if let Some(map) = &r.map {
         match crate::transform::map::to_jq(map) {
             Ok(code) => v
                 .jq(&format!("{key}.map"), &code)
-                .map(|p| Arc::new(JqTransform(p)) as Arc<dyn Transform>),
+                .map(crate::transform::jq_transform),
             Err(why) => {
                 v.problem(format!("{key}.map"), why);
                 None

@@ -461,18 +461,19 @@ async fn isolate(
     Some(merged)
 }
 
-/// Whether routing an event of `source` runs any jq. Events that only pass through need no
-/// containment, so they are routed in place, without a round trip to the evaluator.
+/// Whether routing an event of `source` runs any jq program. Events that only pass through or
+/// are projected (`transform::projection`) need no containment, so they are routed in place,
+/// without a round trip to the evaluator.
 fn runs_mappings(config: &Config, source: &str) -> bool {
     let jq_event_type = config
         .sources
         .get(source)
         .is_some_and(|s| matches!(s.event_type, crate::route::envelope::EventTypeRule::Jq(_)));
     jq_event_type
-        || config
-            .routes
-            .iter()
-            .any(|r| r.source == source && (r.filter.is_some() || r.transform.is_some()))
+        || config.routes.iter().any(|r| {
+            r.source == source
+                && (r.filter.is_some() || r.transform.as_ref().is_some_and(|t| t.contained()))
+        })
 }
 
 /// Transform time per route, and deliveries that were born failed (their route's mapping failed).

@@ -15,6 +15,7 @@ pub(crate) mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
 pub(crate) mod port;
+pub(crate) mod projection;
 pub(crate) mod wasm;
 
 use bytes::Bytes;
@@ -44,6 +45,35 @@ pub(crate) enum TransformError {
 /// An engine that reshapes an envelope into messages. An empty result drops the event for the route.
 pub(crate) trait Transform: Send + Sync + std::fmt::Debug {
     fn apply(&self, envelope: &Val) -> Result<Vec<Message>, TransformError>;
+
+    /// Whether it must run in a contained evaluator child: true for anything that runs a jq
+    /// program, which has no bounds of its own. False only where the work is bounded by the
+    /// program's and the event's size ([`projection`]).
+    fn contained(&self) -> bool {
+        true
+    }
+}
+
+/// The bodies a route's `jq = program` sends for `input` (as the route stage runs it, a
+/// projection natively), or why it sends none; for the jq reference test.
+pub fn route_bodies(program: jq::JqProgram, input: &Val) -> Result<Vec<Bytes>, String> {
+    jq_transform(program)
+        .apply(input)
+        .map(|messages| messages.into_iter().map(|m| m.body).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `program` is evaluated as a projection; for the jq reference test.
+pub fn is_projection(program: &jq::JqProgram) -> bool {
+    projection::Projection::recognise(program).is_some()
+}
+
+/// A compiled jq program as a transform: a [`projection::Projection`] when it is one.
+pub(crate) fn jq_transform(program: jq::JqProgram) -> std::sync::Arc<dyn Transform> {
+    match projection::Projection::recognise(&program) {
+        Some(p) => std::sync::Arc::new(p),
+        None => std::sync::Arc::new(JqTransform(program)),
+    }
 }
 
 /// A jq program (or a compiled map): every output value becomes one JSON message.

@@ -21,7 +21,8 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
         &store,
         &receiver.url,
         "concurrency = 4\nretry = { max_attempts = 50, initial = \"50ms\", max = \"200ms\" }",
-        "jq = '{n: .body.n}'",
+        // Not a projection, so the evaluator children are in the pipeline when the gateway is killed.
+        "jq = '{n: .body.n, parity: (.body.n % 2)}'",
     );
 
     let first = Process::serve(&config);

@@ -170,7 +170,8 @@ async fn evaluator_children_killed_mid_batch_lose_and_fail_nothing() {
         &store_url,
         &receiver.url,
         "",
-        "jq = '{n: .body.n}'",
+        // Not a projection (those run in the gateway): the children must be there to be killed.
+        "jq = '{n: .body.n, parity: (.body.n % 2)}'",
     );
     let gateway = Process::serve(&config);
     let gateway_pid = gateway.child.id();

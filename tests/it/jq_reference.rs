@@ -1,5 +1,6 @@
 //! hookgate's jq against real jq: every case of `tests/jq/corpus.toml` runs through the jq a
-//! mapping runs (`JqProgram`: compile, run, each output serialised as a target receives it) and
+//! mapping runs (`JqProgram` compiled, then run as a route's transform, natively when it is a
+//! projection; each output serialised as a target receives it) and
 //! through jq 1.8.2 (`tests/jq/reference.py`, libjq from PyPI's `jq` package, which
 //! `./scripts/test` installs and points `HOOKGATE_JQ_PYTHON` at).
 //!
@@ -94,7 +95,7 @@ fn reference() -> BTreeMap<String, Outcome> {
 
 /// The case through hookgate's jq, as a route runs it.
 fn hookgate(case: &Case) -> Outcome {
-    use hookgate::testing::{JqProgram, jq_to_json};
+    use hookgate::testing::{JqProgram, route_bodies};
     let failed = |stage: &str, e: String| Outcome {
         outputs: Vec::new(),
         error: Some(e),
@@ -108,11 +109,11 @@ fn hookgate(case: &Case) -> Outcome {
         Ok(v) => v,
         Err(e) => panic!("case {}: the input is not JSON: {e}", case.name),
     };
-    let texts = program.run(input).and_then(|values| {
-        values
+    let texts = route_bodies(program, &input).map(|bodies| {
+        bodies
             .iter()
-            .map(|v| jq_to_json(v).map(|t| String::from_utf8_lossy(&t).into_owned()))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
     });
     match texts {
         Ok(outputs) => Outcome {
@@ -148,6 +149,20 @@ fn hookgate_jq_prints_what_jq_prints_except_the_listed_differences() {
             reasons.insert(d.case.as_str(), &d.reason).is_none(),
             "`{}` is listed twice",
             d.case
+        );
+    }
+
+    // The `projection_*` cases are there for the native path: each must take it.
+    for case in corpus
+        .case
+        .iter()
+        .filter(|c| c.name.starts_with("projection_"))
+    {
+        let program = hookgate::testing::JqProgram::compile(&case.program).expect("compiles");
+        assert!(
+            hookgate::testing::is_projection(&program),
+            "{} is not evaluated as a projection",
+            case.name
         );
     }
 
