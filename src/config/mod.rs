@@ -44,6 +44,8 @@ pub struct Config {
     pub(crate) sources: BTreeMap<String, Arc<Source>>,
     pub(crate) targets: BTreeMap<String, Arc<Target>>,
     pub(crate) routes: Vec<Arc<Route>>,
+    /// Per source, what its routes can read of an envelope (`route::needs`).
+    pub(crate) envelope_needs: BTreeMap<String, route::needs::Tree>,
     /// `(key, why)` of what loads but the event catalog says cannot match (`hookgate check`
     /// prints them, a reload logs them).
     pub(crate) warnings: Vec<(String, String)>,
@@ -427,6 +429,16 @@ fn assemble(v: &mut Validator, doc: toml::Value) -> Option<Config> {
             })
             .max(16),
         plugins: bounds::plugins(v, plugins),
+        envelope_needs: sources
+            .iter()
+            .map(|(name, s)| {
+                let routes = routes.iter().map(|r| &**r);
+                (
+                    name.clone(),
+                    route::needs::of_source(name, &s.event_type, routes),
+                )
+            })
+            .collect(),
         sources,
         targets,
         routes,

@@ -124,6 +124,34 @@ impl Envelope {
         })
     }
 
+    /// [`Envelope::build`], holding only what `needs` keeps ([`super::needs`]): values outside it
+    /// are left out (`headers` and `queryParams` empty, `body` null or an object of only the kept
+    /// keys), so a body is parsed only as far as its readers read it. Whatever a kept path reads
+    /// is what the whole envelope holds there; a body that does not scan as an object of
+    /// objects along the way is parsed whole, as by [`Envelope::build`], errors included.
+    pub(crate) fn build_pruned(
+        event: &StoredEvent,
+        format: BodyFormat,
+        rule: &EventTypeRule,
+        needs: &super::needs::Tree,
+    ) -> Result<Self, BodyError> {
+        if needs.whole || format == BodyFormat::Raw {
+            return Self::build(event, format, rule);
+        }
+        let parts = Parts::pruned(event, needs)?;
+        let event_type = resolve_event_type(rule, event, &parts);
+        let aliases = match (rule, event_type.as_deref()) {
+            (EventTypeRule::Pulumi, Some(kind)) => pulumi_filter_names(kind, &parts.body),
+            _ => Vec::new(),
+        };
+        let val = parts.into_val(event_type.as_deref());
+        Ok(Self {
+            val,
+            event_type,
+            aliases,
+        })
+    }
+
     /// The envelope with an event type resolved earlier (by the contained evaluator): no jq runs.
     pub(crate) fn with_type(
         event: &StoredEvent,
@@ -202,6 +230,100 @@ impl<'a> Parts<'a> {
             query: Val::obj(query),
             body,
         })
+    }
+}
+
+impl<'a> Parts<'a> {
+    /// The parts `needs` keeps (see [`Envelope::build_pruned`]).
+    fn pruned(event: &'a StoredEvent, needs: &super::needs::Tree) -> Result<Self, BodyError> {
+        let body = match needs.child("body") {
+            None => Val::Null,
+            Some(kept) => {
+                if nests_deeper_than(&event.body, MAX_DEPTH) {
+                    return Err(BodyError(format!(
+                        "body nests deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+                match pruned_value(&event.body, kept) {
+                    Some(v) => v,
+                    None => jaq_json::read::parse_single(&event.body)
+                        .map_err(|e| BodyError(e.to_string()))?,
+                }
+            }
+        };
+        let kept = |name: &str, pairs: &[(String, String)]| match needs.child(name) {
+            Some(_) => Val::obj(merge_pairs(
+                pairs
+                    .iter()
+                    .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
+            )),
+            None => Val::obj(Map::default()),
+        };
+        Ok(Parts {
+            id: &event.id,
+            source: &event.source,
+            received_at: crate::rfc3339(event.received_at),
+            headers: kept("headers", &event.headers),
+            query: kept("queryParams", &event.query),
+            body,
+        })
+    }
+}
+
+/// The JSON text `bytes` as a value holding only what `kept` keeps; `None` when it is not an
+/// object (as far as `kept` goes into it) or does not parse: the caller then parses it whole, so
+/// that values and errors are exactly the whole parse's.
+fn pruned_value(bytes: &[u8], kept: &super::needs::Tree) -> Option<Val> {
+    use serde::de::DeserializeSeed as _;
+    if kept.whole {
+        return jaq_json::read::parse_single(bytes).ok();
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let found = Picker(&kept.children).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let mut m = Map::default();
+    for ((key, below), raw) in kept.children.iter().zip(found) {
+        if let Some(raw) = raw {
+            let v = pruned_value(raw.get().as_bytes(), below)?;
+            m.insert(Val::utf8_str(key.clone().into_bytes()), v);
+        }
+    }
+    Some(Val::obj(m))
+}
+
+/// Reads a JSON object, keeping the raw text of the given keys' values (of a repeated key, the
+/// last, as jq's objects keep) and skipping the rest without building them. A key with escapes
+/// does not borrow and fails the read (the whole parse then handles it).
+struct Picker<'k>(&'k [(String, super::needs::Tree)]);
+
+type Picked<'de> = Vec<Option<&'de serde_json::value::RawValue>>;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Picker<'_> {
+    type Value = Picked<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Picker<'_> {
+    type Value = Picked<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = vec![None; self.0.len()];
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match self.0.iter().position(|(k, _)| k == key) {
+                Some(i) => found[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -176,3 +176,86 @@ fn pulumi_aliases_of_every_catalog_sample_are_in_the_catalog() {
     }
     assert!(derived >= 10, "{derived}");
 }
+
+/// A pruned envelope gives every projection, event-type rule and alias exactly what the whole
+/// envelope gives, errors included, over bodies that are and are not objects along the paths.
+#[test]
+fn a_pruned_envelope_reads_as_the_whole_one_does() {
+    use crate::route::needs::Tree;
+    use crate::transform::Transform as _;
+    use crate::transform::projection::Projection;
+    let code = "{seq: .body.seq, id: .body.stack.id, labels: .body.stack.labels, \
+                kind: .headers[\"x-kind\"], state: .body.state, deep: .body.a.b.c, all: .body.all}";
+    let code = code.replace(".headers[\"x-kind\"]", ".headers.x_kind");
+    let program = JqProgram::compile(&code).expect("compiles");
+    let projection = Projection::recognise(&program).expect("a projection");
+    let bodies = [
+        r#"{"seq": 1.50, "state": "FINISHED", "event_type": "RUN", "stack": {"id": "p", "labels": ["a", {"b": null}]}, "all": {"x": [1]}, "other": [1, 2, {"z": "é"}]}"#,
+        r#"{"seq": 1, "seq": 2, "stack": {"id": "first", "id": "last"}, "a": {"b": {"c": "\u00e9\ud83d\ude00"}}}"#,
+        r#"{"st\u0061te": "escaped key", "stack": {"id": 1}}"#,
+        r#"{"stack": 3}"#,
+        r#"{"stack": "text"}"#,
+        r#"{"stack": [1, 2]}"#,
+        r#"{"a": {"b": 1}}"#,
+        r#"[1, 2]"#,
+        r#"17"#,
+        r#"null"#,
+        r#"{"error": "boom", "action": "created", "kind": "update", "result": "failed", "status": "running", "driftDetected": true, "trigger": "run:errored", "event_source": "s", "event_action": "a"}"#,
+        r#"{"notifications": [{"trigger": "run:completed"}]}"#,
+        r#"{"not json"#,
+        r#"{"a": 1} trailing"#,
+    ];
+    let rules = [
+        EventTypeRule::None,
+        EventTypeRule::Spacelift,
+        EventTypeRule::Hcp,
+        EventTypeRule::Tfe,
+        EventTypeRule::Pulumi,
+        EventTypeRule::BodyFields(vec!["state".into(), "error".into()]),
+    ];
+    for rule in &rules {
+        let mut needs = Tree::default();
+        for path in projection.reads().expect("paths") {
+            needs.add(path);
+        }
+        // The fields each rule reads, as `route::needs::of_source` adds them.
+        let from_rule = crate::route::needs::of_source("none", rule, std::iter::empty());
+        for (key, below) in &from_rule.children {
+            for (field, _) in &below.children {
+                needs.add(&[key.as_str(), field.as_str()]);
+            }
+        }
+        for body in bodies {
+            let event = StoredEvent {
+                id: "evt_1".into(),
+                source: "s".into(),
+                received_at: 0,
+                headers: vec![
+                    ("x_kind".into(), "k".into()),
+                    ("pulumi-webhook-kind".into(), "stack_update".into()),
+                ],
+                query: Vec::new(),
+                body: bytes::Bytes::from(body.to_string()),
+                replays: 0,
+            };
+            let whole = Envelope::build(&event, BodyFormat::Json, rule);
+            let pruned = Envelope::build_pruned(&event, BodyFormat::Json, rule, &needs);
+            match (whole, pruned) {
+                (Ok(w), Ok(p)) => {
+                    let show = |e: &Envelope| {
+                        let out = projection.apply(e.val()).map_err(|e| e.to_string());
+                        let bodies = out.map(|ms| {
+                            ms.iter()
+                                .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+                                .collect::<Vec<_>>()
+                        });
+                        (bodies, e.event_type.clone(), e.aliases.clone())
+                    };
+                    assert_eq!(show(&p), show(&w), "{rule:?} on {body}");
+                }
+                (Err(w), Err(p)) => assert_eq!(p.to_string(), w.to_string(), "{body}"),
+                (w, p) => panic!("{rule:?} on {body}: whole {w:?}, pruned {p:?}"),
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub(crate) mod config;
 pub(crate) mod envelope;
 pub(crate) mod evaluator;
 pub(crate) mod inbox;
+pub(crate) mod needs;
 pub(crate) mod rules;
 pub(crate) mod shed;
 

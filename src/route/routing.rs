@@ -36,7 +36,12 @@ pub(crate) fn route_event_only(
         .routes
         .iter()
         .filter(|r| r.source == event.source && only.is_none_or(|name| r.name == name));
-    let envelope = match Envelope::build(event, source.format, &source.event_type) {
+    let everything = super::needs::Tree::all();
+    let needs = config
+        .envelope_needs
+        .get(&event.source)
+        .unwrap_or(&everything);
+    let envelope = match Envelope::build_pruned(event, source.format, &source.event_type, needs) {
         Ok(e) => e,
         Err(e) => {
             for route in routes {

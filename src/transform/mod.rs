@@ -52,6 +52,12 @@ pub(crate) trait Transform: Send + Sync + std::fmt::Debug {
     fn contained(&self) -> bool {
         true
     }
+
+    /// The envelope paths it reads, when it reads only those (each value at such a path in
+    /// whole); `None` when it may read anything.
+    fn reads(&self) -> Option<&[Vec<String>]> {
+        None
+    }
 }
 
 /// The bodies a route's `jq = program` sends for `input` (as the route stage runs it, a

@@ -28,10 +28,31 @@ enum Node {
     Object(Vec<(String, Node)>),
 }
 
+/// A [`Node`] with its keys made jq values once, at load, rather than per event.
+#[derive(Debug, Clone)]
+enum Compiled {
+    Path(Vec<Val>),
+    Object(Vec<(Val, Compiled)>),
+}
+
+impl Compiled {
+    fn of(node: &Node) -> Self {
+        let key = |k: &String| Val::utf8_str(k.as_bytes().to_vec());
+        match node {
+            Node::Path(keys) => Self::Path(keys.iter().map(key).collect()),
+            Node::Object(fields) => {
+                Self::Object(fields.iter().map(|(k, n)| (key(k), Self::of(n))).collect())
+            }
+        }
+    }
+}
+
 /// A jq program recognised as a projection; see the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct Projection {
-    node: Node,
+    node: Compiled,
+    /// Every path `node` looks up.
+    paths: Vec<Vec<String>>,
 }
 
 impl Projection {
@@ -44,7 +65,15 @@ impl Projection {
         p.skip_space();
         let node = p.object(0)?;
         p.skip_space();
-        (p.at == p.code.len()).then_some(Self { node })
+        if p.at != p.code.len() {
+            return None;
+        }
+        let mut paths = Vec::new();
+        collect_paths(&node, &mut paths);
+        Some(Self {
+            node: Compiled::of(&node),
+            paths,
+        })
     }
 }
 
@@ -61,22 +90,32 @@ impl Transform for Projection {
     fn contained(&self) -> bool {
         false
     }
+
+    fn reads(&self) -> Option<&[Vec<String>]> {
+        Some(&self.paths)
+    }
 }
 
-fn eval(node: &Node, input: &Val) -> Result<Val, JqError> {
+fn collect_paths(node: &Node, out: &mut Vec<Vec<String>>) {
     match node {
-        Node::Path(keys) => {
+        Node::Path(keys) => out.push(keys.clone()),
+        Node::Object(fields) => fields.iter().for_each(|(_, n)| collect_paths(n, out)),
+    }
+}
+
+fn eval(node: &Compiled, input: &Val) -> Result<Val, JqError> {
+    match node {
+        Compiled::Path(keys) => {
             let mut v = input.clone();
             for key in keys {
-                v = jaq_core::ValT::index(v, &Val::utf8_str(key.as_bytes().to_vec()))
-                    .map_err(|e| JqError::Runtime(e.to_string()))?;
+                v = jaq_core::ValT::index(v, key).map_err(|e| JqError::Runtime(e.to_string()))?;
             }
             Ok(v)
         }
-        Node::Object(fields) => {
+        Compiled::Object(fields) => {
             let mut m = Map::default();
             for (key, node) in fields {
-                m.insert(Val::utf8_str(key.as_bytes().to_vec()), eval(node, input)?);
+                m.insert(key.clone(), eval(node, input)?);
             }
             Ok(Val::obj(m))
         }
