@@ -110,18 +110,7 @@ impl Envelope {
         format: BodyFormat,
         rule: &EventTypeRule,
     ) -> Result<Self, BodyError> {
-        let parts = Parts::of(event, format)?;
-        let event_type = resolve_event_type(rule, event, &parts);
-        let aliases = match (rule, event_type.as_deref()) {
-            (EventTypeRule::Pulumi, Some(kind)) => pulumi_filter_names(kind, &parts.body),
-            _ => Vec::new(),
-        };
-        let val = parts.into_val(event_type.as_deref());
-        Ok(Self {
-            val,
-            event_type,
-            aliases,
-        })
+        Ok(Self::of_parts(Parts::of(event, format)?, event, rule))
     }
 
     /// [`Envelope::build`], holding only what `needs` keeps ([`super::needs`]): values outside it
@@ -138,18 +127,22 @@ impl Envelope {
         if needs.whole || format == BodyFormat::Raw {
             return Self::build(event, format, rule);
         }
-        let parts = Parts::pruned(event, needs)?;
+        Ok(Self::of_parts(Parts::pruned(event, needs)?, event, rule))
+    }
+
+    /// The envelope of `parts`, its event type resolved by `rule`.
+    fn of_parts(parts: Parts<'_>, event: &StoredEvent, rule: &EventTypeRule) -> Self {
         let event_type = resolve_event_type(rule, event, &parts);
         let aliases = match (rule, event_type.as_deref()) {
             (EventTypeRule::Pulumi, Some(kind)) => pulumi_filter_names(kind, &parts.body),
             _ => Vec::new(),
         };
         let val = parts.into_val(event_type.as_deref());
-        Ok(Self {
+        Self {
             val,
             event_type,
             aliases,
-        })
+        }
     }
 
     /// The envelope with an event type resolved earlier (by the contained evaluator): no jq runs.
