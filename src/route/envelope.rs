@@ -110,24 +110,25 @@ impl Envelope {
         format: BodyFormat,
         rule: &EventTypeRule,
     ) -> Result<Self, BodyError> {
-        Ok(Self::of_parts(Parts::of(event, format)?, event, rule))
+        Self::build_pruned(event, format, rule, &super::needs::Tree::all())
     }
 
     /// [`Envelope::build`], holding only what `needs` keeps ([`super::needs`]): values outside it
     /// are left out (`headers` and `queryParams` empty, `body` null or an object of only the kept
     /// keys), so a body is parsed only as far as its readers read it. Whatever a kept path reads
     /// is what the whole envelope holds there; a body that does not scan as an object of
-    /// objects along the way is parsed whole, as by [`Envelope::build`], errors included.
+    /// objects along the way is parsed whole, errors included.
     pub(crate) fn build_pruned(
         event: &StoredEvent,
         format: BodyFormat,
         rule: &EventTypeRule,
         needs: &super::needs::Tree,
     ) -> Result<Self, BodyError> {
-        if needs.whole || format == BodyFormat::Raw {
-            return Self::build(event, format, rule);
-        }
-        Ok(Self::of_parts(Parts::pruned(event, needs)?, event, rule))
+        Ok(Self::of_parts(
+            Parts::of(event, format, needs)?,
+            event,
+            rule,
+        ))
     }
 
     /// The envelope of `parts`, its event type resolved by `rule`.
@@ -151,7 +152,8 @@ impl Envelope {
         format: BodyFormat,
         event_type: Option<String>,
     ) -> Result<Self, BodyError> {
-        let val = Parts::of(event, format)?.into_val(event_type.as_deref());
+        let everything = super::needs::Tree::all();
+        let val = Parts::of(event, format, &everything)?.into_val(event_type.as_deref());
         Ok(Self {
             val,
             event_type,
@@ -190,31 +192,41 @@ struct Parts<'a> {
 }
 
 impl<'a> Parts<'a> {
-    fn of(event: &'a StoredEvent, format: BodyFormat) -> Result<Self, BodyError> {
-        let body = match format {
-            BodyFormat::Json => {
-                // The parser recurses per level: a deeper body would overflow the stack. Ingress
-                // refuses such bodies; this guards events stored before it did.
-                if nests_deeper_than(&event.body, MAX_DEPTH) {
-                    return Err(BodyError(format!(
-                        "body nests deeper than {MAX_DEPTH} levels"
-                    )));
-                }
-                jaq_json::read::parse_single(&event.body).map_err(|e| BodyError(e.to_string()))?
+    /// The parts `needs` keeps (everything for [`Envelope::build`]).
+    fn of(
+        event: &'a StoredEvent,
+        format: BodyFormat,
+        needs: &super::needs::Tree,
+    ) -> Result<Self, BodyError> {
+        let kept = |name: &str| {
+            if needs.whole {
+                Some(needs)
+            } else {
+                needs.child(name)
             }
-            BodyFormat::Raw => Val::utf8_str(
+        };
+        let body = match (format, kept("body")) {
+            (BodyFormat::Raw, _) => Val::utf8_str(
                 String::from_utf8_lossy(&event.body)
                     .into_owned()
                     .into_bytes(),
             ),
+            (BodyFormat::Json, None) => Val::Null,
+            (BodyFormat::Json, Some(body)) => json_body(&event.body, body)?,
         };
-        let headers: Map = merge_pairs(
-            event
-                .headers
-                .iter()
-                .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
-        );
-        let query: Map = merge_pairs(event.query.iter());
+        let headers = match kept("headers") {
+            Some(_) => merge_pairs(
+                event
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
+            ),
+            None => Map::default(),
+        };
+        let query = match kept("queryParams") {
+            Some(_) => merge_pairs(event.query.iter()),
+            None => Map::default(),
+        };
         Ok(Parts {
             id: &event.id,
             source: &event.source,
@@ -226,40 +238,20 @@ impl<'a> Parts<'a> {
     }
 }
 
-impl<'a> Parts<'a> {
-    /// The parts `needs` keeps (see [`Envelope::build_pruned`]).
-    fn pruned(event: &'a StoredEvent, needs: &super::needs::Tree) -> Result<Self, BodyError> {
-        let body = match needs.child("body") {
-            None => Val::Null,
-            Some(kept) => {
-                if nests_deeper_than(&event.body, MAX_DEPTH) {
-                    return Err(BodyError(format!(
-                        "body nests deeper than {MAX_DEPTH} levels"
-                    )));
-                }
-                match pruned_value(&event.body, kept) {
-                    Some(v) => v,
-                    None => jaq_json::read::parse_single(&event.body)
-                        .map_err(|e| BodyError(e.to_string()))?,
-                }
-            }
-        };
-        let kept = |name: &str, pairs: &[(String, String)]| match needs.child(name) {
-            Some(_) => Val::obj(merge_pairs(
-                pairs
-                    .iter()
-                    .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str())),
-            )),
-            None => Val::obj(Map::default()),
-        };
-        Ok(Parts {
-            id: &event.id,
-            source: &event.source,
-            received_at: crate::rfc3339(event.received_at),
-            headers: kept("headers", &event.headers),
-            query: kept("queryParams", &event.query),
-            body,
-        })
+/// A JSON body as a value holding what `kept` keeps: pruned where it scans as objects along the
+/// kept paths, else parsed whole.
+fn json_body(bytes: &[u8], kept: &super::needs::Tree) -> Result<Val, BodyError> {
+    // The parser recurses per level: a deeper body would overflow the stack. Ingress refuses
+    // such bodies; this guards events stored before it did.
+    if nests_deeper_than(bytes, MAX_DEPTH) {
+        return Err(BodyError(format!(
+            "body nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    let pruned = (!kept.whole).then(|| pruned_value(bytes, kept)).flatten();
+    match pruned {
+        Some(v) => Ok(v),
+        None => jaq_json::read::parse_single(bytes).map_err(|e| BodyError(e.to_string())),
     }
 }
 

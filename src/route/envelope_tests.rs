@@ -185,7 +185,8 @@ fn a_pruned_envelope_reads_as_the_whole_one_does() {
     use crate::transform::Transform as _;
     use crate::transform::projection::Projection;
     let code = "{seq: .body.seq, id: .body.stack.id, labels: .body.stack.labels, \
-                kind: .headers[\"x-kind\"], state: .body.state, deep: .body.a.b.c, all: .body.all}";
+                kind: .headers[\"x-kind\"], state: .body.state, deep: .body.a.b.c, all: .body.all, \
+                cookie: .queryParams.cookie, auth: .headers.authorization}";
     let code = code.replace(".headers[\"x-kind\"]", ".headers.x_kind");
     let program = JqProgram::compile(&code).expect("compiles");
     let projection = Projection::recognise(&program).expect("a projection");
@@ -232,9 +233,10 @@ fn a_pruned_envelope_reads_as_the_whole_one_does() {
                 received_at: 0,
                 headers: vec![
                     ("x_kind".into(), "k".into()),
+                    ("authorization".into(), "Bearer hidden".into()),
                     ("pulumi-webhook-kind".into(), "stack_update".into()),
                 ],
-                query: Vec::new(),
+                query: vec![("cookie".into(), "a query parameter".into())],
                 body: bytes::Bytes::from(body.to_string()),
                 replays: 0,
             };
