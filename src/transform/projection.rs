@@ -19,38 +19,23 @@ use jaq_json::{Map, Val};
 /// Deeper objects stay jq programs: the evaluation recurses once per level.
 const MAX_DEPTH: usize = 32;
 
-/// What a projection builds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a projection builds, its keys made jq values once, at load, rather than per event.
+#[derive(Debug, Clone)]
 enum Node {
     /// `.a.b.c`: keys looked up in turn; `.` alone is the whole envelope.
-    Path(Vec<String>),
-    /// `{k: node, ...}`, in the program's order.
-    Object(Vec<(String, Node)>),
-}
-
-/// A [`Node`] with its keys made jq values once, at load, rather than per event.
-#[derive(Debug, Clone)]
-enum Compiled {
     Path(Vec<Val>),
-    Object(Vec<(Val, Compiled)>),
+    /// `{k: node, ...}`, in the program's order.
+    Object(Vec<(Val, Node)>),
 }
 
-impl Compiled {
-    fn of(node: &Node) -> Self {
-        let key = |k: &String| Val::utf8_str(k.as_bytes().to_vec());
-        match node {
-            Node::Path(keys) => Self::Path(keys.iter().map(key).collect()),
-            Node::Object(fields) => {
-                Self::Object(fields.iter().map(|(k, n)| (key(k), Self::of(n))).collect())
-            }
-        }
-    }
+fn key(k: &str) -> Val {
+    Val::utf8_str(k.as_bytes().to_vec())
 }
 
 /// A jq program recognised as a projection; see the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct Projection {
-    node: Compiled,
+    node: Node,
     /// Every path `node` looks up.
     paths: Vec<Vec<String>>,
 }
@@ -61,6 +46,7 @@ impl Projection {
         let mut p = Parser {
             code: program.code().as_bytes(),
             at: 0,
+            paths: Vec::new(),
         };
         p.skip_space();
         let node = p.object(0)?;
@@ -68,11 +54,9 @@ impl Projection {
         if p.at != p.code.len() {
             return None;
         }
-        let mut paths = Vec::new();
-        collect_paths(&node, &mut paths);
         Some(Self {
-            node: Compiled::of(&node),
-            paths,
+            node,
+            paths: p.paths,
         })
     }
 }
@@ -96,23 +80,16 @@ impl Transform for Projection {
     }
 }
 
-fn collect_paths(node: &Node, out: &mut Vec<Vec<String>>) {
+fn eval(node: &Node, input: &Val) -> Result<Val, JqError> {
     match node {
-        Node::Path(keys) => out.push(keys.clone()),
-        Node::Object(fields) => fields.iter().for_each(|(_, n)| collect_paths(n, out)),
-    }
-}
-
-fn eval(node: &Compiled, input: &Val) -> Result<Val, JqError> {
-    match node {
-        Compiled::Path(keys) => {
+        Node::Path(keys) => {
             let mut v = input.clone();
             for key in keys {
                 v = jaq_core::ValT::index(v, key).map_err(|e| JqError::Runtime(e.to_string()))?;
             }
             Ok(v)
         }
-        Compiled::Object(fields) => {
+        Node::Object(fields) => {
             let mut m = Map::default();
             for (key, node) in fields {
                 m.insert(key.clone(), eval(node, input)?);
@@ -132,6 +109,8 @@ const KEYWORDS: &[&str] = &[
 struct Parser<'a> {
     code: &'a [u8],
     at: usize,
+    /// Every path parsed so far, as written.
+    paths: Vec<Vec<String>>,
 }
 
 impl Parser<'_> {
@@ -162,14 +141,14 @@ impl Parser<'_> {
         }
         loop {
             self.skip_space();
-            let key = match self.peek()? {
+            let name = match self.peek()? {
                 b'"' => self.string()?,
                 _ => self.ident()?,
             };
             self.skip_space();
             self.eat(b':')?;
             self.skip_space();
-            fields.push((key, self.value(depth)?));
+            fields.push((key(&name), self.value(depth)?));
             self.skip_space();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -202,16 +181,18 @@ impl Parser<'_> {
     fn path(&mut self) -> Option<Node> {
         self.eat(b'.')?;
         let mut keys = Vec::new();
-        if !matches!(self.peek(), Some(b) if is_ident_start(b)) {
-            return Some(Node::Path(keys));
-        }
-        loop {
-            keys.push(self.ident()?);
-            if self.peek() != Some(b'.') {
-                return Some(Node::Path(keys));
+        if matches!(self.peek(), Some(b) if is_ident_start(b)) {
+            loop {
+                keys.push(self.ident()?);
+                if self.peek() != Some(b'.') {
+                    break;
+                }
+                self.at += 1;
             }
-            self.at += 1;
         }
+        let node = Node::Path(keys.iter().map(|k| key(k)).collect());
+        self.paths.push(keys);
+        Some(node)
     }
 
     fn ident(&mut self) -> Option<String> {

@@ -211,15 +211,20 @@ async fn runaway_mappings_are_contained_to_their_route() {
             [r#"{"ok":2}"#, r#"{"second":1}"#, r#"{"second":2}"#],
             "{bad}"
         );
-        gw.wait_routed().await;
-        let failed = gw
-            .db()
-            .rows("SELECT route, last_error FROM deliveries WHERE status = 'failed'")
-            .await;
-        assert_eq!(failed.len(), 1, "{bad}: {failed:?}");
-        assert_eq!(failed[0][0].text(), "first", "{bad}");
-        assert!(failed[0][1].text().contains(why), "{bad}: {failed:?}");
+        only_the_first_route_failed(&gw, why, bad).await;
     }
+}
+
+/// Once routing settles: exactly one delivery failed, of route `first`, with `why` in its error.
+async fn only_the_first_route_failed(gw: &Gateway, why: &str, case: &str) {
+    gw.wait_routed().await;
+    let failed = gw
+        .db()
+        .rows("SELECT route, last_error FROM deliveries WHERE status = 'failed'")
+        .await;
+    assert_eq!(failed.len(), 1, "{case}: {failed:?}");
+    assert_eq!(failed[0][0].text(), "first", "{case}");
+    assert!(failed[0][1].text().contains(why), "{case}: {failed:?}");
 }
 
 /// The evaluator child writes a request's answers together. An answer made before a later event
@@ -242,14 +247,7 @@ async fn an_answer_made_before_a_runaway_neighbour_is_not_held_back() {
     );
     // Event 2's first route fails for its own runaway; everything else is delivered.
     receiver.wait_for(5, Duration::from_secs(60)).await;
-    gw.wait_routed().await;
-    let failed = gw
-        .db()
-        .rows("SELECT route, last_error FROM deliveries WHERE status = 'failed'")
-        .await;
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0][0].text(), "first");
-    assert!(failed[0][1].text().contains("deadline"), "{failed:?}");
+    only_the_first_route_failed(&gw, "deadline", "event 2's runaway").await;
     let metrics = gw.metrics().await;
     assert!(
         metrics.contains("hookgate_route_evaluations_failed_total{cause=\"overran\"} 1\n"),
