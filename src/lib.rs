@@ -73,7 +73,7 @@ pub mod testing {
     pub use crate::transform::jq::{JqProgram, to_json as jq_to_json};
     pub use crate::transform::port::messages_for as port_messages;
     pub use crate::transform::wasm::{Engine, Limits as WasmLimits, thread_page_faults};
-    pub use crate::transform::{is_projection, route_bodies};
+    pub use crate::transform::{is_projection, predicate_output, route_bodies};
 }
 
 /// The entry points the fuzz targets in `fuzz/` drive, in one place, so those targets do not

@@ -154,7 +154,11 @@ impl Source {
     /// The catalog's description of this source's events, where it applies: a preset the catalog
     /// has, naming events by its own rule (a custom `event_type` could name anything) in JSON.
     pub(crate) fn catalog_preset(&self) -> Option<&'static crate::catalog::Preset> {
-        if matches!(self.event_type, EventTypeRule::Jq(_)) || self.format != BodyFormat::Json {
+        let custom = matches!(
+            self.event_type,
+            EventTypeRule::Jq(_) | EventTypeRule::Native(_)
+        );
+        if custom || self.format != BodyFormat::Json {
             return None;
         }
         crate::catalog::preset(self.kind.name())
@@ -250,7 +254,7 @@ pub(crate) fn source(v: &mut Validator, name: &str, s: raw::Source) -> Option<So
     let event_type = match (s.event_type, kind) {
         (Some(code), _) => v
             .jq(&format!("{key}.event_type"), &code)
-            .map(EventTypeRule::Jq)
+            .map(EventTypeRule::of_program)
             .unwrap_or_default(),
         (None, kind) => kind.event_type_rule(),
     };

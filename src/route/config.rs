@@ -6,6 +6,7 @@
 
 use crate::route::rules::{Route, WasmSpec};
 use crate::transform::Transform;
+use crate::transform::predicate::Filter;
 use crate::validate::Validator;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -90,7 +91,8 @@ pub(crate) fn route<S, T>(
     let filter = r
         .filter
         .as_deref()
-        .and_then(|f| v.jq(&format!("{key}.filter"), f));
+        .and_then(|f| v.jq(&format!("{key}.filter"), f))
+        .map(Filter::new);
     let count = [
         r.jq.is_some(),
         r.map.is_some(),

@@ -6,6 +6,7 @@
 
 use crate::store::StoredEvent;
 use crate::transform::jq::JqProgram;
+use crate::transform::predicate::Predicate;
 use jaq_json::{Map, Val};
 
 /// Headers that never reach a mapping.
@@ -43,8 +44,21 @@ pub enum EventTypeRule {
     /// Pulumi: the `Pulumi-Webhook-Kind` header, with Pulumi's filter names (`update_failed`,
     /// `deployment_succeeded`, ...) as aliases that routes' `events` lists may use.
     Pulumi,
-    /// A jq expression over the envelope (with `event_type` null).
+    /// A jq expression over the envelope (with `event_type` null), run in an evaluator child.
     Jq(JqProgram),
+    /// A jq expression that is a predicate (a path, say: `.body.state`), evaluated in the
+    /// gateway (`transform::predicate`); it names events exactly as [`EventTypeRule::Jq`] would.
+    Native(Predicate),
+}
+
+impl EventTypeRule {
+    /// A source's own `event_type = program`.
+    pub(crate) fn of_program(program: JqProgram) -> Self {
+        match Predicate::recognise(&program) {
+            Some(p) => Self::Native(p),
+            None => Self::Jq(program),
+        }
+    }
 }
 
 /// How deeply a JSON body may nest (arrays and objects). Real webhook payloads nest less than 20
@@ -371,22 +385,30 @@ fn resolve_event_type(
                 body_str(&parts.body, "change_request_url").map(|_| "change_request:created".into())
             }),
         EventTypeRule::Pulumi => header(event, "pulumi-webhook-kind"),
-        EventTypeRule::Jq(program) => {
-            let probe = Parts {
-                id: parts.id,
-                source: parts.source,
-                received_at: parts.received_at.clone(),
-                headers: parts.headers.clone(),
-                query: parts.query.clone(),
-                body: parts.body.clone(),
-            }
-            .into_val(None);
-            match program.run(probe).ok()?.into_iter().next()? {
-                Val::TStr(s) => Some(String::from_utf8_lossy(&s).into_owned()),
-                Val::Null => None,
-                other => Some(other.to_string()),
-            }
-        }
+        EventTypeRule::Jq(program) => named(program.run(probe(parts)).ok()?.into_iter().next()?),
+        EventTypeRule::Native(predicate) => named(predicate.eval(&probe(parts)).ok()?),
+    }
+}
+
+/// The envelope a jq rule reads: the event's, with `event_type` null.
+fn probe(parts: &Parts) -> Val {
+    Parts {
+        id: parts.id,
+        source: parts.source,
+        received_at: parts.received_at.clone(),
+        headers: parts.headers.clone(),
+        query: parts.query.clone(),
+        body: parts.body.clone(),
+    }
+    .into_val(None)
+}
+
+/// The event type a jq rule's first output names.
+fn named(output: Val) -> Option<String> {
+    match output {
+        Val::TStr(s) => Some(String::from_utf8_lossy(&s).into_owned()),
+        Val::Null => None,
+        other => Some(other.to_string()),
     }
 }
 

@@ -213,6 +213,8 @@ fn a_pruned_envelope_reads_as_the_whole_one_does() {
         EventTypeRule::Tfe,
         EventTypeRule::Pulumi,
         EventTypeRule::BodyFields(vec!["state".into(), "error".into()]),
+        native(".body.state"),
+        native(".body.stack.id == \"p\" or .body.a"),
     ];
     for rule in &rules {
         let mut needs = Tree::default();
@@ -258,6 +260,42 @@ fn a_pruned_envelope_reads_as_the_whole_one_does() {
                 (Err(w), Err(p)) => assert_eq!(p.to_string(), w.to_string(), "{body}"),
                 (w, p) => panic!("{rule:?} on {body}: whole {w:?}, pruned {p:?}"),
             }
+        }
+    }
+}
+
+/// `event_type = code` as a source's config makes it, asserted native.
+fn native(code: &str) -> EventTypeRule {
+    let rule = EventTypeRule::of_program(JqProgram::compile(code).expect("compiles"));
+    assert!(matches!(rule, EventTypeRule::Native(_)), "{code}");
+    rule
+}
+
+#[test]
+fn a_native_event_type_rule_names_events_as_jq_does() {
+    let bodies = [
+        r#"{"state": "FINISHED", "n": 1.50, "stack": {"id": "p"}}"#,
+        r#"{"state": null, "n": [1, "x"], "stack": {"id": 7}}"#,
+        r#"{"state": {"a": true}, "n": 1e400, "stack": "text"}"#,
+        r#"{"stack": {"id": "p"}}"#,
+        r#"null"#,
+    ];
+    for code in [
+        ".body.state",
+        ".body.n",
+        ".body.stack.id",
+        ".body.stack.id == \"p\"",
+        ".",
+    ] {
+        let program = JqProgram::compile(code).expect("compiles");
+        let (native, jq) = (native(code), EventTypeRule::Jq(program));
+        for body in bodies {
+            let e = event(&[], body);
+            let named = |rule: &EventTypeRule| {
+                let envelope = Envelope::build(&e, BodyFormat::Json, rule).expect("builds");
+                envelope.event_type.clone()
+            };
+            assert_eq!(named(&native), named(&jq), "{code} on {body}");
         }
     }
 }

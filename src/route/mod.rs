@@ -462,9 +462,10 @@ async fn isolate(
     Some(merged)
 }
 
-/// Whether routing an event of `source` runs any jq program. Events that only pass through or
-/// are projected (`transform::projection`) need no containment, so they are routed in place,
-/// without a round trip to the evaluator.
+/// Whether routing an event of `source` runs any jq program. Events whose routes only pass
+/// through or project (`transform::projection`), behind filters that are predicates
+/// (`transform::predicate`) or none, need no containment, so they are routed in place, without a
+/// round trip to the evaluator.
 fn runs_mappings(config: &Config, source: &str) -> bool {
     let jq_event_type = config
         .sources
@@ -473,7 +474,8 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
     jq_event_type
         || config.routes.iter().any(|r| {
             r.source == source
-                && (r.filter.is_some() || r.transform.as_ref().is_some_and(|t| t.contained()))
+                && (r.filter.as_ref().is_some_and(|f| f.contained())
+                    || r.transform.as_ref().is_some_and(|t| t.contained()))
         })
 }
 

@@ -1,10 +1,11 @@
 //! What of an event's envelope its source's routes can read, so the envelope holds only that.
 //!
 //! Parsing a body into jq values is most of what routing an event costs in the gateway. When
-//! every route of a source reads fixed paths (a projection, `transform::projection`) or nothing
-//! (a body passed through), and its event-type rule reads known top-level fields, the envelope
-//! is built with only those paths' values ([`super::envelope::Envelope::build_pruned`]). Anything
-//! that may read more (a filter, any other jq, a plugin, a jq event-type rule) needs the whole.
+//! every route of a source reads fixed paths (a projection, `transform::projection`; a filter
+//! that is a predicate, `transform::predicate`) or nothing (a body passed through), and its
+//! event-type rule reads known fields or paths, the envelope is built with only those paths'
+//! values ([`super::envelope::Envelope::build_pruned`]). Anything that may read more (any other
+//! jq, a plugin) needs the whole.
 //!
 //! A [`Tree`] must never leave out what a reader reads: where unsure, it asks for the whole.
 
@@ -83,11 +84,18 @@ pub(crate) fn of_source<'a>(
             &mut tree,
             &["action", "kind", "result", "status", "driftDetected"],
         ),
+        EventTypeRule::Native(p) => p.paths().iter().for_each(|path| tree.add(path)),
         EventTypeRule::Jq(_) => return Tree::all(),
     }
     for route in routes.into_iter().filter(|r| r.source == source) {
-        if route.filter.is_some() || route.wasm.is_some() {
+        if route.wasm.is_some() {
             return Tree::all();
+        }
+        if let Some(filter) = &route.filter {
+            match filter.reads() {
+                Some(paths) => paths.iter().for_each(|p| tree.add(p)),
+                None => return Tree::all(),
+            }
         }
         let Some(transform) = &route.transform else {
             continue;

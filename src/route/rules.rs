@@ -5,7 +5,8 @@
 //! [`crate::route`] runs it under a deadline and records the outcome.
 
 use crate::route::envelope::Envelope;
-use crate::transform::{Message, Transform, jq::JqProgram};
+use crate::transform::predicate::Filter;
+use crate::transform::{Message, Transform};
 use std::sync::Arc;
 
 /// A validated `[[routes]]` entry.
@@ -13,7 +14,8 @@ use std::sync::Arc;
 pub(crate) struct Route {
     pub(crate) name: String,
     pub(crate) source: String,
-    pub(crate) filter: Option<JqProgram>,
+    /// Run in an evaluator child unless it is a predicate (`transform::predicate`).
+    pub(crate) filter: Option<Filter>,
     /// Event types (or aliases such as Pulumi's filter names) the route takes; `None` takes all.
     pub(crate) events: Option<Vec<String>>,
     /// `None` (and no `wasm`) passes the body through byte for byte.
@@ -52,9 +54,9 @@ impl Route {
             return Outcome::Filtered;
         }
         if let Some(filter) = &self.filter {
-            match filter.run(envelope.val().clone()) {
-                Ok(out) if crate::transform::jq::passes(&out) => {}
-                Ok(_) => return Outcome::Filtered,
+            match filter.passes(envelope.val()) {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Filtered,
                 Err(e) => return Outcome::Failed(format!("filter: {e}")),
             }
         }

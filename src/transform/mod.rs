@@ -15,6 +15,7 @@ pub(crate) mod jq_text;
 pub(crate) mod map;
 pub(crate) mod nesting;
 pub(crate) mod port;
+pub(crate) mod predicate;
 pub(crate) mod projection;
 pub(crate) mod wasm;
 
@@ -72,6 +73,15 @@ pub fn route_bodies(program: jq::JqProgram, input: &Val) -> Result<Vec<Bytes>, S
 /// Whether `program` is evaluated as a projection; for the jq reference test.
 pub fn is_projection(program: &jq::JqProgram) -> bool {
     projection::Projection::recognise(program).is_some()
+}
+
+/// What a route's `filter = program` outputs for `input` when it is a predicate (evaluated
+/// natively, written as jq writes it), or `None` when it runs as a jq program; for the jq
+/// reference test.
+pub fn predicate_output(program: &jq::JqProgram, input: &Val) -> Option<Result<Bytes, String>> {
+    let predicate = predicate::Predicate::recognise(program)?;
+    let out = predicate.eval(input).and_then(|v| jq::to_json(&v));
+    Some(out.map(Bytes::from).map_err(|e| e.to_string()))
 }
 
 /// A compiled jq program as a transform: a [`projection::Projection`] when it is one.

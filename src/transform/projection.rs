@@ -28,7 +28,7 @@ enum Node {
     Object(Vec<(Val, Node)>),
 }
 
-fn key(k: &str) -> Val {
+pub(super) fn key(k: &str) -> Val {
     Val::utf8_str(k.as_bytes().to_vec())
 }
 
@@ -43,11 +43,7 @@ pub(crate) struct Projection {
 impl Projection {
     /// `program` (which jaq compiled, so it is valid jq) as a projection, if it is one.
     pub(crate) fn recognise(program: &JqProgram) -> Option<Self> {
-        let mut p = Parser {
-            code: program.code().as_bytes(),
-            at: 0,
-            paths: Vec::new(),
-        };
+        let mut p = Parser::new(program.code());
         p.skip_space();
         let node = p.object(0)?;
         p.skip_space();
@@ -80,15 +76,18 @@ impl Transform for Projection {
     }
 }
 
+/// The value at `keys` in `input`, step by step as jq indexes (`.a.b`).
+pub(super) fn lookup(keys: &[Val], input: &Val) -> Result<Val, JqError> {
+    let mut v = input.clone();
+    for key in keys {
+        v = jaq_core::ValT::index(v, key).map_err(|e| JqError::Runtime(e.to_string()))?;
+    }
+    Ok(v)
+}
+
 fn eval(node: &Node, input: &Val) -> Result<Val, JqError> {
     match node {
-        Node::Path(keys) => {
-            let mut v = input.clone();
-            for key in keys {
-                v = jaq_core::ValT::index(v, key).map_err(|e| JqError::Runtime(e.to_string()))?;
-            }
-            Ok(v)
-        }
+        Node::Path(keys) => lookup(keys, input),
         Node::Object(fields) => {
             let mut m = Map::default();
             for (key, node) in fields {
@@ -105,24 +104,33 @@ const KEYWORDS: &[&str] = &[
     "import", "include", "and", "or", "not", "__loc__",
 ];
 
-/// A recursive-descent recogniser of the projection grammar; `None` for anything else.
-struct Parser<'a> {
-    code: &'a [u8],
-    at: usize,
+/// A recursive-descent recogniser of the projection grammar (and of its paths and strings for
+/// [`super::predicate`]); `None` for anything else.
+pub(super) struct Parser<'a> {
+    pub(super) code: &'a [u8],
+    pub(super) at: usize,
     /// Every path parsed so far, as written.
-    paths: Vec<Vec<String>>,
+    pub(super) paths: Vec<Vec<String>>,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
+impl<'a> Parser<'a> {
+    pub(super) fn new(code: &'a str) -> Self {
+        Self {
+            code: code.as_bytes(),
+            at: 0,
+            paths: Vec::new(),
+        }
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.code.get(self.at).copied()
     }
 
-    fn eat(&mut self, b: u8) -> Option<()> {
+    pub(super) fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek() == Some(b)).then(|| self.at += 1)
     }
 
-    fn skip_space(&mut self) {
+    pub(super) fn skip_space(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
@@ -179,6 +187,11 @@ impl Parser<'_> {
 
     /// `.` or `.a.b`: no spaces, no brackets, no quoted steps.
     fn path(&mut self) -> Option<Node> {
+        self.path_keys().map(Node::Path)
+    }
+
+    /// The keys of a path (see [`Parser::path`]), recorded in `paths`.
+    pub(super) fn path_keys(&mut self) -> Option<Vec<Val>> {
         self.eat(b'.')?;
         let mut keys = Vec::new();
         if matches!(self.peek(), Some(b) if is_ident_start(b)) {
@@ -190,9 +203,9 @@ impl Parser<'_> {
                 self.at += 1;
             }
         }
-        let node = Node::Path(keys.iter().map(|k| key(k)).collect());
+        let vals = keys.iter().map(|k| key(k)).collect();
         self.paths.push(keys);
-        Some(node)
+        Some(vals)
     }
 
     fn ident(&mut self) -> Option<String> {
@@ -207,8 +220,8 @@ impl Parser<'_> {
         (!KEYWORDS.contains(&word)).then(|| word.to_string())
     }
 
-    /// A double-quoted key without escapes or interpolation.
-    fn string(&mut self) -> Option<String> {
+    /// A double-quoted string without escapes or interpolation.
+    pub(super) fn string(&mut self) -> Option<String> {
         self.eat(b'"')?;
         let start = self.at;
         while !matches!(self.peek()?, b'"' | b'\\') {
@@ -222,7 +235,7 @@ impl Parser<'_> {
     }
 }
 
-fn is_ident_start(b: u8) -> bool {
+pub(super) fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_'
 }
 

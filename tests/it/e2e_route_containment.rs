@@ -1,6 +1,7 @@
 //! Routing that one event cannot stop: a body nested past the parsers' limit, a runaway mapping
 //! whose gateway is killed, an evaluator child that must not outlive the gateway (and starts with
-//! it), that is killed mid-batch, or that a busy machine keeps from the CPU.
+//! it, when a route needs one), that is killed mid-batch, or that a busy machine keeps from the
+//! CPU.
 
 use crate::utils::binary::{self, Process};
 use crate::utils::{Gateway, Receiver, post_json, store};
@@ -102,6 +103,52 @@ async fn evaluator_children_start_before_the_first_event() {
     assert_eq!(status, 202);
     let seen = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(seen[0].json(), serde_json::json!({"started": true}));
+}
+
+/// Filters that compare paths with literals, event types named by a path and projections are
+/// evaluated in the gateway: a source routed only by them starts no evaluator child at all, and
+/// still names, filters and maps its events as jq would.
+#[tokio::test]
+async fn predicates_and_projections_start_no_evaluator_child() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store::url_for(dir.path()).await;
+    let config = dir.path().join("hookgate.toml");
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"{store}\"\n\n\
+         [sources.s]\nkind = \"generic\"\nevent_type = \".body.state\"\n\n\
+         [targets.t]\nurl = \"{}\"\n\n\
+         [[routes]]\nname = \"r\"\nsource = \"s\"\ntargets = [\"t\"]\nevents = [\"FINISHED\"]\n\
+         filter = '.body.stack.id != \"sandbox\" and (.body.n == 1 or .body.n == 2)'\n\
+         map = {{ identifier = \".body.stack.id\", properties = {{ n = \".body.n\" }} }}\n",
+        receiver.url
+    );
+    std::fs::write(&config, toml).expect("write config");
+    let gateway = Process::serve(&config);
+    let bodies = [
+        r#"{"state": "FINISHED", "stack": {"id": "prod"}, "n": 1}"#,
+        r#"{"state": "QUEUED", "stack": {"id": "prod"}, "n": 1}"#,
+        r#"{"state": "FINISHED", "stack": {"id": "sandbox"}, "n": 1}"#,
+        r#"{"state": "FINISHED", "stack": {"id": "prod"}, "n": 3}"#,
+        r#"{"state": "FINISHED", "stack": {"id": "edge"}, "n": 2.0}"#,
+    ];
+    for body in bodies {
+        let (status, _) = post_json(&format!("{}/hooks/s", gateway.url), body, &[]).await;
+        assert_eq!(status, 202);
+    }
+    let seen = receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got: Vec<serde_json::Value> = receiver.seen().iter().map(|r| r.json()).collect();
+    got.sort_by_key(|v| v.to_string());
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        got,
+        [
+            serde_json::json!({"identifier": "edge", "properties": {"n": 2.0}}),
+            serde_json::json!({"identifier": "prod", "properties": {"n": 1}}),
+        ]
+    );
+    assert_eq!(route_workers_of(gateway.child.id()), Vec::<u32>::new());
 }
 
 /// A gateway process on a store of its own in `dir`, its one route `r` from source `s` to the

@@ -1,0 +1,317 @@
+//! Route filters, and the commonest of them evaluated without jq's interpreter: predicates that
+//! compare paths with literals and join the comparisons with `and` and `or`, such as
+//! `.body.state == "FINISHED" and .body.stack.id != "sandbox"`. Like projections
+//! ([`super::projection`]) their work is bounded by the program's and the event's size, so they
+//! need no evaluator child: a route whose filter is a predicate and whose transform is a
+//! projection (or none) is routed in the gateway.
+//!
+//! A predicate must mean exactly what jq means: paths are jaq's own indexing, `==` is jaq's
+//! equality of values, `and`/`or` look at the left side first and at the right only when it
+//! decides (jq's truthiness: all but `false` and `null`), and a comparison holds at most one path,
+//! so an error is the same whichever side jq looks at first. Literals are strings without escapes,
+//! integers of at most 15 digits, `true`, `false` and `null`. Anything else stays a jq program.
+
+use super::jq::{JqError, JqProgram, passes};
+use super::projection::{Parser, is_ident_start, lookup};
+use jaq_core::ValT;
+use jaq_json::Val;
+
+/// Deeper parentheses stay jq programs: the evaluation recurses once per level.
+const MAX_DEPTH: usize = 32;
+
+/// A route's `filter`: a predicate when it is one, else a jq program run in an evaluator child.
+#[derive(Debug, Clone)]
+pub(crate) enum Filter {
+    Native(JqProgram, Predicate),
+    Jq(JqProgram),
+}
+
+impl Filter {
+    pub(crate) fn new(program: JqProgram) -> Self {
+        match Predicate::recognise(&program) {
+            Some(p) => Self::Native(program, p),
+            None => Self::Jq(program),
+        }
+    }
+
+    /// Whether the event passes: the filter's first output is `true`.
+    pub(crate) fn passes(&self, envelope: &Val) -> Result<bool, JqError> {
+        match self {
+            Self::Native(_, p) => Ok(matches!(p.eval(envelope)?, Val::Bool(true))),
+            Self::Jq(program) => Ok(passes(&program.run(envelope.clone())?)),
+        }
+    }
+
+    /// The program as the config wrote it.
+    pub(crate) fn code(&self) -> &str {
+        match self {
+            Self::Native(program, _) | Self::Jq(program) => program.code(),
+        }
+    }
+
+    /// Whether it must run in a contained evaluator child (see [`super::Transform::contained`]).
+    pub(crate) fn contained(&self) -> bool {
+        matches!(self, Self::Jq(_))
+    }
+
+    /// The envelope paths it reads, when it reads only those.
+    pub(crate) fn reads(&self) -> Option<&[Vec<String>]> {
+        match self {
+            Self::Native(_, p) => Some(&p.paths),
+            Self::Jq(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Expr {
+    Path(Vec<Val>),
+    Literal(Val),
+    /// `a == b`, or `a != b` when `negated`.
+    Equal(Box<Expr>, Box<Expr>, bool),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+/// A jq filter recognised as a predicate; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Predicate {
+    expr: Expr,
+    /// Every path `expr` looks up.
+    paths: Vec<Vec<String>>,
+}
+
+impl Predicate {
+    /// `program` (which jaq compiled, so it is valid jq) as a predicate, if it is one.
+    pub(crate) fn recognise(program: &JqProgram) -> Option<Self> {
+        let mut p = Parser::new(program.code());
+        let expr = disjunction(&mut p, 0)?;
+        p.skip_space();
+        if p.at != p.code.len() {
+            return None;
+        }
+        Some(Self {
+            expr,
+            paths: p.paths,
+        })
+    }
+
+    /// Every path it looks up.
+    pub(crate) fn paths(&self) -> &[Vec<String>] {
+        &self.paths
+    }
+
+    /// The predicate's one output, as jq computes it.
+    pub(crate) fn eval(&self, input: &Val) -> Result<Val, JqError> {
+        eval(&self.expr, input)
+    }
+}
+
+fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
+    Ok(match expr {
+        Expr::Path(keys) => lookup(keys, input)?,
+        Expr::Literal(v) => v.clone(),
+        Expr::Equal(a, b, negated) => Val::Bool((eval(a, input)? == eval(b, input)?) != *negated),
+        Expr::And(a, b) => Val::Bool(eval(a, input)?.as_bool() && eval(b, input)?.as_bool()),
+        Expr::Or(a, b) => Val::Bool(eval(a, input)?.as_bool() || eval(b, input)?.as_bool()),
+    })
+}
+
+/// `a or b or ...`
+fn disjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
+    let mut left = conjunction(p, depth)?;
+    while word(p, "or") {
+        left = Expr::Or(Box::new(left), Box::new(conjunction(p, depth)?));
+    }
+    Some(left)
+}
+
+/// `a and b and ...`
+fn conjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
+    let mut left = comparison(p, depth)?;
+    while word(p, "and") {
+        left = Expr::And(Box::new(left), Box::new(comparison(p, depth)?));
+    }
+    Some(left)
+}
+
+/// An operand, or two compared with `==` or `!=` (not two paths).
+fn comparison(p: &mut Parser, depth: usize) -> Option<Expr> {
+    let left = operand(p, depth)?;
+    p.skip_space();
+    let negated = match (p.peek(), p.code.get(p.at + 1)) {
+        (Some(b'='), Some(b'=')) => false,
+        (Some(b'!'), Some(b'=')) => true,
+        _ => return Some(left),
+    };
+    p.at += 2;
+    let right = operand(p, depth)?;
+    if matches!((&left, &right), (Expr::Path(_), Expr::Path(_))) {
+        return None;
+    }
+    Some(Expr::Equal(Box::new(left), Box::new(right), negated))
+}
+
+/// A path, a literal, or a predicate in parentheses.
+fn operand(p: &mut Parser, depth: usize) -> Option<Expr> {
+    p.skip_space();
+    match p.peek()? {
+        b'.' => p.path_keys().map(Expr::Path),
+        b'(' if depth < MAX_DEPTH => {
+            p.at += 1;
+            let inner = disjunction(p, depth + 1)?;
+            p.skip_space();
+            p.eat(b')')?;
+            Some(inner)
+        }
+        b'"' => Some(Expr::Literal(Val::utf8_str(p.string()?.into_bytes()))),
+        _ => literal(p).map(Expr::Literal),
+    }
+}
+
+/// `true`, `false`, `null` or an integer of at most 15 digits (exact as a float too).
+fn literal(p: &mut Parser) -> Option<Val> {
+    for (w, v) in [
+        ("true", Val::Bool(true)),
+        ("false", Val::Bool(false)),
+        ("null", Val::Null),
+    ] {
+        if word(p, w) {
+            return Some(v);
+        }
+    }
+    let start = p.at;
+    p.eat(b'-');
+    let digits = p.at;
+    while matches!(p.peek(), Some(b) if b.is_ascii_digit()) {
+        p.at += 1;
+    }
+    let n = p.at - digits;
+    if n == 0 || n > 15 {
+        return None;
+    }
+    // `-0` and `007` are left to jq, as are `1.5`, `1e3` and `1x`.
+    let zero_led = p.code[digits] == b'0' && (n > 1 || start != digits);
+    let followed = matches!(p.peek(), Some(b) if is_ident_start(b) || b == b'.');
+    if zero_led || followed {
+        return None;
+    }
+    let text = std::str::from_utf8(&p.code[start..p.at]).ok()?;
+    Some(Val::from(text.parse::<isize>().ok()?))
+}
+
+/// Takes the keyword `w` if it comes next, as a whole word.
+fn word(p: &mut Parser, w: &str) -> bool {
+    p.skip_space();
+    let end = p.at + w.len();
+    let whole = p.code.get(p.at..end) == Some(w.as_bytes())
+        && !matches!(p.code.get(end), Some(&b) if is_ident_start(b) || b.is_ascii_digit());
+    if whole {
+        p.at = end;
+    }
+    whole
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recognised(code: &str) -> bool {
+        JqProgram::compile(code)
+            .ok()
+            .and_then(|p| Predicate::recognise(&p))
+            .is_some()
+    }
+
+    #[test]
+    fn comparisons_of_paths_with_literals_are_predicates_and_anything_else_is_not() {
+        for code in [
+            ".body.state == \"FINISHED\"",
+            " .body.state==\"FINISHED\" and .body.stack.id != \"sandbox\" ",
+            "\"FINISHED\" == .body.state",
+            ".a == 1 or .a == -2 and (.b == null or .c != true)",
+            ".body.draft",
+            ".a == false",
+            "(((.a)))",
+            ".a == 123456789012345",
+        ] {
+            assert!(recognised(code), "{code}");
+        }
+        for code in [
+            ".a == .b",
+            ".a == 1.5",
+            ".a == 1e3",
+            ".a == 0123",
+            ".a == -0",
+            ".a == 1234567890123456",
+            ".a == \"x\\n\"",
+            ".a == \"\\(.b)\"",
+            ".a < 1",
+            ".a == 1 | not",
+            ".a | not",
+            "not",
+            ".a == [1]",
+            ".a == {}",
+            ".a[0] == 1",
+            ".a? == 1",
+            ".a == 1 # comment",
+            ".a == truex",
+            ".a == 1 andx",
+            ".and == 1",
+            "(.a == 1",
+            ".a == 1, .b == 2",
+        ] {
+            assert!(!recognised(code), "{code}");
+        }
+        let deep = format!("{}.a{}", "(".repeat(40), ")".repeat(40));
+        assert!(!recognised(&deep));
+    }
+
+    #[test]
+    fn a_predicate_answers_exactly_what_jq_answers() {
+        let codes = [
+            ".body.state == \"FINISHED\" and .body.stack.id != \"sandbox\"",
+            ".body.n == 1 or .body.n == -2",
+            ".body.flag",
+            ".body.flag and .body.s.x == \"y\"",
+            ".body.missing or .body.s.x == \"y\"",
+            "null == .body.missing and (.body.flag or false)",
+            ".body.n != 12345678901234",
+            ".",
+        ];
+        let inputs = [
+            r#"{"body": {"state": "FINISHED", "stack": {"id": "prod"}, "n": 1.0, "flag": 0}}"#,
+            r#"{"body": {"state": "FINISHED", "stack": {"id": "sandbox"}, "n": -2, "flag": false}}"#,
+            r#"{"body": {"state": "QUEUED", "n": 12345678901234.0, "flag": true, "s": "text"}}"#,
+            r#"{"body": {"n": "1", "flag": null, "s": {"x": "y"}}}"#,
+            r#"{"body": {"stack": "s", "state": "FINISHED", "flag": [], "s": 3}}"#,
+            r#"{"body": {"n": 1e400, "flag": true, "s": [1]}}"#,
+            r#"{"body": null}"#,
+            r#"{"body": "x"}"#,
+            r#"null"#,
+            r#"true"#,
+        ];
+        for code in codes {
+            let program = JqProgram::compile(code).expect("compiles");
+            let native = Filter::new(program.clone());
+            assert!(matches!(native, Filter::Native(..)), "{code}");
+            let jq = Filter::Jq(program.clone());
+            let predicate = Predicate::recognise(&program).expect("a predicate");
+            for input in inputs {
+                let v = jaq_json::read::parse_single(input.as_bytes()).expect("json");
+                let show =
+                    |r: Result<Val, JqError>| r.map(|v| v.to_string()).map_err(|e| e.to_string());
+                let outputs = program.run(v.clone()).map(|out| {
+                    assert_eq!(out.len(), 1, "{code} on {input}");
+                    out[0].clone()
+                });
+                assert_eq!(show(predicate.eval(&v)), show(outputs), "{code} on {input}");
+                assert_eq!(
+                    native.passes(&v).map_err(|e| e.to_string()),
+                    jq.passes(&v).map_err(|e| e.to_string()),
+                    "{code} on {input}"
+                );
+            }
+        }
+    }
+}
