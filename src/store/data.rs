@@ -109,6 +109,14 @@ pub struct RouteResult {
     pub(crate) elapsed_us: u64,
 }
 
+/// An event's route outcomes (`?1`/`$1`: its id), by route: the rows of `route_results`, and
+/// `delivered` for each route with deliveries and no row ([`Routing::implies`]). The same text
+/// for both stores but for the placeholder.
+pub(crate) const ROUTES_SQL: &str = "SELECT route, outcome, detail FROM route_results WHERE event_id = ?1 \
+     UNION ALL SELECT DISTINCT d.route, 'delivered', NULL FROM deliveries d WHERE d.event_id = ?1 \
+     AND NOT EXISTS (SELECT 1 FROM route_results r WHERE r.event_id = ?1 AND r.route = d.route) \
+     ORDER BY route";
+
 /// What a route did with an event, as `route_results` records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +140,16 @@ impl Outcome {
 }
 
 impl Routing {
+    /// Whether `result` need not be written when this routing is the event's first: a route
+    /// that delivered is implied by its deliveries (the views read it from them, [`ROUTES_SQL`]).
+    /// One row less per event for the commonest outcome. A replay's routing writes every result,
+    /// since it replaces those of the routing before.
+    pub(crate) fn implies(&self, result: &RouteResult) -> bool {
+        self.replays == 0
+            && result.outcome == Outcome::Delivered
+            && self.deliveries.iter().any(|d| d.route == result.route)
+    }
+
     /// Nothing learned yet about `event`.
     pub(crate) fn new(event: &StoredEvent) -> Self {
         Self {

@@ -181,6 +181,55 @@ async fn pg_unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
     assert_eq!(store.unrouted_events(10).await.unwrap().len(), 4);
 }
 
+/// As on SQLite (`sqlite::queue`'s test of the same name): `route_results` holds no row for a
+/// route that delivered on the event's first routing, the views still show it, and a replay's
+/// routing writes its own.
+#[tokio::test]
+async fn pg_a_first_routing_leaves_delivered_routes_to_their_deliveries() {
+    let Some(url) = fresh_database("implied_routes").await else {
+        return;
+    };
+    let store = open(&url).await;
+    store.insert_event(event("e1")).await.unwrap();
+    let mut first = routing("e1", "d1");
+    first.results.push(RouteResult {
+        route: "f".into(),
+        outcome: Outcome::Filtered,
+        detail: None,
+        elapsed_us: 0,
+    });
+    store.record_routing(batch(vec![first]), NOW).await.unwrap();
+    let rows: i64 = raw_client(&url)
+        .await
+        .query_one("SELECT COUNT(*) FROM route_results", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "only `f`: `r`'s delivery says it delivered");
+    let routes = |e: EventView| -> Vec<(String, String)> {
+        e.routes.into_iter().map(|r| (r.route, r.outcome)).collect()
+    };
+    let view = |r: &str, o: &str| (r.to_string(), o.to_string());
+    let e = store.get_event("e1").await.unwrap();
+    assert_eq!(routes(e), [view("f", "filtered"), view("r", "delivered")]);
+
+    store.replay_event("e1").await.unwrap();
+    let mut replayed = routing("e1", "d2");
+    replayed.replays = 1;
+    replayed.results[0].outcome = Outcome::Filtered;
+    replayed.deliveries.clear();
+    store
+        .record_routing(batch(vec![replayed]), NOW)
+        .await
+        .unwrap();
+    let e = store.get_event("e1").await.unwrap();
+    assert_eq!(
+        routes(e),
+        [view("f", "filtered"), view("r", "filtered")],
+        "the replay's outcome, not the first routing's delivery"
+    );
+}
+
 #[tokio::test]
 async fn pg_round_trip_insert_route_claim_attempt_retry() {
     let Some(url) = fresh_database("round_trip").await else {

@@ -207,11 +207,7 @@ pub(super) fn get_event(c: &Connection, id: &str) -> Result<EventView, StoreErro
         .map_err(q)?
         .collect::<rusqlite::Result<Vec<String>>>()
         .map_err(q)?;
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT route, outcome, detail FROM route_results WHERE event_id = ?1 ORDER BY route",
-        )
-        .map_err(q)?;
+    let mut stmt = c.prepare_cached(ROUTES_SQL).map_err(q)?;
     event.routes = stmt
         .query_map(params![id], |r| {
             Ok(RouteOutcomeView {

@@ -103,7 +103,11 @@ pub(super) fn record_routing(
             .collect::<rusqlite::Result<_>>()?
         };
         let takes = |route: &str| first || waiting.iter().any(|w| w == route);
-        for result in routing.results.iter().filter(|r| takes(&r.route)) {
+        for result in routing
+            .results
+            .iter()
+            .filter(|r| takes(&r.route) && !(first && routing.implies(r)))
+        {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO route_results (event_id, route, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -377,6 +381,60 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
             .unwrap();
         assert_eq!(deliveries, 2);
+    }
+
+    #[test]
+    fn a_first_routing_leaves_delivered_routes_to_their_deliveries_and_a_replay_writes_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in super::super::MIGRATIONS {
+            conn.execute_batch(m).unwrap();
+        }
+        insert_event(&conn, &StoredEvent::blank("e", 0)).unwrap();
+        let outcome = |route: &str, outcome, detail: Option<&str>| RouteResult {
+            route: route.into(),
+            outcome,
+            detail: detail.map(Into::into),
+            elapsed_us: 0,
+        };
+        let mut batch = routing(0, "d0");
+        batch.routings[0].results = vec![
+            outcome("r", Outcome::Delivered, Some("1 message(s)")),
+            outcome("f", Outcome::Filtered, None),
+            outcome("none", Outcome::Delivered, Some("1 message(s)")),
+        ];
+        record_routing(&conn, &batch, 1).unwrap();
+        let rows = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM route_results", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(rows(&conn), 2, "`r` delivered: its delivery says so");
+        let routes = |c: &Connection| -> Vec<(String, String, Option<String>)> {
+            let event = super::super::log::get_event(c, "e").unwrap();
+            let routes = event.routes.into_iter();
+            routes.map(|r| (r.route, r.outcome, r.detail)).collect()
+        };
+        let view = |route: &str, outcome: &str, detail: Option<&str>| {
+            (
+                route.to_string(),
+                outcome.to_string(),
+                detail.map(Into::into),
+            )
+        };
+        assert_eq!(
+            routes(&conn),
+            [
+                view("f", "filtered", None),
+                view("none", "delivered", Some("1 message(s)")),
+                view("r", "delivered", None),
+            ]
+        );
+
+        super::super::log::replay_event(&conn, "e").unwrap();
+        let mut replayed = routing(1, "d1");
+        replayed.routings[0].results = vec![outcome("r", Outcome::Delivered, Some("2 message(s)"))];
+        record_routing(&conn, &replayed, 2).unwrap();
+        let r: Vec<_> = routes(&conn).into_iter().filter(|v| v.0 == "r").collect();
+        assert_eq!(r, [view("r", "delivered", Some("2 message(s)"))], "written");
     }
 
     fn attempt(delivery: &str, after: AfterAttempt) -> Attempt {

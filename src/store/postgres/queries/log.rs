@@ -232,10 +232,7 @@ pub(in crate::store::postgres) async fn get_event(c: &Client, id: &str) -> Pg<Op
         .map(|r| r.try_get(0))
         .collect::<Pg<_>>()?;
     event.routes = c
-        .query(
-            &c.cached("SELECT route, outcome, detail FROM route_results WHERE event_id = $1 ORDER BY route").await?,
-            &[&id],
-        )
+        .query(&c.cached(&ROUTES_SQL.replace("?1", "$1")).await?, &[&id])
         .await?
         .iter()
         .map(|r| {

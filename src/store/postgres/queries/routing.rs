@@ -45,7 +45,7 @@ pub(in crate::store::postgres) async fn record_routing(
         for result in routing
             .results
             .iter()
-            .filter(|r| fence.takes(event, &r.route))
+            .filter(|r| fence.takes(event, &r.route) && !(fence.fresh(event) && routing.implies(r)))
         {
             if seen_results.insert((event, result.route.as_str())) {
                 results.push([
@@ -111,6 +111,11 @@ impl Fence {
             .get(event)
             .or_else(|| self.routed.get(event))
             .copied()
+    }
+
+    /// Whether this transaction took `event` off the queue: its first routing since any replay.
+    fn fresh(&self, event: &str) -> bool {
+        self.taken.contains_key(event)
     }
 
     fn takes(&self, event: &str, route: &str) -> bool {
