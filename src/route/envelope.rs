@@ -280,43 +280,64 @@ fn pruned_value(bytes: &[u8], kept: &super::needs::Tree) -> Option<Val> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let found = Picker(&kept.children).deserialize(&mut de).ok()?;
     de.end().ok()?;
+    picked_value(&kept.children, found)
+}
+
+/// The object of the values `found` for `kept`'s keys, each parsed by jaq where kept whole.
+fn picked_value(kept: &[(String, super::needs::Tree)], found: Vec<Option<Picked>>) -> Option<Val> {
     let mut m = Map::default();
-    for ((key, below), raw) in kept.children.iter().zip(found) {
-        if let Some(raw) = raw {
-            let v = pruned_value(raw.get().as_bytes(), below)?;
-            m.insert(Val::utf8_str(key.clone().into_bytes()), v);
-        }
+    for ((key, _), pick) in kept.iter().zip(found) {
+        let v = match pick {
+            None => continue,
+            Some(Picked::Raw(raw)) => jaq_json::read::parse_single(raw.get().as_bytes()).ok()?,
+            Some(Picked::Object(kept, found)) => picked_value(kept, found)?,
+        };
+        m.insert(Val::utf8_str(key.clone().into_bytes()), v);
     }
     Some(Val::obj(m))
 }
 
-/// Reads a JSON object, keeping the raw text of the given keys' values (of a repeated key, the
-/// last, as jq's objects keep) and skipping the rest without building them. A key with escapes
-/// does not borrow and fails the read (the whole parse then handles it).
+/// Reads a JSON object in one pass, keeping the raw text of the values of the keys kept whole
+/// and reading into the objects of the keys kept in part (of a repeated key, the last, as jq's
+/// objects keep), skipping the rest without building them. A key with escapes does not borrow,
+/// and a value kept in part that is not an object fails: either fails the read (the whole parse
+/// then handles it).
 struct Picker<'k>(&'k [(String, super::needs::Tree)]);
 
-type Picked<'de> = Vec<Option<&'de serde_json::value::RawValue>>;
+/// What a [`Picker`] found for one kept key.
+enum Picked<'de, 'k> {
+    Raw(&'de serde_json::value::RawValue),
+    Object(
+        &'k [(String, super::needs::Tree)],
+        Vec<Option<Picked<'de, 'k>>>,
+    ),
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for Picker<'_> {
-    type Value = Picked<'de>;
+impl<'de, 'k> serde::de::DeserializeSeed<'de> for Picker<'k> {
+    type Value = Vec<Option<Picked<'de, 'k>>>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Picker<'_> {
-    type Value = Picked<'de>;
+impl<'de, 'k> serde::de::Visitor<'de> for Picker<'k> {
+    type Value = Vec<Option<Picked<'de, 'k>>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = vec![None; self.0.len()];
+        let mut found: Self::Value = (0..self.0.len()).map(|_| None).collect();
         while let Some(key) = map.next_key::<&'de str>()? {
             match self.0.iter().position(|(k, _)| k == key) {
-                Some(i) => found[i] = Some(map.next_value()?),
+                Some(i) if self.0[i].1.whole => found[i] = Some(Picked::Raw(map.next_value()?)),
+                Some(i) => {
+                    let below = &self.0[i].1.children;
+                    let inner = map.next_value_seed(Picker(below))?;
+                    found[i] = Some(Picked::Object(below, inner));
+                }
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
