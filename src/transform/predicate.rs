@@ -73,6 +73,17 @@ enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
+impl Expr {
+    /// Whether it looks up a path (and so may fail).
+    fn reads(&self) -> bool {
+        match self {
+            Self::Path(_) => true,
+            Self::Literal(_) => false,
+            Self::Equal(a, b, _) | Self::And(a, b) | Self::Or(a, b) => a.reads() || b.reads(),
+        }
+    }
+}
+
 /// A jq filter recognised as a predicate; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Predicate {
@@ -146,7 +157,7 @@ fn comparison(p: &mut Parser, depth: usize) -> Option<Expr> {
     };
     p.at += 2;
     let right = operand(p, depth)?;
-    if matches!((&left, &right), (Expr::Path(_), Expr::Path(_))) {
+    if left.reads() && right.reads() {
         return None;
     }
     Some(Expr::Equal(Box::new(left), Box::new(right), negated))
@@ -233,12 +244,14 @@ mod tests {
             ".body.draft",
             ".a == false",
             "(((.a)))",
+            "(.a == 1) == true",
             ".a == 123456789012345",
         ] {
             assert!(recognised(code), "{code}");
         }
         for code in [
             ".a == .b",
+            "(.a == 1) == (.b == 2)",
             ".a == 1.5",
             ".a == 1e3",
             ".a == 0123",
