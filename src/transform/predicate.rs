@@ -246,6 +246,7 @@ mod tests {
             "(((.a)))",
             "(.a == 1) == true",
             ".a == 123456789012345",
+            ".headers[\"x-github-event\"] == \"push\"",
         ] {
             assert!(recognised(code), "{code}");
         }
@@ -290,6 +291,7 @@ mod tests {
             ".body.missing or .body.s.x == \"y\"",
             "null == .body.missing and (.body.flag or false)",
             ".body.n != 12345678901234",
+            ".body[\"s\"][\"x\"] == \"y\" or .[\"body\"].flag",
             ".",
         ];
         let inputs = [

@@ -185,7 +185,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `.` or `.a.b`: no spaces, no brackets, no quoted steps.
+    /// `.`, `.a.b` or `.a["b-c"].d`: no spaces, no quoted steps (`."a"`), and in brackets only a
+    /// string without escapes.
     fn path(&mut self) -> Option<Node> {
         self.path_keys().map(Node::Path)
     }
@@ -194,18 +195,33 @@ impl<'a> Parser<'a> {
     pub(super) fn path_keys(&mut self) -> Option<Vec<Val>> {
         self.eat(b'.')?;
         let mut keys = Vec::new();
-        if matches!(self.peek(), Some(b) if is_ident_start(b)) {
-            loop {
-                keys.push(self.ident()?);
-                if self.peek() != Some(b'.') {
-                    break;
+        match self.peek() {
+            Some(b) if is_ident_start(b) => keys.push(self.ident()?),
+            Some(b'[') => keys.push(self.bracket()?),
+            // `.` alone: the whole input.
+            _ => {}
+        }
+        while !keys.is_empty() {
+            match (self.peek(), self.code.get(self.at + 1)) {
+                (Some(b'.'), Some(&b)) if is_ident_start(b) => {
+                    self.at += 1;
+                    keys.push(self.ident()?);
                 }
-                self.at += 1;
+                (Some(b'['), _) => keys.push(self.bracket()?),
+                _ => break,
             }
         }
         let vals = keys.iter().map(|k| key(k)).collect();
         self.paths.push(keys);
         Some(vals)
+    }
+
+    /// `["key"]`: a string key in brackets, as jq indexes with it.
+    fn bracket(&mut self) -> Option<String> {
+        self.eat(b'[')?;
+        let key = self.string()?;
+        self.eat(b']')?;
+        Some(key)
     }
 
     fn ident(&mut self) -> Option<String> {
@@ -283,6 +299,7 @@ mod tests {
             "{}",
             "{\"identifier\": (.body.stack.id\n), \"relations\": {}}",
             "{a: .a, a: .b}",
+            "{a: .[\"a\"], b: .headers[\"x-github-event\"], c: .a[\"b\"].c[\"\"]}",
         ] {
             assert!(recognised(code), "{code}");
         }
@@ -290,7 +307,11 @@ mod tests {
             ".body",
             "{a: .a | tostring}",
             "{a: .a[0]}",
-            "{a: .[\"a\"]}",
+            "{a: .a.[\"b\"]}",
+            "{a: .a [\"b\"]}",
+            "{a: .a[\"b\\n\"]}",
+            "{a: .a[\"b\"]?}",
+            "{a: .a[]}",
             "{a: .\"a\"}",
             "{a: .a?}",
             "{a: 1}",
@@ -315,8 +336,8 @@ mod tests {
 
     #[test]
     fn a_projection_answers_exactly_what_jq_answers() {
-        let code = "{seq: .body.seq, stack: {id: .body.stack.id, all: .body.stack}, whole: ., \
-                    missing: .body.nope.deeper, \"k k\": .body.s, seq: .body.last}";
+        let code = "{seq: .body.seq, stack: {id: .body.stack.id, all: .body[\"stack\"]}, whole: ., \
+                    missing: .body.nope[\"deeper\"], \"k k\": .body.s, seq: .body.last}";
         for input in [
             r#"{"body": {"seq": 1.50, "stack": {"id": "é\u00e9\ud83d\ude00", "x": [1, {"y": null}]}, "s": "a\"b", "last": 1e400}}"#,
             r#"{"body": {"seq": 12345678901234567890123, "stack": null}}"#,
