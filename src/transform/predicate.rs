@@ -1,12 +1,12 @@
 //! Route filters, and the commonest of them evaluated without jq's interpreter: predicates that
-//! compare paths with literals and join the comparisons with `and` and `or`, such as
-//! `.body.state == "FINISHED" and .body.stack.id != "sandbox"`. Like projections
+//! compare paths with literals (`==`, `!=`, `<`, `<=`, `>`, `>=`) and join the comparisons with
+//! `and` and `or`, such as `.body.state == "FINISHED" and .body.run.delta.deleted > 0`. Like projections
 //! ([`super::projection`]) their work is bounded by the program's and the event's size, so they
 //! need no evaluator child: a route whose filter is a predicate and whose transform is a
 //! projection (or none) is routed in the gateway.
 //!
-//! A predicate must mean exactly what jq means: paths are jaq's own indexing, `==` is jaq's
-//! equality of values, `and`/`or` look at the left side first and at the right only when it
+//! A predicate must mean exactly what jq means: paths are jaq's own indexing, comparisons are
+//! jaq's equality and order of values, `and`/`or` look at the left side first and at the right only when it
 //! decides (jq's truthiness: all but `false` and `null`), and a comparison holds at most one path,
 //! so an error is the same whichever side jq looks at first. Literals are strings without escapes,
 //! integers of at most 15 digits, `true`, `false` and `null`. Anything else stays a jq program.
@@ -63,12 +63,52 @@ impl Filter {
     }
 }
 
+/// jq's comparison operators: jaq's equality and its order of values (null, false, true, numbers,
+/// strings, arrays, objects), as jq orders them.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, a: &Val, b: &Val) -> bool {
+        match self {
+            Self::Eq => a == b,
+            Self::Ne => a != b,
+            Self::Lt => a < b,
+            Self::Le => a <= b,
+            Self::Gt => a > b,
+            Self::Ge => a >= b,
+        }
+    }
+
+    /// The operator next in `p`'s code, taken.
+    fn take(p: &mut Parser) -> Option<Self> {
+        let (op, len) = match (p.peek()?, p.code.get(p.at + 1).copied()) {
+            (b'=', Some(b'=')) => (Self::Eq, 2),
+            (b'!', Some(b'=')) => (Self::Ne, 2),
+            (b'<', Some(b'=')) => (Self::Le, 2),
+            (b'>', Some(b'=')) => (Self::Ge, 2),
+            (b'<', _) => (Self::Lt, 1),
+            (b'>', _) => (Self::Gt, 1),
+            _ => return None,
+        };
+        p.at += len;
+        Some(op)
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Expr {
     Path(Vec<Val>),
     Literal(Val),
-    /// `a == b`, or `a != b` when `negated`.
-    Equal(Box<Expr>, Box<Expr>, bool),
+    /// `a op b`.
+    Compare(Box<Expr>, Op, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
 }
@@ -79,7 +119,7 @@ impl Expr {
         match self {
             Self::Path(_) => true,
             Self::Literal(_) => false,
-            Self::Equal(a, b, _) | Self::And(a, b) | Self::Or(a, b) => a.reads() || b.reads(),
+            Self::Compare(a, _, b) | Self::And(a, b) | Self::Or(a, b) => a.reads() || b.reads(),
         }
     }
 }
@@ -122,7 +162,7 @@ fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
     Ok(match expr {
         Expr::Path(keys) => lookup(keys, input)?,
         Expr::Literal(v) => v.clone(),
-        Expr::Equal(a, b, negated) => Val::Bool((eval(a, input)? == eval(b, input)?) != *negated),
+        Expr::Compare(a, op, b) => Val::Bool(op.holds(&eval(a, input)?, &eval(b, input)?)),
         Expr::And(a, b) => Val::Bool(eval(a, input)?.as_bool() && eval(b, input)?.as_bool()),
         Expr::Or(a, b) => Val::Bool(eval(a, input)?.as_bool() || eval(b, input)?.as_bool()),
     })
@@ -146,21 +186,18 @@ fn conjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
     Some(left)
 }
 
-/// An operand, or two compared with `==` or `!=` (not two paths).
+/// An operand, or two compared (`==`, `!=`, `<`, `<=`, `>`, `>=`; not two that read paths).
 fn comparison(p: &mut Parser, depth: usize) -> Option<Expr> {
     let left = operand(p, depth)?;
     p.skip_space();
-    let negated = match (p.peek(), p.code.get(p.at + 1)) {
-        (Some(b'='), Some(b'=')) => false,
-        (Some(b'!'), Some(b'=')) => true,
-        _ => return Some(left),
+    let Some(op) = Op::take(p) else {
+        return Some(left);
     };
-    p.at += 2;
     let right = operand(p, depth)?;
     if left.reads() && right.reads() {
         return None;
     }
-    Some(Expr::Equal(Box::new(left), Box::new(right), negated))
+    Some(Expr::Compare(Box::new(left), op, Box::new(right)))
 }
 
 /// A path, a literal, or a predicate in parentheses.
@@ -246,6 +283,7 @@ mod tests {
             "(((.a)))",
             "(.a == 1) == true",
             ".a == 123456789012345",
+            ".a < 1 and .b >= \"x\" or .c<=null or .d>false",
             ".headers[\"x-github-event\"] == \"push\"",
         ] {
             assert!(recognised(code), "{code}");
@@ -260,7 +298,9 @@ mod tests {
             ".a == 1234567890123456",
             ".a == \"x\\n\"",
             ".a == \"\\(.b)\"",
-            ".a < 1",
+            ".a < .b",
+            ".a < 1.5",
+            ".a >= [1]",
             ".a == 1 | not",
             ".a | not",
             "not",
@@ -291,6 +331,9 @@ mod tests {
             ".body.missing or .body.s.x == \"y\"",
             "null == .body.missing and (.body.flag or false)",
             ".body.n != 12345678901234",
+            ".body.n < 2 and .body.n >= -2",
+            ".body.s > 1 or .body.flag <= true",
+            ".body.state < \"QUEUED\" or .body.missing > null",
             ".body[\"s\"][\"x\"] == \"y\" or .[\"body\"].flag",
             ".",
         ];
