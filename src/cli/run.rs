@@ -269,6 +269,13 @@ fn check(config: &Path) -> anyhow::Result<ExitCode> {
                     n => format!(", {n} warnings"),
                 }
             );
+            let contained = in_children(&c);
+            if !contained.is_empty() {
+                println!(
+                    "note: evaluated in contained evaluator children (jq's interpreter): {}",
+                    contained.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -276,6 +283,21 @@ fn check(config: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// What of a config runs jq's interpreter (in evaluator children): every other filter, transform
+/// and event-type rule is a predicate or projection, evaluated in the gateway.
+fn in_children(c: &Config) -> Vec<String> {
+    let sources = c
+        .sources
+        .values()
+        .filter(|s| matches!(s.event_type, crate::route::envelope::EventTypeRule::Jq(_)))
+        .map(|s| format!("source `{}` (event_type)", s.name));
+    let routes = c
+        .routes
+        .iter()
+        .filter_map(|r| Some(format!("route `{}` ({})", r.name, r.needs_child()?)));
+    sources.chain(routes).collect()
 }
 
 /// `hookgate try`: one event through the pipeline, offline ([`super::try_event`]).

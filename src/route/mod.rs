@@ -472,11 +472,10 @@ fn runs_mappings(config: &Config, source: &str) -> bool {
         .get(source)
         .is_some_and(|s| matches!(s.event_type, crate::route::envelope::EventTypeRule::Jq(_)));
     jq_event_type
-        || config.routes.iter().any(|r| {
-            r.source == source
-                && (r.filter.as_ref().is_some_and(|f| f.contained())
-                    || r.transform.as_ref().is_some_and(|t| t.contained()))
-        })
+        || config
+            .routes
+            .iter()
+            .any(|r| r.source == source && r.needs_child().is_some())
 }
 
 /// Transform time per route, and deliveries that were born failed (their route's mapping failed).

@@ -73,6 +73,18 @@ impl Route {
         }
     }
 
+    /// What of the route runs jq's interpreter, and so in an evaluator child (`"filter"` or
+    /// `"transform"`); `None` when nothing does (predicates, projections, pass-through, wasm).
+    pub(crate) fn needs_child(&self) -> Option<&'static str> {
+        if self.filter.as_ref().is_some_and(|f| f.contained()) {
+            Some("filter")
+        } else if self.transform.as_ref().is_some_and(|t| t.contained()) {
+            Some("transform")
+        } else {
+            None
+        }
+    }
+
     /// Whether the route's `events` list admits this event.
     pub(crate) fn takes(&self, envelope: &Envelope) -> bool {
         self.events

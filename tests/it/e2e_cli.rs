@@ -35,7 +35,24 @@ fn check_accepts_the_examples_and_lists_every_problem() {
     let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
     let (code, out, err) = run(&["check", "--config", quickstart]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("evaluator children"),
+        "all predicates and projections: {out}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
+    // Says what runs jq's interpreter, in evaluator children.
+    let contained = dir.path().join("contained.toml");
+    let config = CONFIG.replace(
+        ".body.state == \"FINISHED\"",
+        ".body.state | startswith(\"FIN\")",
+    ) + "\n[sources.named]\nkind = \"generic\"\nevent_type = '.body.kind | ascii_downcase'\n";
+    std::fs::write(&contained, config).expect("write");
+    let (code, out, err) = run(&["check", "--config", contained.to_str().expect("path")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("note: evaluated in contained evaluator children (jq's interpreter): source `named` (event_type), route `finished` (filter)"),
+        "{out}"
+    );
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,

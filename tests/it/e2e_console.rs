@@ -363,6 +363,8 @@ async fn no_page_shows_a_secret() {
         config.body.contains(".body.kind != &quot;skip&quot;"),
         "the filter is shown"
     );
+    // Both routes (a predicate, a pass-through) are evaluated in the gateway; the page says so.
+    assert_eq!(config.body.matches("<td>in the gateway</td>").count(), 2);
 }
 
 #[tokio::test]

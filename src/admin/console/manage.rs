@@ -161,7 +161,7 @@ fn config_page(state: &Admin, session: &SignedIn, notice: Option<Markup>) -> Htm
         }
         h2 { "Routes" }
         table.list {
-            thead { tr { th { "Route" } th { "Source" } th { "Events" } th { "Filter" } th { "Transform" } th { "Targets" } } }
+            thead { tr { th { "Route" } th { "Source" } th { "Events" } th { "Filter" } th { "Transform" } th { "Evaluated" } th { "Targets" } } }
             tbody {
                 @for r in &c.routes {
                     tr {
@@ -173,6 +173,12 @@ fn config_page(state: &Admin, session: &SignedIn, notice: Option<Markup>) -> Htm
                             @if let Some(w) = &r.wasm { "wasm plugin " code { (w.plugin) } }
                             @else if r.transform.is_some() { "jq" }
                             @else { "passthrough" }
+                        }
+                        td {
+                            @match r.needs_child() {
+                                Some(what) => { "evaluator child (" (what) ")" }
+                                None => "in the gateway",
+                            }
                         }
                         td { (r.targets.join(", ")) }
                     }
