@@ -1,6 +1,7 @@
 //! Route filters, and the commonest of them evaluated without jq's interpreter: predicates that
-//! compare paths with literals (`==`, `!=`, `<`, `<=`, `>`, `>=`) and join the comparisons with
-//! `and` and `or`, such as `.body.state == "FINISHED" and .body.run.delta.deleted > 0`. Like projections
+//! compare paths with literals (`==`, `!=`, `<`, `<=`, `>`, `>=`), join the comparisons with
+//! `and` and `or` and negate with `| not`, such as
+//! `.body.state == "FINISHED" and (.body.pull_request.draft | not)`. Like projections
 //! ([`super::projection`]) their work is bounded by the program's and the event's size, so they
 //! need no evaluator child: a route whose filter is a predicate and whose transform is a
 //! projection (or none) is routed in the gateway.
@@ -111,6 +112,8 @@ enum Expr {
     Compare(Box<Expr>, Op, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
+    /// `a | not`.
+    Not(Box<Expr>),
 }
 
 impl Expr {
@@ -120,6 +123,7 @@ impl Expr {
             Self::Path(_) => true,
             Self::Literal(_) => false,
             Self::Compare(a, _, b) | Self::And(a, b) | Self::Or(a, b) => a.reads() || b.reads(),
+            Self::Not(a) => a.reads(),
         }
     }
 }
@@ -136,7 +140,7 @@ impl Predicate {
     /// `program` (which jaq compiled, so it is valid jq) as a predicate, if it is one.
     pub(crate) fn recognise(program: &JqProgram) -> Option<Self> {
         let mut p = Parser::new(program.code());
-        let expr = disjunction(&mut p, 0)?;
+        let expr = negations(&mut p, 0)?;
         p.skip_space();
         if p.at != p.code.len() {
             return None;
@@ -165,7 +169,24 @@ fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
         Expr::Compare(a, op, b) => Val::Bool(op.holds(&eval(a, input)?, &eval(b, input)?)),
         Expr::And(a, b) => Val::Bool(eval(a, input)?.as_bool() && eval(b, input)?.as_bool()),
         Expr::Or(a, b) => Val::Bool(eval(a, input)?.as_bool() || eval(b, input)?.as_bool()),
+        Expr::Not(a) => Val::Bool(!eval(a, input)?.as_bool()),
     })
+}
+
+/// `a`, `a | not`, `a | not | not` ...: a pipe binds loosest, so `a` is a whole disjunction.
+fn negations(p: &mut Parser, depth: usize) -> Option<Expr> {
+    let mut e = disjunction(p, depth)?;
+    loop {
+        p.skip_space();
+        if p.peek() != Some(b'|') || p.code.get(p.at + 1) == Some(&b'=') {
+            return Some(e);
+        }
+        p.at += 1;
+        if !word(p, "not") {
+            return None;
+        }
+        e = Expr::Not(Box::new(e));
+    }
 }
 
 /// `a or b or ...`
@@ -207,7 +228,7 @@ fn operand(p: &mut Parser, depth: usize) -> Option<Expr> {
         b'.' => p.path_keys().map(Expr::Path),
         b'(' if depth < MAX_DEPTH => {
             p.at += 1;
-            let inner = disjunction(p, depth + 1)?;
+            let inner = negations(p, depth + 1)?;
             p.skip_space();
             p.eat(b')')?;
             Some(inner)
@@ -285,6 +306,9 @@ mod tests {
             ".a == 123456789012345",
             ".a < 1 and .b >= \"x\" or .c<=null or .d>false",
             ".headers[\"x-github-event\"] == \"push\"",
+            ".a == 1 | not",
+            ".a | not",
+            ".a and (.b | not | not) or .c|not",
         ] {
             assert!(recognised(code), "{code}");
         }
@@ -301,9 +325,11 @@ mod tests {
             ".a < .b",
             ".a < 1.5",
             ".a >= [1]",
-            ".a == 1 | not",
-            ".a | not",
             "not",
+            ".a | not and .b",
+            ".a | nott",
+            ".a | not | .b",
+            ".a |= 1",
             ".a == [1]",
             ".a == {}",
             ".a[0] == 1",
@@ -334,6 +360,8 @@ mod tests {
             ".body.n < 2 and .body.n >= -2",
             ".body.s > 1 or .body.flag <= true",
             ".body.state < \"QUEUED\" or .body.missing > null",
+            ".body.state == \"FINISHED\" and (.body.flag | not)",
+            ".body.s.x == \"y\" | not",
             ".body[\"s\"][\"x\"] == \"y\" or .[\"body\"].flag",
             ".",
         ];
