@@ -7,10 +7,11 @@
 //! projection (or none) is routed in the gateway.
 //!
 //! A predicate must mean exactly what jq means: paths are jaq's own indexing, comparisons are
-//! jaq's equality and order of values, `and`/`or` look at the left side first and at the right only when it
-//! decides (jq's truthiness: all but `false` and `null`), and a comparison holds at most one path,
-//! so an error is the same whichever side jq looks at first. Literals are strings without escapes,
-//! integers of at most 15 digits, `true`, `false` and `null`. Anything else stays a jq program.
+//! jaq's equality and order of values, `and`/`or` look at the left side first and at the right
+//! only when it decides (jq's truthiness: all but `false` and `null`), and at most one side of a
+//! comparison reads a path, so an error is the same whichever side jq looks at first. Literals
+//! are strings without escapes, integers of at most 15 digits, `true`, `false` and `null`.
+//! Anything else stays a jq program, run in an evaluator child.
 
 use super::jq::{JqError, JqProgram, passes};
 use super::projection::{Parser, is_ident_start, lookup};
@@ -19,6 +20,10 @@ use jaq_json::Val;
 
 /// Deeper parentheses stay jq programs: the evaluation recurses once per level.
 const MAX_DEPTH: usize = 32;
+
+/// Longer chains of `and`, `or` or `| not` stay jq programs: the evaluation recurses once per
+/// link too, so together with [`MAX_DEPTH`] this bounds its stack whatever the program's length.
+const MAX_CHAIN: usize = 64;
 
 /// A route's `filter`: a predicate when it is one, else a jq program run in an evaluator child.
 #[derive(Debug, Clone)]
@@ -176,23 +181,30 @@ fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
 /// `a`, `a | not`, `a | not | not` ...: a pipe binds loosest, so `a` is a whole disjunction.
 fn negations(p: &mut Parser, depth: usize) -> Option<Expr> {
     let mut e = disjunction(p, depth)?;
-    loop {
+    for links in 1.. {
         p.skip_space();
         if p.peek() != Some(b'|') || p.code.get(p.at + 1) == Some(&b'=') {
-            return Some(e);
+            break;
         }
         p.at += 1;
-        if !word(p, "not") {
+        if links > MAX_CHAIN || !word(p, "not") {
             return None;
         }
         e = Expr::Not(Box::new(e));
     }
+    Some(e)
 }
 
 /// `a or b or ...`
 fn disjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
     let mut left = conjunction(p, depth)?;
-    while word(p, "or") {
+    for links in 1.. {
+        if !word(p, "or") {
+            break;
+        }
+        if links > MAX_CHAIN {
+            return None;
+        }
         left = Expr::Or(Box::new(left), Box::new(conjunction(p, depth)?));
     }
     Some(left)
@@ -201,7 +213,13 @@ fn disjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
 /// `a and b and ...`
 fn conjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
     let mut left = comparison(p, depth)?;
-    while word(p, "and") {
+    for links in 1.. {
+        if !word(p, "and") {
+            break;
+        }
+        if links > MAX_CHAIN {
+            return None;
+        }
         left = Expr::And(Box::new(left), Box::new(comparison(p, depth)?));
     }
     Some(left)
@@ -345,6 +363,15 @@ mod tests {
         }
         let deep = format!("{}.a{}", "(".repeat(40), ")".repeat(40));
         assert!(!recognised(&deep));
+        for join in [" and ", " or ", " | not"] {
+            let chain = |n: usize| match join {
+                " | not" => format!(".a{}", join.repeat(n)),
+                _ => vec![".a == 1"; n].join(join),
+            };
+            // `n` terms joined (`.a` and `n` negations for `| not`).
+            assert!(recognised(&chain(MAX_CHAIN)), "{join}");
+            assert!(!recognised(&chain(MAX_CHAIN + 2)), "{join}");
+        }
     }
 
     #[test]
