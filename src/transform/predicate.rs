@@ -197,30 +197,32 @@ fn negations(p: &mut Parser, depth: usize) -> Option<Expr> {
 
 /// `a or b or ...`
 fn disjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
-    let mut left = conjunction(p, depth)?;
-    for links in 1.. {
-        if !word(p, "or") {
-            break;
-        }
-        if links > MAX_CHAIN {
-            return None;
-        }
-        left = Expr::Or(Box::new(left), Box::new(conjunction(p, depth)?));
-    }
-    Some(left)
+    joined(p, depth, "or", conjunction, Expr::Or)
 }
 
 /// `a and b and ...`
 fn conjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
-    let mut left = comparison(p, depth)?;
+    joined(p, depth, "and", comparison, Expr::And)
+}
+
+/// Terms `next` parses, joined by the keyword `join` (left to right, as jq groups them), at
+/// most [`MAX_CHAIN`] links.
+fn joined(
+    p: &mut Parser,
+    depth: usize,
+    join: &str,
+    next: fn(&mut Parser, usize) -> Option<Expr>,
+    make: fn(Box<Expr>, Box<Expr>) -> Expr,
+) -> Option<Expr> {
+    let mut left = next(p, depth)?;
     for links in 1.. {
-        if !word(p, "and") {
+        if !word(p, join) {
             break;
         }
         if links > MAX_CHAIN {
             return None;
         }
-        left = Expr::And(Box::new(left), Box::new(comparison(p, depth)?));
+        left = make(Box::new(left), Box::new(next(p, depth)?));
     }
     Some(left)
 }
