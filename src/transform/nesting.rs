@@ -41,11 +41,46 @@ const NESTING_WORDS: &[&str] = &[
 /// Characters that make up jq's operators (`|=`, `//`, `!=`, `?//` …): a run of them counts once.
 const OPERATOR_CHARS: &[u8] = b"|,+-*/%=<>!?";
 
-enum Frame {
-    /// Inside a bracket (its opening byte): levels counted in it so far.
-    Block { open: u8, count: usize },
-    /// Inside a string literal.
-    Str,
+/// An open bracket or string.
+struct Frame {
+    /// The opening byte: `(`, `[`, `{`, or `"` for a string.
+    open: u8,
+    /// Levels counted in it so far (never in a string's own text).
+    count: usize,
+    /// The deepest of the brackets closed inside it, by [`Frame::depth`].
+    inner: usize,
+    /// Where the innermost bracket of that deepest path opens (its own opening when none).
+    inner_at: usize,
+}
+
+impl Frame {
+    fn new(open: u8, at: usize) -> Self {
+        Self {
+            open,
+            count: 0,
+            inner: 0,
+            inner_at: at,
+        }
+    }
+
+    /// How deep the frame's deepest content nests, counting every level counted in it, also
+    /// those after a nested bracket: jaq builds `(…) and .a and .b` as `((…) and .a) and .b`,
+    /// so the bracket's content sits below every `and` of the chain.
+    fn depth(&self) -> usize {
+        1 + self.count + self.inner
+    }
+
+    /// Takes a closed `child` into this frame's deepest path.
+    fn close(&mut self, child: &Frame) {
+        if child.depth() > self.inner {
+            self.inner = child.depth();
+            self.inner_at = child.inner_at;
+        }
+    }
+
+    fn in_string(&self) -> bool {
+        self.open == b'"'
+    }
 }
 
 /// Refuses a program that is too long or could nest deeper than [`MAX_NESTING`].
@@ -55,33 +90,25 @@ pub(crate) fn check(code: &str) -> Result<(), ShapeError> {
     }
     let bytes = code.as_bytes();
     // The whole program is one block, as if wrapped in parentheses.
-    let mut stack = vec![Frame::Block {
-        open: b'(',
-        count: 0,
-    }];
-    // Σ over the stack of (1 + count): kept up to date instead of summed at every byte.
+    let mut stack = vec![Frame::new(b'(', 0)];
+    // Σ over the stack of (1 + count): kept up to date instead of summed at every byte, so that
+    // a program too deep on the way down is refused where it gets so.
     let mut depth = 1usize;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let in_string = matches!(stack.last(), Some(Frame::Str));
+        let in_string = stack.last().is_some_and(Frame::in_string);
         let mut deeper = 0;
         if in_string {
             match b {
                 b'\\' if bytes.get(i + 1) == Some(&b'(') => {
-                    stack.push(Frame::Block {
-                        open: b'(',
-                        count: 0,
-                    });
+                    stack.push(Frame::new(b'(', i));
                     deeper = 1;
                     i += 1;
                 }
                 // Any other escape: the next byte is part of it (`\"` does not end the string).
                 b'\\' => i += 1,
-                b'"' => {
-                    stack.pop();
-                    depth -= 1;
-                }
+                b'"' => depth -= close(&mut stack),
                 _ => {}
             }
             i += 1;
@@ -92,23 +119,13 @@ pub(crate) fn check(code: &str) -> Result<(), ShapeError> {
                         i += 1;
                     }
                 }
-                b'"' => {
-                    stack.push(Frame::Str);
-                    deeper = 1;
-                    i += 1;
-                }
-                b'(' | b'[' | b'{' => {
-                    stack.push(Frame::Block { open: b, count: 0 });
+                b'"' | b'(' | b'[' | b'{' => {
+                    stack.push(Frame::new(b, i));
                     deeper = 1;
                     i += 1;
                 }
                 b')' | b']' | b'}' => {
-                    // An unmatched closer is jaq's to report; the outermost block stays.
-                    if stack.len() > 1
-                        && let Some(Frame::Block { count, .. }) = stack.pop()
-                    {
-                        depth -= 1 + count;
-                    }
+                    depth -= close(&mut stack);
                     i += 1;
                 }
                 _ if OPERATOR_CHARS.contains(&b) => {
@@ -116,8 +133,8 @@ pub(crate) fn check(code: &str) -> Result<(), ShapeError> {
                     while i < bytes.len() && OPERATOR_CHARS.contains(&bytes[i]) {
                         i += 1;
                     }
-                    let separator = &bytes[start..i] == b","
-                        && matches!(stack.last(), Some(Frame::Block { open: b'{', .. }));
+                    let separator =
+                        &bytes[start..i] == b"," && stack.last().is_some_and(|f| f.open == b'{');
                     if !separator {
                         deeper = bump(&mut stack);
                     }
@@ -145,14 +162,39 @@ pub(crate) fn check(code: &str) -> Result<(), ShapeError> {
             });
         }
     }
-    Ok(())
+    // Levels counted after a bracket closed are known only now: the whole program's depth.
+    // Brackets left open are jaq's to report; they close here.
+    while stack.len() > 1 {
+        close(&mut stack);
+    }
+    match stack.last() {
+        Some(root) if root.depth() > MAX_NESTING => Err(ShapeError::TooDeep {
+            offset: root.inner_at,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Closes the innermost frame into its parent; returns the levels it had added to the running
+/// depth. An unmatched closer is jaq's to report: the outermost block stays.
+fn close(stack: &mut Vec<Frame>) -> usize {
+    if stack.len() < 2 {
+        return 0;
+    }
+    let Some(child) = stack.pop() else {
+        return 0;
+    };
+    if let Some(parent) = stack.last_mut() {
+        parent.close(&child);
+    }
+    1 + child.count
 }
 
 /// One more level inside the innermost block; returns how much deeper that is.
 fn bump(stack: &mut [Frame]) -> usize {
     match stack.last_mut() {
-        Some(Frame::Block { count, .. }) => {
-            *count += 1;
+        Some(f) if !f.in_string() => {
+            f.count += 1;
             1
         }
         _ => 0,
@@ -214,6 +256,29 @@ mod tests {
                 &code[..40]
             );
         }
+    }
+
+    /// `((…) and .a and .a …)`: jaq nests the bracket below every link of the chain after it,
+    /// so those links count for its depth too. 32 such levels of 100 links passed the scan and
+    /// overflowed the compiler's 32 MiB stack.
+    #[test]
+    fn levels_after_a_nested_bracket_count_for_it() {
+        let mut code = ".a".to_string();
+        for _ in 0..32 {
+            code = format!("({code}{})", " and .a".repeat(100));
+        }
+        assert_eq!(check(&code), Err(ShapeError::TooDeep { offset: 31 }));
+        let chained = |links: usize| format!("(({}){})", "1", " + 1".repeat(links));
+        assert_eq!(check(&chained(MAX_NESTING - 3)), Ok(()));
+        assert!(matches!(
+            check(&chained(MAX_NESTING - 2)),
+            Err(ShapeError::TooDeep { offset: 1 })
+        ));
+        // The same links before the bracket were counted already.
+        assert_eq!(
+            check(&format!("{}(1)", "1 + ".repeat(MAX_NESTING - 2))),
+            Ok(())
+        );
     }
 
     #[test]

@@ -18,12 +18,10 @@ use super::projection::{Parser, is_ident_start, lookup};
 use jaq_core::ValT;
 use jaq_json::Val;
 
-/// Deeper parentheses stay jq programs: the evaluation recurses once per level.
+/// Deeper parentheses stay jq programs: the evaluation recurses a few frames per level (and
+/// only per level: chains of `and`, `or` and `| not` are evaluated in loops), so this bounds its
+/// stack whatever the program's length.
 const MAX_DEPTH: usize = 32;
-
-/// Longer chains of `and`, `or` or `| not` stay jq programs: the evaluation recurses once per
-/// link too, so together with [`MAX_DEPTH`] this bounds its stack whatever the program's length.
-const MAX_CHAIN: usize = 64;
 
 /// A route's `filter`: a predicate when it is one, else a jq program run in an evaluator child.
 #[derive(Debug, Clone)]
@@ -115,10 +113,12 @@ enum Expr {
     Literal(Val),
     /// `a op b`.
     Compare(Box<Expr>, Op, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    /// `a | not`.
-    Not(Box<Expr>),
+    /// `a and b and ...`: a list rather than nested pairs, so that a long chain costs no stack.
+    And(Vec<Expr>),
+    /// `a or b or ...`
+    Or(Vec<Expr>),
+    /// `a | not`, negated this many times.
+    Not(Box<Expr>, usize),
 }
 
 impl Expr {
@@ -127,8 +127,9 @@ impl Expr {
         match self {
             Self::Path(_) => true,
             Self::Literal(_) => false,
-            Self::Compare(a, _, b) | Self::And(a, b) | Self::Or(a, b) => a.reads() || b.reads(),
-            Self::Not(a) => a.reads(),
+            Self::Compare(a, _, b) => a.reads() || b.reads(),
+            Self::And(terms) | Self::Or(terms) => terms.iter().any(Self::reads),
+            Self::Not(a, _) => a.reads(),
         }
     }
 }
@@ -172,27 +173,43 @@ fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
         Expr::Path(keys) => lookup(keys, input)?,
         Expr::Literal(v) => v.clone(),
         Expr::Compare(a, op, b) => Val::Bool(op.holds(&eval(a, input)?, &eval(b, input)?)),
-        Expr::And(a, b) => Val::Bool(eval(a, input)?.as_bool() && eval(b, input)?.as_bool()),
-        Expr::Or(a, b) => Val::Bool(eval(a, input)?.as_bool() || eval(b, input)?.as_bool()),
-        Expr::Not(a) => Val::Bool(!eval(a, input)?.as_bool()),
+        // `(a and b) and c` is false as soon as one term is: the rest are not evaluated.
+        Expr::And(terms) => Val::Bool(first(terms, input, false)?.is_none()),
+        Expr::Or(terms) => Val::Bool(first(terms, input, true)?.is_some()),
+        Expr::Not(a, times) => Val::Bool(eval(a, input)?.as_bool() != (times % 2 == 1)),
     })
+}
+
+/// The first of `terms` whose truth is `truth`, evaluated left to right up to it, as jq's
+/// `and`/`or` evaluate their right side only when the left does not decide.
+fn first(terms: &[Expr], input: &Val, truth: bool) -> Result<Option<usize>, JqError> {
+    for (i, term) in terms.iter().enumerate() {
+        if eval(term, input)?.as_bool() == truth {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
 }
 
 /// `a`, `a | not`, `a | not | not` ...: a pipe binds loosest, so `a` is a whole disjunction.
 fn negations(p: &mut Parser, depth: usize) -> Option<Expr> {
-    let mut e = disjunction(p, depth)?;
-    for links in 1.. {
+    let e = disjunction(p, depth)?;
+    let mut times = 0;
+    loop {
         p.skip_space();
         if p.peek() != Some(b'|') || p.code.get(p.at + 1) == Some(&b'=') {
             break;
         }
         p.at += 1;
-        if links > MAX_CHAIN || !word(p, "not") {
+        if !word(p, "not") {
             return None;
         }
-        e = Expr::Not(Box::new(e));
+        times += 1;
     }
-    Some(e)
+    Some(match times {
+        0 => e,
+        _ => Expr::Not(Box::new(e), times),
+    })
 }
 
 /// `a or b or ...`
@@ -205,26 +222,22 @@ fn conjunction(p: &mut Parser, depth: usize) -> Option<Expr> {
     joined(p, depth, "and", comparison, Expr::And)
 }
 
-/// Terms `next` parses, joined by the keyword `join` (left to right, as jq groups them), at
-/// most [`MAX_CHAIN`] links.
+/// Terms `next` parses, joined by the keyword `join`: one term alone, or `make` of them all.
 fn joined(
     p: &mut Parser,
     depth: usize,
     join: &str,
     next: fn(&mut Parser, usize) -> Option<Expr>,
-    make: fn(Box<Expr>, Box<Expr>) -> Expr,
+    make: fn(Vec<Expr>) -> Expr,
 ) -> Option<Expr> {
-    let mut left = next(p, depth)?;
-    for links in 1.. {
-        if !word(p, join) {
-            break;
-        }
-        if links > MAX_CHAIN {
-            return None;
-        }
-        left = make(Box::new(left), Box::new(next(p, depth)?));
+    let mut terms = vec![next(p, depth)?];
+    while word(p, join) {
+        terms.push(next(p, depth)?);
     }
-    Some(left)
+    Some(match terms.len() {
+        1 => terms.pop()?,
+        _ => make(terms),
+    })
 }
 
 /// An operand, or two compared (`==`, `!=`, `<`, `<=`, `>`, `>=`; not two that read paths).
@@ -365,15 +378,53 @@ mod tests {
         }
         let deep = format!("{}.a{}", "(".repeat(40), ")".repeat(40));
         assert!(!recognised(&deep));
-        for join in [" and ", " or ", " | not"] {
-            let chain = |n: usize| match join {
-                " | not" => format!(".a{}", join.repeat(n)),
-                _ => vec![".a == 1"; n].join(join),
-            };
-            // `n` terms joined (`.a` and `n` negations for `| not`).
-            assert!(recognised(&chain(MAX_CHAIN)), "{join}");
-            assert!(!recognised(&chain(MAX_CHAIN + 2)), "{join}");
+        // Chains as long as the nesting check lets through: they are evaluated in loops.
+        assert!(recognised(&vec![".a == 1"; 250].join(" and ")));
+        assert!(recognised(&vec![".a == 1"; 250].join(" or ")));
+        assert!(recognised(&format!(".a{}", " | not".repeat(500))));
+    }
+
+    /// The deepest predicate the bounds let through: at each of [`MAX_DEPTH`] levels of
+    /// parentheses, the level below starts an `and` chain, which starts an `or` chain, which is
+    /// negated (as many links as the nesting check then allows). Recognised, evaluated and
+    /// dropped on a thread with the 2 MiB stack of a runtime worker, in a debug build too,
+    /// where frames are largest.
+    #[test]
+    fn the_deepest_predicate_fits_a_runtime_threads_stack() {
+        let mut code = ".a".to_string();
+        for _ in 0..MAX_DEPTH {
+            // 15 levels each by the nesting check's count, 481 in all (of 512).
+            code = format!(
+                "({code}{}{}{})",
+                " and .a".repeat(4),
+                " or .a == 2".repeat(4),
+                " | not".repeat(2)
+            );
         }
+        let program = JqProgram::compile(&code).expect("compiles");
+        let answers = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let predicate = Predicate::recognise(&program).expect("a predicate");
+                let answers: Vec<String> = ["{\"a\": true}", "{\"a\": false}"]
+                    .into_iter()
+                    .map(|input| {
+                        let v = jaq_json::read::parse_single(input.as_bytes()).expect("json");
+                        predicate
+                            .eval(&v)
+                            .map(|v| v.to_string())
+                            .expect("evaluates")
+                    })
+                    .collect();
+                drop(predicate);
+                answers
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        // Each level is `.a` (its `and`s of `.a`, its `or`s false, its `not`s even in number);
+        // with `.a` true every `and` is evaluated, with `.a` false every `or`.
+        assert_eq!(answers, ["true", "false"]);
     }
 
     #[test]
@@ -391,6 +442,9 @@ mod tests {
             ".body.state < \"QUEUED\" or .body.missing > null",
             ".body.state == \"FINISHED\" and (.body.flag | not)",
             ".body.s.x == \"y\" | not",
+            ".body.flag | not | not | not",
+            ".body.missing or .body.flag or .body.s.x == \"y\"",
+            ".body.flag and .body.n == 1 and .body.s.x == \"y\"",
             ".body[\"s\"][\"x\"] == \"y\" or .[\"body\"].flag",
             ".",
         ];

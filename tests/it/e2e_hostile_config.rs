@@ -26,18 +26,26 @@ fn nested(depth: usize) -> String {
     format!("{}true{}", "(".repeat(depth), ")".repeat(depth))
 }
 
-/// 800 parentheses passed `check` and then aborted the gateway on reload; 3,500 aborted `check`.
+/// 32 levels of `(… and .a and .a …)`: shallow where each bracket opens, but jaq builds every
+/// bracket below the chain after it (about 12,800 levels in all; `check` aborted on a stack
+/// overflow).
+fn chained() -> String {
+    let mut code = ".a".to_string();
+    for _ in 0..32 {
+        code = format!("({code}{})", " and .a".repeat(400));
+    }
+    code
+}
+
+/// 800 parentheses passed `check` and then aborted the gateway on reload; 3,500 aborted `check`;
+/// so did [`chained`], which the nesting check once passed.
 #[test]
 fn check_and_try_refuse_deeply_nested_jq_with_its_key() {
-    for depth in [800, 3_500] {
+    for program in [nested(800), nested(3_500), chained()] {
         let text = config(
             "http://127.0.0.1:9/",
             "",
-            &format!(
-                "filter = '{}'\nmap = {{ a = '{}' }}",
-                nested(depth),
-                nested(depth)
-            ),
+            &format!("filter = '{program}'\nmap = {{ a = '{program}' }}"),
         );
         let (code, out, err) = check(&text, &[]);
         assert_eq!(code, 1, "{out}{err}");
