@@ -3,16 +3,18 @@
 //! jaq's lexer, parser and compiler recurse once per level of nesting, with no limit of their
 //! own: `((((…true…))))` 800 deep overflowed the 2 MiB stack of a reload thread, and a stack
 //! overflow aborts the whole process, not one request. So every program is scanned first, and
-//! one that could nest deeper than [`MAX_NESTING`] is refused with the offset where it does.
+//! one that could nest deeper than [`MAX_NESTING`] is refused with an offset: where it gets
+//! too deep, or where the innermost bracket of its deepest path opens.
 //!
 //! The scan over-approximates jaq's recursion: inside every bracket (`(`, `[`, `{`, and a
 //! string's `\(` interpolation) each operator (`|`, `,`, `+`, `and`, `//`, …) and each keyword
 //! that opens a nested term (`if`, `elif`, `try`, `catch`, `reduce`, `foreach`, `def`, `label`,
-//! `as`) counts one more level, until the bracket closes. A chain of binary operators
-//! counts too, because jaq builds it into a tree that its compiler walks recursively. Commas
-//! between the entries of an object are separators, not operators, so a large Port-style map
-//! stays shallow. Counting more than jaq recurses only refuses odd programs early; counting
-//! less would let one crash the gateway, so when in doubt the scan counts.
+//! `as`) counts one more level, for everything in the bracket, before the operator or after it.
+//! A chain of binary operators counts too, because jaq builds it into a tree that its compiler
+//! walks recursively, and a bracket at the chain's start (`(…) and .a and .b`) is at its
+//! bottom. Commas between the entries of an object are separators, not operators, so a large
+//! Port-style map stays shallow. Counting more than jaq recurses only refuses odd programs
+//! early; counting less would let one crash the gateway, so when in doubt the scan counts.
 
 /// The deepest nesting a program may have, by the measure above.
 pub(crate) const MAX_NESTING: usize = 512;
