@@ -261,8 +261,9 @@ mod tests {
     }
 
     /// `((…) and .a and .a …)`: jaq nests the bracket below every link of the chain after it,
-    /// so those links count for its depth too. 32 such levels of 100 links passed the scan and
-    /// overflowed the compiler's 32 MiB stack.
+    /// so those links count for its depth too. 32 such levels of 400 links passed the scan and
+    /// overflowed the compiler's 32 MiB stack; 100 links, which jaq still compiled, are refused
+    /// now as well.
     #[test]
     fn levels_after_a_nested_bracket_count_for_it() {
         let mut code = ".a".to_string();

@@ -174,21 +174,21 @@ fn eval(expr: &Expr, input: &Val) -> Result<Val, JqError> {
         Expr::Literal(v) => v.clone(),
         Expr::Compare(a, op, b) => Val::Bool(op.holds(&eval(a, input)?, &eval(b, input)?)),
         // `(a and b) and c` is false as soon as one term is: the rest are not evaluated.
-        Expr::And(terms) => Val::Bool(first(terms, input, false)?.is_none()),
-        Expr::Or(terms) => Val::Bool(first(terms, input, true)?.is_some()),
+        Expr::And(terms) => Val::Bool(!reaches(terms, input, false)?),
+        Expr::Or(terms) => Val::Bool(reaches(terms, input, true)?),
         Expr::Not(a, times) => Val::Bool(eval(a, input)?.as_bool() != (times % 2 == 1)),
     })
 }
 
-/// The first of `terms` whose truth is `truth`, evaluated left to right up to it, as jq's
-/// `and`/`or` evaluate their right side only when the left does not decide.
-fn first(terms: &[Expr], input: &Val, truth: bool) -> Result<Option<usize>, JqError> {
-    for (i, term) in terms.iter().enumerate() {
+/// Whether one of `terms` has the truth `truth`, evaluated left to right up to the first that
+/// has it, as jq's `and`/`or` evaluate their right side only when the left does not decide.
+fn reaches(terms: &[Expr], input: &Val, truth: bool) -> Result<bool, JqError> {
+    for term in terms {
         if eval(term, input)?.as_bool() == truth {
-            return Ok(Some(i));
+            return Ok(true);
         }
     }
-    Ok(None)
+    Ok(false)
 }
 
 /// `a`, `a | not`, `a | not | not` ...: a pipe binds loosest, so `a` is a whole disjunction.
