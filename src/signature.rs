@@ -44,9 +44,23 @@ impl Encoding {
     }
 
     pub fn encode(self, bytes: &[u8]) -> String {
+        let mut text = String::new();
+        self.encode_onto(bytes, &mut text);
+        text
+    }
+
+    /// [`Encoding::encode`] at the end of `text`, so a header's prefix and MAC share one string.
+    pub(crate) fn encode_onto(self, bytes: &[u8], text: &mut String) {
         match self {
-            Self::Hex => hex::encode(bytes),
-            Self::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+            Self::Hex => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                text.reserve(bytes.len() * 2);
+                for b in bytes {
+                    text.push(char::from(DIGITS[usize::from(b >> 4)]));
+                    text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+                }
+            }
+            Self::Base64 => base64::engine::general_purpose::STANDARD.encode_string(bytes, text),
         }
     }
 
@@ -244,7 +258,10 @@ impl HmacHeader {
     /// The header value for `body` signed with `secret`.
     pub(crate) fn value(&self, secret: &Secret, body: &[u8]) -> String {
         let mac = hmac(self.algorithm, secret.expose().as_bytes(), &[body]);
-        format!("{}{}", self.prefix, self.encoding.encode(&mac))
+        let mut value = String::with_capacity(self.prefix.len() + mac.len() * 2);
+        value.push_str(&self.prefix);
+        self.encoding.encode_onto(&mac, &mut value);
+        value
     }
 }
 

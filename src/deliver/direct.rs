@@ -106,8 +106,8 @@ fn request(post: Post<'_>) -> Result<hyper::Request<Full<Bytes>>, String> {
     // `request_headers` already replaced same-named headers where one must win; a name it left
     // twice is meant to go twice (as reqwest's `header` appended).
     for (k, v) in post.headers {
-        let name = HeaderName::try_from(k.as_str())
-            .map_err(|_| format!("header {k:?} is not a valid HTTP header name"))?;
+        let name =
+            header_name(&k).map_err(|_| format!("header {k:?} is not a valid HTTP header name"))?;
         let value = HeaderValue::try_from(v)
             .map_err(|_| format!("header {k} has a value HTTP does not allow"))?;
         headers.append(name, value);
@@ -117,6 +117,46 @@ fn request(post: Post<'_>) -> Result<hyper::Request<Full<Bytes>>, String> {
         .entry(hyper::header::USER_AGENT)
         .or_insert(HeaderValue::from_static(USER_AGENT));
     Ok(request)
+}
+
+/// The names hookgate's own headers and its signing schemes send on every attempt, parsed once:
+/// parsing a name that is not one of HTTP's standard ones copies it, lower-cased, each time.
+static OWN_NAMES: std::sync::LazyLock<Vec<HeaderName>> = std::sync::LazyLock::new(|| {
+    [
+        "x-hookgate-delivery",
+        "x-hookgate-event",
+        "x-hookgate-attempt",
+        "x-hub-signature-256",
+        "x-github-event",
+        "x-github-delivery",
+        "x-signature-256",
+        "x-signature",
+        "pulumi-webhook-signature",
+        "pulumi-webhook-id",
+        "pulumi-webhook-kind",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-gitlab-token",
+        "x-gitlab-event",
+        "x-gitlab-event-uuid",
+        "idempotency-key",
+        "x-hcp-webhook-signature",
+        "x-tfe-notification-signature",
+    ]
+    .into_iter()
+    .map(HeaderName::from_static)
+    .collect()
+});
+
+fn header_name(name: &str) -> Result<HeaderName, hyper::header::InvalidHeaderName> {
+    match OWN_NAMES
+        .iter()
+        .find(|own| own.as_str().eq_ignore_ascii_case(name))
+    {
+        Some(own) => Ok(own.clone()),
+        None => HeaderName::try_from(name),
+    }
 }
 
 /// Reads at most [`RESPONSE_BODY_LIMIT`] bytes of the body; the rest is not waited for.
@@ -233,6 +273,20 @@ mod tests {
         let sent = send_to(&format!("http://{addr}/"), Duration::from_millis(200)).await;
         assert_eq!(sent.result, AttemptResult::TransportError);
         assert_eq!(sent.error.as_deref(), Some("timed out after 200ms"));
+    }
+
+    #[test]
+    fn own_names_are_found_in_any_case_and_others_parsed() {
+        for name in [
+            "X-Hookgate-Delivery",
+            "x-hub-signature-256",
+            "X-Custom",
+            "Content-Type",
+        ] {
+            let parsed = header_name(name).expect("valid");
+            assert_eq!(parsed.as_str(), name.to_ascii_lowercase());
+        }
+        assert!(header_name("bad name").is_err());
     }
 
     #[test]

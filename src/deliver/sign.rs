@@ -134,15 +134,17 @@ fn guid(id: &str) -> String {
     b.copy_from_slice(&sha2::Sha256::digest(id.as_bytes())[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut guid = String::with_capacity(36);
+    for (i, group) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            guid.push('-');
+        }
+        crate::signature::Encoding::Hex.encode_onto(group, &mut guid);
+    }
+    guid
 }
 
 fn one(spec: HmacHeader, secret: &Secret, body: &[u8]) -> (String, String) {
@@ -267,6 +269,17 @@ mod tests {
             guid
         );
         assert_ne!(super::guid("dlv_2"), guid);
+    }
+
+    #[test]
+    fn a_guid_groups_the_hashs_hex_digits_8_4_4_4_12() {
+        use sha2::Digest as _;
+        let mut b = sha2::Sha256::digest(b"dlv_1")[..16].to_vec();
+        b[6] = (b[6] & 0x0f) | 0x80;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = hex::encode(b);
+        let expected = [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]].join("-");
+        assert_eq!(super::guid("dlv_1"), expected);
     }
 
     #[test]

@@ -242,13 +242,18 @@ async fn accept(
     let place = state.backlog.reserve(config.server.max_backlog)?;
     let id = event.id.clone();
     let promise = state.inbox.promise();
+    // Shared with the store, not copied: it lets go of its handle before it answers, so the
+    // route loop's is the only one left.
+    let event = std::sync::Arc::new(event);
     let copy = promise.wanted().then(|| event.clone());
     if let Err(e) = state.store.insert_event(event).await {
         place.release();
         return Err(IngressError::Unavailable(e));
     }
     drop(place);
-    promise.keep(copy);
+    promise.keep(copy.map(|event| {
+        std::sync::Arc::try_unwrap(event).unwrap_or_else(|shared| StoredEvent::clone(&shared))
+    }));
     Ok(id)
 }
 

@@ -9,6 +9,20 @@ use crate::transform::jq::JqProgram;
 use crate::transform::predicate::Predicate;
 use jaq_json::{Map, Val};
 
+/// The envelope's keys, made once: a key is shared, not copied, into each event's envelope.
+static KEYS: std::sync::LazyLock<[Val; 7]> = std::sync::LazyLock::new(|| {
+    [
+        "id",
+        "source",
+        "event_type",
+        "received_at",
+        "headers",
+        "queryParams",
+        "body",
+    ]
+    .map(|k| Val::utf8_str(k.as_bytes().to_vec()))
+});
+
 /// Headers that never reach a mapping.
 const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
@@ -128,8 +142,9 @@ impl Envelope {
     }
 
     /// [`Envelope::build`], holding only what `needs` keeps ([`super::needs`]): values outside it
-    /// are left out (`headers` and `queryParams` empty, `body` null or an object of only the kept
-    /// keys), so a body is parsed only as far as its readers read it. Whatever a kept path reads
+    /// are left out (`id`, `source` and `received_at` absent, `headers` and `queryParams` empty,
+    /// `body` null or an object of only the kept keys), so a body is parsed only as far as its
+    /// readers read it. Whatever a kept path reads
     /// is what the whole envelope holds there; a body that does not scan as an object of
     /// objects along the way is parsed whole, errors included.
     pub(crate) fn build_pruned(
@@ -197,9 +212,10 @@ impl Envelope {
 }
 
 struct Parts<'a> {
-    id: &'a str,
-    source: &'a str,
-    received_at: String,
+    /// `None` where no reader reads them (`needs`): an envelope leaves them out.
+    id: Option<&'a str>,
+    source: Option<&'a str>,
+    received_at: Option<String>,
     headers: Val,
     query: Val,
     body: Val,
@@ -242,9 +258,9 @@ impl<'a> Parts<'a> {
             None => Map::default(),
         };
         Ok(Parts {
-            id: &event.id,
-            source: &event.source,
-            received_at: crate::rfc3339(event.received_at),
+            id: kept("id").map(|_| event.id.as_str()),
+            source: kept("source").map(|_| event.source.as_str()),
+            received_at: kept("received_at").map(|_| crate::rfc3339(event.received_at)),
             headers: Val::obj(headers),
             query: Val::obj(query),
             body,
@@ -350,14 +366,21 @@ impl<'de, 'k> serde::de::Visitor<'de> for Picker<'k> {
 impl Parts<'_> {
     fn into_val(self, event_type: Option<&str>) -> Val {
         let s = |x: &str| Val::utf8_str(x.to_owned().into_bytes());
+        let [id, source, kind, received_at, headers, query, body] = &*KEYS;
         let mut m = Map::default();
-        m.insert(s("id"), s(self.id));
-        m.insert(s("source"), s(self.source));
-        m.insert(s("event_type"), event_type.map_or(Val::Null, s));
-        m.insert(s("received_at"), s(&self.received_at));
-        m.insert(s("headers"), self.headers);
-        m.insert(s("queryParams"), self.query);
-        m.insert(s("body"), self.body);
+        if let Some(v) = self.id {
+            m.insert(id.clone(), s(v));
+        }
+        if let Some(v) = self.source {
+            m.insert(source.clone(), s(v));
+        }
+        m.insert(kind.clone(), event_type.map_or(Val::Null, s));
+        if let Some(v) = self.received_at {
+            m.insert(received_at.clone(), Val::utf8_str(v.into_bytes()));
+        }
+        m.insert(headers.clone(), self.headers);
+        m.insert(query.clone(), self.query);
+        m.insert(body.clone(), self.body);
         Val::obj(m)
     }
 }

@@ -83,7 +83,7 @@ pub(crate) struct Signals {
 pub(crate) trait Queue: Send + Sync + 'static {
     /// Commits an event. Returns only once it is durable. On a shared store the event is leased
     /// to this instance for routing (ingress hands it to the route loop in memory).
-    async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError>;
+    async fn insert_event(&self, event: Arc<StoredEvent>) -> Result<(), StoreError>;
     /// The oldest events whose routing is not yet recorded (on a shared store: that no other
     /// live instance holds; this instance's own are handed out again).
     async fn unrouted_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {

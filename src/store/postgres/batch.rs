@@ -33,7 +33,7 @@ struct Job<T> {
 /// The store's group commits, one queue per kind of write.
 pub(super) struct Writers {
     /// Ingress's events, each with its place in the routing queue, leased to this instance.
-    pub(super) events: Batcher<StoredEvent>,
+    pub(super) events: Batcher<Arc<StoredEvent>>,
     /// Finished attempts of deliveries already recorded.
     pub(super) attempts: Batcher<Attempt>,
 }
@@ -51,7 +51,7 @@ impl Writers {
         let events = Batcher::spawn(
             pool.clone(),
             commits.clone(),
-            move |pool, events: Arc<[StoredEvent]>| {
+            move |pool, events: Arc<[Arc<StoredEvent>]>| {
                 let owner = o.clone();
                 async move {
                     let c = get(&pool).await?;
@@ -175,6 +175,8 @@ async fn commit<T: Clone>(pool: &Pool, write: &Write<T>, commits: &CommitTimes, 
     commits.observe(began.elapsed());
     match written {
         Ok(()) => {
+            // Before the answers: a caller may take back sole ownership of what it wrote.
+            drop(items);
             for done in dones {
                 let _ = done.send(Ok(()));
             }

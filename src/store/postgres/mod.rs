@@ -252,7 +252,7 @@ macro_rules! in_tx {
 
 #[async_trait::async_trait]
 impl Queue for PostgresStore {
-    async fn insert_event(&self, event: StoredEvent) -> Result<(), StoreError> {
+    async fn insert_event(&self, event: Arc<StoredEvent>) -> Result<(), StoreError> {
         // No wake-up: ingress hands the event to this instance's route loop in memory, and the
         // others leave it alone while this instance holds its lease.
         self.writers.events.submit(event).await

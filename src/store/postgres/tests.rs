@@ -128,7 +128,10 @@ async fn seed_deliveries(store: &PostgresStore, n: usize) {
 async fn seed_deliveries_from(store: &PostgresStore, from: usize, n: usize) {
     let mut routings = Vec::new();
     for i in from..from + n {
-        store.insert_event(event(&format!("e{i}"))).await.unwrap();
+        store
+            .insert_event(event(&format!("e{i}")).into())
+            .await
+            .unwrap();
         routings.push(routing(&format!("e{i}"), &format!("d{i}")));
     }
     store.record_routing(batch(routings), NOW).await.unwrap();
@@ -154,6 +157,26 @@ async fn pg_the_pool_is_open_before_the_first_request() {
     );
 }
 
+/// Ingress takes its event back for the route loop without a copy only if the group commit let
+/// go of its handle before answering.
+#[tokio::test]
+async fn pg_an_inserted_event_is_released_before_the_answer() {
+    let Some(url) = fresh_database("released_events").await else {
+        return;
+    };
+    let store = open(&url).await;
+    let events: Vec<std::sync::Arc<StoredEvent>> = (0..8)
+        .map(|i| std::sync::Arc::new(event(&format!("e{i}"))))
+        .collect();
+    let inserts = events.iter().map(|e| store.insert_event(e.clone()));
+    for done in futures_util::future::join_all(inserts).await {
+        done.unwrap();
+    }
+    for e in &events {
+        assert_eq!(std::sync::Arc::strong_count(e), 1, "{}", e.id);
+    }
+}
+
 #[tokio::test]
 async fn pg_unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
     let Some(url) = fresh_database("unrouted_pages").await else {
@@ -162,10 +185,10 @@ async fn pg_unrouted_events_come_in_pages_up_to_the_last_seq_asked_for() {
     let store = open(&url).await;
     assert_eq!(store.last_seq().await.unwrap(), 0);
     for id in ["a", "b", "c", "d"] {
-        store.insert_event(event(id)).await.unwrap();
+        store.insert_event(event(id).into()).await.unwrap();
     }
     let upto = store.last_seq().await.unwrap();
-    store.insert_event(event("later")).await.unwrap();
+    store.insert_event(event("later").into()).await.unwrap();
     store
         .record_routing(batch(vec![routing("b", "db")]), NOW)
         .await
@@ -190,7 +213,7 @@ async fn pg_a_first_routing_leaves_delivered_routes_to_their_deliveries() {
         return;
     };
     let store = open(&url).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     let mut first = routing("e1", "d1");
     first.results.push(RouteResult {
         route: "f".into(),
@@ -236,7 +259,7 @@ async fn pg_round_trip_insert_route_claim_attempt_retry() {
         return;
     };
     let store = open(&url).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     let unrouted = store.unrouted_events(10).await.unwrap();
     assert_eq!(unrouted.len(), 1);
     assert_eq!(unrouted[0].headers, vec![("x-a".into(), "1".into())]);
@@ -389,7 +412,7 @@ async fn pg_targets_retry_many_list_events_waiting_and_prune() {
         ["e2", "e1"]
     );
 
-    store.insert_event(event("w")).await.unwrap();
+    store.insert_event(event("w").into()).await.unwrap();
     let mut waiting = routing("w", "dw");
     waiting.results[0].outcome = Outcome::Waiting;
     waiting.deliveries.clear();

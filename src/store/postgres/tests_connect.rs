@@ -14,7 +14,7 @@ async fn pg_commits_of_one_instance_wake_the_others() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = tokio::time::timeout(Duration::from_millis(100), signals.events.notified()).await;
     let _ = tokio::time::timeout(Duration::from_millis(100), signals.deliveries.notified()).await;
-    a.insert_event(event("e1")).await.unwrap();
+    a.insert_event(event("e1").into()).await.unwrap();
     a.record_routing(batch(vec![routing("e1", "d1")]), NOW)
         .await
         .unwrap();
@@ -37,7 +37,7 @@ async fn pg_tls_verifies_the_server_and_carries_every_connection() {
         "HOOKGATE_TEST_POSTGRES_CA: the CA `scripts/pg start` made (./scripts/test sets it)",
     );
     let store = open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     store
         .record_routing(batch(vec![routing("e1", "d1")]), NOW)
         .await

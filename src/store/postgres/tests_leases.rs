@@ -96,7 +96,7 @@ async fn pg_unrouted_events_are_not_handed_to_two_routers() {
     let (a, b) = (open(&url).await, open(&url).await);
     // An instance's own events are leased to it from their insert (its route loop has them in
     // memory): the other leaves them alone.
-    a.insert_event(event("mine")).await.unwrap();
+    a.insert_event(event("mine").into()).await.unwrap();
     assert!(b.unrouted_events(10).await.unwrap().is_empty());
     // Nor does its own look for what others left.
     assert!(a.unheld_events(10).await.unwrap().is_empty());
@@ -145,7 +145,7 @@ async fn pg_handed_over_deliveries_are_leased_until_given_back() {
         return;
     };
     let (a, b) = (open(&url).await, open(&url).await);
-    a.insert_event(event("e1")).await.unwrap();
+    a.insert_event(event("e1").into()).await.unwrap();
     let leased = RoutingBatch {
         routings: vec![routing("e1", "d1")],
         leases: [("d1".to_string(), NOW + 60_000)].into(),
@@ -173,7 +173,7 @@ async fn pg_a_routing_recorded_after_its_first_attempts_writes_what_they_left() 
     };
     let (a, b) = (open(&url).await, open(&url).await);
     for e in ["e1", "e2"] {
-        a.insert_event(event(e)).await.unwrap();
+        a.insert_event(event(e).into()).await.unwrap();
     }
     // Held by its instance: no other instance routes the event meanwhile.
     assert!(b.unrouted_events(10).await.unwrap().is_empty());
@@ -206,7 +206,7 @@ async fn pg_a_routing_committed_while_another_waits_for_the_event_is_not_written
         return;
     };
     let store = open(&url).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     let mut client = raw_client(&url).await;
     // Another instance's routing of e1, holding the event's lock until it commits.
     let other = client.transaction().await.unwrap();
@@ -248,7 +248,7 @@ async fn pg_a_routing_made_before_a_replay_is_not_taken_and_the_replays_own_is()
         return;
     };
     let store = open(&url).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     store.replay_event("e1").await.unwrap();
     store
         .record_routing(batch(vec![routing("e1", "d0")]), NOW)
@@ -279,7 +279,7 @@ async fn pg_a_replay_committed_while_a_routing_waits_for_the_event_is_not_lost()
         return;
     };
     let store = Arc::new(open(&url).await);
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     let mut client = raw_client(&url).await;
     // A replay of e1 (the store's own statement), holding its rows until it commits.
     let replay = client.transaction().await.unwrap();

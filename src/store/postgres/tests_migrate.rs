@@ -35,7 +35,7 @@ async fn pg_text_keys_compare_as_bytes_in_a_database_with_a_locale() {
         return;
     };
     let store = open(&url).await;
-    store.insert_event(event("e1")).await.unwrap();
+    store.insert_event(event("e1").into()).await.unwrap();
     let results = ["b", "B", "a"].map(|route| RouteResult {
         route: route.into(),
         outcome: Outcome::Filtered,

@@ -50,7 +50,7 @@ async fn routing_state_moves_off_events_with_what_they_held() {
     // What is stored (by the insert itself, migration 0009) and replayed (the trigger) from now on
     // is queued.
     store
-        .insert_event(StoredEvent::blank("e4", 2))
+        .insert_event(StoredEvent::blank("e4", 2).into())
         .await
         .unwrap();
     store.replay_event("e1").await.unwrap();

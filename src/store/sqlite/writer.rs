@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Op {
-    InsertEvent(StoredEvent, Reply<()>),
+    InsertEvent(Arc<StoredEvent>, Reply<()>),
     Unrouted(Span, usize, Reply<Vec<(i64, StoredEvent)>>),
     LastSeq(Reply<i64>),
     RecordRouting(Arc<RoutingBatch>, i64, Reply<Vec<String>>),
@@ -109,7 +109,7 @@ pub(super) fn writer_loop(
                         op => deferred.push(run_op(&tx, op)),
                     }
                 }
-                deferred.extend(grouped(&tx, inserts, insert_event));
+                deferred.extend(grouped(&tx, inserts, |c, ev| insert_event(c, ev)));
                 deferred.extend(grouped(&tx, attempts, record_attempt));
                 tx.commit().err().map(|e| e.to_string())
             }
@@ -395,7 +395,7 @@ mod tests {
             Op::RecordRouting(Arc::new(batch), 0, reply())
         };
         assert!(comes_in_streams(&Op::InsertEvent(
-            StoredEvent::blank("e", 1),
+            StoredEvent::blank("e", 1).into(),
             reply()
         )));
         // Recorded after its deliveries went out (the late path).

@@ -12,7 +12,7 @@ pub(in crate::store::postgres) async fn insert_events(
     c: &Client,
     owner: &str,
     lease_ms: i64,
-    events: &[StoredEvent],
+    events: &[Arc<StoredEvent>],
 ) -> Pg<u64> {
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
