@@ -129,7 +129,7 @@ pub async fn run(
     let cluster_task = cluster.map(|c| tokio::spawn(c.run(stop_rx.clone())));
     let worker_task = tokio::spawn(worker.run(stop_rx, SHUTDOWN_GRACE));
     let limits = options.ingress;
-    let app = ingress::router(ingress::Ingress {
+    let app = std::sync::Arc::new(ingress::App::new(ingress::Ingress {
         store: store.clone(),
         config: config_rx,
         metrics: ctx.metrics.clone(),
@@ -139,7 +139,7 @@ pub async fn run(
         inbox,
         limits,
         drift: Default::default(),
-    });
+    }));
     tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections,
         "ingress listening");
     // A request in flight at shutdown needs at most the body deadline to reach its commit.

@@ -19,9 +19,7 @@
 //! - the whole-body deadline ([`Limits::body_read_timeout`]) is applied by the `POST /hooks`
 //!   handler, which answers 408 (hyper has no body timeout).
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -77,7 +75,7 @@ pub(crate) fn default_max_connections() -> usize {
 /// body deadline anyway).
 pub(crate) async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Arc<super::App>,
     limits: Limits,
     drain: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -153,7 +151,7 @@ pub(crate) async fn serve(
 /// `app` as one connection's service, marking the connection busy from the moment its request
 /// head is parsed until its response is ready, and served once it has answered a request.
 fn tracked(
-    app: &Router,
+    app: &Arc<super::App>,
     state: &Arc<Conn>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
@@ -164,17 +162,17 @@ fn tracked(
              + 'static,
 > + Send
 + 'static {
-    let app = TowerToHyperService::new(app.clone());
+    let app = app.clone();
     let state = state.clone();
     hyper::service::service_fn(move |req| {
         state.busy.store(true, Relaxed);
-        let answer = hyper::service::Service::call(&app, req);
+        let answer = app.clone().answer(req);
         let state = state.clone();
         async move {
             let response = answer.await;
             state.busy.store(false, Relaxed);
             state.served.store(true, Relaxed);
-            response
+            Ok::<_, std::convert::Infallible>(response)
         }
     })
 }

@@ -91,6 +91,43 @@ async fn status_codes_of_ingress() {
     }
 }
 
+/// An event's plain `POST /hooks/{name}` skips axum's router; every other shape of path and
+/// method still goes through it, and the two agree.
+#[tokio::test]
+async fn paths_the_router_answers_agree_with_the_direct_one() {
+    let gw = Gateway::start(&config("http://127.0.0.1:9/")).await;
+    let hooks = gw.hook("open");
+    let base = hooks.trim_end_matches("/open");
+    // Percent-encoded, the name goes through the router, which decodes it.
+    let (status, json) = post_json(&format!("{base}/op%65n"), r#"{"a":1}"#, &[]).await;
+    assert_eq!(status, 202, "{json}");
+    assert!(
+        json["id"].as_str().is_some_and(|id| id.starts_with("evt_")),
+        "{json}"
+    );
+    let (status, json) = post_json(&format!("{base}/n%6Fpe"), r#"{"a":1}"#, &[]).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (404, Some("unknown source `nope`"))
+    );
+    let (status, direct) = post_json(&format!("{base}/nope"), r#"{"a":1}"#, &[]).await;
+    assert_eq!((status, &direct), (404, &json));
+    for (method, url, want) in [
+        (reqwest::Method::GET, hooks.clone(), 405),
+        (reqwest::Method::PUT, hooks.clone(), 405),
+        (reqwest::Method::POST, format!("{hooks}/more"), 404),
+        (reqwest::Method::POST, format!("{base}/"), 404),
+    ] {
+        let resp = client()
+            .request(method.clone(), &url)
+            .body("{}")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), want, "{method} {url}");
+    }
+}
+
 #[tokio::test]
 async fn oversized_bodies_get_413_declared_or_streamed() {
     let gw = Gateway::start(&config("http://127.0.0.1:9/")).await;
