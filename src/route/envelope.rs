@@ -296,19 +296,19 @@ fn pruned_value(bytes: &[u8], kept: &super::needs::Tree) -> Option<Val> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let found = Picker(&kept.children).deserialize(&mut de).ok()?;
     de.end().ok()?;
-    picked_value(&kept.children, found)
+    picked_value(kept, found)
 }
 
 /// The object of the values `found` for `kept`'s keys, each parsed by jaq where kept whole.
-fn picked_value(kept: &[(String, super::needs::Tree)], found: Vec<Option<Picked>>) -> Option<Val> {
-    let mut m = Map::default();
-    for ((key, _), pick) in kept.iter().zip(found) {
+fn picked_value(kept: &super::needs::Tree, found: Vec<Option<Picked>>) -> Option<Val> {
+    let mut m = Map::with_capacity_and_hasher(kept.keys.len(), Default::default());
+    for (key, pick) in kept.keys.iter().zip(found) {
         let v = match pick {
             None => continue,
             Some(Picked::Raw(raw)) => jaq_json::read::parse_single(raw.get().as_bytes()).ok()?,
             Some(Picked::Object(kept, found)) => picked_value(kept, found)?,
         };
-        m.insert(Val::utf8_str(key.clone().into_bytes()), v);
+        m.insert(key.clone(), v);
     }
     Some(Val::obj(m))
 }
@@ -323,10 +323,7 @@ struct Picker<'k>(&'k [(String, super::needs::Tree)]);
 /// What a [`Picker`] found for one kept key.
 enum Picked<'de, 'k> {
     Raw(&'de serde_json::value::RawValue),
-    Object(
-        &'k [(String, super::needs::Tree)],
-        Vec<Option<Picked<'de, 'k>>>,
-    ),
+    Object(&'k super::needs::Tree, Vec<Option<Picked<'de, 'k>>>),
 }
 
 impl<'de, 'k> serde::de::DeserializeSeed<'de> for Picker<'k> {
@@ -350,8 +347,8 @@ impl<'de, 'k> serde::de::Visitor<'de> for Picker<'k> {
             match self.0.iter().position(|(k, _)| k == key) {
                 Some(i) if self.0[i].1.whole => found[i] = Some(Picked::Raw(map.next_value()?)),
                 Some(i) => {
-                    let below = &self.0[i].1.children;
-                    let inner = map.next_value_seed(Picker(below))?;
+                    let below = &self.0[i].1;
+                    let inner = map.next_value_seed(Picker(&below.children))?;
                     found[i] = Some(Picked::Object(below, inner));
                 }
                 None => {
@@ -367,7 +364,7 @@ impl Parts<'_> {
     fn into_val(self, event_type: Option<&str>) -> Val {
         let s = |x: &str| Val::utf8_str(x.to_owned().into_bytes());
         let [id, source, kind, received_at, headers, query, body] = &*KEYS;
-        let mut m = Map::default();
+        let mut m = Map::with_capacity_and_hasher(KEYS.len(), Default::default());
         if let Some(v) = self.id {
             m.insert(id.clone(), s(v));
         }

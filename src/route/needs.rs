@@ -17,6 +17,9 @@ use super::rules::Route;
 pub(crate) struct Tree {
     pub(crate) whole: bool,
     pub(crate) children: Vec<(String, Tree)>,
+    /// Each child's key as the envelope holds it, made once: shared, not copied, into each
+    /// event's envelope.
+    pub(crate) keys: Vec<jaq_json::Val>,
 }
 
 impl Tree {
@@ -25,6 +28,7 @@ impl Tree {
         Self {
             whole: true,
             children: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -42,6 +46,8 @@ impl Tree {
             Some(i) => i,
             None => {
                 self.children.push((key.to_string(), Self::default()));
+                self.keys
+                    .push(jaq_json::Val::utf8_str(key.as_bytes().to_vec()));
                 self.children.len() - 1
             }
         };
