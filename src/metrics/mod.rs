@@ -7,10 +7,10 @@
 //! from the config, never anything a producer controls (unknown sources share one label).
 
 pub(crate) mod activity;
+mod series;
 
 use crate::store::{COMMIT_BOUNDS, CommitStats};
-use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use series::{Counters, Histograms, Series, escape};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -24,190 +24,6 @@ const FAST_BUCKETS: [f64; 14] = [
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25,
     1.0, 2.5,
 ];
-
-/// A counter family: one value per label set.
-#[derive(Debug, Default)]
-struct Counters<const N: usize>(Mutex<BTreeMap<Labels<N>, u64>>);
-
-impl<const N: usize> Counters<N> {
-    /// Allocates only for a label set's first sample: this runs several times per event.
-    fn add(&self, labels: [&str; N], n: u64) {
-        let mut m = self.0.lock();
-        match m.get_mut(&labels as &dyn LabelSet) {
-            Some(v) => *v += n,
-            None => {
-                m.insert(Labels(labels.map(str::to_string)), n);
-            }
-        }
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str, keys: [&str; N]) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (labels, n) in self.0.lock().iter() {
-            let _ = writeln!(out, "{name}{{{}}} {n}", label_pairs(&keys, &labels.0));
-        }
-    }
-}
-
-/// A counter's label values, in the order of its label names.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Labels<const N: usize>([String; N]);
-
-/// Label values as a map looks them up: owned in the map, borrowed in a sample.
-trait LabelSet {
-    fn at(&self, i: usize) -> Option<&str>;
-}
-
-impl<const N: usize> LabelSet for Labels<N> {
-    fn at(&self, i: usize) -> Option<&str> {
-        self.0.get(i).map(String::as_str)
-    }
-}
-
-impl<const N: usize> LabelSet for [&str; N] {
-    fn at(&self, i: usize) -> Option<&str> {
-        self.get(i).copied()
-    }
-}
-
-/// Value by value, as `[String; N]` orders (which `Labels` derives), so a borrowed set finds
-/// its owned twin.
-impl Ord for dyn LabelSet + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (0..)
-            .map(|i| (self.at(i), other.at(i)))
-            .find_map(|pair| match pair {
-                (None, None) => Some(std::cmp::Ordering::Equal),
-                (a, b) => Some(a.cmp(&b)).filter(|o| o.is_ne()),
-            })
-            .unwrap_or(std::cmp::Ordering::Equal)
-    }
-}
-
-impl PartialOrd for dyn LabelSet + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for dyn LabelSet + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-
-impl Eq for dyn LabelSet + '_ {}
-
-impl<'a, const N: usize> std::borrow::Borrow<dyn LabelSet + 'a> for Labels<N> {
-    fn borrow(&self) -> &(dyn LabelSet + 'a) {
-        self
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Histogram {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn record(&mut self, bounds: &[f64], secs: f64) {
-        // Stored per bucket, made cumulative when rendered.
-        if let Some(i) = bounds.iter().position(|b| secs <= *b) {
-            self.counts[i] += 1;
-        }
-        self.sum += secs;
-        self.count += 1;
-    }
-}
-
-/// A histogram family: one histogram per label value.
-#[derive(Debug)]
-struct Histograms {
-    bounds: &'static [f64],
-    by_label: Mutex<BTreeMap<String, Histogram>>,
-}
-
-impl Histograms {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            by_label: Mutex::default(),
-        }
-    }
-
-    fn observe(&self, label: &str, value: Duration) {
-        let secs = value.as_secs_f64();
-        let mut m = self.by_label.lock();
-        // Allocates only for a label's first sample.
-        match m.get_mut(label) {
-            Some(h) => h.record(self.bounds, secs),
-            None => {
-                let mut h = Histogram {
-                    counts: vec![0; self.bounds.len()],
-                    sum: 0.0,
-                    count: 0,
-                };
-                h.record(self.bounds, secs);
-                m.insert(label.to_string(), h);
-            }
-        }
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str, key: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (label, h) in self.by_label.lock().iter() {
-            let at_most: Vec<u64> = h
-                .counts
-                .iter()
-                .scan(0, |sum, n| {
-                    *sum += n;
-                    Some(*sum)
-                })
-                .collect();
-            let series = Series {
-                name,
-                label: &format!("{key}=\"{}\",", escape(label)),
-                bounds: self.bounds,
-            };
-            series.write(out, &at_most, h.count, h.sum);
-        }
-    }
-}
-
-/// One histogram's lines: `label` is its label pairs, each followed by a comma, or empty.
-struct Series<'a> {
-    name: &'a str,
-    label: &'a str,
-    bounds: &'a [f64],
-}
-
-impl Series<'_> {
-    /// `at_most`: the cumulative count at each bound.
-    fn write(&self, out: &mut String, at_most: &[u64], count: u64, sum: f64) {
-        let Self {
-            name,
-            label,
-            bounds,
-        } = self;
-        for (bound, n) in bounds.iter().zip(at_most) {
-            let _ = writeln!(out, "{name}_bucket{{{label}le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{label}le=\"+Inf\"}} {count}");
-        // Without labels, no braces at all.
-        let label = label.trim_end_matches(',');
-        let braced = if label.is_empty() {
-            String::new()
-        } else {
-            format!("{{{label}}}")
-        };
-        let _ = writeln!(
-            out,
-            "{name}_sum{braced} {sum}\n{name}_count{braced} {count}"
-        );
-    }
-}
 
 /// How one delivery attempt ended, as the attempt counter labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,21 +311,6 @@ fn target_gauge<'a>(
     }
 }
 
-fn label_pairs<const N: usize>(keys: &[&str; N], values: &[String; N]) -> String {
-    keys.iter()
-        .zip(values)
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,33 +366,6 @@ mod tests {
         // Before any commit: every bucket there, at zero.
         let empty = Metrics::default().render(&Gauges::default());
         assert!(empty.contains("hookgate_store_commit_seconds_bucket{le=\"1\"} 0\n"));
-    }
-
-    #[test]
-    fn a_label_set_counts_in_one_series_found_by_its_values() {
-        let c = Counters::<2>::default();
-        for labels in [
-            ["b", "x"],
-            ["a", "y"],
-            ["b", "x"],
-            ["a", "x"],
-            ["a", "y"],
-            ["ab", ""],
-        ] {
-            c.add(labels, 2);
-        }
-        let mut out = String::new();
-        c.render(&mut out, "n", "help", ["s", "r"]);
-        let series: Vec<&str> = out.lines().skip(2).collect();
-        assert_eq!(
-            series,
-            [
-                r#"n{s="a",r="x"} 2"#,
-                r#"n{s="a",r="y"} 4"#,
-                r#"n{s="ab",r=""} 2"#,
-                r#"n{s="b",r="x"} 4"#,
-            ]
-        );
     }
 
     #[test]
