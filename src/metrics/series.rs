@@ -38,16 +38,23 @@ struct Labels<const N: usize>([String; N]);
 
 /// Label values as a map looks them up: owned in the map, borrowed in a sample.
 trait LabelSet {
+    fn len(&self) -> usize;
     fn at(&self, i: usize) -> Option<&str>;
 }
 
 impl<const N: usize> LabelSet for Labels<N> {
+    fn len(&self) -> usize {
+        N
+    }
     fn at(&self, i: usize) -> Option<&str> {
         self.0.get(i).map(String::as_str)
     }
 }
 
 impl<const N: usize> LabelSet for [&str; N] {
+    fn len(&self) -> usize {
+        N
+    }
     fn at(&self, i: usize) -> Option<&str> {
         self.get(i).copied()
     }
@@ -57,12 +64,10 @@ impl<const N: usize> LabelSet for [&str; N] {
 /// its owned twin.
 impl Ord for dyn LabelSet + '_ {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (0..)
-            .map(|i| (self.at(i), other.at(i)))
-            .find_map(|pair| match pair {
-                (None, None) => Some(std::cmp::Ordering::Equal),
-                (a, b) => Some(a.cmp(&b)).filter(|o| o.is_ne()),
-            })
+        // A missing value orders first, as a shorter array would.
+        (0..self.len().max(other.len()))
+            .map(|i| self.at(i).cmp(&other.at(i)))
+            .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     }
 }

@@ -144,9 +144,9 @@ impl Envelope {
     /// [`Envelope::build`], holding only what `needs` keeps ([`super::needs`]): values outside it
     /// are left out (`id`, `source` and `received_at` absent, `headers` and `queryParams` empty,
     /// `body` null or an object of only the kept keys), so a body is parsed only as far as its
-    /// readers read it. Whatever a kept path reads
-    /// is what the whole envelope holds there; a body that does not scan as an object of
-    /// objects along the way is parsed whole, errors included.
+    /// readers read it. Whatever a kept path reads is what the whole envelope holds there; a
+    /// body that does not scan as an object of objects along the way is parsed whole, errors
+    /// included.
     pub(crate) fn build_pruned(
         event: &StoredEvent,
         format: BodyFormat,
