@@ -29,7 +29,8 @@
 //! what running the gateway in-process takes: [`Config`], [`run`] with its [`ServerOptions`] and
 //! [`IngressLimits`], [`install_crypto`].
 
-// `deny`, not `forbid`: transform::wasm loads its compile cache with one audited `unsafe` call.
+// `deny`, not `forbid`: transform::wasm loads its compile cache with one audited `unsafe` call,
+// and store::sqlite::wal_buffer is a VFS shim over SQLite's C interface.
 #![deny(unsafe_code)]
 
 pub(crate) mod admin;

@@ -15,6 +15,7 @@ mod queue;
 mod shared;
 #[cfg(test)]
 mod tests_migrate;
+mod wal_buffer;
 mod writer;
 
 use super::*;
@@ -74,7 +75,7 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
     pub(crate) fn open(path: &str, sync: Sync) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)
+        let conn = open_file(path, sync)
             .map_err(|e| StoreError::Unavailable(format!("open {path}: {e}")))?;
         configure(&conn, sync)
             .map_err(|e| StoreError::Unavailable(format!("configure {path}: {e}")))?;
@@ -134,6 +135,21 @@ impl SqliteStore {
         rx.await
             .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?
     }
+}
+
+/// Opens the file; with `Sync::Full`, through the VFS that writes each commit's WAL frames at
+/// once (`wal_buffer`), which is only sound when every commit syncs the WAL.
+fn open_file(path: &str, sync: Sync) -> rusqlite::Result<Connection> {
+    if sync != Sync::Full {
+        return Connection::open(path);
+    }
+    wal_buffer::register().map_err(|code| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some("registering the WAL write buffer".into()),
+        )
+    })?;
+    Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), wal_buffer::NAME)
 }
 
 fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
