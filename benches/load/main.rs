@@ -8,7 +8,7 @@
 //!     [--sync full|normal] [--target-concurrency 64] [--transform jq|wasm|slack-jq]
 //!     [--plugin FILE.wasm]
 //!     [--store postgres://USER@HOST:PORT/DB] [--instances N] [--compare PATH/TO/hookgate]
-//!     [--console]
+//!     [--console] [--rounds N]
 //! ```
 //!
 //! The gateway runs as its own process (this build's binary, and with `--compare` another build's
@@ -95,6 +95,12 @@ struct Args {
     /// Also run the closed loop with a browser polling the console's overview every second.
     #[arg(long)]
     console: bool,
+    /// Closed-loop rounds of this build beside the one it is compared with (`--compare`, else
+    /// SQLite beside `--store`), each round after the first in the other order; each round's
+    /// ratios and their median are printed. On a noisy machine the speed drifts between two
+    /// runs by more than one change is worth, and alternating cancels the drift's direction.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// `cargo bench` passes this to harness-less benches.
     #[arg(long, hide = true)]
     bench: bool,
@@ -189,6 +195,19 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             rows.push(scenario(args, &client, &events, closed, via, &name).await?);
         }
     }
+    for round in 2..=args.rounds {
+        let Some((other, label)) = paired(args) else {
+            break;
+        };
+        let mut pair = [(Via::Gateway(&this), "gateway"), (other, label)];
+        if round % 2 == 0 {
+            pair.reverse();
+        }
+        for (via, label) in pair {
+            let name = format!("{label} closed C={c} #{round}");
+            rows.push(scenario(args, &client, &events, closed, via, &name).await?);
+        }
+    }
     let gateway_rate = rows
         .iter()
         .find(|o| o.name.starts_with("gateway"))
@@ -214,6 +233,18 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         eprintln!("FAIL: {p}");
     }
     Ok(problems.is_empty())
+}
+
+/// What this build's closed loop is paired with in `--rounds`: another build, else SQLite.
+fn paired(args: &Args) -> Option<(Via<'_>, &'static str)> {
+    match (&args.compare, &args.store) {
+        (Some(build), _) => Some((Via::Gateway(build), "compared build")),
+        (None, Some(_)) => Some((
+            Via::OnSqlite(Path::new(utils::binary::BIN)),
+            "gateway on sqlite",
+        )),
+        (None, None) => None,
+    }
 }
 
 /// Runs one scenario against a fresh receiver (and a fresh gateway, store or relay).

@@ -232,4 +232,51 @@ pub(crate) fn report(args: &Args, rows: &[Outcome], rate: f64) {
             }
         }
     }
+    for label in ["compared build", "gateway on sqlite"] {
+        print_rounds(rows, label);
+    }
+}
+
+/// Each `--rounds` round's ratios of this build to `label`, and their median.
+fn print_rounds(rows: &[Outcome], label: &str) {
+    let closed =
+        |p: String| -> Vec<&Outcome> { rows.iter().filter(|o| o.name.starts_with(&p)).collect() };
+    let (ours, theirs) = (
+        closed("gateway closed".into()),
+        closed(format!("{label} closed")),
+    );
+    if theirs.len() < 2 || ours.len() != theirs.len() {
+        return;
+    }
+    let per_cpu = |x: &Outcome| {
+        x.cpu.map_or(0.0, |c| {
+            x.delivered.events as f64 / c.as_secs_f64().max(1e-9)
+        })
+    };
+    let ratios = |f: &dyn Fn(&Outcome) -> f64| -> (String, f64) {
+        let mut r: Vec<f64> = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| f(a) / f(b).max(1e-9))
+            .collect();
+        let each = r
+            .iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        r.sort_by(f64::total_cmp);
+        let mid = r.len() / 2;
+        let median = match r.len() % 2 {
+            0 => (r[mid - 1] + r[mid]) / 2.0,
+            _ => r[mid],
+        };
+        (each, median)
+    };
+    let (rate, rate_median) = ratios(&|o| o.delivered.per_sec);
+    let (cpu, cpu_median) = ratios(&per_cpu);
+    println!(
+        "gateway / {label}, closed loop, {} rounds: delivered/s {rate} (median {rate_median:.2}x); \
+         delivered per CPU-second {cpu} (median {cpu_median:.2}x)",
+        theirs.len()
+    );
 }
