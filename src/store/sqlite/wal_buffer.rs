@@ -200,16 +200,15 @@ unsafe extern "C" fn write(
         let data = std::slice::from_raw_parts(data.cast::<u8>(), len);
         let pending = &mut *(*f.cast::<WalFile>()).pending;
         let end = pending.start + pending.bytes.len() as i64;
-        if pending.bytes.is_empty() {
-            pending.start = offset;
+        let collected = !pending.bytes.is_empty();
+        if collected && offset == end {
             pending.bytes.extend_from_slice(data);
-        } else if offset == end {
-            pending.bytes.extend_from_slice(data);
-        } else if offset >= pending.start && offset + len as i64 <= end {
+        } else if collected && offset >= pending.start && offset + len as i64 <= end {
             // A frame rewritten within the transaction (SQLite's checksum rewrite).
             let at = (offset - pending.start) as usize;
             pending.bytes[at..at + len].copy_from_slice(data);
         } else {
+            // Elsewhere in the file (or nothing collected: the flush is then a no-op).
             let rc = flush(f);
             if rc != ffi::SQLITE_OK {
                 return rc;
