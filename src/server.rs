@@ -27,6 +27,8 @@ pub struct Options {
     pub reload_on_sighup: bool,
     /// The public listener's timeouts and connection cap (defaults: [`ingress::Limits`]).
     pub ingress: ingress::Limits,
+    /// Where compiled plugins are cached (`--plugin-cache`); `None`: `<plugins.dir>/.cache`.
+    pub plugin_cache: Option<std::path::PathBuf>,
 }
 
 /// Runs the gateway on a bound `listener` until `shutdown` resolves.
@@ -47,7 +49,7 @@ pub async fn run(
         gates: deliver::Gates::default(),
         metrics: Arc::new(Metrics::default()),
     };
-    let plugins = open_plugins(&config).await?;
+    let plugins = open_plugins(&config, options.plugin_cache.clone()).await?;
     let retention = config.store.retention;
     let admin = config.admin.is_some();
     for (key, why) in &config.warnings {
@@ -166,10 +168,15 @@ pub async fn run(
 }
 
 /// Opens `plugins.dir` and loads (or, with a warm cache, just maps) every plugin in it.
-async fn open_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
+async fn open_plugins(
+    config: &Config,
+    cache: Option<std::path::PathBuf>,
+) -> anyhow::Result<Arc<Registry>> {
     let dir = config.plugins_dir();
+    let cache = cache.unwrap_or_else(|| dir.join(".cache"));
     let limits = config.plugins.limits();
-    let registry = tokio::task::spawn_blocking(move || Registry::open(&dir, limits)).await??;
+    let registry =
+        tokio::task::spawn_blocking(move || Registry::open(&dir, cache, limits)).await??;
     Ok(Arc::new(registry))
 }
 

@@ -7,6 +7,13 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "hookgate", version, about = "A self-hosted webhook gateway")]
 pub(super) struct Cli {
+    /// Where compiled plugins are cached, by the sha256 of their `.wasm`. Its files are loaded as
+    /// machine code, so only hookgate's user may write to it. `serve` defaults to
+    /// `<plugins.dir>/.cache`; `check`, `try`, `plugin build` and `plugin test` compile without a
+    /// cache unless this is set (so a build, its test and the gateway compile a plugin once).
+    /// Empty: not set.
+    #[arg(long, global = true, env = "HOOKGATE_PLUGIN_CACHE", value_name = "DIR")]
+    pub(super) plugin_cache: Option<std::ffi::OsString>,
     #[command(subcommand)]
     pub(super) command: Command,
 }

@@ -14,8 +14,15 @@ use std::process::{Command, Stdio};
 
 mod js;
 
-/// Builds the project in `dir`; returns the component's path.
-pub(crate) fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+/// Builds the project in `dir` and loads the component as the gateway would (its compiled code
+/// cached in `cache`, when given); returns the component's path.
+pub(crate) fn build(dir: &Path, cache: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let out = built(dir)?;
+    check(&out, cache)?;
+    Ok(out)
+}
+
+fn built(dir: &Path) -> anyhow::Result<PathBuf> {
     if dir.join("Cargo.toml").is_file() {
         return rust(dir);
     }
@@ -68,7 +75,6 @@ fn python(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     cmd.args(["hookgate_sdk._component", "-o"]).arg(&out);
     run_tool(cmd, &dir, "componentize-py")?;
-    check(&out)?;
     Ok(out)
 }
 
@@ -126,7 +132,6 @@ fn rust(dir: &Path) -> anyhow::Result<PathBuf> {
     let out = dir.join(format!("{name}.wasm"));
     std::fs::copy(&built, &out)
         .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
-    check(&out)?;
     Ok(out)
 }
 
@@ -160,14 +165,14 @@ fn need(program: &str, args: &[&str], install: &str) -> anyhow::Result<()> {
 }
 
 /// Loads the component as the gateway would.
-fn check(wasm: &Path) -> anyhow::Result<()> {
+fn check(wasm: &Path, cache: Option<PathBuf>) -> anyhow::Result<()> {
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let limits = crate::transform::wasm::Limits {
         timeout: crate::config::DEFAULT_PLUGIN_TIMEOUT,
         memory_bytes: usize::try_from(crate::config::DEFAULT_PLUGIN_MEMORY_MB << 20)
             .context("memory limit")?,
     };
-    let engine = crate::transform::wasm::Engine::new(limits, None)
+    let engine = crate::transform::wasm::Engine::new(limits, cache)
         .map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
     engine
         .load("build", &bytes)

@@ -27,6 +27,8 @@ pub(crate) struct TestArgs {
     pub(crate) timeout_ms: u64,
     pub(crate) memory_mb: u64,
     pub(crate) json: bool,
+    /// Where compiled code is cached (`--plugin-cache`); `None` compiles without a cache.
+    pub(crate) cache: Option<PathBuf>,
 }
 
 /// Runs the call; `Ok(false)` when the plugin failed (the output says why).
@@ -40,7 +42,8 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<(String, bool)> {
         timeout: Duration::from_millis(args.timeout_ms),
         memory_bytes: usize::try_from(args.memory_mb << 20).context("--memory-mb")?,
     };
-    let engine = Engine::new(limits, None).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
+    let engine =
+        Engine::new(limits, args.cache.clone()).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
     let name = args
         .file
         .file_stem()

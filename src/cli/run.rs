@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::transform::wasm::registry::Registry;
 use anyhow::Context as _;
 use clap::Parser as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The `hookgate` command line: parses the arguments, runs the subcommand, and prints an error
@@ -24,14 +24,19 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // An empty `HOOKGATE_PLUGIN_CACHE` is no setting, as for an unset variable.
+    let cache = cli
+        .plugin_cache
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
     match cli.command {
         Command::Serve { config, log_format } => {
             init_tracing(&log_format)?;
             let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            serve(config)?;
+            serve(config, cache)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plugin { admin, command } => plugin(admin, command),
+        Command::Plugin { admin, command } => plugin(admin, command, cache),
         Command::Deliveries { admin, command } => deliveries(admin, command),
         Command::Events { admin, command } => {
             let EventsCommand::Replay { id } = command;
@@ -51,7 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::route::evaluator::child_main()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => check(&config),
+        Command::Check { config } => check(&config, cache),
         Command::Catalog {
             preset,
             event,
@@ -63,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             source,
             body,
             headers,
-        } => try_event(&config, &source, &body, &headers),
+        } => try_event(&config, &source, &body, &headers, cache),
         Command::Sign {
             scheme,
             secret,
@@ -96,7 +101,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `hookgate plugin push|ls|test|new|build|diff`.
-fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> {
+fn plugin(
+    admin: AdminArgs,
+    command: PluginCommand,
+    cache: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let json = admin.json;
     let wasm = match &command {
         PluginCommand::Push { file, .. } => {
@@ -122,6 +131,7 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
                 timeout_ms: *timeout_ms,
                 memory_mb: *memory_mb,
                 json,
+                cache,
             })?;
             print!("{out}");
             return Ok(if ok {
@@ -140,7 +150,7 @@ fn plugin(admin: AdminArgs, command: PluginCommand) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::SUCCESS);
         }
         PluginCommand::Build { dir } => {
-            let wasm = super::plugin_build::build(dir)?;
+            let wasm = super::plugin_build::build(dir, cache)?;
             let size = std::fs::metadata(&wasm)
                 .with_context(|| format!("reading {}", wasm.display()))?
                 .len();
@@ -238,13 +248,13 @@ fn deliveries(admin: AdminArgs, command: DeliveriesCommand) -> anyhow::Result<Ex
 }
 
 /// `hookgate check`: the config loads, and every plugin a route names loads.
-fn check(config: &Path) -> anyhow::Result<ExitCode> {
+fn check(config: &Path, cache: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match Config::load(config) {
         Ok(c) => {
             // Every plugin a route names must load and export the `transformer` world;
             // one not uploaded yet is fine (its events wait for it) and noted.
             let (_, broken, missing) =
-                Registry::for_routes(c.plugins_dir(), c.plugins.limits(), c.plugin_names())?;
+                Registry::for_routes(c.plugins_dir(), cache, c.plugins.limits(), c.plugin_names())?;
             for note in &missing {
                 println!("note: {note}");
             }
@@ -306,11 +316,13 @@ fn try_event(
     source: &str,
     body: &Path,
     headers: &[(String, String)],
+    cache: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let body = std::fs::read(body).with_context(|| format!("reading {}", body.display()))?;
     let (plugins, broken, missing) = Registry::for_routes(
         config.plugins_dir(),
+        cache,
         config.plugins.limits(),
         config.plugin_names(),
     )?;
@@ -382,7 +394,7 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(config: Config, plugin_cache: Option<PathBuf>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -405,6 +417,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             ),
             reload_on_sighup: true,
             ingress: Default::default(),
+            plugin_cache,
         };
         crate::server::run(config, options, listener, shutdown_signal()).await
     })

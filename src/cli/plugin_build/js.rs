@@ -6,7 +6,7 @@
 //! componentize-js may also be on `PATH`, tsc may not: a TypeScript project type-checks against
 //! the `@types/node` it pins, which a global tsc would not find.
 
-use super::{check, component_of, need, run_tool};
+use super::{component_of, need, run_tool};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,7 +96,6 @@ fn componentize(dir: &Path) -> anyhow::Result<PathBuf> {
         .arg(&out)
         .arg(project.join("hookgate_sdk/component.js"));
     run_tool(cmd, &root, "componentize-js")?;
-    check(&out)?;
     Ok(out)
 }
 

@@ -77,15 +77,16 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// Opens `dir` (creating it) and loads every `*.wasm` in it. A file that does not load is
-    /// reported and skipped, so one bad file cannot keep the gateway from starting.
-    pub(crate) fn open(dir: &Path, limits: Limits) -> Result<Self, RegistryError> {
+    /// Opens `dir` (creating it) and loads every `*.wasm` in it, compiled code cached in `cache`.
+    /// A file that does not load is reported and skipped, so one bad file cannot keep the gateway
+    /// from starting.
+    pub(crate) fn open(dir: &Path, cache: PathBuf, limits: Limits) -> Result<Self, RegistryError> {
         let io = |source| RegistryError::Io {
             path: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let engine = Engine::new(limits, Some(dir.join(".cache")))?;
+        let engine = Engine::new(limits, Some(cache))?;
         let registry = Self {
             engine,
             dir: dir.to_path_buf(),
@@ -107,15 +108,17 @@ impl Registry {
     }
 
     /// For `check` and `try`: loads the plugins `names` (those the config's routes name) from
-    /// `dir` without creating or caching anything. Answers the registry, the plugins that failed
-    /// to load (with why), and those not uploaded yet.
+    /// `dir` without creating anything there; compiled code is cached only in `cache`, when given.
+    /// Answers the registry, the plugins that failed to load (with why), and those not uploaded
+    /// yet.
     pub(crate) fn for_routes<'a>(
         dir: PathBuf,
+        cache: Option<PathBuf>,
         limits: Limits,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<(Self, Vec<String>, Vec<String>), RegistryError> {
         let registry = Self {
-            engine: Engine::new(limits, None)?,
+            engine: Engine::new(limits, cache)?,
             dir: dir.clone(),
             active: RwLock::default(),
             changed: watch::channel(0).0,

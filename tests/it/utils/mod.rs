@@ -134,6 +134,11 @@ impl Gateway {
             evaluator_exe: Some(binary::BIN.into()),
             reload_on_sighup: false,
             ingress: limits,
+            // As the binary reads it: scripts/test points every gateway of a run at one cache,
+            // so a plugin is compiled once per run, not once per test.
+            plugin_cache: std::env::var_os("HOOKGATE_PLUGIN_CACHE")
+                .filter(|dir| !dir.is_empty())
+                .map(Into::into),
         };
         let task = tokio::spawn(hookgate::run(config, options, listener, async move {
             let _ = stopped.await;
