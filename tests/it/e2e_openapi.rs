@@ -84,9 +84,13 @@ async fn every_operation_answers_as_the_document_says() {
         "examples,coverage,fuzzing".into(),
         "--no-color".into(),
     ];
+    // Schemathesis keeps a `.schemathesis/` cache of past failures in its working folder and
+    // replays them: run in a fresh one, so each run is only its seed and leaves the checkout alone.
+    let scratch = tempfile::tempdir().expect("tempdir");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(schemathesis)
             .args(&args)
+            .current_dir(scratch.path())
             .output()
             .expect("run schemathesis")
     })
