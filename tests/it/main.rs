@@ -20,6 +20,7 @@ mod e2e_ingress;
 mod e2e_interop;
 mod e2e_openapi;
 mod e2e_operations;
+mod e2e_plugin_cache;
 mod e2e_plugin_cli;
 mod e2e_plugin_diff;
 mod e2e_plugin_pagerduty;
