@@ -20,6 +20,7 @@ pub(crate) mod registry;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod ticker;
 
 use super::Message;
 use host::HostState;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use ticker::Ticker;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 /// Generated from `wit/hookgate.wit`: `Transformer`, `TransformerPre` and the import traits.
@@ -44,7 +46,7 @@ pub(crate) use plugin::{Observed, Plugin};
 pub(crate) const MAX_MESSAGES: usize = 1000;
 /// The most bytes (bodies and headers) one call may return.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 16 << 20;
-/// How often the epoch advances: the resolution of the time limit.
+/// How often the epoch advances while a call runs: the resolution of the time limit.
 const TICK: Duration = Duration::from_millis(5);
 
 /// What every call of every plugin of an [`Engine`] may use.
@@ -104,7 +106,7 @@ struct EngineInner {
     /// Components compiled rather than loaded from the cache (for tests and metrics).
     compiles: AtomicU64,
     /// Declared last: it stops (and joins) the epoch thread once everything else is gone.
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 impl std::fmt::Debug for Engine {
@@ -147,7 +149,7 @@ impl Engine {
                 limits,
                 cache_dir,
                 compiles: AtomicU64::new(0),
-                _ticker: ticker,
+                ticker,
             }),
         })
     }
@@ -319,41 +321,5 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
             "unsupported WebAssembly version {version:02x?}"
         ))),
         _ => Err(LoadError::NotWasm),
-    }
-}
-
-/// Advances the engine's epoch every [`TICK`] on its own thread, until dropped.
-struct Ticker {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: wasmtime::Engine) -> std::io::Result<Ticker> {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                // Nothing is ever sent: the channel disconnects when the Ticker drops.
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(TICK)
-                {
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(Ticker {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The thread cannot panic; if it somehow did, there is nothing left to clean up.
-            let _ = thread.join();
-        }
     }
 }

@@ -1,5 +1,5 @@
-//! The engine itself: its compile cache on disk, its epoch thread's lifetime, and sharing engines
-//! and plugins across threads.
+//! The engine itself: its compile cache on disk, its epoch thread's lifetime and when it ticks,
+//! and sharing engines and plugins across threads.
 
 use super::*;
 
@@ -69,6 +69,33 @@ fn the_epoch_thread_stops_with_the_last_engine_clone() {
         weak.upgrade().is_none(),
         "the epoch thread still holds the engine"
     );
+}
+
+#[test]
+fn the_epoch_advances_only_while_a_call_runs() {
+    let limits = Limits {
+        timeout: TIMEOUT,
+        memory_bytes: MEMORY,
+    };
+    let engine = Engine::new(limits, None).unwrap();
+    let ticks = || engine.inner.ticker.ticks();
+    let spin = engine.load("spin", &guest_bytes("spin")).unwrap();
+    std::thread::sleep(TICK * 10);
+    assert_eq!(ticks(), 0, "the epoch thread ticked with no call running");
+
+    // The spinning guest is stopped by its deadline, so the epoch advanced through it.
+    let error = spin.call(&event(serde_json::json!({})), "{}").unwrap_err();
+    assert!(matches!(error, PluginError::Timeout { .. }), "{error:?}");
+    let after_call = ticks();
+    assert!(
+        after_call >= deadline_ticks(TIMEOUT),
+        "{after_call} ticks for a deadline of {}",
+        deadline_ticks(TIMEOUT)
+    );
+
+    // Idle again: at most the tick the thread was sleeping towards when the call ended.
+    std::thread::sleep(TICK * 10);
+    assert!(ticks() <= after_call + 1, "{} after {after_call}", ticks());
 }
 
 #[test]
