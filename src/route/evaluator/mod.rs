@@ -362,9 +362,6 @@ impl ProcessEvaluator {
             |e: std::io::Error| EvalError::Unavailable(format!("{}: {e}", self.exe.display()));
         let mut process = tokio::process::Command::new(&self.exe)
             .arg("__route-worker")
-            // mimalloc (src/main.rs) reserves 1 GiB of address space up front by default, which
-            // the child's cap on address space (`jq.memory_mb`) counts: reserve in small steps.
-            .env("MIMALLOC_ARENA_RESERVE", "4MiB")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
