@@ -186,3 +186,18 @@ fn sign_prints_what_a_producer_sends() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown scheme"), "{err}");
 }
+
+/// The binary's allocator runs with the options `src/main.rs` gives it: jemalloc reads them from
+/// a symbol whose name depends on how the crate prefixes jemalloc's, so a rename would drop them
+/// without a word. jemalloc prints its options at exit when the environment asks.
+#[test]
+fn the_allocator_never_uses_transparent_huge_pages() {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("run hookgate");
+    let stats = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stats}");
+    assert!(stats.contains(r#"opt.thp: "never""#), "{stats}");
+}
